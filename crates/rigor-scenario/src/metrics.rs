@@ -1,0 +1,185 @@
+//! The catalogue of metric names: one table, used by the scenario parser
+//! (threshold keys and units), the engine (what to compute) and the
+//! reporters (how to format). Names are a stable contract.
+
+use crate::units;
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Smaller values are better (latency, errors, memory).
+    LowerIsBetter,
+    /// Larger values are better (throughput).
+    HigherIsBetter,
+}
+
+/// The physical kind of a metric's value, which fixes its unit in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Nanoseconds; written as a duration (`10ms`).
+    Nanos,
+    /// Bytes; written as a size (`10KiB`).
+    Bytes,
+    /// A fraction in [0, 1]; written as a percentage (`0.5%`).
+    Fraction,
+    /// Operations per second; written as a rate (`5000/s`).
+    PerSecond,
+    /// A plain count; written as a number.
+    Count,
+}
+
+impl Unit {
+    /// Parses a threshold value written in this unit into the canonical number.
+    pub fn parse(self, text: &str) -> Result<f64, String> {
+        match self {
+            Unit::Nanos => units::parse_duration(text).map(|d| d.as_nanos() as f64),
+            Unit::Bytes => units::parse_size(text).map(|b| b as f64),
+            Unit::Fraction => units::parse_percent(text),
+            Unit::PerSecond => units::parse_rate(text),
+            Unit::Count => text
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{text}` is not a number")),
+        }
+    }
+
+    /// Formats a canonical value for people.
+    pub fn format(self, value: f64) -> String {
+        match self {
+            Unit::Nanos => units::format_nanos(value),
+            Unit::Bytes => units::format_bytes(value),
+            Unit::Fraction => format!("{}%", units::significant(value * 100.0)),
+            Unit::PerSecond => format!("{}/s", units::significant(value)),
+            Unit::Count => units::significant(value),
+        }
+    }
+
+    /// An example of a value in this unit, for error messages.
+    pub fn example(self) -> &'static str {
+        match self {
+            Unit::Nanos => "a duration such as `10ms`",
+            Unit::Bytes => "a size such as `10KiB`",
+            Unit::Fraction => "a percentage such as `0.5%`",
+            Unit::PerSecond => "a rate such as `5000/s`",
+            Unit::Count => "a number such as `100`",
+        }
+    }
+}
+
+/// One entry of the metric catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    /// The stable name used in thresholds and results.
+    pub name: &'static str,
+    /// The unit of its value.
+    pub unit: Unit,
+    /// Which way is better.
+    pub direction: Direction,
+    /// One line for the documentation and reports.
+    pub description: &'static str,
+}
+
+const fn lat(name: &'static str, description: &'static str) -> MetricDef {
+    MetricDef { name, unit: Unit::Nanos, direction: Direction::LowerIsBetter, description }
+}
+
+/// Every metric rigor computes, in report order.
+pub const METRICS: &[MetricDef] = &[
+    lat("latency.min", "fastest operation"),
+    lat("latency.mean", "mean operation latency"),
+    lat("latency.stdev", "standard deviation of operation latency"),
+    lat("latency.p50", "median operation latency"),
+    lat("latency.p90", "90th percentile latency"),
+    lat("latency.p95", "95th percentile latency"),
+    lat("latency.p99", "99th percentile latency"),
+    lat("latency.p99.9", "99.9th percentile latency"),
+    lat("latency.max", "slowest operation"),
+    MetricDef {
+        name: "throughput",
+        unit: Unit::PerSecond,
+        direction: Direction::HigherIsBetter,
+        description: "completed operations per second, all workers together (median of trials)",
+    },
+    MetricDef {
+        name: "errors.count",
+        unit: Unit::Count,
+        direction: Direction::LowerIsBetter,
+        description: "failed operations in the measured phase, all trials",
+    },
+    MetricDef {
+        name: "errors.rate",
+        unit: Unit::Fraction,
+        direction: Direction::LowerIsBetter,
+        description: "failed operations / all operations",
+    },
+    MetricDef {
+        name: "compile.time",
+        unit: Unit::Nanos,
+        direction: Direction::LowerIsBetter,
+        description: "median of fresh policy load + compile runs (parse and compile apart in results)",
+    },
+    MetricDef {
+        name: "memory.bytes_per_op",
+        unit: Unit::Bytes,
+        direction: Direction::LowerIsBetter,
+        description: "bytes allocated per operation (jemalloc thread.allocatedp)",
+    },
+    MetricDef {
+        name: "memory.allocs_per_op",
+        unit: Unit::Count,
+        direction: Direction::LowerIsBetter,
+        description: "allocator calls per operation (counting GlobalAlloc wrapper)",
+    },
+    MetricDef {
+        name: "memory.peak_resident",
+        unit: Unit::Bytes,
+        direction: Direction::LowerIsBetter,
+        description: "highest jemalloc stats.resident sampled during the measured phase",
+    },
+];
+
+/// Looks a metric up by name.
+pub fn metric(name: &str) -> Option<&'static MetricDef> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+/// All metric names, in catalogue order.
+pub fn metric_names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| METRICS.iter().map(|m| m.name).collect())
+}
+
+/// The closest known name to a misspelled one, if any is close enough.
+pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(given, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_lookup_works() {
+        let mut names: Vec<_> = METRICS.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), METRICS.len());
+        assert_eq!(metric("throughput").unwrap().direction, Direction::HigherIsBetter);
+        assert!(metric("latency.p999").is_none());
+    }
+
+    #[test]
+    fn suggestions() {
+        let names = METRICS.iter().map(|m| m.name);
+        assert_eq!(did_you_mean("latncy.p90", names.clone()), Some("latency.p90"));
+        assert_eq!(did_you_mean("throughtput", names.clone()), Some("throughput"));
+        assert_eq!(did_you_mean("zzz", names), None);
+    }
+}

@@ -1,0 +1,443 @@
+//! The scenario file as written: plain serde structs that mirror the YAML.
+//!
+//! Everything here is raw input. [`crate::plan`] turns it into a checked
+//! [`crate::Plan`]; nothing downstream reads these types directly.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::metrics::{self, MetricDef, Unit};
+use crate::units::Dur;
+
+/// A benchmark scenario: what to measure, how hard, and what counts as good.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short identifier; names the results directory (letters, digits, `-`, `_`, `.`).
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// One line saying what the scenario proves.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The Rego policy that policy targets evaluate.
+    #[serde(default)]
+    pub policy: Option<Policy>,
+    /// Inputs, evaluated in round-robin order: a `.json` file (one input), a
+    /// `.jsonl` file (one input per line), a `.yaml` file (one input) or `{inline: ...}`.
+    #[serde(default)]
+    #[schemars(with = "Vec<InputSource>")]
+    pub inputs: Vec<Spanned<InputSource>>,
+    /// Load shape: workers, warm-up, duration or iterations, trials.
+    #[schemars(with = "Workload")]
+    pub workload: Spanned<Workload>,
+    /// The systems under test; each runs the same workload.
+    #[schemars(with = "Vec<TargetSpec>")]
+    pub targets: Vec<Spanned<TargetSpec>>,
+    /// Grading levels per metric, applied to every target.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// The policy: Rego modules, data documents and the rule to evaluate.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Rego files or directories (all `*.rego` inside, sorted), relative to the scenario file.
+    #[schemars(with = "Vec<String>")]
+    pub files: Vec<Spanned<String>>,
+    /// JSON or YAML data documents, deep-merged in order into `data`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub data: Vec<Spanned<String>>,
+    /// The rule to evaluate, e.g. `data.restauthz.allow`; its value may be any JSON value.
+    #[schemars(with = "String")]
+    pub query: Spanned<String>,
+    /// Parse the policy as Rego v0 (default: v1).
+    #[serde(default)]
+    pub rego_v0: bool,
+}
+
+/// One entry of `inputs:`.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+pub enum InputSource {
+    /// A file path relative to the scenario file.
+    Path(String),
+    /// An input written in place.
+    Inline {
+        /// The input document.
+        inline: serde_json::Value,
+    },
+}
+
+impl<'de> Deserialize<'de> for InputSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = InputSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file path or `inline: <document>`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<InputSource, E> {
+                Ok(InputSource::Path(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InputSource, A::Error> {
+                let mut inline = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "inline" {
+                        return Err(de::Error::unknown_field(&key, &["inline"]));
+                    }
+                    if inline.is_some() {
+                        return Err(de::Error::duplicate_field("inline"));
+                    }
+                    inline = Some(map.next_value::<serde_json::Value>()?);
+                }
+                inline
+                    .map(|inline| InputSource::Inline { inline })
+                    .ok_or_else(|| de::Error::missing_field("inline"))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// The load shape.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Worker threads (closed loop). A list sweeps: one case per value. Default 1.
+    #[serde(default)]
+    pub concurrency: Option<OneOrMany<u32>>,
+    /// Time each worker runs before measuring; excluded from every statistic. Default `0s`.
+    #[serde(default)]
+    pub warmup: Option<Dur>,
+    /// Measured time per (case, target, trial). Exactly one of `duration` and `iterations`.
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    /// Measured operations per worker per (case, target, trial).
+    #[serde(default)]
+    pub iterations: Option<u64>,
+    /// How often each (case, target) is repeated; targets are interleaved within a trial. Default 1.
+    #[serde(default)]
+    pub trials: Option<u32>,
+}
+
+/// A single value or a list of values (a sweep).
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// One value.
+    One(T),
+    /// A sweep over several values.
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    /// The values as a list.
+    pub fn to_vec(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                T::deserialize(de::value::U64Deserializer::new(v)).map(OneOrMany::One)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                T::deserialize(de::value::I64Deserializer::new(v)).map(OneOrMany::One)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                T::deserialize(de::value::StrDeserializer::new(v)).map(OneOrMany::One)
+            }
+        }
+        deserializer.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A system under test. `kind` selects the implementation.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetSpec {
+    /// Embedded Rego evaluation with regorus.
+    Regorus(RegorusSpec),
+    /// Does nothing: shows the harness's own cost per operation.
+    Noop(NoopSpec),
+    /// Busy-waits a fixed service time: a known truth to check rigor's accuracy.
+    Spin(SpinSpec),
+}
+
+impl TargetSpec {
+    /// The target's id.
+    pub fn id(&self) -> &str {
+        match self {
+            TargetSpec::Regorus(s) => &s.id,
+            TargetSpec::Noop(s) => &s.id,
+            TargetSpec::Spin(s) => &s.id,
+        }
+    }
+
+    /// The `kind:` string.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetSpec::Regorus(_) => "regorus",
+            TargetSpec::Noop(_) => "noop",
+            TargetSpec::Spin(_) => "spin",
+        }
+    }
+
+    /// Thresholds that this target adds to (or overrides in) the scenario's.
+    pub fn thresholds(&self) -> &Thresholds {
+        match self {
+            TargetSpec::Regorus(s) => &s.thresholds,
+            TargetSpec::Noop(s) => &s.thresholds,
+            TargetSpec::Spin(s) => &s.thresholds,
+        }
+    }
+
+    /// Whether the target evaluates the scenario's policy.
+    pub fn needs_policy(&self) -> bool {
+        matches!(self, TargetSpec::Regorus(_))
+    }
+}
+
+/// `kind: regorus`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegorusSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// `interpreter` (default) or `vm` (regorus' compiled bytecode VM).
+    #[serde(default)]
+    pub engine: RegorusEngine,
+    /// Thresholds for this target only; they override the scenario's for the same metric.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// Which regorus evaluator to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegorusEngine {
+    /// The tree-walking interpreter (`Engine::eval_rule`).
+    #[default]
+    Interpreter,
+    /// The compiled RVM bytecode program (`RegoVM::execute`).
+    Vm,
+}
+
+/// `kind: noop`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoopSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// Thresholds for this target only.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// `kind: spin`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpinSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// How long each operation busy-waits, e.g. `50us`.
+    pub service_time: Dur,
+    /// Thresholds for this target only.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// Grading levels by metric name (see the metric table in README.md).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Thresholds(pub BTreeMap<String, Threshold>);
+
+/// A metric's grading levels. PASS meets `target`; WARN misses `target` but
+/// meets `critical`; FAIL misses `critical`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, JsonSchema)]
+pub struct Threshold {
+    /// The level to meet, in the metric's canonical unit (ns, bytes, fraction, ops/s, count).
+    pub target: Option<f64>,
+    /// The level whose miss fails the run, in the metric's canonical unit.
+    pub critical: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for Thresholds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Thresholds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from metric name to `{ target: ..., critical: ... }`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Thresholds, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(def) = map.next_key_seed(MetricName)? {
+                    let threshold = map.next_value_seed(ThresholdSeed(def))?;
+                    if out.insert(def.name.to_string(), threshold).is_some() {
+                        return Err(de::Error::custom(format!(
+                            "threshold for `{}` is given twice",
+                            def.name
+                        )));
+                    }
+                }
+                Ok(Thresholds(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// Deserializes a metric name, refusing unknown ones with a suggestion.
+struct MetricName;
+
+impl<'de> DeserializeSeed<'de> for MetricName {
+    type Value = &'static MetricDef;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        metrics::metric(&name).ok_or_else(|| {
+            de::Error::unknown_field(&name, metrics::metric_names())
+        })
+    }
+}
+
+/// Deserializes `{target, critical}` with values in the metric's unit.
+struct ThresholdSeed(&'static MetricDef);
+
+impl<'de> DeserializeSeed<'de> for ThresholdSeed {
+    type Value = Threshold;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Threshold, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ThresholdSeed {
+    type Value = Threshold;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{{ target: ..., critical: ... }}` with {}", self.0.unit.example())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Threshold, A::Error> {
+        let def = self.0;
+        let mut threshold = Threshold { target: None, critical: None };
+        while let Some(key) = map.next_key::<String>()? {
+            let slot = match key.as_str() {
+                "target" => &mut threshold.target,
+                "critical" => &mut threshold.critical,
+                other => return Err(de::Error::unknown_field(other, &["target", "critical"])),
+            };
+            *slot = Some(map.next_value_seed(Quantity(def))?);
+        }
+        let lower = def.direction == metrics::Direction::LowerIsBetter;
+        match (threshold.target, threshold.critical) {
+            (None, None) => Err(de::Error::custom(format!(
+                "threshold for `{}` needs `target`, `critical` or both",
+                def.name
+            ))),
+            (Some(t), Some(c)) if (lower && t > c) || (!lower && t < c) => {
+                Err(de::Error::custom(format!(
+                    "threshold for `{}`: `target` ({}) is worse than `critical` ({}); \
+                     {} is better for this metric, so target should be {} critical",
+                    def.name,
+                    def.unit.format(t),
+                    def.unit.format(c),
+                    if lower { "lower" } else { "higher" },
+                    if lower { "at most" } else { "at least" },
+                )))
+            }
+            _ => Ok(threshold),
+        }
+    }
+}
+
+/// One threshold level, parsed in the metric's unit.
+struct Quantity(&'static MetricDef);
+
+impl<'de> DeserializeSeed<'de> for Quantity {
+    type Value = f64;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<f64, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for Quantity {
+    type Value = f64;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.unit.example())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+        self.0
+            .unit
+            .parse(v)
+            .map_err(|e| E::custom(format!("`{}`: {e}", self.0.name)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        match self.0.unit {
+            Unit::Count | Unit::PerSecond => Ok(v),
+            unit => Err(E::custom(format!(
+                "`{}`: `{v}` has no unit; expected {}",
+                self.0.name,
+                unit.example()
+            ))),
+        }
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        self.visit_f64(v as f64)
+    }
+}
+
+impl JsonSchema for Thresholds {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Thresholds".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut properties = serde_json::Map::new();
+        for m in metrics::METRICS {
+            let value = match m.unit {
+                Unit::Count | Unit::PerSecond => serde_json::json!({"type": ["string", "number"]}),
+                _ => serde_json::json!({"type": "string"}),
+            };
+            properties.insert(
+                m.name.to_string(),
+                serde_json::json!({
+                    "description": format!("{} ({})", m.description, m.unit.example()),
+                    "type": "object",
+                    "additionalProperties": false,
+                    "minProperties": 1,
+                    "properties": { "target": value.clone(), "critical": value }
+                }),
+            );
+        }
+        schemars::json_schema!({
+            "description": "Grading levels by metric name. PASS meets `target`; WARN misses `target` but meets `critical`; FAIL misses `critical`.",
+            "type": "object",
+            "additionalProperties": false,
+            "properties": properties
+        })
+    }
+}
