@@ -1,1 +1,23 @@
-//! placeholder
+//! rigor's executor: runs a validated [`rigor_scenario::Plan`] against
+//! targets from a [`target::Registry`] and produces [`results::Results`].
+//!
+//! Design choices worth knowing:
+//! - Closed loop, one OS thread per worker for in-process targets; each
+//!   worker records into its own HdrHistogram (ns, 3 significant digits);
+//!   the collector merges after each run. Nothing is shared on the hot path.
+//! - Each operation is timed alone between two clock reads; the clock's own
+//!   cost is measured and reported in `harness` so small numbers can be judged.
+//! - Targets are interleaved within each trial, in a rotated order, so that
+//!   machine drift hits all of them alike.
+//! - Memory: bytes/op from jemalloc's per-thread counter, allocs/op from a
+//!   counting `GlobalAlloc` wrapper, resident memory sampled on a timer
+//!   (never per operation). See [`alloc`].
+//! - The engine knows the [`target::Target`] contract only, never a kind.
+
+pub mod alloc;
+pub mod env;
+pub mod grade;
+pub mod results;
+pub mod run;
+pub mod stats;
+pub mod target;

@@ -1,1 +1,107 @@
-//! placeholder
+//! rigor's reporters: console text and one self-contained HTML file,
+//! rendered from a results file alone.
+//!
+//! Design choices worth knowing:
+//! - Templates are minijinja files under `reports/templates/`, embedded in
+//!   the binary as defaults and overridable with a directory, so a user can
+//!   change a report without touching Rust.
+//! - Templates see view structs ([`view`]), never the results model: the
+//!   model can evolve without breaking users' templates, and formatting
+//!   decisions (units, colours, chart geometry) live in one place.
+
+use std::path::Path;
+
+use minijinja::{Environment, Value};
+use rigor_engine::results::Results;
+
+pub mod chart;
+pub mod view;
+
+/// The default templates, embedded.
+pub const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
+    ("console.txt.j2", include_str!("../../../reports/templates/console.txt.j2")),
+    ("report.html.j2", include_str!("../../../reports/templates/report.html.j2")),
+];
+
+/// Errors of the report layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A template could not be read.
+    #[error("cannot read template {path}: {source}")]
+    Read {
+        /// The template file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A template failed to parse or render.
+    #[error("template {name}: {message}\n  help: fix the template, or drop --templates to use the built-in one")]
+    Template {
+        /// The template name.
+        name: String,
+        /// minijinja's message, with line.
+        message: String,
+    },
+}
+
+/// Renders reports, with templates from `dir` where present and the built-in ones otherwise.
+#[derive(Debug)]
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    /// Loads templates; files in `dir` override the built-in ones of the same name.
+    pub fn new(dir: Option<&Path>) -> Result<Self, ReportError> {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html.j2") || name.ends_with(".html") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
+        // Block tags on their own lines leave no blank lines behind (Jinja's trim/lstrip).
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build() {
+            env.set_syntax(syntax);
+        }
+        env.add_filter("ljust", |s: String, w: usize| format!("{s:<w$}", w = w));
+        env.add_filter("rjust", |s: String, w: usize| format!("{s:>w$}", w = w));
+        for (name, text) in DEFAULT_TEMPLATES {
+            let text = match dir.map(|d| d.join(name)) {
+                Some(path) if path.exists() => std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+                _ => text.to_string(),
+            };
+            env.add_template_owned(name.to_string(), text).map_err(|e| template_error(name, &e))?;
+        }
+        Ok(Renderer { env })
+    }
+
+    fn render(&self, name: &str, view: &view::ReportView) -> Result<String, ReportError> {
+        let template = self.env.get_template(name).map_err(|e| template_error(name, &e))?;
+        template
+            .render(Value::from(minijinja::value::Serde(view)))
+            .map_err(|e| template_error(name, &e))
+    }
+
+    /// The console report; `color` adds ANSI colours to verdicts.
+    pub fn console(&self, results: &Results, color: bool) -> Result<String, ReportError> {
+        self.render("console.txt.j2", &view::ReportView::new(results, color))
+    }
+
+    /// The HTML report: one file, no network fetches.
+    pub fn html(&self, results: &Results) -> Result<String, ReportError> {
+        self.render("report.html.j2", &view::ReportView::new(results, false))
+    }
+}
+
+fn template_error(name: &str, e: &minijinja::Error) -> ReportError {
+    let mut message = e.to_string();
+    if let Some(line) = e.line() {
+        message = format!("line {line}: {message}");
+    }
+    ReportError::Template { name: name.to_string(), message }
+}

@@ -1,1 +1,18 @@
-//! placeholder
+//! rigor's target kinds. Each kind is one module with one
+//! [`TargetFactory`]; [`registry`] lists them all. Adding a kind is one file
+//! here, one line in [`registry`] and one variant in the scenario model.
+
+use rigor_engine::target::{Registry, TargetFactory};
+
+pub mod calibration;
+pub mod regorus;
+
+/// Every kind built into rigor.
+pub fn registry() -> Registry {
+    let factories: Vec<Box<dyn TargetFactory>> = vec![
+        Box::new(regorus::Factory),
+        Box::new(calibration::NoopFactory),
+        Box::new(calibration::SpinFactory),
+    ];
+    Registry::new(factories)
+}

@@ -1,0 +1,217 @@
+//! The results model: what a run measured, as plain serde structs.
+//!
+//! One versioned `results.json` per run. Reporters read this file alone.
+//! Histograms are kept serialised (HdrHistogram V2, deflated, base64) so
+//! later runs and tools can merge them exactly.
+
+use std::collections::BTreeMap;
+
+use rigor_scenario::plan::{Mode, WorkloadPlan};
+use serde::{Deserialize, Serialize};
+
+use crate::target::Setup;
+
+/// The version of this file format; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    /// File format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The rigor version that produced the file.
+    pub rigor_version: String,
+    /// The scenario as run.
+    pub scenario: ScenarioInfo,
+    /// Where it ran.
+    pub environment: Environment,
+    /// The harness's own clock characteristics.
+    pub harness: Harness,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// End time, RFC 3339 UTC (last update for partial results).
+    pub finished_at: String,
+    /// Whether the run finished.
+    pub status: RunStatus,
+    /// Per-target setup (compile times), in scenario order.
+    pub targets: Vec<TargetInfo>,
+    /// One entry per swept case.
+    pub cases: Vec<CaseResult>,
+    /// The worst verdict over all grades.
+    pub verdict: Verdict,
+    /// Run errors (failed targets), in order of occurrence.
+    pub errors: Vec<String>,
+}
+
+/// The scenario as run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario description.
+    pub description: Option<String>,
+    /// Path of the scenario file as given.
+    pub path: String,
+    /// The scenario file's text.
+    pub source: String,
+    /// The mode the workload was shaped for.
+    pub mode: Mode,
+    /// The resolved workload.
+    pub workload: WorkloadPlan,
+    /// Number of inputs in round-robin order.
+    pub inputs: usize,
+}
+
+/// The machine and software that produced the numbers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Environment {
+    /// CPU model name.
+    pub cpu_model: String,
+    /// Logical CPUs available to the process.
+    pub cores: usize,
+    /// Operating system and kernel release.
+    pub os: String,
+    /// Host name.
+    pub hostname: String,
+    /// rustc version that built rigor.
+    pub rustc: String,
+    /// rigor version.
+    pub rigor_version: String,
+    /// Git commit rigor was built from, when known.
+    pub git_commit: Option<String>,
+    /// The kernel's clock source (`tsc`, `kvm-clock`, ...).
+    pub clock_source: Option<String>,
+}
+
+/// The harness's own costs, so a reader can judge small numbers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Harness {
+    /// Median cost of one `Instant::now()`, ns.
+    pub timer_cost_ns: f64,
+    /// Smallest non-zero difference seen between two clock reads, ns.
+    pub timer_resolution_ns: u64,
+    /// Whether jemalloc accounting was active (bytes/op, allocs/op, resident).
+    pub memory_accounting: bool,
+    /// How latency is timed.
+    pub timing: String,
+}
+
+/// Whether the run finished.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still running (a partial file written during the run).
+    Running,
+    /// Every case, target and trial ran.
+    Complete,
+    /// Stopped early by the user (Ctrl-C); what was measured is kept.
+    Interrupted,
+}
+
+/// A target's setup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Target id.
+    pub id: String,
+    /// Target kind.
+    pub kind: String,
+    /// Kind-specific configuration, for the record.
+    pub config: serde_json::Value,
+    /// Setup costs measured while building.
+    pub setup: Setup,
+}
+
+/// One swept case (e.g. one concurrency value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// Case label, e.g. `concurrency=2`.
+    pub name: String,
+    /// Worker threads.
+    pub concurrency: u32,
+    /// Each target's results, in scenario order.
+    pub targets: Vec<TargetResult>,
+}
+
+/// One target in one case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// Target id.
+    pub id: String,
+    /// Target kind.
+    pub kind: String,
+    /// Trials in the order they ran.
+    pub trials: Vec<TrialResult>,
+    /// Summary over trials by metric name (see README's metric table); a
+    /// metric the target cannot produce is absent.
+    pub metrics: BTreeMap<String, f64>,
+    /// All trials' latencies merged (base64 of a deflated HdrHistogram V2).
+    pub histogram: String,
+    /// Threshold grades.
+    pub grades: Vec<Grade>,
+    /// Why the target stopped, if it failed.
+    pub error: Option<String>,
+}
+
+/// One measured run of one target in one case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialResult {
+    /// Trial number, from 0.
+    pub trial: u32,
+    /// Position of this target within the trial's interleaved order, from 0.
+    pub position: u32,
+    /// Operations measured (including failed ones).
+    pub operations: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// First error messages (at most 5).
+    pub error_messages: Vec<String>,
+    /// Wall time of the measured phase, first worker start to last worker end, ns.
+    pub elapsed_ns: u64,
+    /// Metrics of this trial by name.
+    pub metrics: BTreeMap<String, f64>,
+    /// This trial's latencies (base64 of a deflated HdrHistogram V2, ns).
+    pub histogram: String,
+    /// The trial was cut short by Ctrl-C.
+    pub interrupted: bool,
+}
+
+/// A grading outcome, worst last.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The metric was not measured for this target (e.g. compile time of `noop`).
+    Skip,
+    /// Meets the target level.
+    Pass,
+    /// Misses the target level but meets the critical one.
+    Warn,
+    /// Misses the critical level.
+    Fail,
+}
+
+impl Verdict {
+    /// Upper-case label for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Skip => "N/A",
+            Verdict::Pass => "PASS",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+/// One threshold applied to one target in one case.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Grade {
+    /// Metric name.
+    pub metric: String,
+    /// Measured value in the metric's canonical unit, if measured.
+    pub value: Option<f64>,
+    /// Target level.
+    pub target: Option<f64>,
+    /// Critical level.
+    pub critical: Option<f64>,
+    /// The outcome.
+    pub verdict: Verdict,
+}

@@ -1,0 +1,99 @@
+//! The contract between the engine and the systems under test.
+//!
+//! A kind is one [`TargetFactory`] registered in a list the binary hands to
+//! the engine; the engine never names an implementation. A factory builds a
+//! [`Target`] (shared, set up once: policy loaded, compile time measured),
+//! and each worker thread asks it for its own [`Worker`], which performs
+//! single operations. Workers only do work; timing and counting are the
+//! engine's.
+
+use rigor_scenario::plan::{Plan, TargetPlan};
+
+/// Errors a target raises while being built or while handing out workers.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The scenario's input is wrong for this target (bad policy, bad config): exit code 2.
+    #[error("{0}")]
+    Invalid(String),
+    /// The target could not be set up or run: exit code 3.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// One failed operation. Keep it cheap: it is built on the measured path.
+#[derive(Debug)]
+pub struct OpError(pub String);
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Setup costs a target measured while being built.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Setup {
+    /// Durations of fresh parse runs, ns (policy targets).
+    pub parse_ns: Vec<u64>,
+    /// Durations of the matching compile runs, ns.
+    pub compile_ns: Vec<u64>,
+}
+
+/// A built system under test, shared by its workers.
+pub trait Target: Send + Sync {
+    /// Setup costs measured while building.
+    fn setup(&self) -> Setup {
+        Setup::default()
+    }
+
+    /// A worker for the calling thread. Called on the worker's own thread,
+    /// before timing starts.
+    fn worker(&self, index: usize) -> Result<Box<dyn Worker>, TargetError>;
+}
+
+/// Performs operations on one thread.
+pub trait Worker {
+    /// One operation; `op` counts this worker's operations from 0.
+    fn call(&mut self, op: u64) -> Result<(), OpError>;
+}
+
+/// Builds targets of one `kind:`.
+pub trait TargetFactory: Send + Sync {
+    /// The `kind:` this factory handles.
+    fn kind(&self) -> &'static str;
+
+    /// Builds the target, measuring setup costs.
+    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError>;
+}
+
+/// The kinds a binary knows.
+pub struct Registry {
+    factories: Vec<Box<dyn TargetFactory>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.factories.iter().map(|t| t.kind())).finish()
+    }
+}
+
+impl Registry {
+    /// A registry of these factories.
+    pub fn new(factories: Vec<Box<dyn TargetFactory>>) -> Self {
+        Registry { factories }
+    }
+
+    /// Builds one planned target.
+    pub fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
+        let kind = target.spec.kind();
+        let factory = self
+            .factories
+            .iter()
+            .find(|f| f.kind() == kind)
+            .ok_or_else(|| TargetError::Invalid(format!("target kind `{kind}` is not built into this rigor")))?;
+        factory.build(target, plan).map_err(|e| match e {
+            TargetError::Invalid(m) => TargetError::Invalid(format!("target `{}`: {m}", target.id())),
+            TargetError::Failed(m) => TargetError::Failed(format!("target `{}`: {m}", target.id())),
+        })
+    }
+}

@@ -1,0 +1,120 @@
+//! Geometry of the latency percentile chart: every target of a case on one
+//! chart, percentile on a log scale (`1/(1-q)`, as HdrHistogram plots do),
+//! latency on a log scale so fast and slow targets are both readable.
+//! Templates only draw what is computed here.
+
+use rigor_engine::results::CaseResult;
+use rigor_engine::stats;
+use rigor_scenario::units::format_nanos;
+use serde::Serialize;
+
+const WIDTH: f64 = 760.0;
+const HEIGHT: f64 = 340.0;
+const LEFT: f64 = 72.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 16.0;
+const BOTTOM: f64 = 44.0;
+const POINTS: usize = 120;
+const PALETTE: &[&str] = &["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+
+/// An SVG chart, ready to draw.
+#[derive(Debug, Serialize)]
+pub struct ChartView {
+    /// SVG width.
+    pub width: f64,
+    /// SVG height.
+    pub height: f64,
+    /// Plot area left edge.
+    pub left: f64,
+    /// Plot area right edge.
+    pub right: f64,
+    /// Plot area top edge.
+    pub top: f64,
+    /// Plot area bottom edge.
+    pub bottom: f64,
+    /// X axis ticks.
+    pub x_ticks: Vec<Tick>,
+    /// Y axis ticks.
+    pub y_ticks: Vec<Tick>,
+    /// One line per target.
+    pub series: Vec<Series>,
+}
+
+/// An axis tick.
+#[derive(Debug, Serialize)]
+pub struct Tick {
+    /// Position in SVG units along the axis.
+    pub pos: f64,
+    /// Label.
+    pub label: String,
+}
+
+/// One target's curve.
+#[derive(Debug, Serialize)]
+pub struct Series {
+    /// Target id.
+    pub name: String,
+    /// Stroke colour.
+    pub color: String,
+    /// SVG polyline points.
+    pub points: String,
+}
+
+/// Builds the chart of a case; `None` when nothing was measured.
+pub fn percentile_chart(case: &CaseResult) -> Option<ChartView> {
+    let hists: Vec<_> = case
+        .targets
+        .iter()
+        .filter_map(|t| stats::decode(&t.histogram).ok().filter(|h| !h.is_empty()).map(|h| (t.id.clone(), h)))
+        .collect();
+    if hists.is_empty() {
+        return None;
+    }
+    // Plot as far into the tail as the data supports, at most 99.999%.
+    let most = hists.iter().map(|(_, h)| h.len()).max().unwrap_or(1).max(10) as f64;
+    let x_max = most.log10().clamp(1.0, 5.0);
+    let curves: Vec<(String, Vec<(f64, f64)>)> = hists
+        .iter()
+        .map(|(name, h)| {
+            let pts = (0..=POINTS)
+                .map(|k| {
+                    let x = x_max * k as f64 / POINTS as f64;
+                    let q = 1.0 - 10f64.powf(-x);
+                    (x, h.value_at_quantile(q).max(1) as f64)
+                })
+                .collect();
+            (name.clone(), pts)
+        })
+        .collect();
+    let lo = curves.iter().flat_map(|(_, p)| p.iter().map(|v| v.1)).fold(f64::MAX, f64::min);
+    let hi = curves.iter().flat_map(|(_, p)| p.iter().map(|v| v.1)).fold(0.0, f64::max);
+    let (y_lo, y_hi) = (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil().max(lo.log10().floor() + 1.0)));
+    let (pl, pr, pt, pb) = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM);
+    let sx = |x: f64| pl + (pr - pl) * x / x_max;
+    let sy = |y: f64| pb - (pb - pt) * (y.log10() - y_lo.log10()) / (y_hi.log10() - y_lo.log10());
+    let x_labels = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"];
+    let x_ticks = (0..=x_max.floor() as usize)
+        .map(|i| Tick { pos: sx(i as f64), label: x_labels[i].to_string() })
+        .collect();
+    let mut y_ticks = Vec::new();
+    let mut decade = y_lo;
+    while decade <= y_hi * 1.0001 {
+        for m in [1.0, 2.0, 5.0] {
+            let v = decade * m;
+            if v >= y_lo * 0.9999 && v <= y_hi * 1.0001 {
+                y_ticks.push(Tick { pos: sy(v), label: format_nanos(v) });
+            }
+        }
+        decade *= 10.0;
+    }
+    let series = curves
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, pts))| Series {
+            name,
+            color: PALETTE[i % PALETTE.len()].to_string(),
+            points: pts.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect::<Vec<_>>().join(" "),
+        })
+        .collect();
+    Some(ChartView { width: WIDTH, height: HEIGHT, left: pl, right: pr, top: pt, bottom: pb, x_ticks, y_ticks, series })
+}

@@ -1,0 +1,366 @@
+//! View structs: what templates see. Values arrive formatted with units.
+
+use rigor_engine::results::{Results, RunStatus, TargetResult, Verdict};
+use rigor_scenario::metrics::{self, Unit};
+use rigor_scenario::plan::Stop;
+use rigor_scenario::units::{format_nanos, significant};
+use serde::Serialize;
+
+use crate::chart::{self, ChartView};
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub struct ReportView {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario description.
+    pub description: Option<String>,
+    /// Scenario file.
+    pub path: String,
+    /// Start time.
+    pub started_at: String,
+    /// End time.
+    pub finished_at: String,
+    /// `complete`, `interrupted` or `running`.
+    pub status: String,
+    /// Run mode.
+    pub mode: String,
+    /// Overall verdict label (PASS/WARN/FAIL).
+    pub verdict: String,
+    /// Overall verdict, coloured for terminals when colour is on.
+    pub verdict_colored: String,
+    /// CSS class of the verdict.
+    pub verdict_class: String,
+    /// Grade counts, e.g. `12 PASS, 1 WARN`.
+    pub grade_counts: String,
+    /// The workload in one line.
+    pub workload: String,
+    /// Environment rows.
+    pub environment: Vec<(String, String)>,
+    /// Per-target setup rows (compile times).
+    pub setup: Vec<SetupRow>,
+    /// One section per case.
+    pub cases: Vec<CaseView>,
+    /// Run errors.
+    pub errors: Vec<String>,
+    /// Notes a reader needs to judge the numbers.
+    pub notes: Vec<String>,
+    /// The scenario file text.
+    pub source: String,
+}
+
+/// A target's setup costs.
+#[derive(Debug, Serialize)]
+pub struct SetupRow {
+    /// Target id.
+    pub id: String,
+    /// Kind, with configuration.
+    pub kind: String,
+    /// Median parse + compile.
+    pub total: String,
+    /// Median parse.
+    pub parse: String,
+    /// Median compile.
+    pub compile: String,
+    /// Number of fresh runs.
+    pub runs: usize,
+}
+
+/// One case.
+#[derive(Debug, Serialize)]
+pub struct CaseView {
+    /// Case label.
+    pub name: String,
+    /// Summary table: header cells.
+    pub header: Vec<String>,
+    /// Summary table: one row of cells per target.
+    pub rows: Vec<Vec<String>>,
+    /// Column widths for text output.
+    pub widths: Vec<usize>,
+    /// Threshold grades, target by target.
+    pub grades: Vec<GradeRow>,
+    /// Column widths of the grades table for text output.
+    pub grade_widths: Vec<usize>,
+    /// Per-target errors in this case.
+    pub errors: Vec<String>,
+    /// Percentile chart.
+    pub chart: Option<ChartView>,
+}
+
+/// One graded threshold.
+#[derive(Debug, Serialize)]
+pub struct GradeRow {
+    /// Target id.
+    pub target_id: String,
+    /// Metric name.
+    pub metric: String,
+    /// Measured value.
+    pub value: String,
+    /// Target level.
+    pub target: String,
+    /// Critical level.
+    pub critical: String,
+    /// PASS/WARN/FAIL/N/A.
+    pub verdict: String,
+    /// Verdict coloured for terminals when colour is on.
+    pub verdict_colored: String,
+    /// CSS class.
+    pub class: String,
+}
+
+fn class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Skip => "skip",
+        Verdict::Pass => "pass",
+        Verdict::Warn => "warn",
+        Verdict::Fail => "fail",
+    }
+}
+
+fn colored(v: Verdict, color: bool) -> String {
+    if !color {
+        return v.label().to_string();
+    }
+    let code = match v {
+        Verdict::Skip => "2",
+        Verdict::Pass => "1;32",
+        Verdict::Warn => "1;33",
+        Verdict::Fail => "1;31",
+    };
+    format!("\x1b[{code}m{}\x1b[0m", v.label())
+}
+
+/// Formats a metric value with its unit.
+pub fn format_metric(name: &str, value: Option<f64>) -> String {
+    match (metrics::metric(name), value) {
+        (_, None) => "-".into(),
+        (Some(def), Some(v)) => match def.unit {
+            Unit::PerSecond => format!("{}/s", compact(v)),
+            Unit::Count if name == "memory.allocs_per_op" => significant(v),
+            unit => unit.format(v),
+        },
+        (None, Some(v)) => significant(v),
+    }
+}
+
+/// 12345 -> 12.35k.
+fn compact(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{}M", significant(v / 1e6))
+    } else if v >= 1e4 {
+        format!("{}k", significant(v / 1e3))
+    } else {
+        significant(v)
+    }
+}
+
+const SUMMARY: &[(&str, &str)] = &[
+    ("throughput", "ops/s"),
+    ("latency.mean", "mean"),
+    ("latency.p50", "p50"),
+    ("latency.p90", "p90"),
+    ("latency.p99", "p99"),
+    ("latency.p99.9", "p99.9"),
+    ("latency.max", "max"),
+    ("memory.bytes_per_op", "bytes/op"),
+    ("memory.allocs_per_op", "allocs/op"),
+    ("errors.count", "errors"),
+];
+
+/// Coefficient of variation of throughput across trials, as a percentage.
+fn throughput_cv(t: &TargetResult) -> Option<f64> {
+    let v: Vec<f64> = t.trials.iter().filter_map(|t| t.metrics.get("throughput").copied()).collect();
+    if v.len() < 2 {
+        return None;
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+    Some(100.0 * var.sqrt() / mean)
+}
+
+fn column_widths(rows: impl Iterator<Item = Vec<String>>, n: usize) -> Vec<usize> {
+    let mut w = vec![0; n];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(n) {
+            w[i] = w[i].max(cell.chars().count());
+        }
+    }
+    w
+}
+
+impl ReportView {
+    /// Builds the view of `results`.
+    pub fn new(results: &Results, color: bool) -> Self {
+        let env = &results.environment;
+        let h = &results.harness;
+        let mut environment = vec![
+            ("CPU".to_string(), format!("{} ({} cores)", env.cpu_model, env.cores)),
+            ("OS".into(), env.os.clone()),
+            ("Host".into(), env.hostname.clone()),
+            ("Clock source".into(), env.clock_source.clone().unwrap_or_else(|| "unknown".into())),
+            (
+                "Timer".into(),
+                format!(
+                    "{} per read, resolution {}",
+                    format_nanos(h.timer_cost_ns),
+                    format_nanos(h.timer_resolution_ns as f64)
+                ),
+            ),
+            ("rigor".into(), env.rigor_version.clone()),
+            ("rustc".into(), env.rustc.clone()),
+        ];
+        if let Some(c) = &env.git_commit {
+            environment.push(("Commit".into(), c.clone()));
+        }
+        let w = &results.scenario.workload;
+        let stop = match w.stop {
+            Stop::Duration(d) => format!("{} measured", format_nanos(d.as_nanos() as f64)),
+            Stop::Iterations(n) => format!("{n} iterations per worker"),
+        };
+        let workload = format!(
+            "closed loop, concurrency {:?}, warm-up {}, {stop}, {} trial(s), {} input(s), targets interleaved",
+            w.concurrency,
+            format_nanos(w.warmup.as_nanos() as f64),
+            w.trials,
+            results.scenario.inputs
+        );
+        let setup = results
+            .targets
+            .iter()
+            .filter(|t| !t.setup.parse_ns.is_empty())
+            .map(|t| {
+                let med = |v: &[u64]| {
+                    let f: Vec<f64> = v.iter().map(|x| *x as f64).collect();
+                    rigor_engine::stats::median(&f).map(format_nanos).unwrap_or_else(|| "-".into())
+                };
+                let total: Vec<u64> = t.setup.parse_ns.iter().zip(&t.setup.compile_ns).map(|(a, b)| a + b).collect();
+                SetupRow {
+                    id: t.id.clone(),
+                    kind: match t.config.as_object() {
+                        Some(o) if !o.is_empty() => format!(
+                            "{} ({})",
+                            t.kind,
+                            o.iter().map(|(k, v)| format!("{k}: {}", v.as_str().map(str::to_string).unwrap_or(v.to_string()))).collect::<Vec<_>>().join(", ")
+                        ),
+                        _ => t.kind.clone(),
+                    },
+                    total: med(&total),
+                    parse: med(&t.setup.parse_ns),
+                    compile: med(&t.setup.compile_ns),
+                    runs: total.len(),
+                }
+            })
+            .collect();
+        let mut counts = [0usize; 4];
+        let cases = results
+            .cases
+            .iter()
+            .map(|case| {
+                let mut header: Vec<String> = vec!["target".into()];
+                header.extend(SUMMARY.iter().map(|(_, h)| h.to_string()));
+                header.push("trials".into());
+                header.push("ops/s cv".into());
+                let rows: Vec<Vec<String>> = case
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        let mut row = vec![t.id.clone()];
+                        row.extend(SUMMARY.iter().map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())));
+                        row.push(t.trials.len().to_string());
+                        row.push(throughput_cv(t).map(|c| format!("{}%", significant(c))).unwrap_or_else(|| "-".into()));
+                        row
+                    })
+                    .collect();
+                let widths = column_widths(std::iter::once(header.clone()).chain(rows.iter().cloned()), header.len());
+                let grades: Vec<GradeRow> = case
+                    .targets
+                    .iter()
+                    .flat_map(|t| {
+                        t.grades.iter().map(move |g| (t, g))
+                    })
+                    .map(|(t, g)| {
+                        counts[g.verdict as usize] += 1;
+                        GradeRow {
+                            target_id: t.id.clone(),
+                            metric: g.metric.clone(),
+                            value: format_metric(&g.metric, g.value),
+                            target: g.target.map(|v| format_metric(&g.metric, Some(v))).unwrap_or_else(|| "-".into()),
+                            critical: g.critical.map(|v| format_metric(&g.metric, Some(v))).unwrap_or_else(|| "-".into()),
+                            verdict: g.verdict.label().into(),
+                            verdict_colored: colored(g.verdict, color),
+                            class: class(g.verdict).into(),
+                        }
+                    })
+                    .collect();
+                let grade_widths = column_widths(
+                    std::iter::once(["metric", "target", "value", "target", "critical"].map(String::from).to_vec()).chain(
+                        grades.iter().map(|g| vec![g.metric.clone(), g.target_id.clone(), g.value.clone(), g.target.clone(), g.critical.clone()]),
+                    ),
+                    5,
+                );
+                CaseView {
+                    name: case.name.clone(),
+                    header,
+                    rows,
+                    widths,
+                    grades,
+                    grade_widths,
+                    errors: case.targets.iter().filter_map(|t| t.error.clone()).collect(),
+                    chart: chart::percentile_chart(case),
+                }
+            })
+            .collect();
+        let labels = [Verdict::Skip, Verdict::Pass, Verdict::Warn, Verdict::Fail];
+        let grade_counts = labels
+            .iter()
+            .rev()
+            .filter(|v| counts[**v as usize] > 0)
+            .map(|v| format!("{} {}", counts[*v as usize], v.label()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut notes = vec![format!(
+            "Latency: {}. Timer cost {} per read.",
+            h.timing,
+            format_nanos(h.timer_cost_ns)
+        )];
+        if !h.memory_accounting {
+            notes.push("Memory accounting was off (jemalloc not the global allocator): memory metrics are absent.".into());
+        }
+        notes.push("memory.peak_resident is jemalloc's process-wide resident bytes, sampled every 10ms while all workers measure.".into());
+        if results.status != RunStatus::Complete {
+            notes.push(format!("The run is {}: the numbers cover only what was measured.", status(results.status)));
+        }
+        let mut verdict = results.verdict;
+        if !results.errors.is_empty() {
+            verdict = verdict.max(Verdict::Fail);
+        }
+        ReportView {
+            name: results.scenario.name.clone(),
+            description: results.scenario.description.clone(),
+            path: results.scenario.path.clone(),
+            started_at: results.started_at.clone(),
+            finished_at: results.finished_at.clone(),
+            status: status(results.status).into(),
+            mode: format!("{:?}", results.scenario.mode).to_lowercase(),
+            verdict: verdict.label().into(),
+            verdict_colored: colored(verdict, color),
+            verdict_class: class(verdict).into(),
+            grade_counts,
+            workload,
+            environment,
+            setup,
+            cases,
+            errors: results.errors.clone(),
+            notes,
+            source: results.scenario.source.clone(),
+        }
+    }
+}
+
+fn status(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Running => "running",
+        RunStatus::Complete => "complete",
+        RunStatus::Interrupted => "interrupted",
+    }
+}

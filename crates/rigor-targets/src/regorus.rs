@@ -1,0 +1,194 @@
+//! `kind: regorus`: embedded Rego evaluation.
+//!
+//! The policy and data are loaded once; compile time is the median of fresh
+//! load + compile runs (parse and compile kept apart). Each worker gets a
+//! clone of the prepared engine (clones share the compiled policy) or its
+//! own VM over the shared compiled program. Inputs are converted before
+//! timing; an operation is `set_input` + `eval_rule` (not `eval_query`,
+//! which re-parses the query every call), or `set_input` + `execute` on the VM.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::{Program, RegoVM};
+use regorus::{Engine, Value};
+use rigor_engine::target::{OpError, Setup, Target, TargetError, TargetFactory, Worker};
+use rigor_scenario::model::{RegorusEngine, TargetSpec};
+use rigor_scenario::plan::{Plan, PolicyPlan, TargetPlan};
+
+/// Fresh load + compile runs behind `compile.time`.
+pub const COMPILE_RUNS: usize = 5;
+
+/// Builds `kind: regorus`.
+#[derive(Debug)]
+pub struct Factory;
+
+/// A loaded policy ready to evaluate.
+pub struct Regorus {
+    engine: Engine,
+    query: String,
+    program: Option<Arc<Program>>,
+    data: Value,
+    inputs: Arc<Vec<Value>>,
+    setup: Setup,
+}
+
+impl std::fmt::Debug for Regorus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Regorus").field("query", &self.query).finish_non_exhaustive()
+    }
+}
+
+// Workers are created on their own threads from a shared target.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Engine>();
+    shareable::<Value>();
+    shareable::<Arc<Program>>();
+};
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> TargetError {
+    TargetError::Invalid(format!("{what}: {e}"))
+}
+
+/// Parses the modules and loads the data into a fresh engine.
+fn load(policy: &PolicyPlan, data: &Value) -> Result<Engine, TargetError> {
+    let mut engine = Engine::new();
+    engine.set_rego_v0(policy.rego_v0);
+    for m in &policy.modules {
+        engine
+            .add_policy(m.path.clone(), m.text.clone())
+            .map_err(|e| invalid(&format!("policy {} does not parse", m.path), e))?;
+    }
+    engine.add_data(data.clone()).map_err(|e| invalid("data cannot be loaded", e))?;
+    Ok(engine)
+}
+
+/// Prepares the engine for `query`, and with `vm` compiles the RVM program.
+fn compile(engine: &mut Engine, query: &str, vm: bool) -> Result<Option<Arc<Program>>, TargetError> {
+    let entry: regorus::Rc<str> = query.into();
+    let compiled = engine
+        .compile_with_entrypoint(&entry)
+        .map_err(|e| invalid(&format!("policy does not compile for `{query}`"), e))?;
+    if !vm {
+        return Ok(None);
+    }
+    Compiler::compile_from_policy(&compiled, &[query])
+        .map(Some)
+        .map_err(|e| invalid(&format!("policy does not compile to the RVM for `{query}`"), e))
+}
+
+impl Regorus {
+    /// Loads `policy` and compiles it [`COMPILE_RUNS`] times, keeping the last.
+    pub fn new(policy: &PolicyPlan, inputs: &[serde_json::Value], engine: RegorusEngine) -> Result<Self, TargetError> {
+        let vm = engine == RegorusEngine::Vm;
+        let data = Value::from(policy.data.clone());
+        let mut setup = Setup::default();
+        let mut last = None;
+        for _ in 0..COMPILE_RUNS {
+            let t0 = Instant::now();
+            let mut engine = load(policy, &data)?;
+            let t1 = Instant::now();
+            let program = compile(&mut engine, &policy.query, vm)?;
+            let t2 = Instant::now();
+            setup.parse_ns.push(t1.duration_since(t0).as_nanos() as u64);
+            setup.compile_ns.push(t2.duration_since(t1).as_nanos() as u64);
+            last = Some((engine, program));
+        }
+        let (engine, program) = last.ok_or_else(|| TargetError::Failed("no compile run".into()))?;
+        let inputs = inputs.iter().cloned().map(Value::from).collect();
+        Ok(Regorus { engine, query: policy.query.clone(), program, data, inputs: Arc::new(inputs), setup })
+    }
+
+    /// Evaluates one input outside any measurement (for checks and tests).
+    pub fn decide(&self, input: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let mut worker = self.make_worker(0, Arc::new(vec![Value::from(input.clone())]))?;
+        let value = worker.eval(0).map_err(|e| e.0)?;
+        serde_json::to_value(&value).map_err(|e| e.to_string())
+    }
+
+    fn make_worker(&self, index: usize, inputs: Arc<Vec<Value>>) -> Result<RegorusWorker, String> {
+        let evaluator = match &self.program {
+            None => Evaluator::Interpreter(self.engine.clone(), self.query.clone()),
+            Some(program) => {
+                let mut vm = RegoVM::new();
+                vm.load_program(program.clone());
+                vm.set_data(self.data.clone()).map_err(|e| format!("VM data: {e}"))?;
+                // The default cap (25000 instructions) would fail large policies.
+                vm.set_max_instructions(usize::MAX);
+                Evaluator::Vm(Box::new(vm))
+            }
+        };
+        // Workers start at different inputs so they do not move in lockstep.
+        Ok(RegorusWorker { evaluator, inputs, offset: index as u64 })
+    }
+}
+
+enum Evaluator {
+    Interpreter(Engine, String),
+    Vm(Box<RegoVM>),
+}
+
+struct RegorusWorker {
+    evaluator: Evaluator,
+    inputs: Arc<Vec<Value>>,
+    offset: u64,
+}
+
+impl RegorusWorker {
+    #[inline]
+    fn eval(&mut self, op: u64) -> Result<Value, OpError> {
+        let n = self.inputs.len() as u64;
+        let input = (n > 0).then(|| self.inputs[((op + self.offset) % n) as usize].clone());
+        match &mut self.evaluator {
+            Evaluator::Interpreter(engine, query) => {
+                if let Some(input) = input {
+                    engine.set_input(input);
+                }
+                engine.eval_rule(query.clone()).map_err(|e| OpError(e.to_string()))
+            }
+            Evaluator::Vm(vm) => {
+                if let Some(input) = input {
+                    vm.set_input(input);
+                }
+                vm.execute().map_err(|e| OpError(e.to_string()))
+            }
+        }
+    }
+}
+
+impl Worker for RegorusWorker {
+    #[inline]
+    fn call(&mut self, op: u64) -> Result<(), OpError> {
+        self.eval(op).map(|v| drop(std::hint::black_box(v)))
+    }
+}
+
+impl Target for Regorus {
+    fn setup(&self) -> Setup {
+        self.setup.clone()
+    }
+    fn worker(&self, index: usize) -> Result<Box<dyn Worker>, TargetError> {
+        self.make_worker(index, self.inputs.clone())
+            .map(|w| Box::new(w) as Box<dyn Worker>)
+            .map_err(TargetError::Failed)
+    }
+}
+
+impl TargetFactory for Factory {
+    fn kind(&self) -> &'static str {
+        "regorus"
+    }
+    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
+        let TargetSpec::Regorus(spec) = &target.spec else {
+            return Err(TargetError::Invalid("not a regorus target".into()));
+        };
+        let policy = plan
+            .policy
+            .as_ref()
+            .ok_or_else(|| TargetError::Invalid("the scenario has no `policy:`".into()))?;
+        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
+        Ok(Box::new(Regorus::new(policy, &inputs, spec.engine)?))
+    }
+}
