@@ -178,7 +178,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ))
             })?;
             let html = html.unwrap_or_else(|| results.with_file_name("report.html"));
-            render(&parsed, templates.as_deref(), color.enabled(), &html)?;
+            let renderer = Renderer::new(templates.as_deref())?;
+            render(&renderer, &parsed, color.enabled(), &html)?;
             verdict_outcome(&parsed)
         }
     }
@@ -249,8 +250,7 @@ fn run_scenario(
     if let Some(e) = write_error {
         return Err(Failure::Run(e));
     }
-    render(&results, templates, color, &dir.join("report.html"))?;
-    let _ = renderer;
+    render(&renderer, &results, color, &dir.join("report.html"))?;
     eprintln!("rigor: results in {}", results_path.display());
     if results.status == RunStatus::Interrupted {
         return Err(Failure::Run("interrupted: partial results were written".into()));
@@ -258,8 +258,7 @@ fn run_scenario(
     verdict_outcome(&results)
 }
 
-fn render(results: &Results, templates: Option<&Path>, color: bool, html_path: &Path) -> Result<(), Failure> {
-    let renderer = Renderer::new(templates)?;
+fn render(renderer: &Renderer, results: &Results, color: bool, html_path: &Path) -> Result<(), Failure> {
     print!("{}", renderer.console(results, color)?);
     let html = renderer.html(results)?;
     std::fs::write(html_path, html)

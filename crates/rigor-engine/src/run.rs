@@ -18,7 +18,7 @@ use crate::alloc::{self, ThreadBytes};
 use crate::grade;
 use crate::results::*;
 use crate::stats::{self, new_histogram};
-use crate::target::Target;
+use crate::target::{Target, TargetError};
 
 /// Error messages kept per worker per trial.
 const KEEP_MESSAGES: usize = 5;
@@ -217,20 +217,24 @@ fn run_trial(
                 std::thread::Builder::new()
                     .name(format!("rigor-worker-{index}"))
                     .spawn_scoped(scope, move || {
-                        let worker = target.worker(index);
+                        // Counts this worker as finished however it ends, panics included,
+                        // so the sampler below never waits forever.
+                        let _finished = OnDrop(|| {
+                            finished.fetch_add(1, Ordering::Release);
+                        });
+                        let worker = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.worker(index)))
+                            .unwrap_or_else(|p| Err(TargetError::Failed(panic_message(p))));
                         if worker.is_err() {
                             failed_setup.store(true, Ordering::Relaxed);
                         }
                         barrier.wait();
-                        let result = match worker {
+                        match worker {
                             Ok(mut w) if !failed_setup.load(Ordering::Relaxed) => {
                                 Ok(measure(w.as_mut(), warmup, stop_rule, stop, measuring))
                             }
                             Ok(_) => Err("another worker failed to start".to_string()),
                             Err(e) => Err(e.to_string()),
-                        };
-                        finished.fetch_add(1, Ordering::Release);
-                        result
+                        }
                     })
             })
             .collect::<Vec<_>>();
@@ -254,6 +258,15 @@ fn run_trial(
     });
     // A run too short for one sample reports no peak rather than a post-run reading.
     Ok((outcome?, peak_resident))
+}
+
+/// Runs a closure when dropped.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {

@@ -33,9 +33,9 @@ impl std::fmt::Display for OpError {
 /// Setup costs a target measured while being built.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Setup {
-    /// Durations of fresh parse runs, ns (policy targets).
+    /// Durations of fresh load runs (parse the policy, load the data), ns.
     pub parse_ns: Vec<u64>,
-    /// Durations of the matching compile runs, ns.
+    /// Durations of the matching compile runs (prepare, and RVM codegen for the VM), ns.
     pub compile_ns: Vec<u64>,
 }
 

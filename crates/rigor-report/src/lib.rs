@@ -62,7 +62,7 @@ impl Renderer {
             }
         });
         // Block tags on their own lines leave no blank lines behind (Jinja's trim/lstrip).
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build() {
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true).build() {
             env.set_syntax(syntax);
         }
         env.add_filter("ljust", |s: String, w: usize| format!("{s:<w$}", w = w));

@@ -1,0 +1,195 @@
+//! Executor tests with targets defined here, under the counting jemalloc
+//! allocator, so memory accounting is exercised for real.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rigor_engine::results::{Results, RunStatus, Verdict};
+use rigor_engine::run::{run, Prepared, RunContext};
+use rigor_engine::target::{OpError, Target, TargetError, Worker};
+use rigor_scenario::{Mode, Plan};
+
+#[global_allocator]
+static ALLOCATOR: rigor_engine::alloc::CountingJemalloc = rigor_engine::alloc::CountingJemalloc;
+
+/// Allocates `count` buffers of `size` bytes per operation.
+struct Allocating {
+    size: usize,
+    count: usize,
+}
+
+impl Target for Allocating {
+    fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+        Ok(Box::new(Allocating { size: self.size, count: self.count }))
+    }
+}
+
+impl Worker for Allocating {
+    fn call(&mut self, _: u64) -> Result<(), OpError> {
+        for _ in 0..self.count {
+            let v: Vec<u8> = Vec::with_capacity(self.size);
+            std::hint::black_box(&v);
+        }
+        Ok(())
+    }
+}
+
+/// Fails every `every`-th operation; panics on operation `panic_at` if set.
+struct Flaky {
+    every: u64,
+    panic_at: Option<u64>,
+}
+
+impl Target for Flaky {
+    fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+        Ok(Box::new(Flaky { every: self.every, panic_at: self.panic_at }))
+    }
+}
+
+impl Worker for Flaky {
+    fn call(&mut self, op: u64) -> Result<(), OpError> {
+        if Some(op) == self.panic_at {
+            panic!("flaky target exploded at op {op}");
+        }
+        if op % self.every == 0 {
+            return Err(OpError(format!("failure #{op}")));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a plan with `ids.len()` noop targets from a workload line.
+fn plan(workload: &str, ids: &[&str], thresholds: &str) -> Plan {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    let targets: String = ids.iter().map(|id| format!("  - {{id: {id}, kind: noop}}\n")).collect();
+    std::fs::write(&path, format!("name: t\nworkload: {workload}\ntargets:\n{targets}{thresholds}")).unwrap();
+    Plan::from_file(&path, Mode::Default).unwrap()
+}
+
+fn execute(plan: &Plan, targets: Vec<Box<dyn Target>>, stop: Arc<AtomicBool>) -> (Results, usize) {
+    let prepared: Vec<Prepared> = plan
+        .targets
+        .iter()
+        .cloned()
+        .zip(targets)
+        .map(|(plan, target)| Prepared { plan, target })
+        .collect();
+    let mut updates = 0;
+    let mut on_update = |_: &Results| updates += 1;
+    let mut progress = |_: &str| {};
+    let results = run(
+        plan,
+        &prepared,
+        Default::default(),
+        RunContext { stop, on_update: &mut on_update, progress: &mut progress },
+    );
+    (results, updates)
+}
+
+#[test]
+fn known_allocations_show_as_bytes_and_allocs_per_op() {
+    let plan = plan("{iterations: 20000, concurrency: [1, 2]}", &["kib", "three"], "");
+    let targets: Vec<Box<dyn Target>> = vec![
+        Box::new(Allocating { size: 1024, count: 1 }),
+        // 100-byte requests land in jemalloc's 112-byte size class.
+        Box::new(Allocating { size: 100, count: 3 }),
+    ];
+    let (results, _) = execute(&plan, targets, Arc::default());
+    assert!(results.harness.memory_accounting);
+    for case in &results.cases {
+        let kib = &case.targets[0].metrics;
+        assert_eq!(kib["memory.allocs_per_op"], 1.0, "{}", case.name);
+        assert_eq!(kib["memory.bytes_per_op"], 1024.0, "{}", case.name);
+        let three = &case.targets[1].metrics;
+        assert_eq!(three["memory.allocs_per_op"], 3.0, "{}", case.name);
+        assert_eq!(three["memory.bytes_per_op"], 336.0, "{}", case.name);
+    }
+}
+
+#[test]
+fn trials_cases_and_interleaving() {
+    let plan = plan("{iterations: 1000, concurrency: [1, 3], trials: 3}", &["a", "b"], "");
+    let targets: Vec<Box<dyn Target>> = vec![
+        Box::new(Allocating { size: 8, count: 0 }),
+        Box::new(Allocating { size: 8, count: 0 }),
+    ];
+    let (results, updates) = execute(&plan, targets, Arc::default());
+    assert_eq!(results.status, RunStatus::Complete);
+    assert_eq!(updates, 2 * 3 * 2 + 1, "a snapshot after every trial, and a final one");
+    assert_eq!(results.cases.len(), 2);
+    for case in &results.cases {
+        for t in &case.targets {
+            assert_eq!(t.trials.len(), 3);
+            for trial in &t.trials {
+                // Iterations count per worker.
+                assert_eq!(trial.operations, 1000 * case.concurrency as u64);
+                let h = rigor_engine::stats::decode(&trial.histogram).unwrap();
+                assert_eq!(h.len(), trial.operations);
+            }
+            let merged = rigor_engine::stats::decode(&t.histogram).unwrap();
+            assert_eq!(merged.len(), 3 * 1000 * case.concurrency as u64);
+        }
+        // The order rotates: `a` runs first in trial 0, second in trial 1.
+        let a = &case.targets[0].trials;
+        assert_eq!((a[0].position, a[1].position, a[2].position), (0, 1, 0));
+    }
+}
+
+#[test]
+fn errors_are_counted_with_first_messages_kept() {
+    let plan = plan(
+        "{iterations: 1000}",
+        &["flaky"],
+        "thresholds:\n  errors.rate: {critical: 5%}\n  errors.count: {target: 0}\n",
+    );
+    let (results, _) = execute(&plan, vec![Box::new(Flaky { every: 10, panic_at: None })], Arc::default());
+    let t = &results.cases[0].targets[0];
+    assert_eq!(t.metrics["errors.count"], 100.0);
+    assert_eq!(t.metrics["errors.rate"], 0.1);
+    assert_eq!(t.trials[0].error_messages, ["failure #0", "failure #10", "failure #20", "failure #30", "failure #40"]);
+    let verdicts: Vec<_> = t.grades.iter().map(|g| (g.metric.as_str(), g.verdict)).collect();
+    assert_eq!(verdicts, [("errors.count", Verdict::Warn), ("errors.rate", Verdict::Fail)]);
+    assert_eq!(results.verdict, Verdict::Fail);
+}
+
+#[test]
+fn a_panicking_target_is_reported_and_the_others_still_run() {
+    let plan = plan("{iterations: 500, trials: 2}", &["boom", "fine"], "");
+    let targets: Vec<Box<dyn Target>> = vec![
+        Box::new(Flaky { every: u64::MAX, panic_at: Some(100) }),
+        Box::new(Allocating { size: 8, count: 1 }),
+    ];
+    let (results, _) = execute(&plan, targets, Arc::default());
+    assert_eq!(results.errors.len(), 1, "the failed target is not retried: {:?}", results.errors);
+    assert!(results.errors[0].contains("flaky target exploded"), "{:?}", results.errors);
+    let case = &results.cases[0];
+    assert!(case.targets[0].error.is_some());
+    assert_eq!(case.targets[1].trials.len(), 2);
+    assert_eq!(results.status, RunStatus::Complete);
+}
+
+#[test]
+fn stop_flag_keeps_partial_results() {
+    let plan = plan("{duration: 30s, trials: 3}", &["a", "b"], "");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let targets: Vec<Box<dyn Target>> = vec![
+        Box::new(Allocating { size: 8, count: 0 }),
+        Box::new(Allocating { size: 8, count: 0 }),
+    ];
+    let (results, _) = execute(&plan, targets, stop);
+    stopper.join().unwrap();
+    assert_eq!(results.status, RunStatus::Interrupted);
+    let first = &results.cases[0].targets[0];
+    assert_eq!(first.trials.len(), 1);
+    assert!(first.trials[0].interrupted);
+    assert!(first.trials[0].operations > 0);
+    assert!(first.metrics.contains_key("latency.p50"), "partial trials are summarised");
+    assert!(results.cases[0].targets[1].trials.is_empty());
+}
