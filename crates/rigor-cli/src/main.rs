@@ -87,7 +87,9 @@ impl ColorArg {
         match self {
             ColorArg::Always => true,
             ColorArg::Never => false,
-            ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            ColorArg::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
         }
     }
 }
@@ -141,7 +143,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Run { scenario, mode, out, templates, color } => {
+        Command::Run {
+            scenario,
+            mode,
+            out,
+            templates,
+            color,
+        } => {
             let mode = match mode {
                 ModeArg::Quick => Mode::Quick,
                 ModeArg::Default => Mode::Default,
@@ -166,7 +174,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", rigor_scenario::json_schema());
             Ok(())
         }
-        Command::Report { results, html, templates, color } => {
+        Command::Report {
+            results,
+            html,
+            templates,
+            color,
+        } => {
             let text = std::fs::read_to_string(&results)
                 .map_err(|e| Failure::Invalid(format!("cannot read {}: {e}", results.display())))?;
             let parsed: Results = serde_json::from_str(&text).map_err(|e| {
@@ -193,9 +206,14 @@ fn build(plan: &Plan) -> Result<Vec<Prepared>, Failure> {
         .map(|t| {
             registry
                 .build(t, plan)
-                .map(|target| Prepared { plan: t.clone(), target })
+                .map(|target| Prepared {
+                    plan: t.clone(),
+                    target,
+                })
                 .map_err(|e| match e {
-                    TargetError::Invalid(m) => Failure::Invalid(format!("{}: {m}", plan.path.display())),
+                    TargetError::Invalid(m) => {
+                        Failure::Invalid(format!("{}: {m}", plan.path.display()))
+                    }
                     TargetError::Failed(m) => Failure::Run(m),
                 })
         })
@@ -212,12 +230,19 @@ fn run_scenario(
     let plan = Plan::from_file(scenario, mode)?;
     // Check templates before spending minutes measuring.
     let renderer = Renderer::new(templates)?;
-    eprintln!("rigor: building {} target(s) of {}", plan.targets.len(), scenario.display());
+    eprintln!(
+        "rigor: building {} target(s) of {}",
+        plan.targets.len(),
+        scenario.display()
+    );
     let targets = build(&plan)?;
     let dir = out.unwrap_or_else(|| {
-        Path::new("reports/runs").join(&plan.name).join(rigor_engine::env::now_compact())
+        Path::new("reports/runs")
+            .join(&plan.name)
+            .join(rigor_engine::env::now_compact())
     });
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::Run(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::Run(format!("cannot create {}: {e}", dir.display())))?;
     let results_path = dir.join("results.json");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -245,7 +270,11 @@ fn run_scenario(
         &plan,
         &targets,
         environment,
-        RunContext { stop, on_update: &mut on_update, progress: &mut progress },
+        RunContext {
+            stop,
+            on_update: &mut on_update,
+            progress: &mut progress,
+        },
     );
     if let Some(e) = write_error {
         return Err(Failure::Run(e));
@@ -253,12 +282,19 @@ fn run_scenario(
     render(&renderer, &results, color, &dir.join("report.html"))?;
     eprintln!("rigor: results in {}", results_path.display());
     if results.status == RunStatus::Interrupted {
-        return Err(Failure::Run("interrupted: partial results were written".into()));
+        return Err(Failure::Run(
+            "interrupted: partial results were written".into(),
+        ));
     }
     verdict_outcome(&results)
 }
 
-fn render(renderer: &Renderer, results: &Results, color: bool, html_path: &Path) -> Result<(), Failure> {
+fn render(
+    renderer: &Renderer,
+    results: &Results,
+    color: bool,
+    html_path: &Path,
+) -> Result<(), Failure> {
     print!("{}", renderer.console(results, color)?);
     let html = renderer.html(results)?;
     std::fs::write(html_path, html)
@@ -269,7 +305,11 @@ fn render(renderer: &Renderer, results: &Results, color: bool, html_path: &Path)
 
 fn verdict_outcome(results: &Results) -> Result<(), Failure> {
     if !results.errors.is_empty() {
-        return Err(Failure::Run(format!("{} target run(s) failed: {}", results.errors.len(), results.errors.join("; "))));
+        return Err(Failure::Run(format!(
+            "{} target run(s) failed: {}",
+            results.errors.len(),
+            results.errors.join("; ")
+        )));
     }
     if results.verdict == Verdict::Fail {
         return Err(Failure::ThresholdFailed);

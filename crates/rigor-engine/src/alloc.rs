@@ -108,5 +108,7 @@ pub fn resident_bytes() -> Option<u64> {
         return None;
     }
     tikv_jemalloc_ctl::epoch::advance().ok()?;
-    tikv_jemalloc_ctl::stats::resident::read().ok().map(|v| v as u64)
+    tikv_jemalloc_ctl::stats::resident::read()
+        .ok()
+        .map(|v| v as u64)
 }

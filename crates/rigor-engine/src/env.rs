@@ -5,7 +5,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::results::{Environment, Harness};
 
 fn read_trimmed(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// Reads the machine's description. `rustc` and `git_commit` come from the binary's build.
@@ -22,13 +25,19 @@ pub fn capture(rigor_version: &str, rustc: &str, git_commit: Option<&str>) -> En
     let kernel = read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default();
     Environment {
         cpu_model,
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        os: format!("{} {}", std::env::consts::OS, kernel).trim().to_string(),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        os: format!("{} {}", std::env::consts::OS, kernel)
+            .trim()
+            .to_string(),
         hostname: read_trimmed("/proc/sys/kernel/hostname").unwrap_or_default(),
         rustc: rustc.to_string(),
         rigor_version: rigor_version.to_string(),
         git_commit: git_commit.map(str::to_string),
-        clock_source: read_trimmed("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
+        clock_source: read_trimmed(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+        ),
     }
 }
 
@@ -52,7 +61,11 @@ pub fn calibrate_timer() -> Harness {
     }
     Harness {
         timer_cost_ns: crate::stats::median(&costs).unwrap_or_default(),
-        timer_resolution_ns: if resolution == u64::MAX { 0 } else { resolution },
+        timer_resolution_ns: if resolution == u64::MAX {
+            0
+        } else {
+            resolution
+        },
         memory_accounting: crate::alloc::counting_installed(),
         timing: "closed loop; each operation timed alone between two Instant::now() reads \
                  (the timer cost is inside every latency)"
@@ -73,10 +86,20 @@ pub fn now_compact() -> String {
 }
 
 fn civil_now() -> (i64, u32, u32, u32, u32, u32) {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 /// Howard Hinnant's days-to-civil algorithm.

@@ -50,7 +50,11 @@ mod tests {
     fn lower_is_better_levels_and_edges() {
         let th = t(Some(10.0), Some(50.0));
         assert_eq!(grade("latency.p99", Some(9.0), &th).verdict, Verdict::Pass);
-        assert_eq!(grade("latency.p99", Some(10.0), &th).verdict, Verdict::Pass, "equal meets");
+        assert_eq!(
+            grade("latency.p99", Some(10.0), &th).verdict,
+            Verdict::Pass,
+            "equal meets"
+        );
         assert_eq!(grade("latency.p99", Some(10.1), &th).verdict, Verdict::Warn);
         assert_eq!(grade("latency.p99", Some(50.0), &th).verdict, Verdict::Warn);
         assert_eq!(grade("latency.p99", Some(50.1), &th).verdict, Verdict::Fail);
@@ -59,7 +63,10 @@ mod tests {
     #[test]
     fn higher_is_better() {
         let th = t(Some(1000.0), Some(500.0));
-        assert_eq!(grade("throughput", Some(2000.0), &th).verdict, Verdict::Pass);
+        assert_eq!(
+            grade("throughput", Some(2000.0), &th).verdict,
+            Verdict::Pass
+        );
         assert_eq!(grade("throughput", Some(700.0), &th).verdict, Verdict::Warn);
         assert_eq!(grade("throughput", Some(499.0), &th).verdict, Verdict::Fail);
     }
@@ -67,16 +74,28 @@ mod tests {
     #[test]
     fn critical_only_is_pass_or_fail_and_target_only_never_fails() {
         let zero = t(None, Some(0.0));
-        assert_eq!(grade("errors.rate", Some(0.0), &zero).verdict, Verdict::Pass);
-        assert_eq!(grade("errors.rate", Some(1e-9), &zero).verdict, Verdict::Fail);
+        assert_eq!(
+            grade("errors.rate", Some(0.0), &zero).verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            grade("errors.rate", Some(1e-9), &zero).verdict,
+            Verdict::Fail
+        );
         let soft = t(Some(1.0), None);
-        assert_eq!(grade("latency.p50", Some(1e9), &soft).verdict, Verdict::Warn);
+        assert_eq!(
+            grade("latency.p50", Some(1e9), &soft).verdict,
+            Verdict::Warn
+        );
     }
 
     #[test]
     fn missing_and_nan() {
         let th = t(Some(1.0), Some(2.0));
         assert_eq!(grade("compile.time", None, &th).verdict, Verdict::Skip);
-        assert_eq!(grade("latency.p50", Some(f64::NAN), &th).verdict, Verdict::Fail);
+        assert_eq!(
+            grade("latency.p50", Some(f64::NAN), &th).verdict,
+            Verdict::Fail
+        );
     }
 }

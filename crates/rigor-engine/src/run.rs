@@ -39,7 +39,9 @@ pub struct RunContext<'a> {
 
 impl std::fmt::Debug for RunContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunContext").field("stop", &self.stop).finish_non_exhaustive()
+        f.debug_struct("RunContext")
+            .field("stop", &self.stop)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,7 +55,9 @@ pub struct Prepared {
 
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prepared").field("id", &self.plan.id()).finish_non_exhaustive()
+        f.debug_struct("Prepared")
+            .field("id", &self.plan.id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,7 +75,12 @@ struct WorkerRecord {
 }
 
 /// Runs every case, trial and target of `plan`.
-pub fn run(plan: &Plan, targets: &[Prepared], environment: Environment, ctx: RunContext<'_>) -> Results {
+pub fn run(
+    plan: &Plan,
+    targets: &[Prepared],
+    environment: Environment,
+    ctx: RunContext<'_>,
+) -> Results {
     let harness = crate::env::calibrate_timer();
     let mut results = Results {
         format_version: FORMAT_VERSION,
@@ -151,7 +160,11 @@ pub fn run(plan: &Plan, targets: &[Prepared], environment: Environment, ctx: Run
                         }
                     }
                     Err(message) => {
-                        let message = format!("{} in {}: {message}", prepared.plan.id(), results.cases[case].name);
+                        let message = format!(
+                            "{} in {}: {message}",
+                            prepared.plan.id(),
+                            results.cases[case].name
+                        );
                         (ctx.progress)(&format!("error: {message}"));
                         results.errors.push(message.clone());
                         results.cases[case].targets[index].error = Some(message);
@@ -167,7 +180,11 @@ pub fn run(plan: &Plan, targets: &[Prepared], environment: Environment, ctx: Run
         }
     }
     summarize(&mut results, targets);
-    results.status = if ctx.stop.load(Ordering::Relaxed) { RunStatus::Interrupted } else { RunStatus::Complete };
+    results.status = if ctx.stop.load(Ordering::Relaxed) {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Complete
+    };
     results.finished_at = crate::env::now_rfc3339();
     (ctx.on_update)(&results);
     results
@@ -178,7 +195,9 @@ fn spec_config(t: &TargetPlan) -> serde_json::Value {
     match &t.spec {
         TargetSpec::Regorus(s) => serde_json::json!({ "engine": s.engine }),
         TargetSpec::Noop(_) => serde_json::json!({}),
-        TargetSpec::Spin(s) => serde_json::json!({ "service_time_ns": s.service_time.0.as_nanos() as u64 }),
+        TargetSpec::Spin(s) => {
+            serde_json::json!({ "service_time_ns": s.service_time.0.as_nanos() as u64 })
+        }
     }
 }
 
@@ -213,7 +232,8 @@ fn run_trial(
     let outcome = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|index| {
-                let (barrier, measuring, finished, failed_setup) = (&barrier, &measuring, &finished, &failed_setup);
+                let (barrier, measuring, finished, failed_setup) =
+                    (&barrier, &measuring, &finished, &failed_setup);
                 std::thread::Builder::new()
                     .name(format!("rigor-worker-{index}"))
                     .spawn_scoped(scope, move || {
@@ -222,8 +242,10 @@ fn run_trial(
                         let _finished = OnDrop(|| {
                             finished.fetch_add(1, Ordering::Release);
                         });
-                        let worker = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.worker(index)))
-                            .unwrap_or_else(|p| Err(TargetError::Failed(panic_message(p))));
+                        let worker = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            target.worker(index)
+                        }))
+                        .unwrap_or_else(|p| Err(TargetError::Failed(panic_message(p))));
                         if worker.is_err() {
                             failed_setup.store(true, Ordering::Relaxed);
                         }
@@ -242,7 +264,8 @@ fn run_trial(
         // Sample resident memory while every worker is in its measured phase.
         while finished.load(Ordering::Acquire) < workers {
             std::thread::sleep(SAMPLE_EVERY);
-            if measuring.load(Ordering::Acquire) == workers && finished.load(Ordering::Acquire) == 0 {
+            if measuring.load(Ordering::Acquire) == workers && finished.load(Ordering::Acquire) == 0
+            {
                 if let Some(r) = alloc::resident_bytes() {
                     peak_resident = Some(peak_resident.map_or(r, |p: u64| p.max(r)));
                 }
@@ -346,7 +369,12 @@ fn measure(
 }
 
 /// Merges worker records into one trial result.
-fn collect(records: Vec<WorkerRecord>, peak_resident: Option<u64>, trial: u32, position: u32) -> TrialResult {
+fn collect(
+    records: Vec<WorkerRecord>,
+    peak_resident: Option<u64>,
+    trial: u32,
+    position: u32,
+) -> TrialResult {
     let mut histogram = new_histogram();
     let mut operations = 0;
     let mut errors = 0;
@@ -369,11 +397,17 @@ fn collect(records: Vec<WorkerRecord>, peak_resident: Option<u64>, trial: u32, p
         allocs = allocs.zip(r.allocs).map(|(a, b)| a + b);
         interrupted |= r.interrupted;
     }
-    let elapsed_ns = start.zip(end).map(|(s, e)| e.duration_since(s).as_nanos() as u64).unwrap_or(0);
+    let elapsed_ns = start
+        .zip(end)
+        .map(|(s, e)| e.duration_since(s).as_nanos() as u64)
+        .unwrap_or(0);
     let mut metrics = BTreeMap::new();
     stats::latency_metrics(&histogram, &mut metrics);
     if elapsed_ns > 0 {
-        metrics.insert("throughput".into(), operations as f64 * 1e9 / elapsed_ns as f64);
+        metrics.insert(
+            "throughput".into(),
+            operations as f64 * 1e9 / elapsed_ns as f64,
+        );
     }
     metrics.insert("errors.count".into(), errors as f64);
     if operations > 0 {
@@ -419,7 +453,9 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
                 errors += trial.errors;
                 let per_op = |k: &str| trial.metrics.get(k).map(|v| v * trial.operations as f64);
                 bytes = bytes.zip(per_op("memory.bytes_per_op")).map(|(a, b)| a + b);
-                allocs = allocs.zip(per_op("memory.allocs_per_op")).map(|(a, b)| a + b);
+                allocs = allocs
+                    .zip(per_op("memory.allocs_per_op"))
+                    .map(|(a, b)| a + b);
                 throughputs.extend(trial.metrics.get("throughput"));
                 if let Some(p) = trial.metrics.get("memory.peak_resident") {
                     peak = Some(peak.map_or(*p, |q: f64| q.max(*p)));
@@ -453,7 +489,11 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             if let Some(c) = stats::median(&compile) {
                 m.insert("compile.time".into(), c);
             }
-            t.histogram = if merged.is_empty() { String::new() } else { stats::encode(&merged) };
+            t.histogram = if merged.is_empty() {
+                String::new()
+            } else {
+                stats::encode(&merged)
+            };
             t.grades = if t.trials.is_empty() {
                 Vec::new()
             } else {

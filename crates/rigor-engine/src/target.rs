@@ -73,7 +73,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.factories.iter().map(|t| t.kind())).finish()
+        f.debug_list()
+            .entries(self.factories.iter().map(|t| t.kind()))
+            .finish()
     }
 }
 
@@ -90,9 +92,13 @@ impl Registry {
             .factories
             .iter()
             .find(|f| f.kind() == kind)
-            .ok_or_else(|| TargetError::Invalid(format!("target kind `{kind}` is not built into this rigor")))?;
+            .ok_or_else(|| {
+                TargetError::Invalid(format!("target kind `{kind}` is not built into this rigor"))
+            })?;
         factory.build(target, plan).map_err(|e| match e {
-            TargetError::Invalid(m) => TargetError::Invalid(format!("target `{}`: {m}", target.id())),
+            TargetError::Invalid(m) => {
+                TargetError::Invalid(format!("target `{}`: {m}", target.id()))
+            }
             TargetError::Failed(m) => TargetError::Failed(format!("target `{}`: {m}", target.id())),
         })
     }

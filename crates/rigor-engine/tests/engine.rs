@@ -21,7 +21,10 @@ struct Allocating {
 
 impl Target for Allocating {
     fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
-        Ok(Box::new(Allocating { size: self.size, count: self.count }))
+        Ok(Box::new(Allocating {
+            size: self.size,
+            count: self.count,
+        }))
     }
 }
 
@@ -43,7 +46,10 @@ struct Flaky {
 
 impl Target for Flaky {
     fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
-        Ok(Box::new(Flaky { every: self.every, panic_at: self.panic_at }))
+        Ok(Box::new(Flaky {
+            every: self.every,
+            panic_at: self.panic_at,
+        }))
     }
 }
 
@@ -63,8 +69,15 @@ impl Worker for Flaky {
 fn plan(workload: &str, ids: &[&str], thresholds: &str) -> Plan {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.yaml");
-    let targets: String = ids.iter().map(|id| format!("  - {{id: {id}, kind: noop}}\n")).collect();
-    std::fs::write(&path, format!("name: t\nworkload: {workload}\ntargets:\n{targets}{thresholds}")).unwrap();
+    let targets: String = ids
+        .iter()
+        .map(|id| format!("  - {{id: {id}, kind: noop}}\n"))
+        .collect();
+    std::fs::write(
+        &path,
+        format!("name: t\nworkload: {workload}\ntargets:\n{targets}{thresholds}"),
+    )
+    .unwrap();
     Plan::from_file(&path, Mode::Default).unwrap()
 }
 
@@ -83,18 +96,32 @@ fn execute(plan: &Plan, targets: Vec<Box<dyn Target>>, stop: Arc<AtomicBool>) ->
         plan,
         &prepared,
         Default::default(),
-        RunContext { stop, on_update: &mut on_update, progress: &mut progress },
+        RunContext {
+            stop,
+            on_update: &mut on_update,
+            progress: &mut progress,
+        },
     );
     (results, updates)
 }
 
 #[test]
 fn known_allocations_show_as_bytes_and_allocs_per_op() {
-    let plan = plan("{iterations: 20000, concurrency: [1, 2]}", &["kib", "three"], "");
+    let plan = plan(
+        "{iterations: 20000, concurrency: [1, 2]}",
+        &["kib", "three"],
+        "",
+    );
     let targets: Vec<Box<dyn Target>> = vec![
-        Box::new(Allocating { size: 1024, count: 1 }),
+        Box::new(Allocating {
+            size: 1024,
+            count: 1,
+        }),
         // 100-byte requests land in jemalloc's 112-byte size class.
-        Box::new(Allocating { size: 100, count: 3 }),
+        Box::new(Allocating {
+            size: 100,
+            count: 3,
+        }),
     ];
     let (results, _) = execute(&plan, targets, Arc::default());
     assert!(results.harness.memory_accounting);
@@ -110,14 +137,22 @@ fn known_allocations_show_as_bytes_and_allocs_per_op() {
 
 #[test]
 fn trials_cases_and_interleaving() {
-    let plan = plan("{iterations: 1000, concurrency: [1, 3], trials: 3}", &["a", "b"], "");
+    let plan = plan(
+        "{iterations: 1000, concurrency: [1, 3], trials: 3}",
+        &["a", "b"],
+        "",
+    );
     let targets: Vec<Box<dyn Target>> = vec![
         Box::new(Allocating { size: 8, count: 0 }),
         Box::new(Allocating { size: 8, count: 0 }),
     ];
     let (results, updates) = execute(&plan, targets, Arc::default());
     assert_eq!(results.status, RunStatus::Complete);
-    assert_eq!(updates, 2 * 3 * 2 + 1, "a snapshot after every trial, and a final one");
+    assert_eq!(
+        updates,
+        2 * 3 * 2 + 1,
+        "a snapshot after every trial, and a final one"
+    );
     assert_eq!(results.cases.len(), 2);
     for case in &results.cases {
         for t in &case.targets {
@@ -144,13 +179,39 @@ fn errors_are_counted_with_first_messages_kept() {
         &["flaky"],
         "thresholds:\n  errors.rate: {critical: 5%}\n  errors.count: {target: 0}\n",
     );
-    let (results, _) = execute(&plan, vec![Box::new(Flaky { every: 10, panic_at: None })], Arc::default());
+    let (results, _) = execute(
+        &plan,
+        vec![Box::new(Flaky {
+            every: 10,
+            panic_at: None,
+        })],
+        Arc::default(),
+    );
     let t = &results.cases[0].targets[0];
     assert_eq!(t.metrics["errors.count"], 100.0);
     assert_eq!(t.metrics["errors.rate"], 0.1);
-    assert_eq!(t.trials[0].error_messages, ["failure #0", "failure #10", "failure #20", "failure #30", "failure #40"]);
-    let verdicts: Vec<_> = t.grades.iter().map(|g| (g.metric.as_str(), g.verdict)).collect();
-    assert_eq!(verdicts, [("errors.count", Verdict::Warn), ("errors.rate", Verdict::Fail)]);
+    assert_eq!(
+        t.trials[0].error_messages,
+        [
+            "failure #0",
+            "failure #10",
+            "failure #20",
+            "failure #30",
+            "failure #40"
+        ]
+    );
+    let verdicts: Vec<_> = t
+        .grades
+        .iter()
+        .map(|g| (g.metric.as_str(), g.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("errors.count", Verdict::Warn),
+            ("errors.rate", Verdict::Fail)
+        ]
+    );
     assert_eq!(results.verdict, Verdict::Fail);
 }
 
@@ -158,12 +219,24 @@ fn errors_are_counted_with_first_messages_kept() {
 fn a_panicking_target_is_reported_and_the_others_still_run() {
     let plan = plan("{iterations: 500, trials: 2}", &["boom", "fine"], "");
     let targets: Vec<Box<dyn Target>> = vec![
-        Box::new(Flaky { every: u64::MAX, panic_at: Some(100) }),
+        Box::new(Flaky {
+            every: u64::MAX,
+            panic_at: Some(100),
+        }),
         Box::new(Allocating { size: 8, count: 1 }),
     ];
     let (results, _) = execute(&plan, targets, Arc::default());
-    assert_eq!(results.errors.len(), 1, "the failed target is not retried: {:?}", results.errors);
-    assert!(results.errors[0].contains("flaky target exploded"), "{:?}", results.errors);
+    assert_eq!(
+        results.errors.len(),
+        1,
+        "the failed target is not retried: {:?}",
+        results.errors
+    );
+    assert!(
+        results.errors[0].contains("flaky target exploded"),
+        "{:?}",
+        results.errors
+    );
     let case = &results.cases[0];
     assert!(case.targets[0].error.is_some());
     assert_eq!(case.targets[1].trials.len(), 2);
@@ -190,6 +263,9 @@ fn stop_flag_keeps_partial_results() {
     assert_eq!(first.trials.len(), 1);
     assert!(first.trials[0].interrupted);
     assert!(first.trials[0].operations > 0);
-    assert!(first.metrics.contains_key("latency.p50"), "partial trials are summarised");
+    assert!(
+        first.metrics.contains_key("latency.p50"),
+        "partial trials are summarised"
+    );
     assert!(results.cases[0].targets[1].trials.is_empty());
 }

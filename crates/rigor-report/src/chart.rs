@@ -15,7 +15,9 @@ const RIGHT: f64 = 16.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 44.0;
 const POINTS: usize = 120;
-const PALETTE: &[&str] = &["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+const PALETTE: &[&str] = &[
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+];
 
 /// An SVG chart, ready to draw.
 #[derive(Debug, Serialize)]
@@ -65,13 +67,23 @@ pub fn percentile_chart(case: &CaseResult) -> Option<ChartView> {
     let hists: Vec<_> = case
         .targets
         .iter()
-        .filter_map(|t| stats::decode(&t.histogram).ok().filter(|h| !h.is_empty()).map(|h| (t.id.clone(), h)))
+        .filter_map(|t| {
+            stats::decode(&t.histogram)
+                .ok()
+                .filter(|h| !h.is_empty())
+                .map(|h| (t.id.clone(), h))
+        })
         .collect();
     if hists.is_empty() {
         return None;
     }
     // Plot as far into the tail as the data supports, at most 99.999%.
-    let most = hists.iter().map(|(_, h)| h.len()).max().unwrap_or(1).max(10) as f64;
+    let most = hists
+        .iter()
+        .map(|(_, h)| h.len())
+        .max()
+        .unwrap_or(1)
+        .max(10) as f64;
     let x_max = most.log10().clamp(1.0, 5.0);
     let curves: Vec<(String, Vec<(f64, f64)>)> = hists
         .iter()
@@ -86,15 +98,27 @@ pub fn percentile_chart(case: &CaseResult) -> Option<ChartView> {
             (name.clone(), pts)
         })
         .collect();
-    let lo = curves.iter().flat_map(|(_, p)| p.iter().map(|v| v.1)).fold(f64::MAX, f64::min);
-    let hi = curves.iter().flat_map(|(_, p)| p.iter().map(|v| v.1)).fold(0.0, f64::max);
-    let (y_lo, y_hi) = (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil().max(lo.log10().floor() + 1.0)));
+    let lo = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|v| v.1))
+        .fold(f64::MAX, f64::min);
+    let hi = curves
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|v| v.1))
+        .fold(0.0, f64::max);
+    let (y_lo, y_hi) = (
+        10f64.powf(lo.log10().floor()),
+        10f64.powf(hi.log10().ceil().max(lo.log10().floor() + 1.0)),
+    );
     let (pl, pr, pt, pb) = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM);
     let sx = |x: f64| pl + (pr - pl) * x / x_max;
     let sy = |y: f64| pb - (pb - pt) * (y.log10() - y_lo.log10()) / (y_hi.log10() - y_lo.log10());
     let x_labels = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"];
     let x_ticks = (0..=x_max.floor() as usize)
-        .map(|i| Tick { pos: sx(i as f64), label: x_labels[i].to_string() })
+        .map(|i| Tick {
+            pos: sx(i as f64),
+            label: x_labels[i].to_string(),
+        })
         .collect();
     let mut y_ticks = Vec::new();
     let mut decade = y_lo;
@@ -102,7 +126,10 @@ pub fn percentile_chart(case: &CaseResult) -> Option<ChartView> {
         for m in [1.0, 2.0, 5.0] {
             let v = decade * m;
             if v >= y_lo * 0.9999 && v <= y_hi * 1.0001 {
-                y_ticks.push(Tick { pos: sy(v), label: format_nanos(v) });
+                y_ticks.push(Tick {
+                    pos: sy(v),
+                    label: format_nanos(v),
+                });
             }
         }
         decade *= 10.0;
@@ -113,8 +140,22 @@ pub fn percentile_chart(case: &CaseResult) -> Option<ChartView> {
         .map(|(i, (name, pts))| Series {
             name,
             color: PALETTE[i % PALETTE.len()].to_string(),
-            points: pts.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect::<Vec<_>>().join(" "),
+            points: pts
+                .iter()
+                .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+                .collect::<Vec<_>>()
+                .join(" "),
         })
         .collect();
-    Some(ChartView { width: WIDTH, height: HEIGHT, left: pl, right: pr, top: pt, bottom: pb, x_ticks, y_ticks, series })
+    Some(ChartView {
+        width: WIDTH,
+        height: HEIGHT,
+        left: pl,
+        right: pr,
+        top: pt,
+        bottom: pb,
+        x_ticks,
+        y_ticks,
+        series,
+    })
 }

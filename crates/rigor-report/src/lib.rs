@@ -19,8 +19,14 @@ pub mod view;
 
 /// The default templates, embedded.
 pub const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
-    ("console.txt.j2", include_str!("../../../reports/templates/console.txt.j2")),
-    ("report.html.j2", include_str!("../../../reports/templates/report.html.j2")),
+    (
+        "console.txt.j2",
+        include_str!("../../../reports/templates/console.txt.j2"),
+    ),
+    (
+        "report.html.j2",
+        include_str!("../../../reports/templates/report.html.j2"),
+    ),
 ];
 
 /// Errors of the report layer.
@@ -62,26 +68,37 @@ impl Renderer {
             }
         });
         // Block tags on their own lines leave no blank lines behind (Jinja's trim/lstrip).
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true).build() {
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+        {
             env.set_syntax(syntax);
         }
         env.add_filter("ljust", |s: String, w: usize| format!("{s:<w$}", w = w));
         env.add_filter("rjust", |s: String, w: usize| format!("{s:>w$}", w = w));
         for (name, text) in DEFAULT_TEMPLATES {
             let text = match dir.map(|d| d.join(name)) {
-                Some(path) if path.exists() => std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?,
+                Some(path) if path.exists() => {
+                    std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
                 _ => text.to_string(),
             };
-            env.add_template_owned(name.to_string(), text).map_err(|e| template_error(name, &e))?;
+            env.add_template_owned(name.to_string(), text)
+                .map_err(|e| template_error(name, &e))?;
         }
         Ok(Renderer { env })
     }
 
     fn render(&self, name: &str, view: &view::ReportView) -> Result<String, ReportError> {
-        let template = self.env.get_template(name).map_err(|e| template_error(name, &e))?;
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(name, &e))?;
         template
             .render(Value::from(minijinja::value::Serde(view)))
             .map_err(|e| template_error(name, &e))
@@ -103,5 +120,8 @@ fn template_error(name: &str, e: &minijinja::Error) -> ReportError {
     if let Some(line) = e.line() {
         message = format!("line {line}: {message}");
     }
-    ReportError::Template { name: name.to_string(), message }
+    ReportError::Template {
+        name: name.to_string(),
+        message,
+    }
 }

@@ -45,6 +45,8 @@ pub struct ReportView {
     pub errors: Vec<String>,
     /// Notes a reader needs to judge the numbers.
     pub notes: Vec<String>,
+    /// `case target` pairs whose throughput varied more than [`NOISY_CV_PERCENT`] across trials.
+    pub noisy: Vec<String>,
     /// The scenario file text.
     pub source: String,
 }
@@ -167,9 +169,16 @@ const SUMMARY: &[(&str, &str)] = &[
     ("errors.count", "errors"),
 ];
 
+/// Throughput CV across trials above which a case is marked noisy.
+pub const NOISY_CV_PERCENT: f64 = 5.0;
+
 /// Coefficient of variation of throughput across trials, as a percentage.
 fn throughput_cv(t: &TargetResult) -> Option<f64> {
-    let v: Vec<f64> = t.trials.iter().filter_map(|t| t.metrics.get("throughput").copied()).collect();
+    let v: Vec<f64> = t
+        .trials
+        .iter()
+        .filter_map(|t| t.metrics.get("throughput").copied())
+        .collect();
     if v.len() < 2 {
         return None;
     }
@@ -194,10 +203,16 @@ impl ReportView {
         let env = &results.environment;
         let h = &results.harness;
         let mut environment = vec![
-            ("CPU".to_string(), format!("{} ({} cores)", env.cpu_model, env.cores)),
+            (
+                "CPU".to_string(),
+                format!("{} ({} cores)", env.cpu_model, env.cores),
+            ),
             ("OS".into(), env.os.clone()),
             ("Host".into(), env.hostname.clone()),
-            ("Clock source".into(), env.clock_source.clone().unwrap_or_else(|| "unknown".into())),
+            (
+                "Clock source".into(),
+                env.clock_source.clone().unwrap_or_else(|| "unknown".into()),
+            ),
             (
                 "Timer".into(),
                 format!(
@@ -231,16 +246,30 @@ impl ReportView {
             .map(|t| {
                 let med = |v: &[u64]| {
                     let f: Vec<f64> = v.iter().map(|x| *x as f64).collect();
-                    rigor_engine::stats::median(&f).map(format_nanos).unwrap_or_else(|| "-".into())
+                    rigor_engine::stats::median(&f)
+                        .map(format_nanos)
+                        .unwrap_or_else(|| "-".into())
                 };
-                let total: Vec<u64> = t.setup.parse_ns.iter().zip(&t.setup.compile_ns).map(|(a, b)| a + b).collect();
+                let total: Vec<u64> = t
+                    .setup
+                    .parse_ns
+                    .iter()
+                    .zip(&t.setup.compile_ns)
+                    .map(|(a, b)| a + b)
+                    .collect();
                 SetupRow {
                     id: t.id.clone(),
                     kind: match t.config.as_object() {
                         Some(o) if !o.is_empty() => format!(
                             "{} ({})",
                             t.kind,
-                            o.iter().map(|(k, v)| format!("{k}: {}", v.as_str().map(str::to_string).unwrap_or(v.to_string()))).collect::<Vec<_>>().join(", ")
+                            o.iter()
+                                .map(|(k, v)| format!(
+                                    "{k}: {}",
+                                    v.as_str().map(str::to_string).unwrap_or(v.to_string())
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                         _ => t.kind.clone(),
                     },
@@ -265,27 +294,45 @@ impl ReportView {
                     .iter()
                     .map(|t| {
                         let mut row = vec![t.id.clone()];
-                        row.extend(SUMMARY.iter().map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())));
+                        row.extend(
+                            SUMMARY
+                                .iter()
+                                .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
+                        );
                         row.push(t.trials.len().to_string());
-                        row.push(throughput_cv(t).map(|c| format!("{}%", significant(c))).unwrap_or_else(|| "-".into()));
+                        row.push(
+                            throughput_cv(t)
+                                .map(|c| {
+                                    let flag = if c > NOISY_CV_PERCENT { " noisy" } else { "" };
+                                    format!("{}%{flag}", significant(c))
+                                })
+                                .unwrap_or_else(|| "-".into()),
+                        );
                         row
                     })
                     .collect();
-                let widths = column_widths(std::iter::once(header.clone()).chain(rows.iter().cloned()), header.len());
+                let widths = column_widths(
+                    std::iter::once(header.clone()).chain(rows.iter().cloned()),
+                    header.len(),
+                );
                 let grades: Vec<GradeRow> = case
                     .targets
                     .iter()
-                    .flat_map(|t| {
-                        t.grades.iter().map(move |g| (t, g))
-                    })
+                    .flat_map(|t| t.grades.iter().map(move |g| (t, g)))
                     .map(|(t, g)| {
                         counts[g.verdict as usize] += 1;
                         GradeRow {
                             target_id: t.id.clone(),
                             metric: g.metric.clone(),
                             value: format_metric(&g.metric, g.value),
-                            target: g.target.map(|v| format_metric(&g.metric, Some(v))).unwrap_or_else(|| "-".into()),
-                            critical: g.critical.map(|v| format_metric(&g.metric, Some(v))).unwrap_or_else(|| "-".into()),
+                            target: g
+                                .target
+                                .map(|v| format_metric(&g.metric, Some(v)))
+                                .unwrap_or_else(|| "-".into()),
+                            critical: g
+                                .critical
+                                .map(|v| format_metric(&g.metric, Some(v)))
+                                .unwrap_or_else(|| "-".into()),
                             verdict: g.verdict.label().into(),
                             verdict_colored: colored(g.verdict, color),
                             class: class(g.verdict).into(),
@@ -293,9 +340,20 @@ impl ReportView {
                     })
                     .collect();
                 let grade_widths = column_widths(
-                    std::iter::once(["metric", "target", "value", "target", "critical"].map(String::from).to_vec()).chain(
-                        grades.iter().map(|g| vec![g.metric.clone(), g.target_id.clone(), g.value.clone(), g.target.clone(), g.critical.clone()]),
-                    ),
+                    std::iter::once(
+                        ["metric", "target", "value", "target", "critical"]
+                            .map(String::from)
+                            .to_vec(),
+                    )
+                    .chain(grades.iter().map(|g| {
+                        vec![
+                            g.metric.clone(),
+                            g.target_id.clone(),
+                            g.value.clone(),
+                            g.target.clone(),
+                            g.critical.clone(),
+                        ]
+                    })),
                     5,
                 );
                 CaseView {
@@ -305,7 +363,11 @@ impl ReportView {
                     widths,
                     grades,
                     grade_widths,
-                    errors: case.targets.iter().filter_map(|t| t.error.clone()).collect(),
+                    errors: case
+                        .targets
+                        .iter()
+                        .filter_map(|t| t.error.clone())
+                        .collect(),
                     chart: chart::percentile_chart(case),
                 }
             })
@@ -326,10 +388,23 @@ impl ReportView {
         if !h.memory_accounting {
             notes.push("Memory accounting was off (jemalloc not the global allocator): memory metrics are absent.".into());
         }
+        notes.push(format!(
+            "ops/s cv is the coefficient of variation of throughput across trials; above {NOISY_CV_PERCENT}% the case is marked noisy: differences smaller than a few times the cv are not resolved."
+        ));
         notes.push("memory.peak_resident is jemalloc's process-wide resident bytes, sampled every 10ms while all workers measure.".into());
         if results.status != RunStatus::Complete {
-            notes.push(format!("The run is {}: the numbers cover only what was measured.", status(results.status)));
+            notes.push(format!(
+                "The run is {}: the numbers cover only what was measured.",
+                status(results.status)
+            ));
         }
+        let noisy = results
+            .cases
+            .iter()
+            .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
+            .filter(|(_, t)| throughput_cv(t).is_some_and(|cv| cv > NOISY_CV_PERCENT))
+            .map(|(c, t)| format!("{} {}", c.name, t.id))
+            .collect();
         let mut verdict = results.verdict;
         if !results.errors.is_empty() {
             verdict = verdict.max(Verdict::Fail);
@@ -352,6 +427,7 @@ impl ReportView {
             cases,
             errors: results.errors.clone(),
             notes,
+            noisy,
             source: results.scenario.source.clone(),
         }
     }

@@ -180,7 +180,10 @@ fn suggestion(message: &str) -> Option<String> {
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (given, expected) = rest.split_once('`')?;
-    let expected = expected.split_once("expected ").map(|(_, e)| e).unwrap_or("");
+    let expected = expected
+        .split_once("expected ")
+        .map(|(_, e)| e)
+        .unwrap_or("");
     let expected = expected.strip_prefix("one of ").unwrap_or(expected);
     let names: Vec<&str> = expected
         .split(", ")

@@ -82,7 +82,12 @@ pub struct MetricDef {
 }
 
 const fn lat(name: &'static str, description: &'static str) -> MetricDef {
-    MetricDef { name, unit: Unit::Nanos, direction: Direction::LowerIsBetter, description }
+    MetricDef {
+        name,
+        unit: Unit::Nanos,
+        direction: Direction::LowerIsBetter,
+        description,
+    }
 }
 
 /// Every metric rigor computes, in report order.
@@ -118,7 +123,8 @@ pub const METRICS: &[MetricDef] = &[
         name: "compile.time",
         unit: Unit::Nanos,
         direction: Direction::LowerIsBetter,
-        description: "median of fresh policy load + compile runs (parse and compile apart in results)",
+        description:
+            "median of fresh policy load + compile runs (parse and compile apart in results)",
     },
     MetricDef {
         name: "memory.bytes_per_op",
@@ -152,7 +158,10 @@ pub fn metric_names() -> &'static [&'static str] {
 }
 
 /// The closest known name to a misspelled one, if any is close enough.
-pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(given, c), c))
@@ -171,15 +180,24 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), METRICS.len());
-        assert_eq!(metric("throughput").unwrap().direction, Direction::HigherIsBetter);
+        assert_eq!(
+            metric("throughput").unwrap().direction,
+            Direction::HigherIsBetter
+        );
         assert!(metric("latency.p999").is_none());
     }
 
     #[test]
     fn suggestions() {
         let names = METRICS.iter().map(|m| m.name);
-        assert_eq!(did_you_mean("latncy.p90", names.clone()), Some("latency.p90"));
-        assert_eq!(did_you_mean("throughtput", names.clone()), Some("throughput"));
+        assert_eq!(
+            did_you_mean("latncy.p90", names.clone()),
+            Some("latency.p90")
+        );
+        assert_eq!(
+            did_you_mean("throughtput", names.clone()),
+            Some("throughput")
+        );
         assert_eq!(did_you_mean("zzz", names), None);
     }
 }

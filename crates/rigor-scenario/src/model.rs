@@ -318,9 +318,8 @@ impl<'de> DeserializeSeed<'de> for MetricName {
     type Value = &'static MetricDef;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         let name = String::deserialize(deserializer)?;
-        metrics::metric(&name).ok_or_else(|| {
-            de::Error::unknown_field(&name, metrics::metric_names())
-        })
+        metrics::metric(&name)
+            .ok_or_else(|| de::Error::unknown_field(&name, metrics::metric_names()))
     }
 }
 
@@ -337,11 +336,18 @@ impl<'de> DeserializeSeed<'de> for ThresholdSeed {
 impl<'de> Visitor<'de> for ThresholdSeed {
     type Value = Threshold;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{{ target: ..., critical: ... }}` with {}", self.0.unit.example())
+        write!(
+            f,
+            "`{{ target: ..., critical: ... }}` with {}",
+            self.0.unit.example()
+        )
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Threshold, A::Error> {
         let def = self.0;
-        let mut threshold = Threshold { target: None, critical: None };
+        let mut threshold = Threshold {
+            target: None,
+            critical: None,
+        };
         while let Some(key) = map.next_key::<String>()? {
             let slot = match key.as_str() {
                 "target" => &mut threshold.target,

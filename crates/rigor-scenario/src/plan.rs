@@ -120,12 +120,16 @@ impl Plan {
     /// Loads and validates a scenario file.
     pub fn from_file(path: &Path, mode: Mode) -> Result<Plan, ScenarioError> {
         let (scenario, source) = crate::load(path)?;
-        Builder { file: path, source: &source, base: path.parent().unwrap_or(Path::new(".")) }
-            .build(scenario, mode)
-            .map(|mut plan| {
-                plan.source = source.clone();
-                plan
-            })
+        Builder {
+            file: path,
+            source: &source,
+            base: path.parent().unwrap_or(Path::new(".")),
+        }
+        .build(scenario, mode)
+        .map(|mut plan| {
+            plan.source = source.clone();
+            plan
+        })
     }
 }
 
@@ -143,10 +147,19 @@ impl Builder<'_> {
     fn build(&self, s: Scenario, mode: Mode) -> Result<Plan, ScenarioError> {
         let name = &s.name;
         if name.value.is_empty()
-            || !name.value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || !name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             return Err(self
-                .error(name, format!("scenario name `{}` is not usable as a directory name", name.value))
+                .error(
+                    name,
+                    format!(
+                        "scenario name `{}` is not usable as a directory name",
+                        name.value
+                    ),
+                )
                 .with_help("use letters, digits, `-`, `_` and `.` only")
                 .into());
         }
@@ -157,7 +170,13 @@ impl Builder<'_> {
             None => {
                 if let Some(t) = s.targets.iter().find(|t| t.value.needs_policy()) {
                     return Err(self
-                        .error(t, format!("target `{}` evaluates a policy, but the scenario has no `policy:`", t.value.id()))
+                        .error(
+                            t,
+                            format!(
+                                "target `{}` evaluates a policy, but the scenario has no `policy:`",
+                                t.value.id()
+                            ),
+                        )
                         .with_help("add `policy: { files: [...], query: data.<package>.<rule> }`")
                         .into());
                 }
@@ -181,11 +200,22 @@ impl Builder<'_> {
         })
     }
 
-    fn workload(&self, w: &Spanned<crate::model::Workload>, mode: Mode) -> Result<WorkloadPlan, Diagnostic> {
+    fn workload(
+        &self,
+        w: &Spanned<crate::model::Workload>,
+        mode: Mode,
+    ) -> Result<WorkloadPlan, Diagnostic> {
         let v = &w.value;
-        let concurrency = v.concurrency.as_ref().map(|c| c.to_vec()).unwrap_or_else(|| vec![1]);
+        let concurrency = v
+            .concurrency
+            .as_ref()
+            .map(|c| c.to_vec())
+            .unwrap_or_else(|| vec![1]);
         if concurrency.is_empty() || concurrency.contains(&0) {
-            return Err(self.error(w, "`concurrency` must be at least 1 (a list must not be empty)"));
+            return Err(self.error(
+                w,
+                "`concurrency` must be at least 1 (a list must not be empty)",
+            ));
         }
         let mut stop = match (v.duration, v.iterations) {
             (Some(d), None) if d.0.is_zero() => {
@@ -218,7 +248,12 @@ impl Builder<'_> {
                 Stop::Iterations(n) => Stop::Iterations(n.min(10_000)),
             };
         }
-        Ok(WorkloadPlan { concurrency, warmup, stop, trials })
+        Ok(WorkloadPlan {
+            concurrency,
+            warmup,
+            stop,
+            trials,
+        })
     }
 
     fn targets(&self, s: &Scenario) -> Result<Vec<TargetPlan>, Diagnostic> {
@@ -229,7 +264,11 @@ impl Builder<'_> {
         let mut out: Vec<TargetPlan> = Vec::new();
         for t in &s.targets {
             let id = t.value.id();
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
                 return Err(self
                     .error(t, format!("target id `{id}` is not valid"))
                     .with_help("use letters, digits, `-`, `_` and `.` only"));
@@ -242,7 +281,10 @@ impl Builder<'_> {
             let mut thresholds = s.thresholds.0.clone();
             let Thresholds(own) = t.value.thresholds();
             thresholds.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
-            out.push(TargetPlan { spec: t.value.clone(), thresholds });
+            out.push(TargetPlan {
+                spec: t.value.clone(),
+                thresholds,
+            });
         }
         Ok(out)
     }
@@ -251,7 +293,14 @@ impl Builder<'_> {
         let full = self.base.join(&path.value);
         if !full.exists() {
             return Err(self
-                .error(path, format!("`{}` does not exist (looked for {})", path.value, full.display()))
+                .error(
+                    path,
+                    format!(
+                        "`{}` does not exist (looked for {})",
+                        path.value,
+                        full.display()
+                    ),
+                )
                 .with_help("paths are relative to the scenario file"));
         }
         Ok(full)
@@ -282,14 +331,19 @@ impl Builder<'_> {
                 }
                 paths.sort();
                 if paths.is_empty() {
-                    return Err(self.error(f, format!("directory `{}` holds no *.rego file", f.value)));
+                    return Err(
+                        self.error(f, format!("directory `{}` holds no *.rego file", f.value))
+                    );
                 }
             } else {
                 paths.push(full);
             }
             for path in paths {
                 let text = self.read(f, &path)?;
-                modules.push(PolicyModule { path: path.display().to_string(), text });
+                modules.push(PolicyModule {
+                    path: path.display().to_string(),
+                    text,
+                });
             }
         }
         let mut data = serde_json::Value::Object(Default::default());
@@ -299,7 +353,9 @@ impl Builder<'_> {
             if !doc.is_object() {
                 return Err(self
                     .error(d, format!("data document `{}` is not an object", d.value))
-                    .with_help("data files hold a JSON/YAML object; its keys become `data.<key>`"));
+                    .with_help(
+                        "data files hold a JSON/YAML object; its keys become `data.<key>`",
+                    ));
             }
             merge(&mut data, doc);
         }
@@ -309,30 +365,45 @@ impl Builder<'_> {
                 .error(&p.query, format!("query `{query}` is not a rule path"))
                 .with_help("write the rule to evaluate as `data.<package>.<rule>`, e.g. `data.authz.allow`"));
         }
-        Ok(PolicyPlan { modules, data, query: query.to_string(), rego_v0: p.rego_v0 })
+        Ok(PolicyPlan {
+            modules,
+            data,
+            query: query.to_string(),
+            rego_v0: p.rego_v0,
+        })
     }
 
     /// Reads one JSON or YAML document.
-    fn document(&self, span: &Spanned<String>, path: &Path) -> Result<serde_json::Value, Diagnostic> {
+    fn document(
+        &self,
+        span: &Spanned<String>,
+        path: &Path,
+    ) -> Result<serde_json::Value, Diagnostic> {
         let text = self.read(span, path)?;
         let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
         if is_yaml {
             crate::parse_yaml(path, &text).map_err(|d| *d)
         } else {
-            serde_json::from_str(&text).map_err(|e| {
-                Diagnostic {
-                    file: path.to_path_buf(),
-                    line: Some(e.line() as u64),
-                    column: Some(e.column() as u64),
-                    message: format!("invalid JSON: {e}"),
-                    help: Some("fix the JSON (or name the file .yaml if it is YAML)".into()),
-                    source_line: text.lines().nth(e.line().saturating_sub(1)).map(str::to_string),
-                }
+            serde_json::from_str(&text).map_err(|e| Diagnostic {
+                file: path.to_path_buf(),
+                line: Some(e.line() as u64),
+                column: Some(e.column() as u64),
+                message: format!("invalid JSON: {e}"),
+                help: Some("fix the JSON (or name the file .yaml if it is YAML)".into()),
+                source_line: text
+                    .lines()
+                    .nth(e.line().saturating_sub(1))
+                    .map(str::to_string),
             })
         }
     }
 
-    fn input(&self, input: &Spanned<InputSource>, index: usize, out: &mut Vec<InputItem>) -> Result<(), Diagnostic> {
+    fn input(
+        &self,
+        input: &Spanned<InputSource>,
+        index: usize,
+        out: &mut Vec<InputItem>,
+    ) -> Result<(), Diagnostic> {
         match &input.value {
             InputSource::Inline { inline } => out.push(InputItem {
                 origin: format!("inputs[{index}] (inline)"),
@@ -341,7 +412,10 @@ impl Builder<'_> {
             InputSource::Path(p) => {
                 let span = Spanned::new(p.clone(), input.referenced, input.defined);
                 let full = self.resolve(&span)?;
-                if full.extension().is_some_and(|e| e == "jsonl" || e == "ndjson") {
+                if full
+                    .extension()
+                    .is_some_and(|e| e == "jsonl" || e == "ndjson")
+                {
                     let text = self.read(&span, &full)?;
                     let before = out.len();
                     for (i, line) in text.lines().enumerate() {
@@ -356,14 +430,20 @@ impl Builder<'_> {
                             help: Some("a .jsonl file holds one JSON document per line".into()),
                             source_line: Some(line.to_string()),
                         })?;
-                        out.push(InputItem { origin: format!("{p}:{}", i + 1), value });
+                        out.push(InputItem {
+                            origin: format!("{p}:{}", i + 1),
+                            value,
+                        });
                     }
                     if out.len() == before {
                         return Err(self.error(&span, format!("`{p}` holds no input")));
                     }
                 } else {
                     let value = self.document(&span, &full)?;
-                    out.push(InputItem { origin: p.clone(), value });
+                    out.push(InputItem {
+                        origin: p.clone(),
+                        value,
+                    });
                 }
             }
         }
@@ -396,6 +476,9 @@ mod tests {
     fn merge_is_deep() {
         let mut a = serde_json::json!({"x": {"a": 1, "b": 2}, "y": 1});
         merge(&mut a, serde_json::json!({"x": {"b": 3, "c": 4}, "z": [1]}));
-        assert_eq!(a, serde_json::json!({"x": {"a": 1, "b": 3, "c": 4}, "y": 1, "z": [1]}));
+        assert_eq!(
+            a,
+            serde_json::json!({"x": {"a": 1, "b": 3, "c": 4}, "y": 1, "z": [1]})
+        );
     }
 }

@@ -37,7 +37,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => 60e9,
         "h" => 3600e9,
         "" => return Err(format!("`{text}` has no unit; {help}")),
-        other => return Err(format!("`{other}` in `{text}` is not a duration unit; {help}")),
+        other => {
+            return Err(format!(
+                "`{other}` in `{text}` is not a duration unit; {help}"
+            ))
+        }
     };
     let nanos = value * nanos_per_unit;
     if nanos > u64::MAX as f64 {
@@ -152,7 +156,9 @@ impl fmt::Debug for Dur {
 impl<'de> serde::Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = unit_string(deserializer, "a duration such as `500us` or `2s`")?;
-        parse_duration(&text).map(Dur).map_err(serde::de::Error::custom)
+        parse_duration(&text)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -190,19 +196,13 @@ fn unit_string<'de, D: serde::Deserializer<'de>>(
             Ok(v.to_string())
         }
         fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
-            Err(E::custom(format!(
-                "`{v}` has no unit; expected {}",
-                self.0
-            )))
+            Err(E::custom(format!("`{v}` has no unit; expected {}", self.0)))
         }
         fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
             self.visit_u64(v.unsigned_abs())
         }
         fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
-            Err(E::custom(format!(
-                "`{v}` has no unit; expected {}",
-                self.0
-            )))
+            Err(E::custom(format!("`{v}` has no unit; expected {}", self.0)))
         }
     }
     deserializer.deserialize_any(V(expecting))
@@ -217,8 +217,14 @@ mod tests {
         assert_eq!(parse_duration("500us").unwrap(), Duration::from_micros(500));
         assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("1.5ms").unwrap(), Duration::from_micros(1500));
-        assert_eq!(parse_duration(" 10 ms ").unwrap(), Duration::from_millis(10));
+        assert_eq!(
+            parse_duration("1.5ms").unwrap(),
+            Duration::from_micros(1500)
+        );
+        assert_eq!(
+            parse_duration(" 10 ms ").unwrap(),
+            Duration::from_millis(10)
+        );
         assert!(parse_duration("5").unwrap_err().contains("no unit"));
         assert!(parse_duration("5 parsecs").unwrap_err().contains("parsecs"));
         assert!(parse_duration("ms").is_err());

@@ -10,14 +10,22 @@ use rigor_scenario::{Mode, Plan, ScenarioError};
 #[test]
 fn bad_scenarios_fail_with_positions() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/bad");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 10);
     let cases = dir.parent().unwrap();
     let mut failures = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let expect = text.lines().next().unwrap().strip_prefix("# expect: ").unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("# expect: ")
+            .unwrap();
         // Cases refer to fixtures relative to tests/cases; copy the case there.
         let copy = cases.join(format!("_{}", file.file_name().unwrap().to_string_lossy()));
         std::fs::write(&copy, &text).unwrap();
@@ -25,7 +33,10 @@ fn bad_scenarios_fail_with_positions() {
         std::fs::remove_file(&copy).unwrap();
         let err = match result {
             Ok(_) => {
-                failures.push(format!("{}: loaded, but should fail with `{expect}`", file.display()));
+                failures.push(format!(
+                    "{}: loaded, but should fail with `{expect}`",
+                    file.display()
+                ));
                 continue;
             }
             Err(ScenarioError::Invalid(d)) => d,
@@ -41,7 +52,10 @@ fn bad_scenarios_fail_with_positions() {
         let (line, col) = position.split_once(':').unwrap();
         let position = (Some(line.parse().unwrap()), Some(col.parse().unwrap()));
         if line != "0" && (err.file != expected_file || (err.line, err.column) != position) {
-            failures.push(format!("{}: expected {position:?} in\n{shown}", file.display()));
+            failures.push(format!(
+                "{}: expected {position:?} in\n{shown}",
+                file.display()
+            ));
         }
         for part in rest.split(" | ") {
             if !shown.contains(part.trim()) {
@@ -90,11 +104,23 @@ thresholds:
     assert_eq!(policy.data["roles"]["alice"][0], "admin");
     let v = &plan.targets[1].thresholds;
     assert_eq!(v["latency.p99"].critical, Some(1e6));
-    assert_eq!(v["latency.p99"].target, None, "a target's threshold replaces the scenario's");
+    assert_eq!(
+        v["latency.p99"].target, None,
+        "a target's threshold replaces the scenario's"
+    );
     assert_eq!(plan.targets[0].thresholds["latency.p99"].target, Some(1e7));
-    assert_eq!(plan.targets[0].thresholds["errors.rate"].critical, Some(0.0));
-    assert_eq!(plan.targets[0].thresholds["throughput"].target, Some(1000.0));
+    assert_eq!(
+        plan.targets[0].thresholds["errors.rate"].critical,
+        Some(0.0)
+    );
+    assert_eq!(
+        plan.targets[0].thresholds["throughput"].target,
+        Some(1000.0)
+    );
     let quick = quick.unwrap();
     assert_eq!(quick.workload.trials, 1);
-    assert_eq!(quick.workload.stop, rigor_scenario::plan::Stop::Duration(std::time::Duration::from_secs(1)));
+    assert_eq!(
+        quick.workload.stop,
+        rigor_scenario::plan::Stop::Duration(std::time::Duration::from_secs(1))
+    );
 }

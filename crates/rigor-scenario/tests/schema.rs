@@ -39,7 +39,10 @@ fn every_example_scenario_has_the_modeline_and_validates() {
             path.display()
         );
         let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
     }
     assert!(count >= 3, "expected the example scenarios, found {count}");
@@ -59,4 +62,17 @@ fn schema_rejects_what_the_parser_rejects() {
     }
     let good = serde_json::json!({"name": "x", "workload": {"duration": "1s", "concurrency": [1, 2]}, "targets": [{"id": "a", "kind": "spin", "service_time": "50us"}], "thresholds": {"latency.p99": {"target": "1ms"}}});
     assert!(validator.is_valid(&good));
+}
+
+/// The README's metric table is the documentation of record: it must list every metric.
+#[test]
+fn readme_documents_every_metric() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for m in rigor_scenario::metrics::METRICS {
+        assert!(
+            readme.contains(&format!("| `{}` |", m.name)),
+            "README.md's metric table lacks `{}`",
+            m.name
+        );
+    }
 }

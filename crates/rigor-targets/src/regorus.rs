@@ -36,7 +36,9 @@ pub struct Regorus {
 
 impl std::fmt::Debug for Regorus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Regorus").field("query", &self.query).finish_non_exhaustive()
+        f.debug_struct("Regorus")
+            .field("query", &self.query)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,12 +63,18 @@ fn load(policy: &PolicyPlan, data: &Value) -> Result<Engine, TargetError> {
             .add_policy(m.path.clone(), m.text.clone())
             .map_err(|e| invalid(&format!("policy {} does not parse", m.path), e))?;
     }
-    engine.add_data(data.clone()).map_err(|e| invalid("data cannot be loaded", e))?;
+    engine
+        .add_data(data.clone())
+        .map_err(|e| invalid("data cannot be loaded", e))?;
     Ok(engine)
 }
 
 /// Prepares the engine for `query`, and with `vm` compiles the RVM program.
-fn compile(engine: &mut Engine, query: &str, vm: bool) -> Result<Option<Arc<Program>>, TargetError> {
+fn compile(
+    engine: &mut Engine,
+    query: &str,
+    vm: bool,
+) -> Result<Option<Arc<Program>>, TargetError> {
     let entry: regorus::Rc<str> = query.into();
     let compiled = engine
         .compile_with_entrypoint(&entry)
@@ -76,12 +84,21 @@ fn compile(engine: &mut Engine, query: &str, vm: bool) -> Result<Option<Arc<Prog
     }
     Compiler::compile_from_policy(&compiled, &[query])
         .map(Some)
-        .map_err(|e| invalid(&format!("policy does not compile to the RVM for `{query}`"), e))
+        .map_err(|e| {
+            invalid(
+                &format!("policy does not compile to the RVM for `{query}`"),
+                e,
+            )
+        })
 }
 
 impl Regorus {
     /// Loads `policy` and compiles it [`COMPILE_RUNS`] times, keeping the last.
-    pub fn new(policy: &PolicyPlan, inputs: &[serde_json::Value], engine: RegorusEngine) -> Result<Self, TargetError> {
+    pub fn new(
+        policy: &PolicyPlan,
+        inputs: &[serde_json::Value],
+        engine: RegorusEngine,
+    ) -> Result<Self, TargetError> {
         let vm = engine == RegorusEngine::Vm;
         let mut setup = Setup::default();
         let mut last = None;
@@ -94,12 +111,22 @@ impl Regorus {
             let program = compile(&mut engine, &policy.query, vm)?;
             let t2 = Instant::now();
             setup.parse_ns.push(t1.duration_since(t0).as_nanos() as u64);
-            setup.compile_ns.push(t2.duration_since(t1).as_nanos() as u64);
+            setup
+                .compile_ns
+                .push(t2.duration_since(t1).as_nanos() as u64);
             last = Some((engine, program, data));
         }
-        let (engine, program, data) = last.ok_or_else(|| TargetError::Failed("no compile run".into()))?;
+        let (engine, program, data) =
+            last.ok_or_else(|| TargetError::Failed("no compile run".into()))?;
         let inputs = inputs.iter().cloned().map(Value::from).collect();
-        Ok(Regorus { engine, query: policy.query.clone(), program, data, inputs: Arc::new(inputs), setup })
+        Ok(Regorus {
+            engine,
+            query: policy.query.clone(),
+            program,
+            data,
+            inputs: Arc::new(inputs),
+            setup,
+        })
     }
 
     /// Evaluates one input outside any measurement (for checks and tests).
@@ -115,14 +142,19 @@ impl Regorus {
             Some(program) => {
                 let mut vm = RegoVM::new();
                 vm.load_program(program.clone());
-                vm.set_data(self.data.clone()).map_err(|e| format!("VM data: {e}"))?;
+                vm.set_data(self.data.clone())
+                    .map_err(|e| format!("VM data: {e}"))?;
                 // The default cap (25000 instructions) would fail large policies.
                 vm.set_max_instructions(usize::MAX);
                 Evaluator::Vm(Box::new(vm))
             }
         };
         // Workers start at different inputs so they do not move in lockstep.
-        Ok(RegorusWorker { evaluator, inputs, offset: index as u64 })
+        Ok(RegorusWorker {
+            evaluator,
+            inputs,
+            offset: index as u64,
+        })
     }
 }
 
@@ -147,7 +179,9 @@ impl RegorusWorker {
                 if let Some(input) = input {
                     engine.set_input(input);
                 }
-                engine.eval_rule(query.clone()).map_err(|e| OpError(e.to_string()))
+                engine
+                    .eval_rule(query.clone())
+                    .map_err(|e| OpError(e.to_string()))
             }
             Evaluator::Vm(vm) => {
                 if let Some(input) = input {

@@ -7,13 +7,17 @@ use rigor_scenario::{Mode, Plan};
 use rigor_targets::regorus::{Regorus, COMPILE_RUNS};
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(name)
 }
 
 /// Interpreter and VM must agree on every input, or comparing their speed is meaningless.
 #[test]
 fn interpreter_and_vm_agree_on_every_example_input() {
-    for (file, allowed_at_least, denied_at_least) in [("opa-simple.yaml", 3, 3), ("opa-complex.yaml", 20, 100)] {
+    for (file, allowed_at_least, denied_at_least) in
+        [("opa-simple.yaml", 3, 3), ("opa-complex.yaml", 20, 100)]
+    {
         let plan = Plan::from_file(&scenario(file), Mode::Default).unwrap();
         let policy = plan.policy.as_ref().unwrap();
         let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
@@ -44,38 +48,64 @@ fn compile_time_is_measured_over_fresh_runs() {
     let setup = rigor_engine::target::Target::setup(&target);
     assert_eq!(setup.parse_ns.len(), COMPILE_RUNS);
     assert_eq!(setup.compile_ns.len(), COMPILE_RUNS);
-    assert!(setup.parse_ns.iter().chain(&setup.compile_ns).all(|ns| *ns > 0));
+    assert!(setup
+        .parse_ns
+        .iter()
+        .chain(&setup.compile_ns)
+        .all(|ns| *ns > 0));
 }
 
 #[test]
 fn rego_syntax_errors_name_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.rego"), "package bad\n\nallow if {\n  input.x == [1, 2\n}\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.rego"),
+        "package bad\n\nallow if {\n  input.x == [1, 2\n}\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("s.yaml"),
         "name: t\nworkload: {iterations: 1}\npolicy: {files: [bad.rego], query: data.bad.allow}\ntargets: [{id: a, kind: regorus}]\n",
     )
     .unwrap();
     let plan = Plan::from_file(&dir.path().join("s.yaml"), Mode::Default).unwrap();
-    let err = rigor_targets::registry().build(&plan.targets[0], &plan).err().expect("must not compile");
+    let err = rigor_targets::registry()
+        .build(&plan.targets[0], &plan)
+        .err()
+        .expect("must not compile");
     let text = err.to_string();
-    assert!(matches!(err, rigor_engine::target::TargetError::Invalid(_)), "{text}");
+    assert!(
+        matches!(err, rigor_engine::target::TargetError::Invalid(_)),
+        "{text}"
+    );
     assert!(text.contains("target `a`"), "{text}");
-    assert!(text.contains("bad.rego:5:1") || text.contains("bad.rego:4:"), "no position in: {text}");
+    assert!(
+        text.contains("bad.rego:5:1") || text.contains("bad.rego:4:"),
+        "no position in: {text}"
+    );
 }
 
 #[test]
 fn evaluation_errors_are_errors_not_decisions() {
     let dir = tempfile::tempdir().unwrap();
     // Conflicting values for a complete rule is a runtime error in Rego.
-    std::fs::write(dir.path().join("p.rego"), "package p\n\nx := input.a\nx := input.b\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.rego"),
+        "package p\n\nx := input.a\nx := input.b\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("s.yaml"),
         "name: t\nworkload: {iterations: 1}\npolicy: {files: [p.rego], query: data.p.x}\ntargets: [{id: a, kind: regorus}]\n",
     )
     .unwrap();
     let plan = Plan::from_file(&dir.path().join("s.yaml"), Mode::Default).unwrap();
-    let target = Regorus::new(plan.policy.as_ref().unwrap(), &[], RegorusEngine::Interpreter).unwrap();
+    let target = Regorus::new(
+        plan.policy.as_ref().unwrap(),
+        &[],
+        RegorusEngine::Interpreter,
+    )
+    .unwrap();
     let result = target.decide(&serde_json::json!({"a": 1, "b": 2}));
     assert!(result.is_err(), "{result:?}");
 }
