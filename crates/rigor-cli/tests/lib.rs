@@ -1,6 +1,8 @@
 //! End-to-end tests of the `rigor` binary: files written, verdicts, exit
 //! codes, error positions, template overrides. One test binary.
 
+#![allow(clippy::unwrap_used)] // Tests and their helpers fail loudly by design.
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -348,7 +348,7 @@ fn measure(
         if done {
             break;
         }
-        if operations % POLL_EVERY == 0 && stop.load(Ordering::Relaxed) {
+        if operations.is_multiple_of(POLL_EVERY) && stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
         }

@@ -1,6 +1,8 @@
 //! Executor tests with targets defined here, under the counting jemalloc
 //! allocator, so memory accounting is exercised for real.
 
+#![allow(clippy::unwrap_used)] // Tests and their helpers fail loudly by design.
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,7 +60,7 @@ impl Worker for Flaky {
         if Some(op) == self.panic_at {
             panic!("flaky target exploded at op {op}");
         }
-        if op % self.every == 0 {
+        if op.is_multiple_of(self.every) {
             return Err(OpError(format!("failure #{op}")));
         }
         Ok(())

@@ -3,6 +3,8 @@
 //! diagnostic at that position (line numbers count the comment line) whose
 //! text holds every TEXT. `0:0` skips the position check.
 
+#![allow(clippy::unwrap_used)] // Tests and their helpers fail loudly by design.
+
 use std::path::Path;
 
 use rigor_scenario::{Mode, Plan, ScenarioError};

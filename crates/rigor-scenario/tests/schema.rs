@@ -1,6 +1,8 @@
 //! The checked-in JSON Schema matches the Rust types, and every example
 //! scenario declares and satisfies it.
 
+#![allow(clippy::unwrap_used)] // Tests and their helpers fail loudly by design.
+
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {

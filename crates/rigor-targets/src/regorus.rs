@@ -146,7 +146,7 @@ impl Regorus {
                     .map_err(|e| format!("VM data: {e}"))?;
                 // The default cap (25000 instructions) would fail large policies.
                 vm.set_max_instructions(usize::MAX);
-                Evaluator::Vm(Box::new(vm))
+                Evaluator::Vm(vm)
             }
         };
         // Workers start at different inputs so they do not move in lockstep.
@@ -158,9 +158,12 @@ impl Regorus {
     }
 }
 
+// One evaluator per worker, never moved on the hot path: its size does not
+// matter, an extra pointer chase per operation would.
+#[allow(clippy::large_enum_variant)]
 enum Evaluator {
     Interpreter(Engine, String),
-    Vm(Box<RegoVM>),
+    Vm(RegoVM),
 }
 
 struct RegorusWorker {

@@ -1,5 +1,7 @@
 //! The regorus target against the example scenarios' real policies.
 
+#![allow(clippy::unwrap_used)] // Tests and their helpers fail loudly by design.
+
 use std::path::{Path, PathBuf};
 
 use rigor_scenario::model::RegorusEngine;
