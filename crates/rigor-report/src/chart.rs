@@ -11,7 +11,7 @@ use serde::Serialize;
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 340.0;
 const LEFT: f64 = 72.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 34.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 44.0;
 const POINTS: usize = 120;
