@@ -53,6 +53,18 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Serve a scenario's policy over OPA's REST Data API (a stand-in for `opa run --server`).
+    Serve {
+        /// Scenario whose `policy:` to serve; without it the server starts empty
+        /// and takes policies and data through PUT /v1/policies and /v1/data.
+        scenario: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:8181")]
+        addr: std::net::SocketAddr,
+        /// Runtime worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Re-render the console and HTML reports from a results file alone.
     Report {
         /// A results.json written by `rigor run`.
@@ -170,6 +182,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Serve {
+            scenario,
+            addr,
+            threads,
+        } => {
+            let plan = scenario
+                .as_deref()
+                .map(|p| Plan::from_file(p, Mode::Default))
+                .transpose()?;
+            let policy = plan.as_ref().and_then(|p| p.policy.as_ref());
+            let server = rigor_targets::serve::Server::new(policy)
+                .map_err(|e| Failure::Invalid(format!("policy: {e}")))?;
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let what = match &scenario {
+                Some(p) => format!("the policy of {}", p.display()),
+                None => "no policy yet (PUT /v1/policies/ID to add one)".into(),
+            };
+            rigor_targets::serve::run(server, addr, threads, |bound| {
+                eprintln!("rigor serve: listening on http://{bound} with {what}");
+            })
+            .map_err(Failure::Run)
+        }
         Command::Schema => {
             print!("{}", rigor_scenario::json_schema());
             Ok(())
@@ -236,6 +274,11 @@ fn run_scenario(
         scenario.display()
     );
     let targets = build(&plan)?;
+    let verification = if plan.verify {
+        Some(verify(&plan, &targets)?)
+    } else {
+        None
+    };
     let dir = out.unwrap_or_else(|| {
         Path::new("reports/runs")
             .join(&plan.name)
@@ -274,6 +317,7 @@ fn run_scenario(
             stop,
             on_update: &mut on_update,
             progress: &mut progress,
+            verification,
         },
     );
     if let Some(e) = write_error {
@@ -287,6 +331,50 @@ fn run_scenario(
         ));
     }
     verdict_outcome(&results)
+}
+
+/// The correctness gate: all policy targets must agree on every input before anything is timed.
+fn verify(
+    plan: &Plan,
+    targets: &[Prepared],
+) -> Result<rigor_engine::results::Verification, Failure> {
+    use rigor_engine::run::VerifyError;
+    match rigor_engine::run::verify(plan, targets) {
+        Ok(v) => {
+            if v.targets.len() > 1 {
+                eprintln!(
+                    "rigor: verified: {} agree on all {} input(s) (decisions: {})",
+                    v.targets.join(", "),
+                    v.inputs,
+                    v.decisions
+                        .iter()
+                        .map(|(d, n)| format!("{d} x{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Ok(v)
+        }
+        Err(VerifyError::Failed(m)) => Err(Failure::Run(format!(
+            "verification could not evaluate: {m}"
+        ))),
+        Err(VerifyError::Disagree(mismatches)) => {
+            let mut text = format!(
+                "targets disagree on {} input(s); nothing was timed (set `verify: false` to measure anyway)",
+                mismatches.len()
+            );
+            for m in &mismatches {
+                text.push_str(&format!("\n  {}: {}", m.origin, m.input));
+                for (id, answer) in &m.answers {
+                    match answer {
+                        Ok(v) => text.push_str(&format!("\n    {id}: {v}")),
+                        Err(e) => text.push_str(&format!("\n    {id}: error: {e}")),
+                    }
+                }
+            }
+            Err(Failure::Run(text))
+        }
+    }
 }
 
 fn render(

@@ -15,6 +15,8 @@
 //! - The engine knows the [`target::Target`] contract only, never a kind.
 
 pub mod alloc;
+pub mod compare;
+mod drive;
 pub mod env;
 pub mod grade;
 pub mod results;

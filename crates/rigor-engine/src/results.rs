@@ -41,6 +41,38 @@ pub struct Results {
     pub verdict: Verdict,
     /// Run errors (failed targets), in order of occurrence.
     pub errors: Vec<String>,
+    /// The correctness gate's outcome, when it ran.
+    pub verification: Option<Verification>,
+    /// The baseline of comparisons, when the scenario has `compare:`.
+    pub baseline: Option<String>,
+}
+
+/// What the correctness gate checked before timing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verification {
+    /// Inputs evaluated on every target.
+    pub inputs: usize,
+    /// Targets compared.
+    pub targets: Vec<String>,
+    /// Decisions seen, by JSON text, with their counts (on the first target).
+    pub decisions: BTreeMap<String, usize>,
+}
+
+/// A metric of one target as a ratio to the baseline's, across trials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ratio {
+    /// Metric name.
+    pub metric: String,
+    /// Geometric mean over trials of this target's value / the baseline's (paired by trial).
+    pub ratio: f64,
+    /// Lower end of the 95% confidence interval (t interval on log ratios); absent with one trial.
+    pub low: Option<f64>,
+    /// Upper end of the 95% confidence interval.
+    pub high: Option<f64>,
+    /// Trials paired.
+    pub trials: usize,
+    /// `better`, `worse`, `no significant difference`, or `one trial: no interval`.
+    pub conclusion: String,
 }
 
 /// The scenario as run.
@@ -126,8 +158,10 @@ pub struct TargetInfo {
 pub struct CaseResult {
     /// Case label, e.g. `concurrency=2`.
     pub name: String,
-    /// Worker threads.
+    /// Worker threads (closed loop) or most operations in flight (rate mode).
     pub concurrency: u32,
+    /// Requested rate in operations per second (rate mode only).
+    pub rate: Option<f64>,
     /// Each target's results, in scenario order.
     pub targets: Vec<TargetResult>,
 }
@@ -150,6 +184,8 @@ pub struct TargetResult {
     pub grades: Vec<Grade>,
     /// Why the target stopped, if it failed.
     pub error: Option<String>,
+    /// Metrics as ratios to the baseline target (empty for the baseline itself).
+    pub ratios: Vec<Ratio>,
 }
 
 /// One measured run of one target in one case.
@@ -165,6 +201,9 @@ pub struct TrialResult {
     pub errors: u64,
     /// First error messages (at most 5).
     pub error_messages: Vec<String>,
+    /// Failed operations by kind (`eval`, `connect`, `timeout`, `http_status`, `io`, `decode`, `not_started`).
+    #[serde(default)]
+    pub error_kinds: BTreeMap<String, u64>,
     /// Wall time of the measured phase, first worker start to last worker end, ns.
     pub elapsed_ns: u64,
     /// Metrics of this trial by name.
@@ -173,6 +212,14 @@ pub struct TrialResult {
     pub histogram: String,
     /// The trial was cut short by Ctrl-C.
     pub interrupted: bool,
+    /// Rate mode: service times (from the actual send), like `histogram`.
+    pub service_histogram: Option<String>,
+    /// Rate mode: scheduled operations never started because the target fell
+    /// too far behind (counted as errors).
+    pub dropped: u64,
+    /// Rate mode: the generator could not keep the schedule (its p99 lag
+    /// exceeded 1ms), so latencies partly measure rigor, not the target.
+    pub generator_bound: bool,
 }
 
 /// A grading outcome, worst last.

@@ -7,25 +7,16 @@
 //! crash or Ctrl-C never loses what was measured.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use hdrhistogram::Histogram;
-use rigor_scenario::plan::{Plan, Stop, TargetPlan};
+use rigor_scenario::plan::{Plan, TargetPlan};
 
-use crate::alloc::{self, ThreadBytes};
+use crate::drive::{self, TrialData, GENERATOR_BOUND_LAG_NS, KEEP_MESSAGES};
 use crate::grade;
 use crate::results::*;
 use crate::stats::{self, new_histogram};
-use crate::target::{Target, TargetError};
-
-/// Error messages kept per worker per trial.
-const KEEP_MESSAGES: usize = 5;
-/// How often the stop flag is polled, in operations.
-const POLL_EVERY: u64 = 256;
-/// How often resident memory is sampled.
-const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+use crate::target::Target;
 
 /// What the executor needs besides the plan.
 pub struct RunContext<'a> {
@@ -35,6 +26,8 @@ pub struct RunContext<'a> {
     pub on_update: &'a mut dyn FnMut(&Results),
     /// Called with one progress line at a time.
     pub progress: &'a mut dyn FnMut(&str),
+    /// The correctness gate's outcome, recorded in the results.
+    pub verification: Option<Verification>,
 }
 
 impl std::fmt::Debug for RunContext<'_> {
@@ -59,19 +52,6 @@ impl std::fmt::Debug for Prepared {
             .field("id", &self.plan.id())
             .finish_non_exhaustive()
     }
-}
-
-/// What one worker thread measured.
-struct WorkerRecord {
-    histogram: Histogram<u64>,
-    operations: u64,
-    errors: u64,
-    messages: Vec<String>,
-    start: Instant,
-    end: Instant,
-    bytes: Option<u64>,
-    allocs: Option<u64>,
-    interrupted: bool,
 }
 
 /// Runs every case, trial and target of `plan`.
@@ -111,14 +91,18 @@ pub fn run(
         cases: Vec::new(),
         verdict: Verdict::Pass,
         errors: Vec::new(),
+        verification: ctx.verification.clone(),
+        baseline: plan.compare.clone(),
     };
     let workload = &plan.workload;
-    let total = workload.concurrency.len() * workload.trials as usize * targets.len();
+    let cases = workload.cases();
+    let total = cases.len() * workload.trials as usize * targets.len();
     let mut done = 0;
-    'cases: for &concurrency in &workload.concurrency {
+    'cases: for case_plan in cases {
         results.cases.push(CaseResult {
-            name: format!("concurrency={concurrency}"),
-            concurrency,
+            name: case_plan.name(),
+            concurrency: case_plan.concurrency,
+            rate: case_plan.rate,
             targets: targets
                 .iter()
                 .map(|t| TargetResult {
@@ -129,6 +113,7 @@ pub fn run(
                     histogram: String::new(),
                     grades: Vec::new(),
                     error: None,
+                    ratios: Vec::new(),
                 })
                 .collect(),
         });
@@ -144,14 +129,15 @@ pub fn run(
                 }
                 done += 1;
                 (ctx.progress)(&format!(
-                    "[{done}/{total}] concurrency={concurrency} trial {}/{} {}",
+                    "[{done}/{total}] {} trial {}/{} {}",
+                    results.cases[case].name,
                     trial + 1,
                     workload.trials,
                     prepared.plan.id()
                 ));
-                match run_trial(prepared.target.as_ref(), concurrency, plan, &ctx.stop) {
-                    Ok((records, peak)) => {
-                        let trial_result = collect(records, peak, trial, position as u32);
+                match drive::trial(prepared.target.as_ref(), case_plan, workload, &ctx.stop) {
+                    Ok(data) => {
+                        let trial_result = collect(data, trial, position as u32);
                         (ctx.progress)(&trial_line(&trial_result));
                         let interrupted = trial_result.interrupted;
                         results.cases[case].targets[index].trials.push(trial_result);
@@ -198,187 +184,55 @@ fn spec_config(t: &TargetPlan) -> serde_json::Value {
         TargetSpec::Spin(s) => {
             serde_json::json!({ "service_time_ns": s.service_time.0.as_nanos() as u64 })
         }
+        TargetSpec::OpaHttp(s) => serde_json::json!({
+            "url": s.url,
+            "upload": s.upload,
+            "timeout_ns": s.timeout.map(|t| t.0.as_nanos() as u64),
+        }),
     }
 }
 
 fn trial_line(t: &TrialResult) -> String {
     use rigor_scenario::units::format_nanos;
     let get = |k: &str| t.metrics.get(k).copied().unwrap_or(f64::NAN);
-    format!(
+    let mut line = format!(
         "    {} ops, {:.0} ops/s, p50 {}, p99 {}, errors {}",
         t.operations,
         get("throughput"),
         format_nanos(get("latency.p50")),
         format_nanos(get("latency.p99")),
         t.errors
-    )
-}
-
-/// Runs `concurrency` workers of `target` once: warm-up, then the measured phase.
-fn run_trial(
-    target: &dyn Target,
-    concurrency: u32,
-    plan: &Plan,
-    stop: &AtomicBool,
-) -> Result<(Vec<WorkerRecord>, Option<u64>), String> {
-    let workers = concurrency as usize;
-    let barrier = Barrier::new(workers + 1);
-    let measuring = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let failed_setup = AtomicBool::new(false);
-    let warmup = plan.workload.warmup;
-    let stop_rule = plan.workload.stop;
-    let mut peak_resident: Option<u64> = None;
-    let outcome = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|index| {
-                let (barrier, measuring, finished, failed_setup) =
-                    (&barrier, &measuring, &finished, &failed_setup);
-                std::thread::Builder::new()
-                    .name(format!("rigor-worker-{index}"))
-                    .spawn_scoped(scope, move || {
-                        // Counts this worker as finished however it ends, panics included,
-                        // so the sampler below never waits forever.
-                        let _finished = OnDrop(|| {
-                            finished.fetch_add(1, Ordering::Release);
-                        });
-                        let worker = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            target.worker(index)
-                        }))
-                        .unwrap_or_else(|p| Err(TargetError::Failed(panic_message(p))));
-                        if worker.is_err() {
-                            failed_setup.store(true, Ordering::Relaxed);
-                        }
-                        barrier.wait();
-                        match worker {
-                            Ok(mut w) if !failed_setup.load(Ordering::Relaxed) => {
-                                Ok(measure(w.as_mut(), warmup, stop_rule, stop, measuring))
-                            }
-                            Ok(_) => Err("another worker failed to start".to_string()),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    })
-            })
-            .collect::<Vec<_>>();
-        barrier.wait();
-        // Sample resident memory while every worker is in its measured phase.
-        while finished.load(Ordering::Acquire) < workers {
-            std::thread::sleep(SAMPLE_EVERY);
-            if measuring.load(Ordering::Acquire) == workers && finished.load(Ordering::Acquire) == 0
-            {
-                if let Some(r) = alloc::resident_bytes() {
-                    peak_resident = Some(peak_resident.map_or(r, |p: u64| p.max(r)));
-                }
-            }
-        }
-        handles
-            .into_iter()
-            .map(|h| match h {
-                Ok(h) => h.join().unwrap_or_else(|p| Err(panic_message(p))),
-                Err(e) => Err(format!("cannot start a worker thread: {e}")),
-            })
-            .collect::<Result<Vec<_>, String>>()
-    });
-    // A run too short for one sample reports no peak rather than a post-run reading.
-    Ok((outcome?, peak_resident))
-}
-
-/// Runs a closure when dropped.
-struct OnDrop<F: FnMut()>(F);
-
-impl<F: FnMut()> Drop for OnDrop<F> {
-    fn drop(&mut self) {
-        (self.0)();
+    );
+    if let Some(lag) = t.metrics.get("schedule.lag.p99") {
+        line.push_str(&format!(", schedule lag p99 {}", format_nanos(*lag)));
     }
-}
-
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    let text = p
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("worker panicked: {text}")
-}
-
-/// One worker's warm-up and measured phase. This is the hot loop.
-fn measure(
-    worker: &mut dyn crate::target::Worker,
-    warmup: Duration,
-    stop_rule: Stop,
-    stop: &AtomicBool,
-    measuring: &AtomicUsize,
-) -> WorkerRecord {
-    let mut op = 0u64;
-    let warm_start = Instant::now();
-    while warm_start.elapsed() < warmup && !stop.load(Ordering::Relaxed) {
-        let _ = worker.call(op);
-        op += 1;
+    if t.generator_bound {
+        line.push_str(" [GENERATOR-BOUND: rigor could not keep the schedule]");
     }
-    let mut histogram = new_histogram();
-    let mut messages = Vec::with_capacity(KEEP_MESSAGES);
-    let mut errors = 0u64;
-    let mut operations = 0u64;
-    let mut interrupted = false;
-    let bytes_counter = ThreadBytes::current();
-    let counting = alloc::counting_installed();
-    measuring.fetch_add(1, Ordering::Release);
-    let bytes_before = bytes_counter.get();
-    let allocs_before = alloc::thread_allocs();
-    let start = Instant::now();
-    let mut end;
-    loop {
-        let t0 = Instant::now();
-        let result = worker.call(op);
-        let t1 = Instant::now();
-        histogram.saturating_record(t1.duration_since(t0).as_nanos() as u64);
-        end = t1;
-        op += 1;
-        operations += 1;
-        if let Err(e) = result {
-            errors += 1;
-            if messages.len() < KEEP_MESSAGES {
-                messages.push(e.0);
-            }
-        }
-        let done = match stop_rule {
-            Stop::Duration(d) => t1.duration_since(start) >= d,
-            Stop::Iterations(n) => operations >= n,
-        };
-        if done {
-            break;
-        }
-        if operations.is_multiple_of(POLL_EVERY) && stop.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
+    if t.dropped > 0 {
+        line.push_str(&format!(
+            " [{} scheduled operations never started]",
+            t.dropped
+        ));
     }
-    let allocs_after = alloc::thread_allocs();
-    let bytes_after = bytes_counter.get();
-    WorkerRecord {
-        histogram,
-        operations,
-        errors,
-        messages,
-        start,
-        end,
-        bytes: bytes_before.zip(bytes_after).map(|(b, a)| a - b),
-        allocs: counting.then(|| allocs_after - allocs_before),
-        interrupted,
+    if let Some(m) = t.error_messages.first() {
+        line.push_str(&format!("\n    first error: {m}"));
     }
+    line
 }
 
 /// Merges worker records into one trial result.
-fn collect(
-    records: Vec<WorkerRecord>,
-    peak_resident: Option<u64>,
-    trial: u32,
-    position: u32,
-) -> TrialResult {
+fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
+    let TrialData {
+        records,
+        peak_resident,
+        generator,
+    } = data;
     let mut histogram = new_histogram();
-    let mut operations = 0;
-    let mut errors = 0;
-    let mut messages = Vec::new();
+    let mut service = generator.as_ref().map(|_| new_histogram());
+    let (mut operations, mut errors, mut dropped, mut accounted) = (0u64, 0u64, 0u64, 0u64);
+    let mut messages: Vec<String> = Vec::new();
+    let mut error_kinds: BTreeMap<String, u64> = BTreeMap::new();
     let mut bytes = Some(0u64);
     let mut allocs = Some(0u64);
     let start = records.iter().map(|r| r.start).min();
@@ -386,8 +240,16 @@ fn collect(
     let mut interrupted = false;
     for r in records {
         let _ = histogram.add(&r.histogram);
+        if let (Some(all), Some(s)) = (&mut service, &r.service) {
+            let _ = all.add(s);
+        }
         operations += r.operations;
         errors += r.errors;
+        dropped += r.dropped;
+        accounted += r.accounted_ops;
+        for (k, n) in r.error_kinds {
+            *error_kinds.entry(k.to_string()).or_insert(0) += n;
+        }
         for m in r.messages {
             if messages.len() < KEEP_MESSAGES && !messages.contains(&m) {
                 messages.push(m);
@@ -397,6 +259,17 @@ fn collect(
         allocs = allocs.zip(r.allocs).map(|(a, b)| a + b);
         interrupted |= r.interrupted;
     }
+    if dropped > 0 && messages.len() < KEEP_MESSAGES {
+        messages.push(format!(
+            "{dropped} scheduled operations never started: the target fell more than 5s behind the schedule"
+        ));
+    }
+    if dropped > 0 {
+        error_kinds.insert("not_started".into(), dropped);
+    }
+    // Dropped operations are failures a caller would have seen.
+    let errors = errors + dropped;
+    let all_ops = operations + dropped;
     let elapsed_ns = start
         .zip(end)
         .map(|(s, e)| e.duration_since(s).as_nanos() as u64)
@@ -410,17 +283,29 @@ fn collect(
         );
     }
     metrics.insert("errors.count".into(), errors as f64);
-    if operations > 0 {
-        metrics.insert("errors.rate".into(), errors as f64 / operations as f64);
+    if all_ops > 0 {
+        metrics.insert("errors.rate".into(), errors as f64 / all_ops as f64);
+    }
+    if accounted > 0 {
         if let Some(b) = bytes {
-            metrics.insert("memory.bytes_per_op".into(), b as f64 / operations as f64);
+            metrics.insert("memory.bytes_per_op".into(), b as f64 / accounted as f64);
         }
         if let Some(a) = allocs {
-            metrics.insert("memory.allocs_per_op".into(), a as f64 / operations as f64);
+            metrics.insert("memory.allocs_per_op".into(), a as f64 / accounted as f64);
         }
     }
     if let Some(peak) = peak_resident {
         metrics.insert("memory.peak_resident".into(), peak as f64);
+    }
+    let mut generator_bound = false;
+    if let Some(g) = &generator {
+        service_metrics(service.as_ref(), &mut metrics);
+        lag_metrics(&g.lag, &mut metrics);
+        generator_bound = g.lag.len() > 0 && g.lag.value_at_quantile(0.99) > GENERATOR_BOUND_LAG_NS;
+        let secs = g.duration.as_secs_f64();
+        if secs > 0.0 {
+            metrics.insert("rate.achieved".into(), operations as f64 / secs);
+        }
     }
     TrialResult {
         trial,
@@ -428,11 +313,44 @@ fn collect(
         operations,
         errors,
         error_messages: messages,
+        error_kinds,
         elapsed_ns,
         metrics,
         histogram: stats::encode(&histogram),
         interrupted,
+        service_histogram: service.as_ref().map(stats::encode),
+        dropped,
+        generator_bound,
     }
+}
+
+fn service_metrics(
+    service: Option<&hdrhistogram::Histogram<u64>>,
+    out: &mut BTreeMap<String, f64>,
+) {
+    let Some(h) = service.filter(|h| !h.is_empty()) else {
+        return;
+    };
+    let mut m = BTreeMap::new();
+    stats::latency_metrics(h, &mut m);
+    for (k, v) in m {
+        let name = k.replacen("latency.", "service.", 1);
+        if rigor_scenario::metrics::metric(&name).is_some() {
+            out.insert(name, v);
+        }
+    }
+}
+
+fn lag_metrics(lag: &hdrhistogram::Histogram<u64>, out: &mut BTreeMap<String, f64>) {
+    if lag.is_empty() {
+        return;
+    }
+    out.insert("schedule.lag.p50".into(), lag.value_at_quantile(0.5) as f64);
+    out.insert(
+        "schedule.lag.p99".into(),
+        lag.value_at_quantile(0.99) as f64,
+    );
+    out.insert("schedule.lag.max".into(), lag.max() as f64);
 }
 
 /// Recomputes every target's summary metrics and grades, and the verdict.
@@ -444,12 +362,23 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             let (mut ops, mut errors) = (0u64, 0u64);
             let (mut bytes, mut allocs) = (Some(0.0), Some(0.0));
             let mut throughputs = Vec::new();
+            let mut medians: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+            let mut service: Option<hdrhistogram::Histogram<u64>> = None;
             let mut peak: Option<f64> = None;
             for trial in &t.trials {
                 if let Ok(h) = stats::decode(&trial.histogram) {
                     let _ = merged.add(&h);
                 }
-                ops += trial.operations;
+                if let Some(Ok(h)) = trial.service_histogram.as_deref().map(stats::decode) {
+                    let _ = service.get_or_insert_with(new_histogram).add(&h);
+                }
+                for k in ["rate.achieved", "schedule.lag.p50", "schedule.lag.p99"] {
+                    medians.entry(k).or_default().extend(trial.metrics.get(k));
+                }
+                if let Some(max) = trial.metrics.get("schedule.lag.max") {
+                    medians.entry("schedule.lag.max").or_default().push(*max);
+                }
+                ops += trial.operations + trial.dropped;
                 errors += trial.errors;
                 let per_op = |k: &str| trial.metrics.get(k).map(|v| v * trial.operations as f64);
                 bytes = bytes.zip(per_op("memory.bytes_per_op")).map(|(a, b)| a + b);
@@ -463,6 +392,17 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             }
             let mut m = BTreeMap::new();
             stats::latency_metrics(&merged, &mut m);
+            service_metrics(service.as_ref(), &mut m);
+            for (k, v) in &medians {
+                let value = if *k == "schedule.lag.max" {
+                    v.iter().copied().reduce(f64::max)
+                } else {
+                    stats::median(v)
+                };
+                if let Some(value) = value {
+                    m.insert(k.to_string(), value);
+                }
+            }
             if let Some(tp) = stats::median(&throughputs) {
                 m.insert("throughput".into(), tp);
             }
@@ -511,4 +451,102 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
         }
     }
     results.verdict = verdict;
+    if let Some(baseline) = &results.baseline {
+        for case in &mut results.cases {
+            let Some(base) = case
+                .targets
+                .iter()
+                .find(|t| &t.id == baseline)
+                .map(|t| t.trials.clone())
+            else {
+                continue;
+            };
+            for t in &mut case.targets {
+                t.ratios = if &t.id == baseline {
+                    Vec::new()
+                } else {
+                    crate::compare::compare(&t.trials, &base)
+                };
+            }
+        }
+    }
+}
+
+/// One input on which targets disagree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    /// Where the input came from.
+    pub origin: String,
+    /// The input.
+    pub input: serde_json::Value,
+    /// Each target's id and answer (a decision, or an error message).
+    pub answers: Vec<(String, Result<serde_json::Value, String>)>,
+}
+
+/// Why the correctness gate stopped the run.
+#[derive(Debug)]
+pub enum VerifyError {
+    /// Targets disagree on these inputs (the first few).
+    Disagree(Vec<Mismatch>),
+    /// A target could not evaluate an input at all.
+    Failed(String),
+}
+
+/// The correctness gate: evaluates every input on every target that makes
+/// decisions, before any timing. Returns what was checked, or the first
+/// inputs on which targets disagree.
+pub fn verify(plan: &Plan, targets: &[Prepared]) -> Result<Verification, VerifyError> {
+    let deciders: Vec<&Prepared> = targets
+        .iter()
+        .filter(|t| t.plan.spec.needs_policy())
+        .collect();
+    let inputs: Vec<(String, serde_json::Value)> = if plan.inputs.is_empty() {
+        vec![("(no input)".into(), serde_json::Value::Null)]
+    } else {
+        plan.inputs
+            .iter()
+            .map(|i| (i.origin.clone(), i.value.clone()))
+            .collect()
+    };
+    let mut mismatches = Vec::new();
+    let mut decisions = BTreeMap::new();
+    for (origin, input) in &inputs {
+        let mut answers = Vec::new();
+        for t in &deciders {
+            let Some(answer) = t.target.decide(input) else {
+                continue;
+            };
+            if let Err(e) = &answer {
+                if answers.is_empty() && deciders.len() == 1 {
+                    return Err(VerifyError::Failed(format!(
+                        "{} on {origin}: {e}",
+                        t.plan.id()
+                    )));
+                }
+            }
+            answers.push((t.plan.id().to_string(), answer));
+        }
+        if let Some((_, Ok(first))) = answers.first() {
+            *decisions.entry(first.to_string()).or_insert(0) += 1;
+        }
+        let agree = answers.windows(2).all(|w| w[0].1 == w[1].1);
+        if !agree {
+            mismatches.push(Mismatch {
+                origin: origin.clone(),
+                input: input.clone(),
+                answers,
+            });
+            if mismatches.len() >= 5 {
+                break;
+            }
+        }
+    }
+    if !mismatches.is_empty() {
+        return Err(VerifyError::Disagree(mismatches));
+    }
+    Ok(Verification {
+        inputs: inputs.len(),
+        targets: deciders.iter().map(|t| t.plan.id().to_string()).collect(),
+        decisions,
+    })
 }

@@ -22,11 +22,27 @@ pub enum TargetError {
 
 /// One failed operation. Keep it cheap: it is built on the measured path.
 #[derive(Debug)]
-pub struct OpError(pub String);
+pub struct OpError {
+    /// A short, stable category (`eval`, `connect`, `timeout`, `http_status`, `io`, `decode`),
+    /// counted per kind in the results.
+    pub kind: &'static str,
+    /// What happened.
+    pub message: String,
+}
+
+impl OpError {
+    /// An error of `kind`.
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        OpError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
 
 impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{}: {}", self.kind, self.message)
     }
 }
 
@@ -49,6 +65,27 @@ pub trait Target: Send + Sync {
     /// A worker for the calling thread. Called on the worker's own thread,
     /// before timing starts.
     fn worker(&self, index: usize) -> Result<Box<dyn Worker>, TargetError>;
+
+    /// Whether this target's operations are futures ([`Target::async_worker`])
+    /// rather than blocking calls ([`Target::worker`]).
+    fn is_async(&self) -> bool {
+        false
+    }
+
+    /// An async worker (one connection, say), created on the runtime's thread.
+    fn async_worker(&self, index: usize) -> Result<Box<dyn AsyncWorker>, TargetError> {
+        let _ = index;
+        Err(TargetError::Failed(
+            "this target has no async workers".into(),
+        ))
+    }
+
+    /// The decision for one input, outside any measurement, for the
+    /// correctness gate. `None` when the target makes no decisions.
+    fn decide(&self, input: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
+        let _ = input;
+        None
+    }
 }
 
 /// Performs operations on one thread.
@@ -102,4 +139,15 @@ impl Registry {
             TargetError::Failed(m) => TargetError::Failed(format!("target `{}`: {m}", target.id())),
         })
     }
+}
+
+/// Performs operations as futures, for I/O-bound targets. The engine runs
+/// these on single-threaded tokio runtimes (one per OS thread), so the
+/// futures need not be `Send` and per-thread memory accounting stays exact.
+pub trait AsyncWorker {
+    /// One operation; `op` counts this worker's operations from 0.
+    fn call(
+        &mut self,
+        op: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), OpError>> + '_>>;
 }

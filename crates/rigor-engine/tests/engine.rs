@@ -61,7 +61,7 @@ impl Worker for Flaky {
             panic!("flaky target exploded at op {op}");
         }
         if op.is_multiple_of(self.every) {
-            return Err(OpError(format!("failure #{op}")));
+            return Err(OpError::new("test", format!("failure #{op}")));
         }
         Ok(())
     }
@@ -102,6 +102,7 @@ fn execute(plan: &Plan, targets: Vec<Box<dyn Target>>, stop: Arc<AtomicBool>) ->
             stop,
             on_update: &mut on_update,
             progress: &mut progress,
+            verification: None,
         },
     );
     (results, updates)

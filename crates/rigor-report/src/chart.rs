@@ -159,3 +159,102 @@ pub fn percentile_chart(case: &CaseResult) -> Option<ChartView> {
         series,
     })
 }
+
+/// A forest plot: each (target, metric) ratio to the baseline with its
+/// 95% interval, on a log axis centred on 1.0.
+#[derive(Debug, Serialize)]
+pub struct RatioChart {
+    /// SVG width.
+    pub width: f64,
+    /// SVG height.
+    pub height: f64,
+    /// Plot area left edge.
+    pub left: f64,
+    /// Plot area right edge.
+    pub right: f64,
+    /// Position of ratio 1.0.
+    pub one: f64,
+    /// X axis ticks.
+    pub ticks: Vec<Tick>,
+    /// One row per ratio.
+    pub rows: Vec<RatioMark>,
+}
+
+/// One row of the forest plot.
+#[derive(Debug, Serialize)]
+pub struct RatioMark {
+    /// `target metric`.
+    pub label: String,
+    /// Row centre.
+    pub y: f64,
+    /// Point estimate position.
+    pub x: f64,
+    /// Interval ends (equal to `x` without an interval).
+    pub lo: f64,
+    /// Interval end.
+    pub hi: f64,
+    /// Colour: green better, red worse, grey undecided.
+    pub color: String,
+}
+
+/// Builds the forest plot of a case's ratios; `None` without comparisons.
+pub fn ratio_chart(case: &CaseResult) -> Option<RatioChart> {
+    let ratios: Vec<_> = case
+        .targets
+        .iter()
+        .flat_map(|t| t.ratios.iter().map(move |r| (t, r)))
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    let (left, right, row_h, top) = (200.0, 720.0, 22.0, 10.0);
+    let extreme = ratios
+        .iter()
+        .flat_map(|(_, r)| [Some(r.ratio), r.low, r.high])
+        .flatten()
+        .filter(|v| *v > 0.0)
+        .map(|v| v.log10().abs())
+        .fold(0.3f64, f64::max)
+        .ceil();
+    let sx = |v: f64| left + (right - left) * (v.max(1e-12).log10() + extreme) / (2.0 * extreme);
+    let rows: Vec<RatioMark> = ratios
+        .iter()
+        .enumerate()
+        .map(|(i, (t, r))| RatioMark {
+            label: format!("{} {}", t.id, r.metric),
+            y: top + row_h * (i as f64 + 0.5),
+            x: sx(r.ratio),
+            lo: sx(r.low.unwrap_or(r.ratio)),
+            hi: sx(r.high.unwrap_or(r.ratio)),
+            color: match r.conclusion.as_str() {
+                "better" => "#1a7f37",
+                "worse" => "#cf222e",
+                _ => "#6e7781",
+            }
+            .into(),
+        })
+        .collect();
+    let mut ticks = Vec::new();
+    let e = extreme as i32;
+    for k in -e..=e {
+        for m in [1.0, 2.0, 5.0] {
+            let v = 10f64.powi(k) * m;
+            if v.log10().abs() <= extreme + 1e-9 {
+                ticks.push(Tick {
+                    pos: sx(v),
+                    label: format!("{}x", rigor_scenario::units::significant(v)),
+                });
+            }
+        }
+    }
+    let height = top + row_h * rows.len() as f64 + 30.0;
+    Some(RatioChart {
+        width: 760.0,
+        height,
+        left,
+        right,
+        one: sx(1.0),
+        ticks,
+        rows,
+    })
+}

@@ -49,6 +49,10 @@ pub struct ReportView {
     pub noisy: Vec<String>,
     /// The scenario file text.
     pub source: String,
+    /// The baseline of comparisons.
+    pub baseline: Option<String>,
+    /// What the correctness gate checked, in one line.
+    pub verification: Option<String>,
 }
 
 /// A target's setup costs.
@@ -87,6 +91,29 @@ pub struct CaseView {
     pub errors: Vec<String>,
     /// Percentile chart.
     pub chart: Option<ChartView>,
+    /// Ratios to the baseline, with intervals.
+    pub ratios: Vec<RatioRow>,
+    /// Forest plot of the ratios.
+    pub ratio_chart: Option<chart::RatioChart>,
+    /// Rate mode: the requested rate.
+    pub requested_rate: Option<String>,
+}
+
+/// One metric of one target as a ratio to the baseline.
+#[derive(Debug, Serialize)]
+pub struct RatioRow {
+    /// Target id.
+    pub target_id: String,
+    /// Metric name.
+    pub metric: String,
+    /// `0.31x`.
+    pub ratio: String,
+    /// `[0.28x, 0.35x]` or `-`.
+    pub interval: String,
+    /// `better`, `worse`, `no significant difference`, ...
+    pub conclusion: String,
+    /// CSS class: pass (better), fail (worse), skip (undecided).
+    pub class: String,
 }
 
 /// One graded threshold.
@@ -155,6 +182,21 @@ fn compact(v: f64) -> String {
         significant(v)
     }
 }
+
+/// Rate mode: latency is from the intended start, service from the actual send.
+const RATE_SUMMARY: &[(&str, &str)] = &[
+    ("rate.achieved", "achieved"),
+    ("latency.p50", "p50"),
+    ("latency.p90", "p90"),
+    ("latency.p99", "p99"),
+    ("latency.p99.9", "p99.9"),
+    ("latency.max", "max"),
+    ("service.p50", "svc p50"),
+    ("service.p99", "svc p99"),
+    ("schedule.lag.p99", "lag p99"),
+    ("memory.bytes_per_op", "bytes/op"),
+    ("errors.count", "errors"),
+];
 
 const SUMMARY: &[(&str, &str)] = &[
     ("throughput", "ops/s"),
@@ -232,9 +274,21 @@ impl ReportView {
             Stop::Duration(d) => format!("{} measured", format_nanos(d.as_nanos() as f64)),
             Stop::Iterations(n) => format!("{n} iterations per worker"),
         };
+        let shape = if w.rate.is_empty() {
+            format!("closed loop, concurrency {:?}", w.concurrency)
+        } else {
+            format!(
+                "open loop at {} (latency from the intended start), at most {:?} in flight",
+                w.rate
+                    .iter()
+                    .map(|r| format!("{}/s", significant(*r)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                w.concurrency
+            )
+        };
         let workload = format!(
-            "closed loop, concurrency {:?}, warm-up {}, {stop}, {} trial(s), {} input(s), targets interleaved",
-            w.concurrency,
+            "{shape}, warm-up {}, {stop}, {} trial(s), {} input(s), targets interleaved",
             format_nanos(w.warmup.as_nanos() as f64),
             w.trials,
             results.scenario.inputs
@@ -285,17 +339,27 @@ impl ReportView {
             .cases
             .iter()
             .map(|case| {
+                let columns = if case.rate.is_some() {
+                    RATE_SUMMARY
+                } else {
+                    SUMMARY
+                };
                 let mut header: Vec<String> = vec!["target".into()];
-                header.extend(SUMMARY.iter().map(|(_, h)| h.to_string()));
+                header.extend(columns.iter().map(|(_, h)| h.to_string()));
                 header.push("trials".into());
                 header.push("ops/s cv".into());
                 let rows: Vec<Vec<String>> = case
                     .targets
                     .iter()
                     .map(|t| {
-                        let mut row = vec![t.id.clone()];
+                        let bound = t.trials.iter().any(|t| t.generator_bound);
+                        let mut row = vec![if bound {
+                            format!("{} (generator-bound)", t.id)
+                        } else {
+                            t.id.clone()
+                        }];
                         row.extend(
-                            SUMMARY
+                            columns
                                 .iter()
                                 .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
                         );
@@ -369,6 +433,9 @@ impl ReportView {
                         .filter_map(|t| t.error.clone())
                         .collect(),
                     chart: chart::percentile_chart(case),
+                    ratios: ratio_rows(case),
+                    ratio_chart: chart::ratio_chart(case),
+                    requested_rate: case.rate.map(|r| format!("{}/s", significant(r))),
                 }
             })
             .collect();
@@ -429,8 +496,45 @@ impl ReportView {
             notes,
             noisy,
             source: results.scenario.source.clone(),
+            baseline: results.baseline.clone(),
+            verification: results.verification.as_ref().map(|v| {
+                format!(
+                    "{} agree on all {} input(s); decisions: {}",
+                    v.targets.join(", "),
+                    v.inputs,
+                    v.decisions
+                        .iter()
+                        .map(|(d, n)| format!("{d} x{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
         }
     }
+}
+
+fn ratio_rows(case: &rigor_engine::results::CaseResult) -> Vec<RatioRow> {
+    let x = |v: f64| format!("{}x", significant(v));
+    case.targets
+        .iter()
+        .flat_map(|t| t.ratios.iter().map(move |r| (t, r)))
+        .map(|(t, r)| RatioRow {
+            target_id: t.id.clone(),
+            metric: r.metric.clone(),
+            ratio: x(r.ratio),
+            interval: match (r.low, r.high) {
+                (Some(l), Some(h)) => format!("[{}, {}]", x(l), x(h)),
+                _ => "-".into(),
+            },
+            conclusion: r.conclusion.clone(),
+            class: match r.conclusion.as_str() {
+                "better" => "pass",
+                "worse" => "fail",
+                _ => "skip",
+            }
+            .into(),
+        })
+        .collect()
 }
 
 fn status(s: RunStatus) -> &'static str {

@@ -101,6 +101,36 @@ pub const METRICS: &[MetricDef] = &[
     lat("latency.p99", "99th percentile latency"),
     lat("latency.p99.9", "99.9th percentile latency"),
     lat("latency.max", "slowest operation"),
+    lat(
+        "service.mean",
+        "rate mode: mean time from the actual send to completion",
+    ),
+    lat(
+        "service.p50",
+        "rate mode: median service time (from the actual send)",
+    ),
+    lat("service.p90", "rate mode: 90th percentile service time"),
+    lat("service.p99", "rate mode: 99th percentile service time"),
+    lat("service.p99.9", "rate mode: 99.9th percentile service time"),
+    lat("service.max", "rate mode: longest service time"),
+    lat(
+        "schedule.lag.p50",
+        "rate mode: median delay of the generator behind the schedule",
+    ),
+    lat(
+        "schedule.lag.p99",
+        "rate mode: 99th percentile delay of the generator behind the schedule",
+    ),
+    lat(
+        "schedule.lag.max",
+        "rate mode: longest delay of the generator behind the schedule",
+    ),
+    MetricDef {
+        name: "rate.achieved",
+        unit: Unit::PerSecond,
+        direction: Direction::HigherIsBetter,
+        description: "rate mode: operations started per second (compare with the requested rate)",
+    },
     MetricDef {
         name: "throughput",
         unit: Unit::PerSecond,

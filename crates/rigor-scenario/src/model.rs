@@ -41,6 +41,22 @@ pub struct Scenario {
     /// Grading levels per metric, applied to every target.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Show every other target's metrics as ratios to a baseline target.
+    #[serde(default)]
+    pub compare: Option<Compare>,
+    /// Before timing, evaluate every input on every policy target and stop
+    /// (exit 3) if any two disagree. Default: on when two or more targets evaluate the policy.
+    #[serde(default)]
+    pub verify: Option<bool>,
+}
+
+/// `compare:`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Compare {
+    /// The id of the target the others are compared to.
+    #[schemars(with = "String")]
+    pub baseline: Spanned<String>,
 }
 
 /// The policy: Rego modules, data documents and the rule to evaluate.
@@ -125,6 +141,43 @@ pub struct Workload {
     /// How often each (case, target) is repeated; targets are interleaved within a trial. Default 1.
     #[serde(default)]
     pub trials: Option<u32>,
+    /// Open loop: operations start on a fixed schedule at this rate (`1000/s`); a list sweeps.
+    /// `concurrency` is then the most operations in flight at once. Without it, closed loop.
+    #[serde(default)]
+    pub rate: Option<OneOrMany<Rate>>,
+}
+
+/// Operations per second, written with a unit (`5000/s`, `5k/s`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match crate::units::parse_rate(&text) {
+            Ok(r) if r > 0.0 && text.contains("/s") => Ok(Rate(r)),
+            Ok(_) if !text.contains("/s") => Err(de::Error::custom(format!(
+                "`{text}` has no unit; write operations per second, e.g. `5000/s`"
+            ))),
+            Ok(_) => Err(de::Error::custom(format!(
+                "rate `{text}` must be above 0/s"
+            ))),
+            Err(e) => Err(de::Error::custom(e)),
+        }
+    }
+}
+
+impl JsonSchema for Rate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rate".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "Operations per second, e.g. `5000/s` or `5k/s`.",
+            "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*(k|M)?/s\s*$"
+        })
+    }
 }
 
 /// A single value or a list of values (a sweep).
@@ -186,6 +239,8 @@ pub enum TargetSpec {
     Noop(NoopSpec),
     /// Busy-waits a fixed service time: a known truth to check rigor's accuracy.
     Spin(SpinSpec),
+    /// A policy server speaking OPA's REST Data API (OPA itself, or `rigor serve`).
+    OpaHttp(OpaHttpSpec),
 }
 
 impl TargetSpec {
@@ -195,6 +250,7 @@ impl TargetSpec {
             TargetSpec::Regorus(s) => &s.id,
             TargetSpec::Noop(s) => &s.id,
             TargetSpec::Spin(s) => &s.id,
+            TargetSpec::OpaHttp(s) => &s.id,
         }
     }
 
@@ -204,6 +260,7 @@ impl TargetSpec {
             TargetSpec::Regorus(_) => "regorus",
             TargetSpec::Noop(_) => "noop",
             TargetSpec::Spin(_) => "spin",
+            TargetSpec::OpaHttp(_) => "opa-http",
         }
     }
 
@@ -213,12 +270,13 @@ impl TargetSpec {
             TargetSpec::Regorus(s) => &s.thresholds,
             TargetSpec::Noop(s) => &s.thresholds,
             TargetSpec::Spin(s) => &s.thresholds,
+            TargetSpec::OpaHttp(s) => &s.thresholds,
         }
     }
 
     /// Whether the target evaluates the scenario's policy.
     pub fn needs_policy(&self) -> bool {
-        matches!(self, TargetSpec::Regorus(_))
+        matches!(self, TargetSpec::Regorus(_) | TargetSpec::OpaHttp(_))
     }
 }
 
@@ -266,6 +324,26 @@ pub struct SpinSpec {
     pub id: String,
     /// How long each operation busy-waits, e.g. `50us`.
     pub service_time: Dur,
+    /// Thresholds for this target only.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// `kind: opa-http`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpaHttpSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// The server's base URL, e.g. `http://127.0.0.1:8181`. `${VAR}` and
+    /// `${VAR:-default}` are replaced from the environment.
+    pub url: String,
+    /// PUT the scenario's policy and data to the server before measuring.
+    #[serde(default)]
+    pub upload: bool,
+    /// Per-request timeout (default `5s`); a request that takes longer is an error.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,

@@ -44,6 +44,54 @@ pub struct WorkloadPlan {
     pub stop: Stop,
     /// Repetitions of each (case, target).
     pub trials: u32,
+    /// Open-loop rates to sweep, operations per second; empty for closed loop.
+    #[serde(default)]
+    pub rate: Vec<f64>,
+}
+
+/// One swept case: a concurrency and, in rate mode, a rate.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CasePlan {
+    /// Workers (closed loop) or most operations in flight (rate mode).
+    pub concurrency: u32,
+    /// Requested rate in operations per second (rate mode only).
+    pub rate: Option<f64>,
+}
+
+impl CasePlan {
+    /// A label such as `concurrency=2` or `rate=1000/s concurrency=64`.
+    pub fn name(&self) -> String {
+        match self.rate {
+            Some(r) => format!(
+                "rate={}/s concurrency={}",
+                crate::units::significant(r),
+                self.concurrency
+            ),
+            None => format!("concurrency={}", self.concurrency),
+        }
+    }
+}
+
+impl WorkloadPlan {
+    /// Every case: each rate (if any) for each concurrency.
+    pub fn cases(&self) -> Vec<CasePlan> {
+        let mut out = Vec::new();
+        for &concurrency in &self.concurrency {
+            if self.rate.is_empty() {
+                out.push(CasePlan {
+                    concurrency,
+                    rate: None,
+                });
+            }
+            for &rate in &self.rate {
+                out.push(CasePlan {
+                    concurrency,
+                    rate: Some(rate),
+                });
+            }
+        }
+        out
+    }
 }
 
 /// A Rego module, read.
@@ -114,6 +162,10 @@ pub struct Plan {
     pub targets: Vec<TargetPlan>,
     /// The mode the workload was shaped for.
     pub mode: Mode,
+    /// The target others are compared to, if any.
+    pub compare: Option<String>,
+    /// Whether targets must agree on every input before timing.
+    pub verify: bool,
 }
 
 impl Plan {
@@ -165,6 +217,27 @@ impl Builder<'_> {
         }
         let workload = self.workload(&s.workload, mode)?;
         let targets = self.targets(&s)?;
+        let compare = match &s.compare {
+            Some(c) if !targets.iter().any(|t| t.id() == c.baseline.value) => {
+                let ids: Vec<&str> = targets.iter().map(|t| t.id()).collect();
+                let mut d = self.error(
+                    &c.baseline,
+                    format!(
+                        "`compare.baseline` names `{}`, which is not a target",
+                        c.baseline.value
+                    ),
+                );
+                d = match crate::metrics::did_you_mean(&c.baseline.value, ids.iter().copied()) {
+                    Some(best) => d.with_help(format!("did you mean `{best}`?")),
+                    None => d.with_help(format!("target ids: {}", ids.join(", "))),
+                };
+                return Err(d.into());
+            }
+            Some(c) => Some(c.baseline.value.clone()),
+            None => None,
+        };
+        let policy_targets = targets.iter().filter(|t| t.spec.needs_policy()).count();
+        let verify = s.verify.unwrap_or(policy_targets >= 2);
         let policy = match &s.policy {
             Some(p) => Some(self.policy(p)?),
             None => {
@@ -197,6 +270,8 @@ impl Builder<'_> {
             workload,
             targets,
             mode,
+            compare,
+            verify,
         })
     }
 
@@ -235,6 +310,21 @@ impl Builder<'_> {
                     .with_help("add e.g. `duration: 5s` or `iterations: 100000`"))
             }
         };
+        let rate: Vec<f64> = v
+            .rate
+            .as_ref()
+            .map(|r| r.to_vec().iter().map(|r| r.0).collect())
+            .unwrap_or_default();
+        if v.rate.is_some() && rate.is_empty() {
+            return Err(self
+                .error(w, "`rate` is an empty list")
+                .with_help("give a rate such as `1000/s`, or drop `rate` for closed loop"));
+        }
+        if !rate.is_empty() && matches!(stop, Stop::Iterations(_)) {
+            return Err(self
+                .error(w, "rate mode runs for a `duration`, not `iterations`")
+                .with_help("replace `iterations` with e.g. `duration: 10s`; the rate fixes how many operations that is"));
+        }
         let mut warmup = v.warmup.map(|d| d.0).unwrap_or_default();
         let mut trials = v.trials.unwrap_or(1);
         if trials == 0 {
@@ -253,6 +343,7 @@ impl Builder<'_> {
             warmup,
             stop,
             trials,
+            rate,
         })
     }
 
@@ -278,13 +369,30 @@ impl Builder<'_> {
                     .error(t, format!("target id `{id}` is used twice"))
                     .with_help("give every target its own `id`"));
             }
+            let mut spec = t.value.clone();
+            if let TargetSpec::OpaHttp(http) = &mut spec {
+                http.url = expand_env(&http.url, |name| std::env::var(name).ok()).map_err(|e| {
+                    self.error(t, format!("target `{id}`: `url`: {e}"))
+                        .with_help(
+                        "set the variable, or give a default: `${OPA_URL:-http://127.0.0.1:8181}`",
+                    )
+                })?;
+                if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
+                    return Err(self
+                        .error(
+                            t,
+                            format!(
+                                "target `{id}`: `url` `{}` is not an http:// or https:// URL",
+                                http.url
+                            ),
+                        )
+                        .with_help("write the server's base URL, e.g. `http://127.0.0.1:8181`"));
+                }
+            }
             let mut thresholds = s.thresholds.0.clone();
             let Thresholds(own) = t.value.thresholds();
             thresholds.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
-            out.push(TargetPlan {
-                spec: t.value.clone(),
-                thresholds,
-            });
+            out.push(TargetPlan { spec, thresholds });
         }
         Ok(out)
     }
@@ -451,6 +559,41 @@ impl Builder<'_> {
     }
 }
 
+/// Replaces `${NAME}` and `${NAME:-default}` with environment values.
+pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("`{text}` has an unclosed `${{`"))?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("`${{{inner}}}` is not a variable reference"));
+        }
+        match lookup(name)
+            .filter(|v| !v.is_empty())
+            .or_else(|| default.map(str::to_string))
+        {
+            Some(v) => out.push_str(&v),
+            None => {
+                return Err(format!(
+                    "environment variable `{name}` is not set and has no default"
+                ))
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Deep-merges `patch` into `base`: objects merge key by key, anything else replaces.
 fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
     match (base, patch) {
@@ -471,6 +614,24 @@ fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_expansion() {
+        let env = |n: &str| (n == "HOST").then(|| "10.0.0.1".to_string());
+        assert_eq!(
+            expand_env("http://${HOST}:8181", env).unwrap(),
+            "http://10.0.0.1:8181"
+        );
+        assert_eq!(
+            expand_env("${OPA_URL:-http://127.0.0.1:8181}", env).unwrap(),
+            "http://127.0.0.1:8181"
+        );
+        assert_eq!(expand_env("plain", env).unwrap(), "plain");
+        assert!(expand_env("${NOPE}", env)
+            .unwrap_err()
+            .contains("`NOPE` is not set"));
+        assert!(expand_env("${OPEN", env).is_err());
+    }
 
     #[test]
     fn merge_is_deep() {

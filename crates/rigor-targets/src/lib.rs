@@ -5,7 +5,9 @@
 use rigor_engine::target::{Registry, TargetFactory};
 
 pub mod calibration;
+pub mod opa_http;
 pub mod regorus;
+pub mod serve;
 
 /// Every kind built into rigor.
 pub fn registry() -> Registry {
@@ -13,6 +15,7 @@ pub fn registry() -> Registry {
         Box::new(regorus::Factory),
         Box::new(calibration::NoopFactory),
         Box::new(calibration::SpinFactory),
+        Box::new(opa_http::Factory),
     ];
     Registry::new(factories)
 }

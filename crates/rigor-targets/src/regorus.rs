@@ -132,7 +132,7 @@ impl Regorus {
     /// Evaluates one input outside any measurement (for checks and tests).
     pub fn decide(&self, input: &serde_json::Value) -> Result<serde_json::Value, String> {
         let mut worker = self.make_worker(0, Arc::new(vec![Value::from(input.clone())]))?;
-        let value = worker.eval(0).map_err(|e| e.0)?;
+        let value = worker.eval(0).map_err(|e| e.message)?;
         serde_json::to_value(&value).map_err(|e| e.to_string())
     }
 
@@ -184,13 +184,14 @@ impl RegorusWorker {
                 }
                 engine
                     .eval_rule(query.clone())
-                    .map_err(|e| OpError(e.to_string()))
+                    .map_err(|e| OpError::new("eval", e.to_string()))
             }
             Evaluator::Vm(vm) => {
                 if let Some(input) = input {
                     vm.set_input(input);
                 }
-                vm.execute().map_err(|e| OpError(e.to_string()))
+                vm.execute()
+                    .map_err(|e| OpError::new("eval", e.to_string()))
             }
         }
     }
@@ -206,6 +207,9 @@ impl Worker for RegorusWorker {
 impl Target for Regorus {
     fn setup(&self) -> Setup {
         self.setup.clone()
+    }
+    fn decide(&self, input: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
+        Some(Regorus::decide(self, input))
     }
     fn worker(&self, index: usize) -> Result<Box<dyn Worker>, TargetError> {
         self.make_worker(index, self.inputs.clone())

@@ -1,0 +1,678 @@
+//! The four ways to drive a target through one trial: closed or open loop,
+//! blocking or async workers.
+//!
+//! - Closed loop: each worker issues its next operation when the previous
+//!   one completes. Blocking workers get one OS thread each; async workers
+//!   (connections) are spread over one single-threaded tokio runtime per core.
+//! - Open loop (rate mode): a generator thread releases tickets on a fixed
+//!   schedule; up to `concurrency` consumers take them. Latency runs from the
+//!   ticket's *intended* start (what a caller waits: queueing behind a slow
+//!   operation counts, coordinated omission is avoided as wrk2 and YCSB do),
+//!   service time from the actual send. The generator's own lag behind the
+//!   schedule is measured; when it is large the case is generator-bound.
+//!
+//! Workers only record into their own histograms; the caller merges.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rigor_scenario::plan::{CasePlan, Stop, WorkloadPlan};
+
+use crate::alloc::{self, ThreadBytes};
+use crate::stats::new_histogram;
+use crate::target::{AsyncWorker, Target, TargetError, Worker};
+
+/// Error messages kept per worker per trial.
+pub(crate) const KEEP_MESSAGES: usize = 5;
+/// How often the stop flag is polled in closed loop, in operations.
+const POLL_EVERY: u64 = 256;
+/// How often resident memory is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(10);
+/// The generator's first guess of how late a sleep wakes; it then learns.
+const INITIAL_SPIN_WINDOW: Duration = Duration::from_micros(50);
+/// The generator never spins longer than this per ticket.
+const MAX_SPIN_WINDOW: Duration = Duration::from_micros(500);
+/// A generator whose p99 lag exceeds this is not keeping the schedule.
+pub(crate) const GENERATOR_BOUND_LAG_NS: u64 = 1_000_000;
+/// After the schedule ends, tickets not started within this time are dropped.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// What one worker (or one runtime thread) measured.
+#[derive(Debug)]
+pub(crate) struct WorkerRecord {
+    pub histogram: Histogram<u64>,
+    /// Open loop only: time from the actual send.
+    pub service: Option<Histogram<u64>>,
+    pub operations: u64,
+    pub errors: u64,
+    pub messages: Vec<String>,
+    pub start: Instant,
+    pub end: Instant,
+    pub bytes: Option<u64>,
+    pub allocs: Option<u64>,
+    /// Operations whose memory is in `bytes` and `allocs`.
+    pub accounted_ops: u64,
+    pub interrupted: bool,
+    /// Open loop: tickets never started because the target fell too far behind.
+    pub dropped: u64,
+    /// Errors by kind.
+    pub error_kinds: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl WorkerRecord {
+    fn new(open: bool) -> Self {
+        let now = Instant::now();
+        WorkerRecord {
+            histogram: new_histogram(),
+            service: open.then(new_histogram),
+            operations: 0,
+            errors: 0,
+            messages: Vec::with_capacity(KEEP_MESSAGES),
+            start: now,
+            end: now,
+            bytes: None,
+            allocs: None,
+            accounted_ops: 0,
+            interrupted: false,
+            dropped: 0,
+            error_kinds: Default::default(),
+        }
+    }
+
+    #[cold]
+    fn error(&mut self, error: crate::target::OpError) {
+        self.errors += 1;
+        *self.error_kinds.entry(error.kind).or_insert(0) += 1;
+        if self.messages.len() < KEEP_MESSAGES {
+            self.messages.push(error.to_string());
+        }
+    }
+
+    fn merge(&mut self, other: WorkerRecord) {
+        let _ = self.histogram.add(&other.histogram);
+        if let (Some(a), Some(b)) = (&mut self.service, &other.service) {
+            let _ = a.add(b);
+        }
+        self.operations += other.operations;
+        self.accounted_ops += other.accounted_ops;
+        self.errors += other.errors;
+        self.dropped += other.dropped;
+        for (k, n) in other.error_kinds {
+            *self.error_kinds.entry(k).or_insert(0) += n;
+        }
+        for m in other.messages {
+            if self.messages.len() < KEEP_MESSAGES {
+                self.messages.push(m);
+            }
+        }
+        self.start = self.start.min(other.start);
+        self.end = self.end.max(other.end);
+        self.interrupted |= other.interrupted;
+    }
+}
+
+/// What the generator measured.
+#[derive(Debug)]
+pub(crate) struct GeneratorRecord {
+    /// Release time minus intended time of measured tickets, ns.
+    pub lag: Histogram<u64>,
+    /// Measured length of the schedule.
+    pub duration: Duration,
+}
+
+/// Everything one trial produced.
+#[derive(Debug)]
+pub(crate) struct TrialData {
+    pub records: Vec<WorkerRecord>,
+    pub peak_resident: Option<u64>,
+    pub generator: Option<GeneratorRecord>,
+}
+
+/// Thread coordination shared by every driver.
+struct Shared {
+    barrier: Barrier,
+    measuring: AtomicUsize,
+    finished: AtomicUsize,
+    failed_setup: AtomicBool,
+}
+
+/// Runs a closure when dropped.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    let text = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("worker panicked: {text}")
+}
+
+/// Runs one trial of `target` for `case`.
+pub(crate) fn trial(
+    target: &dyn Target,
+    case: CasePlan,
+    workload: &WorkloadPlan,
+    stop: &Arc<AtomicBool>,
+) -> Result<TrialData, String> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let concurrency = case.concurrency as usize;
+    let threads = if target.is_async() {
+        concurrency.min(cores)
+    } else {
+        concurrency
+    };
+    let schedule = case.rate.map(|rate| {
+        let (tx, rx) = async_channel::unbounded::<Ticket>();
+        (rate, tx, rx)
+    });
+    let rx = schedule.as_ref().map(|(_, _, rx)| rx.clone());
+    let shared = Shared {
+        barrier: Barrier::new(threads + 1),
+        measuring: AtomicUsize::new(0),
+        finished: AtomicUsize::new(0),
+        failed_setup: AtomicBool::new(false),
+    };
+    let mut peak_resident: Option<u64> = None;
+    let mut generator = None;
+    let records = std::thread::scope(|scope| {
+        let shared = &shared;
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                let rx = rx.clone();
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name(format!("rigor-worker-{thread}"))
+                    .spawn_scoped(scope, move || {
+                        let _finished = OnDrop(|| {
+                            shared.finished.fetch_add(1, Ordering::Release);
+                        });
+                        let body = std::panic::AssertUnwindSafe(|| {
+                            if target.is_async() {
+                                let tasks: Vec<usize> =
+                                    (thread..concurrency).step_by(threads).collect();
+                                async_thread(target, &tasks, workload, rx, &stop, shared)
+                            } else {
+                                sync_thread(target, thread, workload, rx, &stop, shared)
+                            }
+                        });
+                        std::panic::catch_unwind(body).unwrap_or_else(|p| {
+                            shared.failed_setup.store(true, Ordering::Relaxed);
+                            Err(panic_message(p))
+                        })
+                    })
+            })
+            .collect();
+        // Everyone is set up (or has failed); start the clock.
+        shared.barrier.wait();
+        let gen_handle = schedule.map(|(rate, tx, _)| {
+            let stop = stop.clone();
+            let (warmup, duration) = (workload.warmup, stop_duration(workload.stop));
+            let failed = shared.failed_setup.load(Ordering::Relaxed);
+            std::thread::Builder::new()
+                .name("rigor-generator".into())
+                .spawn_scoped(scope, move || {
+                    if failed {
+                        drop(tx);
+                        return None;
+                    }
+                    Some(generate(rate, warmup, duration, tx, &stop))
+                })
+        });
+        while shared.finished.load(Ordering::Acquire) < threads {
+            std::thread::sleep(SAMPLE_EVERY);
+            if shared.measuring.load(Ordering::Acquire) == threads
+                && shared.finished.load(Ordering::Acquire) == 0
+            {
+                if let Some(r) = alloc::resident_bytes() {
+                    peak_resident = Some(peak_resident.map_or(r, |p: u64| p.max(r)));
+                }
+            }
+        }
+        if let Some(Ok(h)) = gen_handle {
+            generator = h.join().ok().flatten();
+        }
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|p| Err(panic_message(p))),
+                Err(e) => Err(format!("cannot start a worker thread: {e}")),
+            })
+            .collect::<Result<Vec<_>, String>>()
+    })?;
+    Ok(TrialData {
+        records,
+        peak_resident,
+        generator,
+    })
+}
+
+fn stop_duration(stop: Stop) -> Duration {
+    match stop {
+        Stop::Duration(d) => d,
+        // Plans refuse rate mode with iterations; keep a sane fallback.
+        Stop::Iterations(_) => Duration::from_secs(1),
+    }
+}
+
+/// Sets up, waits for the others, and reports setup failure consistently.
+fn start<T>(shared: &Shared, setup: Result<T, String>) -> Result<T, String> {
+    if setup.is_err() {
+        shared.failed_setup.store(true, Ordering::Relaxed);
+    }
+    shared.barrier.wait();
+    match setup {
+        Ok(_) if shared.failed_setup.load(Ordering::Relaxed) => {
+            Err("another worker failed to start".into())
+        }
+        other => other,
+    }
+}
+
+fn sync_thread(
+    target: &dyn Target,
+    index: usize,
+    workload: &WorkloadPlan,
+    rx: Option<async_channel::Receiver<Ticket>>,
+    stop: &AtomicBool,
+    shared: &Shared,
+) -> Result<WorkerRecord, String> {
+    let mut worker = start(shared, target.worker(index).map_err(|e| e.to_string()))?;
+    match rx {
+        None => Ok(closed_sync(
+            worker.as_mut(),
+            workload,
+            stop,
+            &shared.measuring,
+        )),
+        Some(rx) => Ok(open_sync(worker.as_mut(), &rx, &shared.measuring)),
+    }
+}
+
+/// One worker's warm-up and measured phase, closed loop. This is the hot loop.
+fn closed_sync(
+    worker: &mut dyn Worker,
+    workload: &WorkloadPlan,
+    stop: &AtomicBool,
+    measuring: &AtomicUsize,
+) -> WorkerRecord {
+    let mut op = 0u64;
+    let warm_start = Instant::now();
+    while warm_start.elapsed() < workload.warmup && !stop.load(Ordering::Relaxed) {
+        let _ = worker.call(op);
+        op += 1;
+    }
+    let mut rec = WorkerRecord::new(false);
+    let bytes_counter = ThreadBytes::current();
+    let counting = alloc::counting_installed();
+    measuring.fetch_add(1, Ordering::Release);
+    let bytes_before = bytes_counter.get();
+    let allocs_before = alloc::thread_allocs();
+    let start = Instant::now();
+    let mut end;
+    loop {
+        let t0 = Instant::now();
+        let result = worker.call(op);
+        let t1 = Instant::now();
+        rec.histogram
+            .saturating_record(t1.duration_since(t0).as_nanos() as u64);
+        end = t1;
+        op += 1;
+        rec.operations += 1;
+        if let Err(e) = result {
+            rec.error(e);
+        }
+        let done = match workload.stop {
+            Stop::Duration(d) => t1.duration_since(start) >= d,
+            Stop::Iterations(n) => rec.operations >= n,
+        };
+        if done {
+            break;
+        }
+        if rec.operations.is_multiple_of(POLL_EVERY) && stop.load(Ordering::Relaxed) {
+            rec.interrupted = true;
+            break;
+        }
+    }
+    let allocs_after = alloc::thread_allocs();
+    let bytes_after = bytes_counter.get();
+    rec.start = start;
+    rec.end = end;
+    rec.bytes = bytes_before.zip(bytes_after).map(|(b, a)| a - b);
+    rec.allocs = counting.then(|| allocs_after - allocs_before);
+    rec.accounted_ops = rec.operations;
+    rec
+}
+
+/// A scheduled operation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    /// When the schedule says the operation starts.
+    intended: Instant,
+    /// Past the warm-up.
+    measured: bool,
+    /// Tickets not started by then are dropped: the target fell too far behind.
+    deadline: Instant,
+}
+
+/// Consumes tickets on a blocking worker.
+fn open_sync(
+    worker: &mut dyn Worker,
+    rx: &async_channel::Receiver<Ticket>,
+    measuring: &AtomicUsize,
+) -> WorkerRecord {
+    let mut rec = WorkerRecord::new(true);
+    let bytes_counter = ThreadBytes::current();
+    let counting = alloc::counting_installed();
+    let (mut bytes, mut allocs) = (0u64, 0u64);
+    let mut first = None;
+    measuring.fetch_add(1, Ordering::Release);
+    let mut op = 0u64;
+    while let Ok(ticket) = rx.recv_blocking() {
+        let actual = Instant::now();
+        if actual > ticket.deadline {
+            if ticket.measured {
+                rec.dropped += 1;
+            }
+            continue;
+        }
+        let b0 = bytes_counter.get();
+        let a0 = alloc::thread_allocs();
+        let result = worker.call(op);
+        let end = Instant::now();
+        op += 1;
+        if !ticket.measured {
+            continue;
+        }
+        bytes += bytes_counter.get().zip(b0).map_or(0, |(b1, b0)| b1 - b0);
+        allocs += alloc::thread_allocs() - a0;
+        first.get_or_insert(ticket.intended);
+        record_open(&mut rec, ticket, actual, end, result);
+    }
+    rec.start = first.unwrap_or(rec.start);
+    rec.bytes = bytes_counter.get().map(|_| bytes);
+    rec.allocs = counting.then_some(allocs);
+    rec.accounted_ops = rec.operations;
+    rec
+}
+
+#[inline]
+fn record_open(
+    rec: &mut WorkerRecord,
+    ticket: Ticket,
+    actual: Instant,
+    end: Instant,
+    result: Result<(), crate::target::OpError>,
+) {
+    rec.histogram
+        .saturating_record(end.duration_since(ticket.intended).as_nanos() as u64);
+    if let Some(s) = &mut rec.service {
+        s.saturating_record(end.duration_since(actual).as_nanos() as u64);
+    }
+    rec.operations += 1;
+    rec.end = rec.end.max(end);
+    if let Err(e) = result {
+        rec.error(e);
+    }
+}
+
+/// Releases tickets on schedule; returns its own lag.
+fn generate(
+    rate: f64,
+    warmup: Duration,
+    duration: Duration,
+    tx: async_channel::Sender<Ticket>,
+    stop: &AtomicBool,
+) -> GeneratorRecord {
+    // Linux rounds sleeps up by the thread's timer slack (50us by default):
+    // ask for none so sub-millisecond schedules hold.
+    // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+    let period = 1e9 / rate;
+    let warm_n = (warmup.as_secs_f64() * rate).round() as u64;
+    let total_n = warm_n + (duration.as_secs_f64() * rate).round() as u64;
+    let mut lag = new_histogram();
+    // Give consumers a moment to block on the channel.
+    let start = Instant::now() + Duration::from_millis(2);
+    let deadline = start + warmup + duration + DRAIN_GRACE;
+    let mut waiter = Waiter {
+        window: INITIAL_SPIN_WINDOW,
+    };
+    for i in 0..total_n {
+        let intended = start + Duration::from_nanos((i as f64 * period) as u64);
+        waiter.wait_until(intended);
+        if i % 64 == 0 && stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let released = Instant::now();
+        let measured = i >= warm_n;
+        if measured {
+            lag.saturating_record(released.duration_since(intended).as_nanos() as u64);
+        }
+        if tx
+            .try_send(Ticket {
+                intended,
+                measured,
+                deadline,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+    GeneratorRecord { lag, duration }
+}
+
+/// Waits for ticket times: sleeps until shortly before, then spins. How
+/// late a sleep wakes depends on the machine (tens of microseconds on a
+/// VM even with no timer slack), so the spin window follows the largest
+/// recent oversleep: precise release without spinning a whole core.
+struct Waiter {
+    window: Duration,
+}
+
+impl Waiter {
+    fn wait_until(&mut self, t: Instant) {
+        loop {
+            let now = Instant::now();
+            if now >= t {
+                return;
+            }
+            let left = t - now;
+            if left > self.window {
+                let wake = t - self.window;
+                std::thread::sleep(left - self.window);
+                let late = Instant::now().saturating_duration_since(wake);
+                // Grow at once to cover an oversleep; shrink slowly (1% a sleep).
+                let decayed = self.window.mul_f64(0.99);
+                self.window = decayed
+                    .max(late + Duration::from_micros(5))
+                    .min(MAX_SPIN_WINDOW);
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// One OS thread with a single-threaded runtime running `tasks` async workers.
+fn async_thread(
+    target: &dyn Target,
+    tasks: &[usize],
+    workload: &WorkloadPlan,
+    rx: Option<async_channel::Receiver<Ticket>>,
+    stop: &Arc<AtomicBool>,
+    shared: &Shared,
+) -> Result<WorkerRecord, String> {
+    let setup = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a tokio runtime: {e}"))
+        .and_then(|rt| {
+            let workers: Result<Vec<_>, TargetError> =
+                tasks.iter().map(|i| target.async_worker(*i)).collect();
+            workers.map(|w| (rt, w)).map_err(|e| e.to_string())
+        });
+    let (rt, workers) = start(shared, setup)?;
+    let local = tokio::task::LocalSet::new();
+    let bytes_counter = ThreadBytes::current();
+    let counting = alloc::counting_installed();
+    let workload = workload.clone();
+    let stop = stop.clone();
+    let mut rec = local.block_on(&rt, async move {
+        let open = rx.is_some();
+        let mut rec = WorkerRecord::new(open);
+        let (b0, a0);
+        match rx {
+            None => {
+                // Warm up every connection, then measure them together.
+                let warm_until = Instant::now() + workload.warmup;
+                let handles: Vec<_> = workers
+                    .into_iter()
+                    .map(|w| tokio::task::spawn_local(warm(w, warm_until, stop.clone())))
+                    .collect();
+                let mut workers = Vec::new();
+                for h in handles {
+                    workers.push(h.await.map_err(|e| e.to_string())?);
+                }
+                shared.measuring.fetch_add(1, Ordering::Release);
+                (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
+                let start = Instant::now();
+                let handles: Vec<_> = workers
+                    .into_iter()
+                    .map(|w| {
+                        tokio::task::spawn_local(closed_async(
+                            w,
+                            workload.stop,
+                            start,
+                            stop.clone(),
+                        ))
+                    })
+                    .collect();
+                for h in handles {
+                    rec.merge(h.await.map_err(|e| e.to_string())?);
+                }
+                rec.start = start;
+            }
+            Some(rx) => {
+                shared.measuring.fetch_add(1, Ordering::Release);
+                (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
+                let handles: Vec<_> = workers
+                    .into_iter()
+                    .map(|w| tokio::task::spawn_local(open_async(w, rx.clone())))
+                    .collect();
+                let mut first = true;
+                for h in handles {
+                    let r = h.await.map_err(|e| e.to_string())?;
+                    if first {
+                        rec.start = r.start;
+                        first = false;
+                    }
+                    rec.merge(r);
+                }
+            }
+        }
+        // Async tasks interleave on this thread, so memory is counted for the
+        // whole thread over the phase (in rate mode including warm-up
+        // operations, which are then also in the operation count).
+        rec.bytes = bytes_counter.get().zip(b0).map(|(b1, b0)| b1 - b0);
+        rec.allocs = counting.then(|| alloc::thread_allocs() - a0);
+        Ok::<_, String>(rec)
+    })?;
+    if rec.accounted_ops == 0 {
+        rec.accounted_ops = rec.operations;
+    }
+    Ok(rec)
+}
+
+async fn warm(
+    mut worker: Box<dyn AsyncWorker>,
+    until: Instant,
+    stop: Arc<AtomicBool>,
+) -> Box<dyn AsyncWorker> {
+    let mut op = 0;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        let _ = worker.call(op).await;
+        op += 1;
+    }
+    worker
+}
+
+async fn closed_async(
+    mut worker: Box<dyn AsyncWorker>,
+    rule: Stop,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+) -> WorkerRecord {
+    let mut rec = WorkerRecord::new(false);
+    let mut op = 1u64 << 32;
+    loop {
+        let t0 = Instant::now();
+        let result = worker.call(op).await;
+        let t1 = Instant::now();
+        rec.histogram
+            .saturating_record(t1.duration_since(t0).as_nanos() as u64);
+        rec.end = t1;
+        op += 1;
+        rec.operations += 1;
+        if let Err(e) = result {
+            rec.error(e);
+        }
+        let done = match rule {
+            Stop::Duration(d) => t1.duration_since(start) >= d,
+            Stop::Iterations(n) => rec.operations >= n,
+        };
+        if done {
+            break;
+        }
+        if stop.load(Ordering::Relaxed) {
+            rec.interrupted = true;
+            break;
+        }
+    }
+    rec
+}
+
+async fn open_async(
+    mut worker: Box<dyn AsyncWorker>,
+    rx: async_channel::Receiver<Ticket>,
+) -> WorkerRecord {
+    let mut rec = WorkerRecord::new(true);
+    let mut first = None;
+    let mut op = 0;
+    let mut warm_ops = 0u64;
+    while let Ok(ticket) = rx.recv().await {
+        let actual = Instant::now();
+        if actual > ticket.deadline {
+            if ticket.measured {
+                rec.dropped += 1;
+            }
+            continue;
+        }
+        let result = worker.call(op).await;
+        let end = Instant::now();
+        op += 1;
+        if !ticket.measured {
+            warm_ops += 1;
+            continue;
+        }
+        first.get_or_insert(ticket.intended);
+        record_open(&mut rec, ticket, actual, end, result);
+    }
+    rec.start = first.unwrap_or(rec.start);
+    rec.accounted_ops = rec.operations + warm_ops;
+    rec
+}

@@ -1,0 +1,394 @@
+//! `kind: opa-http`: a policy server speaking OPA's REST Data API.
+//!
+//! Each operation is `POST {url}/v1/data/{query path}` with `{"input": ...}`;
+//! the decision is read from `result`. Request bodies are serialised before
+//! timing. The measured path uses hyper's connection API directly (one
+//! HTTP/1.1 keep-alive connection per worker, reconnecting after errors):
+//! a general-purpose client's pooling and URL handling would be measured
+//! too. Setup calls (health check, policy and data upload) use reqwest.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rigor_engine::target::{AsyncWorker, OpError, Target, TargetError, TargetFactory, Worker};
+use rigor_scenario::model::{OpaHttpSpec, TargetSpec};
+use rigor_scenario::plan::{Plan, PolicyPlan, TargetPlan};
+
+/// Per-request timeout when the scenario sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Builds `kind: opa-http`.
+#[derive(Debug)]
+pub struct Factory;
+
+/// A configured endpoint.
+#[derive(Debug)]
+pub struct OpaHttp {
+    endpoint: Arc<Endpoint>,
+    bodies: Arc<Vec<Bytes>>,
+}
+
+#[derive(Debug)]
+struct Endpoint {
+    /// `host:port` to connect to.
+    authority: String,
+    /// Request path, e.g. `/v1/data/rbac/allow`.
+    path: String,
+    /// Base URL as written (expanded), for messages.
+    url: String,
+    timeout: Duration,
+}
+
+/// Splits `http://host:port/base` into `(host:port, /base)`.
+pub fn parse_url(url: &str) -> Result<(String, String), String> {
+    let rest = match url.strip_prefix("http://") {
+        Some(r) => r,
+        None if url.starts_with("https://") => {
+            return Err(format!(
+                "`{url}`: https is not supported on the measured path yet; point rigor at the server's plain-HTTP port"
+            ))
+        }
+        None => return Err(format!("`{url}` is not an http:// URL")),
+    };
+    let (authority, base) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    if authority.is_empty() {
+        return Err(format!("`{url}` has no host"));
+    }
+    let authority = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok((authority, base.to_string()))
+}
+
+/// `data.a.b` -> `a/b`.
+fn query_path(query: &str) -> String {
+    query.trim_start_matches("data.").replace('.', "/")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, TargetError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TargetError::Failed(format!("cannot start a tokio runtime: {e}")))
+}
+
+impl OpaHttp {
+    /// Checks the server answers, uploads policy and data if asked, and
+    /// serialises the request bodies.
+    pub fn new(
+        spec: &OpaHttpSpec,
+        policy: &PolicyPlan,
+        inputs: &[serde_json::Value],
+    ) -> Result<Self, TargetError> {
+        let (authority, base) = parse_url(&spec.url).map_err(TargetError::Invalid)?;
+        let url = spec.url.trim_end_matches('/').to_string();
+        let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
+        let client = reqwest::Client::builder()
+            .timeout(timeout.max(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| TargetError::Failed(format!("cannot build an HTTP client: {e}")))?;
+        let rt = runtime()?;
+        rt.block_on(async {
+            let health = client.get(format!("{url}/health")).send().await.map_err(|e| {
+                TargetError::Failed(format!(
+                    "cannot reach {url}: {}; is the server running? (`rigor serve SCENARIO` starts one)",
+                    describe(&e)
+                ))
+            })?;
+            if !health.status().is_success() {
+                return Err(TargetError::Failed(format!(
+                    "{url}/health answered {}; is this an OPA server?",
+                    health.status()
+                )));
+            }
+            if spec.upload {
+                upload(&client, &url, policy).await?;
+            }
+            Ok(())
+        })?;
+        let bodies = if inputs.is_empty() {
+            vec![Bytes::from_static(b"{}")]
+        } else {
+            inputs
+                .iter()
+                .map(|i| Bytes::from(serde_json::json!({ "input": i }).to_string()))
+                .collect()
+        };
+        Ok(OpaHttp {
+            endpoint: Arc::new(Endpoint {
+                authority,
+                path: format!("{base}/v1/data/{}", query_path(&policy.query)),
+                url,
+                timeout,
+            }),
+            bodies: Arc::new(bodies),
+        })
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+async fn upload(
+    client: &reqwest::Client,
+    url: &str,
+    policy: &PolicyPlan,
+) -> Result<(), TargetError> {
+    for (i, module) in policy.modules.iter().enumerate() {
+        let name = std::path::Path::new(&module.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("module{i}"));
+        let id = format!("rigor/{i}/{name}");
+        put(
+            client,
+            &format!("{url}/v1/policies/{id}"),
+            module.text.clone(),
+            "text/plain",
+        )
+        .await?;
+    }
+    if let Some(doc) = policy.data.as_object() {
+        for (key, value) in doc {
+            put(
+                client,
+                &format!("{url}/v1/data/{key}"),
+                value.to_string(),
+                "application/json",
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn put(
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+    content_type: &str,
+) -> Result<(), TargetError> {
+    let response = client
+        .put(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| TargetError::Failed(format!("upload to {url} failed: {}", describe(&e))))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        return Err(TargetError::Invalid(format!(
+            "upload to {url} was refused ({status}): {text}"
+        )));
+    }
+    Ok(())
+}
+
+/// One keep-alive connection.
+struct Connection {
+    endpoint: Arc<Endpoint>,
+    bodies: Arc<Vec<Bytes>>,
+    offset: u64,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Connection {
+    async fn connect(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, OpError> {
+        if self.sender.as_ref().is_some_and(|s| !s.is_closed()) {
+            return self
+                .sender
+                .as_mut()
+                .ok_or_else(|| OpError::new("connect", "no connection"));
+        }
+        let e = &self.endpoint;
+        let stream = tokio::time::timeout(e.timeout, tokio::net::TcpStream::connect(&e.authority))
+            .await
+            .map_err(|_| {
+                OpError::new(
+                    "timeout",
+                    format!("connecting to {} took longer than {:?}", e.url, e.timeout),
+                )
+            })?
+            .map_err(|err| {
+                OpError::new("connect", format!("cannot connect to {}: {err}", e.url))
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| {
+                OpError::new(
+                    "connect",
+                    format!("HTTP handshake with {} failed: {err}", e.url),
+                )
+            })?;
+        // The connection task ends when the sender is dropped or the peer closes.
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(self.sender.insert(sender))
+    }
+
+    /// Sends one request and returns the decision (`"<undefined>"` when the
+    /// server returns no `result`, as OPA does for undefined rules).
+    async fn decide(&mut self, op: u64) -> Result<serde_json::Value, OpError> {
+        let endpoint = self.endpoint.clone();
+        let n = self.bodies.len() as u64;
+        let body = self.bodies[((op + self.offset) % n) as usize].clone();
+        let result = tokio::time::timeout(endpoint.timeout, async {
+            let sender = self.connect().await?;
+            let request = hyper::Request::post(endpoint.path.as_str())
+                .header(hyper::header::HOST, endpoint.authority.as_str())
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(body))
+                .map_err(|e| OpError::new("io", e.to_string()))?;
+            let response = sender.send_request(request).await.map_err(|e| {
+                OpError::new("io", format!("request to {} failed: {e}", endpoint.url))
+            })?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| {
+                    OpError::new(
+                        "io",
+                        format!("reading the answer of {} failed: {e}", endpoint.url),
+                    )
+                })?
+                .to_bytes();
+            if !status.is_success() {
+                let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+                return Err(OpError::new(
+                    "http_status",
+                    format!("{} answered {status}: {text}", endpoint.path),
+                ));
+            }
+            let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                OpError::new(
+                    "decode",
+                    format!("{} answered invalid JSON: {e}", endpoint.path),
+                )
+            })?;
+            Ok(doc
+                .get("result")
+                .cloned()
+                .unwrap_or_else(|| serde_json::Value::String("<undefined>".into())))
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(OpError::new(
+                "timeout",
+                format!("{} took longer than {:?}", endpoint.path, endpoint.timeout),
+            ))
+        });
+        if result.is_err() {
+            // After any failure the connection's state is unknown: start afresh.
+            self.sender = None;
+        }
+        result
+    }
+}
+
+impl AsyncWorker for Connection {
+    fn call(&mut self, op: u64) -> Pin<Box<dyn Future<Output = Result<(), OpError>> + '_>> {
+        Box::pin(async move { self.decide(op).await.map(|v| drop(std::hint::black_box(v))) })
+    }
+}
+
+impl Target for OpaHttp {
+    fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+        Err(TargetError::Failed("opa-http runs on async workers".into()))
+    }
+
+    fn is_async(&self) -> bool {
+        true
+    }
+
+    fn async_worker(&self, index: usize) -> Result<Box<dyn AsyncWorker>, TargetError> {
+        Ok(Box::new(Connection {
+            endpoint: self.endpoint.clone(),
+            bodies: self.bodies.clone(),
+            offset: index as u64,
+            sender: None,
+        }))
+    }
+
+    fn decide(&self, input: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
+        let rt = match runtime() {
+            Ok(rt) => rt,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let mut connection = Connection {
+            endpoint: self.endpoint.clone(),
+            bodies: Arc::new(vec![Bytes::from(
+                serde_json::json!({ "input": input }).to_string(),
+            )]),
+            offset: 0,
+            sender: None,
+        };
+        let local = tokio::task::LocalSet::new();
+        Some(
+            local
+                .block_on(&rt, connection.decide(0))
+                .map_err(|e| e.to_string()),
+        )
+    }
+}
+
+impl TargetFactory for Factory {
+    fn kind(&self) -> &'static str {
+        "opa-http"
+    }
+
+    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
+        let TargetSpec::OpaHttp(spec) = &target.spec else {
+            return Err(TargetError::Invalid("not an opa-http target".into()));
+        };
+        let policy = plan.policy.as_ref().ok_or_else(|| {
+            TargetError::Invalid(
+                "the scenario has no `policy:` (its `query` names the rule to ask for)".into(),
+            )
+        })?;
+        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
+        Ok(Box::new(OpaHttp::new(spec, policy, &inputs)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_paths() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:8181").unwrap(),
+            ("127.0.0.1:8181".into(), "".into())
+        );
+        assert_eq!(
+            parse_url("http://opa/base/").unwrap(),
+            ("opa:80".into(), "/base".into())
+        );
+        assert!(parse_url("https://x").unwrap_err().contains("https"));
+        assert!(parse_url("ftp://x").is_err());
+        assert_eq!(query_path("data.rbac.allow"), "rbac/allow");
+    }
+}
