@@ -33,9 +33,17 @@ test:
 
 # Run every scenario once in quick mode. A threshold FAIL (exit 1) is allowed here:
 # a smoke run checks that the scenario runs, not how fast this machine is.
+# Scenarios with HTTP targets get a `rigor serve` on a free port (OPA_URL).
 smoke: build
     #!/usr/bin/env bash
     set -uo pipefail
+    log=$(mktemp)
+    {{rigor}} serve --addr 127.0.0.1:0 2> "$log" &
+    server=$!
+    trap 'kill $server 2>/dev/null' EXIT
+    for _ in $(seq 50); do grep -q "listening on" "$log" && break; sleep 0.1; done
+    export OPA_URL=$(grep -o 'http://[0-9.:]*' "$log" | head -1)
+    echo "smoke: rigor serve at $OPA_URL"
     for s in scenarios/*.yaml; do
         {{rigor}} run "$s" --mode quick --out "target/smoke/$(basename "$s" .yaml)" --color never
         code=$?
@@ -44,3 +52,26 @@ smoke: build
             exit "$code"
         fi
     done
+
+# rigor's HTTP client against wrk: same `rigor serve`, same 64 connections, back to back.
+http-vs-wrk SECONDS="5": build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 2; }
+    dir=$(mktemp -d)
+    {{rigor}} serve scenarios/opa-simple.yaml --addr 127.0.0.1:0 2> "$dir/serve.log" &
+    server=$!
+    trap 'kill $server 2>/dev/null' EXIT
+    for _ in $(seq 50); do grep -q "listening on" "$dir/serve.log" && break; sleep 0.1; done
+    url=$(grep -o 'http://[0-9.:]*' "$dir/serve.log" | head -1)
+    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = %s\n' \
+        "'{\"input\":{\"user\":\"bob\",\"action\":\"update\",\"type\":\"finance\"}}'" > "$dir/post.lua"
+    wrk -t2 -c64 -d{{SECONDS}}s -s "$dir/post.lua" "$url/v1/data/rbac/allow" | grep -E "Requests/sec|Latency"
+    cat > "$dir/s.yaml" <<EOF
+    name: http-vs-wrk
+    policy: { files: [$PWD/scenarios/policies/rbac.rego], data: [$PWD/scenarios/data/rbac.json], query: data.rbac.allow }
+    inputs: [{inline: {user: bob, action: update, type: finance}}]
+    workload: { concurrency: 64, warmup: 1s, duration: {{SECONDS}}s }
+    targets: [{ id: rigor, kind: opa-http, url: "$url" }]
+    EOF
+    {{rigor}} run "$dir/s.yaml" --out "$dir/out" --color never 2>/dev/null | grep -A2 "ops/s"

@@ -238,5 +238,224 @@ fn schema_command_prints_the_checked_in_schema() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/scenario.schema.json"),
     )
     .unwrap();
-    assert_eq!(out.stdout, checked_in);
+    assert!(out.stdout == checked_in, "`rigor schema` differs from schemas/scenario.schema.json; run `just schema`");
+}
+
+/// A `rigor serve` process on a free loopback port, killed on drop.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Served {
+    fn start(dir: &Path, scenario: Option<&str>) -> Served {
+        use std::io::BufRead;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rigor"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--threads", "1"]).current_dir(dir);
+        if let Some(s) = scenario {
+            cmd.arg(s);
+        }
+        let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let line = lines.next().unwrap().unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in `{line}`"))
+            .to_string();
+        Served { child, url }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rbac_scenario(name: &str, targets: &str, workload: &str, extra: &str) -> String {
+    format!(
+        "name: {name}\n\
+         policy: {{files: [p.rego], query: data.rbac.allow}}\n\
+         inputs: [{{inline: {{user: alice}}}}, {{inline: {{user: bob}}}}, {{inline: {{user: carol}}}}]\n\
+         workload: {workload}\n\
+         targets:\n{targets}{extra}"
+    )
+}
+
+#[test]
+fn embedded_vs_http_in_rate_mode_with_comparison() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    let server = Served::start(r.dir.path(), None);
+    r.file(
+        "s.yaml",
+        &rbac_scenario(
+            "evh",
+            &format!(
+                "  - {{id: embedded, kind: regorus}}\n  - {{id: http, kind: opa-http, url: \"${{TEST_OPA:-{}}}\", upload: true}}\n",
+                server.url
+            ),
+            "{rate: 400/s, concurrency: 4, warmup: 100ms, duration: 500ms, trials: 2}",
+            "compare: {baseline: http}\nthresholds:\n  errors.rate: {critical: 0%}\n",
+        ),
+    );
+    let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
+    assert!(out.stderr.contains("verified: embedded, http agree on all 3 input(s)"), "{}", out.stderr);
+    assert!(out.stdout.contains("vs http"), "{}", out.stdout);
+    let res = results(&r.path("out/results.json"));
+    assert_eq!(res["verification"]["inputs"], 3);
+    let case = &res["cases"][0];
+    assert_eq!(case["rate"], 400.0);
+    for t in case["targets"].as_array().unwrap() {
+        let m = &t["metrics"];
+        assert_eq!(m["errors.count"], 0.0, "{}: {}", t["id"], t["trials"][0]["error_messages"]);
+        let achieved = m["rate.achieved"].as_f64().unwrap();
+        assert!((achieved - 400.0).abs() < 20.0, "{} achieved {achieved}/s", t["id"]);
+        assert!(m["service.p50"].as_f64().unwrap() > 0.0);
+        assert!(m["schedule.lag.p99"].as_f64().is_some());
+    }
+    let embedded = &case["targets"][0];
+    let ratios = embedded["ratios"].as_array().unwrap();
+    let p50 = ratios.iter().find(|r| r["metric"] == "latency.p50").unwrap();
+    assert_eq!(p50["trials"], 2);
+    assert!(p50["low"].as_f64().unwrap() <= p50["ratio"].as_f64().unwrap());
+    assert!(case["targets"][1]["ratios"].as_array().unwrap().is_empty(), "the baseline has no ratios");
+    let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
+    assert!(html.contains("Compared with http"));
+}
+
+#[test]
+fn disagreeing_targets_stop_before_timing_with_exit_3() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    // The server holds a policy that allows everyone.
+    r.file("lax.rego", "package rbac\n\nallow := true\n");
+    r.file("lax.yaml", "name: lax\nworkload: {iterations: 1}\npolicy: {files: [lax.rego], query: data.rbac.allow}\ntargets: [{id: a, kind: regorus}]\n");
+    let server = Served::start(r.dir.path(), Some("lax.yaml"));
+    r.file(
+        "s.yaml",
+        &rbac_scenario(
+            "mismatch",
+            &format!("  - {{id: embedded, kind: regorus}}\n  - {{id: http, kind: opa-http, url: \"{}\"}}\n", server.url),
+            "{duration: 1s}",
+            "",
+        ),
+    );
+    let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(3);
+    assert!(out.stderr.contains("targets disagree on 2 input(s); nothing was timed"), "{}", out.stderr);
+    assert!(out.stderr.contains(r#"{"user":"bob"}"#), "{}", out.stderr);
+    assert!(out.stderr.contains("embedded: false") && out.stderr.contains("http: true"), "{}", out.stderr);
+    assert!(!r.path("out/results.json").exists(), "nothing was measured");
+}
+
+#[test]
+fn nothing_listening_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let r = Rigor::new();
+    r.file("p.rego", RBAC).file(
+        "s.yaml",
+        &rbac_scenario(
+            "down",
+            &format!("  - {{id: http, kind: opa-http, url: \"http://127.0.0.1:{port}\"}}\n"),
+            "{duration: 1s}",
+            "",
+        ),
+    );
+    let started = std::time::Instant::now();
+    let out = r.run(&["run", "s.yaml"]).expect(3);
+    assert!(out.stderr.contains(&format!("cannot reach http://127.0.0.1:{port}")), "{}", out.stderr);
+    assert!(out.stderr.contains("rigor serve"), "the message says how to start a server: {}", out.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// A server that answers `/health` and misbehaves on every other request.
+fn misbehaving_server(mode: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // Read one request: head, then Content-Length bytes of body.
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..head_end + length);
+                    let reply = |stream: &mut std::net::TcpStream, status: &str, body: &str| {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                    };
+                    if head.starts_with("get /health") {
+                        reply(&mut stream, "200 OK", "{}");
+                        continue;
+                    }
+                    match mode {
+                        "500" => reply(&mut stream, "500 Internal Server Error", r#"{"code":"internal_error"}"#),
+                        "404" => reply(&mut stream, "404 Not Found", r#"{"code":"resource_not_found"}"#),
+                        "garbage" => reply(&mut stream, "200 OK", "not json"),
+                        "drop" => return,
+                        "hang" => {
+                            std::thread::sleep(std::time::Duration::from_secs(30));
+                            return;
+                        }
+                        _ => unreachable!(),
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn bad_endpoints_end_in_counted_errors_not_hangs() {
+    for (mode, kind) in [("500", "http_status"), ("404", "http_status"), ("garbage", "decode"), ("drop", "io"), ("hang", "timeout")] {
+        let url = misbehaving_server(mode);
+        let r = Rigor::new();
+        r.file("p.rego", RBAC).file(
+            "s.yaml",
+            &rbac_scenario(
+                "bad",
+                &format!("  - {{id: http, kind: opa-http, url: \"{url}\", timeout: 200ms}}\n"),
+                "{concurrency: 2, duration: 500ms}",
+                "thresholds:\n  errors.rate: {critical: 0%}\n",
+            ),
+        );
+        let started = std::time::Instant::now();
+        let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "{mode}: took {:?}", started.elapsed());
+        let res = results(&r.path("out/results.json"));
+        let trial = &res["cases"][0]["targets"][0]["trials"][0];
+        assert!(trial["errors"].as_u64().unwrap() > 0, "{mode}: {trial}");
+        assert_eq!(trial["errors"], trial["operations"], "{mode}: every request failed");
+        assert!(trial["error_kinds"][kind].as_u64().unwrap() > 0, "{mode}: kinds {}", trial["error_kinds"]);
+        assert!(!trial["error_messages"].as_array().unwrap().is_empty());
+        assert!(out.stdout.contains("errors.rate"), "{mode}: {}", out.stdout);
+    }
 }
