@@ -171,13 +171,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Validate { scenarios } => {
             for path in scenarios {
                 let plan = Plan::from_file(&path, Mode::Default)?;
-                let targets = build(&plan)?;
+                let registry = rigor_targets::registry();
+                for t in &plan.targets {
+                    registry.check(t, &plan).map_err(|e| match e {
+                        TargetError::Invalid(m) => {
+                            Failure::Invalid(format!("{}: {m}", plan.path.display()))
+                        }
+                        TargetError::Failed(m) => Failure::Run(m),
+                    })?;
+                }
+                let targets = &plan.targets;
                 println!(
                     "ok: {} ({} target(s), {} input(s), {} case(s))",
                     path.display(),
                     targets.len(),
                     plan.inputs.len(),
-                    plan.workload.concurrency.len()
+                    plan.workload.cases().len()
                 );
             }
             Ok(())

@@ -238,7 +238,10 @@ fn schema_command_prints_the_checked_in_schema() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/scenario.schema.json"),
     )
     .unwrap();
-    assert!(out.stdout == checked_in, "`rigor schema` differs from schemas/scenario.schema.json; run `just schema`");
+    assert!(
+        out.stdout == checked_in,
+        "`rigor schema` differs from schemas/scenario.schema.json; run `just schema`"
+    );
 }
 
 /// A `rigor serve` process on a free loopback port, killed on drop.
@@ -251,7 +254,8 @@ impl Served {
     fn start(dir: &Path, scenario: Option<&str>) -> Served {
         use std::io::BufRead;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rigor"));
-        cmd.args(["serve", "--addr", "127.0.0.1:0", "--threads", "1"]).current_dir(dir);
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--threads", "1"])
+            .current_dir(dir);
         if let Some(s) = scenario {
             cmd.arg(s);
         }
@@ -302,7 +306,12 @@ fn embedded_vs_http_in_rate_mode_with_comparison() {
         ),
     );
     let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
-    assert!(out.stderr.contains("verified: embedded, http agree on all 3 input(s)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("verified: embedded, http agree on all 3 input(s)"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stdout.contains("vs http"), "{}", out.stdout);
     let res = results(&r.path("out/results.json"));
     assert_eq!(res["verification"]["inputs"], 3);
@@ -310,18 +319,38 @@ fn embedded_vs_http_in_rate_mode_with_comparison() {
     assert_eq!(case["rate"], 400.0);
     for t in case["targets"].as_array().unwrap() {
         let m = &t["metrics"];
-        assert_eq!(m["errors.count"], 0.0, "{}: {}", t["id"], t["trials"][0]["error_messages"]);
+        assert_eq!(
+            m["errors.count"], 0.0,
+            "{}: {}",
+            t["id"], t["trials"][0]["error_messages"]
+        );
         let achieved = m["rate.achieved"].as_f64().unwrap();
-        assert!((achieved - 400.0).abs() < 20.0, "{} achieved {achieved}/s", t["id"]);
+        assert!(
+            (achieved - 400.0).abs() < 20.0,
+            "{} achieved {achieved}/s",
+            t["id"]
+        );
         assert!(m["service.p50"].as_f64().unwrap() > 0.0);
         assert!(m["schedule.lag.p99"].as_f64().is_some());
     }
     let embedded = &case["targets"][0];
     let ratios = embedded["ratios"].as_array().unwrap();
-    let p50 = ratios.iter().find(|r| r["metric"] == "latency.p50").unwrap();
+    let p50 = ratios
+        .iter()
+        .find(|r| r["metric"] == "latency.p50")
+        .unwrap();
     assert_eq!(p50["trials"], 2);
     assert!(p50["low"].as_f64().unwrap() <= p50["ratio"].as_f64().unwrap());
-    assert!(case["targets"][1]["ratios"].as_array().unwrap().is_empty(), "the baseline has no ratios");
+    assert!(
+        case["targets"][1]["ratios"].as_array().unwrap().is_empty(),
+        "the baseline has no ratios"
+    );
+    assert!(
+        !ratios
+            .iter()
+            .any(|r| r["metric"].as_str().unwrap().starts_with("memory.")),
+        "client-side HTTP memory is not comparable with an embedded engine's"
+    );
     let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
     assert!(html.contains("Compared with http"));
 }
@@ -344,15 +373,28 @@ fn disagreeing_targets_stop_before_timing_with_exit_3() {
         ),
     );
     let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(3);
-    assert!(out.stderr.contains("targets disagree on 2 input(s); nothing was timed"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("targets disagree on 2 input(s); nothing was timed"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains(r#"{"user":"bob"}"#), "{}", out.stderr);
-    assert!(out.stderr.contains("embedded: false") && out.stderr.contains("http: true"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("embedded: false") && out.stderr.contains("http: true"),
+        "{}",
+        out.stderr
+    );
     assert!(!r.path("out/results.json").exists(), "nothing was measured");
 }
 
 #[test]
 fn nothing_listening_is_a_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let r = Rigor::new();
     r.file("p.rego", RBAC).file(
         "s.yaml",
@@ -365,8 +407,17 @@ fn nothing_listening_is_a_clear_error() {
     );
     let started = std::time::Instant::now();
     let out = r.run(&["run", "s.yaml"]).expect(3);
-    assert!(out.stderr.contains(&format!("cannot reach http://127.0.0.1:{port}")), "{}", out.stderr);
-    assert!(out.stderr.contains("rigor serve"), "the message says how to start a server: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot reach http://127.0.0.1:{port}")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("rigor serve"),
+        "the message says how to start a server: {}",
+        out.stderr
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
@@ -395,7 +446,10 @@ fn misbehaving_server(mode: &'static str) -> String {
                     let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
                     let length: usize = head
                         .lines()
-                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     while buf.len() < head_end + length {
                         match stream.read(&mut chunk) {
@@ -416,8 +470,16 @@ fn misbehaving_server(mode: &'static str) -> String {
                         continue;
                     }
                     match mode {
-                        "500" => reply(&mut stream, "500 Internal Server Error", r#"{"code":"internal_error"}"#),
-                        "404" => reply(&mut stream, "404 Not Found", r#"{"code":"resource_not_found"}"#),
+                        "500" => reply(
+                            &mut stream,
+                            "500 Internal Server Error",
+                            r#"{"code":"internal_error"}"#,
+                        ),
+                        "404" => reply(
+                            &mut stream,
+                            "404 Not Found",
+                            r#"{"code":"resource_not_found"}"#,
+                        ),
                         "garbage" => reply(&mut stream, "200 OK", "not json"),
                         "drop" => return,
                         "hang" => {
@@ -435,7 +497,13 @@ fn misbehaving_server(mode: &'static str) -> String {
 
 #[test]
 fn bad_endpoints_end_in_counted_errors_not_hangs() {
-    for (mode, kind) in [("500", "http_status"), ("404", "http_status"), ("garbage", "decode"), ("drop", "io"), ("hang", "timeout")] {
+    for (mode, kind) in [
+        ("500", "http_status"),
+        ("404", "http_status"),
+        ("garbage", "decode"),
+        ("drop", "io"),
+        ("hang", "timeout"),
+    ] {
         let url = misbehaving_server(mode);
         let r = Rigor::new();
         r.file("p.rego", RBAC).file(
@@ -449,12 +517,23 @@ fn bad_endpoints_end_in_counted_errors_not_hangs() {
         );
         let started = std::time::Instant::now();
         let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(1);
-        assert!(started.elapsed() < std::time::Duration::from_secs(15), "{mode}: took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{mode}: took {:?}",
+            started.elapsed()
+        );
         let res = results(&r.path("out/results.json"));
         let trial = &res["cases"][0]["targets"][0]["trials"][0];
         assert!(trial["errors"].as_u64().unwrap() > 0, "{mode}: {trial}");
-        assert_eq!(trial["errors"], trial["operations"], "{mode}: every request failed");
-        assert!(trial["error_kinds"][kind].as_u64().unwrap() > 0, "{mode}: kinds {}", trial["error_kinds"]);
+        assert_eq!(
+            trial["errors"], trial["operations"],
+            "{mode}: every request failed"
+        );
+        assert!(
+            trial["error_kinds"][kind].as_u64().unwrap() > 0,
+            "{mode}: kinds {}",
+            trial["error_kinds"]
+        );
         assert!(!trial["error_messages"].as_array().unwrap().is_empty());
         assert!(out.stdout.contains("errors.rate"), "{mode}: {}", out.stdout);
     }

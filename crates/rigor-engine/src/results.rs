@@ -151,6 +151,10 @@ pub struct TargetInfo {
     pub config: serde_json::Value,
     /// Setup costs measured while building.
     pub setup: Setup,
+    /// What memory metrics cover: `operation` (all in rigor's process) or
+    /// `client` (the server's work is elsewhere; only the client is counted).
+    #[serde(default)]
+    pub memory_scope: String,
 }
 
 /// One swept case (e.g. one concurrency value).

@@ -86,6 +86,7 @@ pub fn run(
                 kind: t.plan.spec.kind().to_string(),
                 config: serde_json::to_value(spec_config(&t.plan)).unwrap_or_default(),
                 setup: t.target.setup(),
+                memory_scope: t.target.memory_scope().to_string(),
             })
             .collect(),
         cases: Vec::new(),
@@ -301,7 +302,8 @@ fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
     if let Some(g) = &generator {
         service_metrics(service.as_ref(), &mut metrics);
         lag_metrics(&g.lag, &mut metrics);
-        generator_bound = g.lag.len() > 0 && g.lag.value_at_quantile(0.99) > GENERATOR_BOUND_LAG_NS;
+        generator_bound =
+            !g.lag.is_empty() && g.lag.value_at_quantile(0.99) > GENERATOR_BOUND_LAG_NS;
         let secs = g.duration.as_secs_f64();
         if secs > 0.0 {
             metrics.insert("rate.achieved".into(), operations as f64 / secs);
@@ -461,11 +463,23 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             else {
                 continue;
             };
+            let scope = |id: &str| {
+                results
+                    .targets
+                    .iter()
+                    .find(|t| t.id == id)
+                    .map(|t| t.memory_scope.clone())
+            };
+            let base_scope = scope(baseline);
             for t in &mut case.targets {
+                let same_scope = scope(&t.id) == base_scope;
                 t.ratios = if &t.id == baseline {
                     Vec::new()
                 } else {
                     crate::compare::compare(&t.trials, &base)
+                        .into_iter()
+                        .filter(|r| same_scope || !r.metric.starts_with("memory."))
+                        .collect()
                 };
             }
         }

@@ -80,6 +80,14 @@ pub trait Target: Send + Sync {
         ))
     }
 
+    /// What the memory metrics of this target cover: `operation` (the whole
+    /// operation runs in rigor's process) or `client` (the work happens in
+    /// another process; only the client side is counted). Comparisons skip
+    /// memory metrics between targets whose scopes differ.
+    fn memory_scope(&self) -> &'static str {
+        "operation"
+    }
+
     /// The decision for one input, outside any measurement, for the
     /// correctness gate. `None` when the target makes no decisions.
     fn decide(&self, input: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
@@ -101,6 +109,13 @@ pub trait TargetFactory: Send + Sync {
 
     /// Builds the target, measuring setup costs.
     fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError>;
+
+    /// Checks the configuration without side effects on the outside world
+    /// (`rigor validate`): by default a full build; targets that talk to
+    /// servers check what they can offline.
+    fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        self.build(target, plan).map(|_| ())
+    }
 }
 
 /// The kinds a binary knows.
@@ -122,22 +137,39 @@ impl Registry {
         Registry { factories }
     }
 
-    /// Builds one planned target.
-    pub fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
+    fn factory(&self, target: &TargetPlan) -> Result<&dyn TargetFactory, TargetError> {
         let kind = target.spec.kind();
-        let factory = self
-            .factories
+        self.factories
             .iter()
             .find(|f| f.kind() == kind)
+            .map(|f| f.as_ref())
             .ok_or_else(|| {
                 TargetError::Invalid(format!("target kind `{kind}` is not built into this rigor"))
-            })?;
-        factory.build(target, plan).map_err(|e| match e {
+            })
+    }
+
+    /// Prefixes a target's errors with its id.
+    fn named(target: &TargetPlan, e: TargetError) -> TargetError {
+        match e {
             TargetError::Invalid(m) => {
                 TargetError::Invalid(format!("target `{}`: {m}", target.id()))
             }
             TargetError::Failed(m) => TargetError::Failed(format!("target `{}`: {m}", target.id())),
-        })
+        }
+    }
+
+    /// Builds one planned target.
+    pub fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
+        self.factory(target)?
+            .build(target, plan)
+            .map_err(|e| Self::named(target, e))
+    }
+
+    /// Checks one planned target offline (see [`TargetFactory::check`]).
+    pub fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        self.factory(target)?
+            .check(target, plan)
+            .map_err(|e| Self::named(target, e))
     }
 }
 

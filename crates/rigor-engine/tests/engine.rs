@@ -196,12 +196,16 @@ fn errors_are_counted_with_first_messages_kept() {
     assert_eq!(
         t.trials[0].error_messages,
         [
-            "failure #0",
-            "failure #10",
-            "failure #20",
-            "failure #30",
-            "failure #40"
+            "test: failure #0",
+            "test: failure #10",
+            "test: failure #20",
+            "test: failure #30",
+            "test: failure #40"
         ]
+    );
+    assert_eq!(
+        t.trials[0].error_kinds["test"], 100,
+        "errors are counted by kind"
     );
     let verdicts: Vec<_> = t
         .grades
@@ -279,17 +283,31 @@ fn stop_flag_keeps_partial_results() {
 /// precision measured on the development machine.
 #[test]
 fn rate_mode_keeps_a_sub_millisecond_schedule() {
-    let plan = plan("{rate: 5000/s, concurrency: 4, warmup: 100ms, duration: 1s}", &["noop"], "");
+    let plan = plan(
+        "{rate: 5000/s, concurrency: 4, warmup: 100ms, duration: 1s}",
+        &["noop"],
+        "",
+    );
     let targets: Vec<Box<dyn Target>> = vec![Box::new(Allocating { size: 8, count: 0 })];
     let (results, _) = execute(&plan, targets, Arc::default());
     let case = &results.cases[0];
     assert_eq!(case.rate, Some(5000.0));
     let t = &case.targets[0];
     let trial = &t.trials[0];
-    assert_eq!(trial.operations, 5000, "every scheduled operation ran exactly once");
-    assert!(!trial.generator_bound, "generator fell behind: {:?}", t.metrics);
+    assert_eq!(
+        trial.operations, 5000,
+        "every scheduled operation ran exactly once"
+    );
+    assert!(
+        !trial.generator_bound,
+        "generator fell behind: {:?}",
+        t.metrics
+    );
     let achieved = t.metrics["rate.achieved"];
-    assert!((achieved - 5000.0).abs() / 5000.0 < 0.02, "achieved {achieved}/s");
+    assert!(
+        (achieved - 5000.0).abs() / 5000.0 < 0.02,
+        "achieved {achieved}/s"
+    );
     let lag_p50 = t.metrics["schedule.lag.p50"];
     assert!(lag_p50 < 100_000.0, "median release lag {lag_p50}ns");
     // Latency counts from the intended start, so it is at least the service time.
@@ -315,12 +333,24 @@ fn rate_mode_counts_queueing_behind_a_stall() {
             Ok(())
         }
     }
-    let plan = plan("{rate: 1000/s, concurrency: 1, duration: 500ms}", &["stall"], "");
+    let plan = plan(
+        "{rate: 1000/s, concurrency: 1, duration: 500ms}",
+        &["stall"],
+        "",
+    );
     let (results, _) = execute(&plan, vec![Box::new(Stalling)], Arc::default());
     let m = &results.cases[0].targets[0].metrics;
     // ~100 operations were due during the stall: about 20% of them waited,
     // so p90 latency is tens of milliseconds while p90 service time is tiny.
-    assert!(m["latency.p90"] > 10_000_000.0, "latency p90 {}ns hides the stall", m["latency.p90"]);
-    assert!(m["service.p90"] < 1_000_000.0, "service p90 {}ns", m["service.p90"]);
+    assert!(
+        m["latency.p90"] > 10_000_000.0,
+        "latency p90 {}ns hides the stall",
+        m["latency.p90"]
+    );
+    assert!(
+        m["service.p90"] < 1_000_000.0,
+        "service p90 {}ns",
+        m["service.p90"]
+    );
     assert!(m["latency.max"] >= 95_000_000.0);
 }

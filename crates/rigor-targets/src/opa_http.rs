@@ -323,6 +323,10 @@ impl Target for OpaHttp {
         true
     }
 
+    fn memory_scope(&self) -> &'static str {
+        "client"
+    }
+
     fn async_worker(&self, index: usize) -> Result<Box<dyn AsyncWorker>, TargetError> {
         Ok(Box::new(Connection {
             endpoint: self.endpoint.clone(),
@@ -360,6 +364,25 @@ impl TargetFactory for Factory {
     }
 
     fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
+        let (spec, policy) = Self::parts(target, plan)?;
+        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
+        Ok(Box::new(OpaHttp::new(spec, policy, &inputs)?))
+    }
+
+    /// The URL and the policy offline; whether the server answers is the run's business.
+    fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        let (spec, _) = Self::parts(target, plan)?;
+        parse_url(&spec.url)
+            .map(|_| ())
+            .map_err(TargetError::Invalid)
+    }
+}
+
+impl Factory {
+    fn parts<'a>(
+        target: &'a TargetPlan,
+        plan: &'a Plan,
+    ) -> Result<(&'a OpaHttpSpec, &'a PolicyPlan), TargetError> {
         let TargetSpec::OpaHttp(spec) = &target.spec else {
             return Err(TargetError::Invalid("not an opa-http target".into()));
         };
@@ -368,8 +391,7 @@ impl TargetFactory for Factory {
                 "the scenario has no `policy:` (its `query` names the rule to ask for)".into(),
             )
         })?;
-        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        Ok(Box::new(OpaHttp::new(spec, policy, &inputs)?))
+        Ok((spec, policy))
     }
 }
 
