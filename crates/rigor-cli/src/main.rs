@@ -351,16 +351,7 @@ fn verify(
     match rigor_engine::run::verify(plan, targets) {
         Ok(v) => {
             if v.targets.len() > 1 {
-                eprintln!(
-                    "rigor: verified: {} agree on all {} input(s) (decisions: {})",
-                    v.targets.join(", "),
-                    v.inputs,
-                    v.decisions
-                        .iter()
-                        .map(|(d, n)| format!("{d} x{n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                eprintln!("rigor: verified: {v}");
             }
             Ok(v)
         }

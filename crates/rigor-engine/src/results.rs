@@ -58,6 +58,23 @@ pub struct Verification {
     pub decisions: BTreeMap<String, usize>,
 }
 
+impl std::fmt::Display for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let decisions: Vec<String> = self
+            .decisions
+            .iter()
+            .map(|(d, n)| format!("{d} x{n}"))
+            .collect();
+        write!(
+            f,
+            "{} agree on all {} input(s); decisions: {}",
+            self.targets.join(", "),
+            self.inputs,
+            decisions.join(", ")
+        )
+    }
+}
+
 /// A metric of one target as a ratio to the baseline's, across trials.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ratio {

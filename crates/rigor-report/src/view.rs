@@ -497,18 +497,7 @@ impl ReportView {
             noisy,
             source: results.scenario.source.clone(),
             baseline: results.baseline.clone(),
-            verification: results.verification.as_ref().map(|v| {
-                format!(
-                    "{} agree on all {} input(s); decisions: {}",
-                    v.targets.join(", "),
-                    v.inputs,
-                    v.decisions
-                        .iter()
-                        .map(|(d, n)| format!("{d} x{n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }),
+            verification: results.verification.as_ref().map(|v| v.to_string()),
         }
     }
 }
