@@ -27,7 +27,7 @@ use crate::target::{AsyncWorker, Target, TargetError, Worker};
 /// Error messages kept per worker per trial.
 pub(crate) const KEEP_MESSAGES: usize = 5;
 /// How often the stop flag is polled in closed loop, in operations.
-const POLL_EVERY: u64 = 256;
+const POLL_EVERY: u64 = 16;
 /// How often resident memory is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 /// The generator's first guess of how late a sleep wakes; it then learns.
@@ -118,8 +118,6 @@ impl WorkerRecord {
 pub(crate) struct GeneratorRecord {
     /// Release time minus intended time of measured tickets, ns.
     pub lag: Histogram<u64>,
-    /// Measured length of the schedule.
-    pub duration: Duration,
 }
 
 /// Everything one trial produced.
@@ -287,7 +285,11 @@ fn sync_thread(
     stop: &AtomicBool,
     shared: &Shared,
 ) -> Result<WorkerRecord, String> {
-    let mut worker = start(shared, target.worker(index).map_err(|e| e.to_string()))?;
+    // A panic in setup becomes an error before the barrier, so no thread waits forever.
+    let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.worker(index)))
+        .map_err(panic_message)
+        .and_then(|w| w.map_err(|e| e.to_string()));
+    let mut worker = start(shared, setup)?;
     match rx {
         None => Ok(closed_sync(
             worker.as_mut(),
@@ -295,7 +297,7 @@ fn sync_thread(
             stop,
             &shared.measuring,
         )),
-        Some(rx) => Ok(open_sync(worker.as_mut(), &rx, &shared.measuring)),
+        Some(rx) => Ok(open_sync(worker.as_mut(), &rx, stop, &shared.measuring)),
     }
 }
 
@@ -369,6 +371,7 @@ pub(crate) struct Ticket {
 fn open_sync(
     worker: &mut dyn Worker,
     rx: &async_channel::Receiver<Ticket>,
+    stop: &AtomicBool,
     measuring: &AtomicUsize,
 ) -> WorkerRecord {
     let mut rec = WorkerRecord::new(true);
@@ -379,6 +382,10 @@ fn open_sync(
     measuring.fetch_add(1, Ordering::Release);
     let mut op = 0u64;
     while let Ok(ticket) = rx.recv_blocking() {
+        if stop.load(Ordering::Relaxed) {
+            rec.interrupted = true;
+            break;
+        }
         let actual = Instant::now();
         if actual > ticket.deadline {
             if ticket.measured {
@@ -454,7 +461,7 @@ fn generate(
     for i in 0..total_n {
         let intended = start + Duration::from_nanos((i as f64 * period) as u64);
         waiter.wait_until(intended);
-        if i % 64 == 0 && stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) {
             break;
         }
         let released = Instant::now();
@@ -473,7 +480,7 @@ fn generate(
             break;
         }
     }
-    GeneratorRecord { lag, duration }
+    GeneratorRecord { lag }
 }
 
 /// Waits for ticket times: sleeps until shortly before, then spins. How
@@ -517,15 +524,19 @@ fn async_thread(
     stop: &Arc<AtomicBool>,
     shared: &Shared,
 ) -> Result<WorkerRecord, String> {
-    let setup = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a tokio runtime: {e}"))
-        .and_then(|rt| {
-            let workers: Result<Vec<_>, TargetError> =
-                tasks.iter().map(|i| target.async_worker(*i)).collect();
-            workers.map(|w| (rt, w)).map_err(|e| e.to_string())
-        });
+    let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a tokio runtime: {e}"))
+            .and_then(|rt| {
+                let workers: Result<Vec<_>, TargetError> =
+                    tasks.iter().map(|i| target.async_worker(*i)).collect();
+                workers.map(|w| (rt, w)).map_err(|e| e.to_string())
+            })
+    }))
+    .map_err(panic_message)
+    .and_then(|r| r);
     let (rt, workers) = start(shared, setup)?;
     let local = tokio::task::LocalSet::new();
     let bytes_counter = ThreadBytes::current();
@@ -548,14 +559,18 @@ fn async_thread(
                 for h in handles {
                     workers.push(h.await.map_err(|e| e.to_string())?);
                 }
+                // Histograms are allocated before the memory window opens.
+                let records: Vec<_> = workers.iter().map(|_| WorkerRecord::new(false)).collect();
                 shared.measuring.fetch_add(1, Ordering::Release);
                 (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
                 let start = Instant::now();
                 let handles: Vec<_> = workers
                     .into_iter()
-                    .map(|w| {
+                    .zip(records)
+                    .map(|(w, r)| {
                         tokio::task::spawn_local(closed_async(
                             w,
+                            r,
                             workload.stop,
                             start,
                             stop.clone(),
@@ -568,11 +583,15 @@ fn async_thread(
                 rec.start = start;
             }
             Some(rx) => {
+                let records: Vec<_> = workers.iter().map(|_| WorkerRecord::new(true)).collect();
                 shared.measuring.fetch_add(1, Ordering::Release);
                 (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
                 let handles: Vec<_> = workers
                     .into_iter()
-                    .map(|w| tokio::task::spawn_local(open_async(w, rx.clone())))
+                    .zip(records)
+                    .map(|(w, r)| {
+                        tokio::task::spawn_local(open_async(w, r, rx.clone(), stop.clone()))
+                    })
                     .collect();
                 let mut first = true;
                 for h in handles {
@@ -613,11 +632,11 @@ async fn warm(
 
 async fn closed_async(
     mut worker: Box<dyn AsyncWorker>,
+    mut rec: WorkerRecord,
     rule: Stop,
     start: Instant,
     stop: Arc<AtomicBool>,
 ) -> WorkerRecord {
-    let mut rec = WorkerRecord::new(false);
     let mut op = 1u64 << 32;
     loop {
         let t0 = Instant::now();
@@ -648,13 +667,18 @@ async fn closed_async(
 
 async fn open_async(
     mut worker: Box<dyn AsyncWorker>,
+    mut rec: WorkerRecord,
     rx: async_channel::Receiver<Ticket>,
+    stop: Arc<AtomicBool>,
 ) -> WorkerRecord {
-    let mut rec = WorkerRecord::new(true);
     let mut first = None;
     let mut op = 0;
     let mut warm_ops = 0u64;
     while let Ok(ticket) = rx.recv().await {
+        if stop.load(Ordering::Relaxed) {
+            rec.interrupted = true;
+            break;
+        }
         let actual = Instant::now();
         if actual > ticket.deadline {
             if ticket.measured {

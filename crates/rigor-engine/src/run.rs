@@ -236,8 +236,17 @@ fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
     let mut error_kinds: BTreeMap<String, u64> = BTreeMap::new();
     let mut bytes = Some(0u64);
     let mut allocs = Some(0u64);
-    let start = records.iter().map(|r| r.start).min();
-    let end = records.iter().map(|r| r.end).max();
+    // Workers that measured nothing (e.g. no ticket reached them) do not stretch the span.
+    let start = records
+        .iter()
+        .filter(|r| r.operations > 0)
+        .map(|r| r.start)
+        .min();
+    let end = records
+        .iter()
+        .filter(|r| r.operations > 0)
+        .map(|r| r.end)
+        .max();
     let mut interrupted = false;
     for r in records {
         let _ = histogram.add(&r.histogram);
@@ -304,9 +313,14 @@ fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
         lag_metrics(&g.lag, &mut metrics);
         generator_bound =
             !g.lag.is_empty() && g.lag.value_at_quantile(0.99) > GENERATOR_BOUND_LAG_NS;
-        let secs = g.duration.as_secs_f64();
-        if secs > 0.0 {
-            metrics.insert("rate.achieved".into(), operations as f64 / secs);
+        // Completed measured operations per second, from the first intended
+        // start to the last completion: a target that falls behind shows a
+        // lower rate than requested, and an interrupted trial is not diluted.
+        if elapsed_ns > 0 {
+            metrics.insert(
+                "rate.achieved".into(),
+                operations as f64 * 1e9 / elapsed_ns as f64,
+            );
         }
     }
     TrialResult {

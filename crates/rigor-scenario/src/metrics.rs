@@ -129,7 +129,7 @@ pub const METRICS: &[MetricDef] = &[
         name: "rate.achieved",
         unit: Unit::PerSecond,
         direction: Direction::HigherIsBetter,
-        description: "rate mode: operations started per second (compare with the requested rate)",
+        description: "rate mode: measured operations completed per second, first intended start to last completion (compare with the requested rate)",
     },
     MetricDef {
         name: "throughput",
