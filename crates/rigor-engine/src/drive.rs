@@ -389,7 +389,11 @@ fn open_sync(
         let actual = Instant::now();
         if actual > ticket.deadline {
             if ticket.measured {
+                // Never started: its latency is at least this long. Keeping it in
+                // the histogram stops an overloaded target from looking fast.
                 rec.dropped += 1;
+                rec.histogram
+                    .saturating_record(actual.duration_since(ticket.intended).as_nanos() as u64);
             }
             continue;
         }
@@ -682,7 +686,11 @@ async fn open_async(
         let actual = Instant::now();
         if actual > ticket.deadline {
             if ticket.measured {
+                // Never started: its latency is at least this long. Keeping it in
+                // the histogram stops an overloaded target from looking fast.
                 rec.dropped += 1;
+                rec.histogram
+                    .saturating_record(actual.duration_since(ticket.intended).as_nanos() as u64);
             }
             continue;
         }

@@ -271,7 +271,7 @@ fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
     }
     if dropped > 0 && messages.len() < KEEP_MESSAGES {
         messages.push(format!(
-            "{dropped} scheduled operations never started: the target fell more than 5s behind the schedule"
+            "{dropped} scheduled operations never started: they were still queued 5s after the schedule ended (the target could not keep up); their waits so far are in the latency histogram"
         ));
     }
     if dropped > 0 {

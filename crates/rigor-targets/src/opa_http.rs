@@ -255,6 +255,21 @@ impl Connection {
         let body = self.bodies[((op + self.offset) % n) as usize].clone();
         let result = tokio::time::timeout(endpoint.timeout, async {
             let sender = self.connect().await?;
+            // A connection the server closed while idle is noticed here, not as a failed request.
+            if sender.ready().await.is_err() {
+                self.sender = None;
+                let sender = self.connect().await?;
+                sender.ready().await.map_err(|e| {
+                    OpError::new(
+                        "connect",
+                        format!("connection to {} not ready: {e}", endpoint.url),
+                    )
+                })?;
+            }
+            let sender = self
+                .sender
+                .as_mut()
+                .ok_or_else(|| OpError::new("connect", "no connection"))?;
             let request = hyper::Request::post(endpoint.path.as_str())
                 .header(hyper::header::HOST, endpoint.authority.as_str())
                 .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -300,9 +315,12 @@ impl Connection {
                 format!("{} took longer than {:?}", endpoint.path, endpoint.timeout),
             ))
         });
-        if result.is_err() {
-            // After any failure the connection's state is unknown: start afresh.
-            self.sender = None;
+        if let Err(e) = &result {
+            // After a transport failure the connection's state is unknown: start
+            // afresh. A complete answer (an HTTP error status, bad JSON) leaves it usable.
+            if matches!(e.kind, "io" | "timeout" | "connect") {
+                self.sender = None;
+            }
         }
         result
     }

@@ -218,7 +218,7 @@ fn evaluate(state: &Shared, segments: &[&str], body: &Bytes) -> Response<Full<By
         let mut cell = cell.borrow_mut();
         let shared = state
             .read()
-            .map_err(|_| "server state is poisoned".to_string())?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cell
             .as_ref()
             .is_none_or(|(generation, _)| *generation != shared.generation)
@@ -245,13 +245,10 @@ fn evaluate(state: &Shared, segments: &[&str], body: &Bytes) -> Response<Full<By
 }
 
 fn update(state: &Shared, change: impl FnOnce(&mut State)) -> Response<Full<Bytes>> {
-    let Ok(mut shared) = state.write() else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "server state is poisoned",
-        );
-    };
+    // A panic in an earlier rebuild poisons the lock; the state it left is usable.
+    let mut shared = state
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (modules, data) = (shared.modules.clone(), shared.data.clone());
     change(&mut shared);
     match shared.rebuild() {
