@@ -90,6 +90,21 @@ impl WorkerRecord {
         }
     }
 
+    /// Drops a ticket that is past its deadline, counting it; `true` if dropped.
+    fn dropped_late(&mut self, ticket: Ticket, now: Instant) -> bool {
+        if now <= ticket.deadline {
+            return false;
+        }
+        if ticket.measured {
+            // Never started: its latency is at least this long. Keeping it in
+            // the histogram stops an overloaded target from looking fast.
+            self.dropped += 1;
+            self.histogram
+                .saturating_record(now.duration_since(ticket.intended).as_nanos() as u64);
+        }
+        true
+    }
+
     fn merge(&mut self, other: WorkerRecord) {
         let _ = self.histogram.add(&other.histogram);
         if let (Some(a), Some(b)) = (&mut self.service, &other.service) {
@@ -387,14 +402,7 @@ fn open_sync(
             break;
         }
         let actual = Instant::now();
-        if actual > ticket.deadline {
-            if ticket.measured {
-                // Never started: its latency is at least this long. Keeping it in
-                // the histogram stops an overloaded target from looking fast.
-                rec.dropped += 1;
-                rec.histogram
-                    .saturating_record(actual.duration_since(ticket.intended).as_nanos() as u64);
-            }
+        if rec.dropped_late(ticket, actual) {
             continue;
         }
         let b0 = bytes_counter.get();
@@ -684,14 +692,7 @@ async fn open_async(
             break;
         }
         let actual = Instant::now();
-        if actual > ticket.deadline {
-            if ticket.measured {
-                // Never started: its latency is at least this long. Keeping it in
-                // the histogram stops an overloaded target from looking fast.
-                rec.dropped += 1;
-                rec.histogram
-                    .saturating_record(actual.duration_since(ticket.intended).as_nanos() as u64);
-            }
+        if rec.dropped_late(ticket, actual) {
             continue;
         }
         let result = worker.call(op).await;
