@@ -182,6 +182,8 @@ impl RegorusWorker {
                 if let Some(input) = input {
                     engine.set_input(input);
                 }
+                // regorus takes the rule by value: one String allocation per
+                // operation that any embedder pays too, so it stays in allocs/op.
                 engine
                     .eval_rule(query.clone())
                     .map_err(|e| OpError::new("eval", e.to_string()))
