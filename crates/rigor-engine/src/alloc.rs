@@ -112,3 +112,17 @@ pub fn resident_bytes() -> Option<u64> {
         .ok()
         .map(|v| v as u64)
 }
+
+/// Bytes this thread has allocated minus bytes it has freed, when jemalloc
+/// accounting is on. The difference of two readings around a piece of work
+/// on one thread is the heap that work still holds: exact, unlike the
+/// process-wide counters, which move with every other thread and with
+/// jemalloc's thread caches.
+pub fn thread_net_bytes() -> Option<i128> {
+    if !counting_installed() {
+        return None;
+    }
+    let allocated = tikv_jemalloc_ctl::thread::allocatedp::read().ok()?.get();
+    let freed = tikv_jemalloc_ctl::thread::deallocatedp::read().ok()?.get();
+    Some(allocated as i128 - freed as i128)
+}

@@ -18,11 +18,12 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use rigor_scenario::model::Timing;
 use rigor_scenario::plan::{CasePlan, Stop, WorkloadPlan};
 
 use crate::alloc::{self, ThreadBytes};
 use crate::stats::new_histogram;
-use crate::target::{AsyncWorker, Target, TargetError, Worker};
+use crate::target::{AsyncWorker, Outcome, Target, TargetError, Worker, WorkerContext};
 
 /// Error messages kept per worker per trial.
 pub(crate) const KEEP_MESSAGES: usize = 5;
@@ -38,6 +39,79 @@ const MAX_SPIN_WINDOW: Duration = Duration::from_micros(500);
 pub(crate) const GENERATOR_BOUND_LAG_NS: u64 = 1_000_000;
 /// After the schedule ends, tickets not started within this time are dropped.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// `timing: auto` times operations faster than this in batches.
+pub(crate) const BATCH_BELOW_NS: f64 = 1_000.0;
+/// A timed batch lasts at least this long, so the clock's cost is a small share of it.
+pub(crate) const BATCH_TARGET_NS: f64 = 10_000.0;
+/// The probe that sizes batches runs at least this long and this many operations.
+const PROBE_TIME: Duration = Duration::from_millis(20);
+const PROBE_OPS: u64 = 1_000;
+
+/// Latencies and counts by operation kind (cache targets, decision caches).
+#[derive(Debug)]
+pub(crate) struct Kinds {
+    /// Reads, hits, misses and writes, in [`KIND_NAMES`] order.
+    pub histograms: [Histogram<u64>; 4],
+    /// Operations of each kind.
+    pub counts: [u64; 4],
+}
+
+/// Names of [`Kinds`] slots, as in metric names (`latency.get.p99`).
+pub(crate) const KIND_NAMES: [&str; 4] = ["get", "hit", "miss", "set"];
+
+impl Kinds {
+    fn new() -> Self {
+        Kinds {
+            histograms: std::array::from_fn(|_| new_histogram()),
+            counts: [0; 4],
+        }
+    }
+
+    /// The slots an outcome falls in: reads count as `get` and as `hit` or
+    /// `miss`; decision lookups only as `hit` or `miss`.
+    #[inline]
+    fn slots(outcome: Outcome) -> [Option<usize>; 2] {
+        match outcome {
+            Outcome::Done => [None, None],
+            Outcome::Get { hit } => [Some(0), Some(if hit { 1 } else { 2 })],
+            Outcome::Set => [Some(3), None],
+            Outcome::Lookup { hit } => [Some(if hit { 1 } else { 2 }), None],
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, outcome: Outcome, ns: u64) {
+        for i in Self::slots(outcome).into_iter().flatten() {
+            self.histograms[i].saturating_record(ns);
+            self.counts[i] += 1;
+        }
+    }
+
+    #[inline]
+    fn count(&mut self, outcome: Outcome) {
+        for i in Self::slots(outcome).into_iter().flatten() {
+            self.counts[i] += 1;
+        }
+    }
+
+    pub(crate) fn cloned(&self) -> Kinds {
+        Kinds {
+            histograms: self.histograms.clone(),
+            counts: self.counts,
+        }
+    }
+
+    pub(crate) fn merge_from(&mut self, other: &Kinds) {
+        self.merge(other);
+    }
+
+    fn merge(&mut self, other: &Kinds) {
+        for i in 0..4 {
+            let _ = self.histograms[i].add(&other.histograms[i]);
+            self.counts[i] += other.counts[i];
+        }
+    }
+}
 
 /// What one worker (or one runtime thread) measured.
 #[derive(Debug)]
@@ -59,10 +133,14 @@ pub(crate) struct WorkerRecord {
     pub dropped: u64,
     /// Errors by kind.
     pub error_kinds: std::collections::BTreeMap<&'static str, u64>,
+    /// Per-kind latencies and counts, for targets that report outcomes.
+    pub kinds: Option<Box<Kinds>>,
+    /// Operations per timed batch; 1 when each operation is timed alone.
+    pub batch: u64,
 }
 
 impl WorkerRecord {
-    fn new(open: bool) -> Self {
+    fn new(open: bool, kinds: bool) -> Self {
         let now = Instant::now();
         WorkerRecord {
             histogram: new_histogram(),
@@ -78,6 +156,18 @@ impl WorkerRecord {
             interrupted: false,
             dropped: 0,
             error_kinds: Default::default(),
+            kinds: kinds.then(|| Box::new(Kinds::new())),
+            batch: 1,
+        }
+    }
+
+    /// Records a successful operation's kind and latency.
+    #[inline]
+    fn outcome(&mut self, outcome: Outcome, ns: u64) {
+        if outcome != Outcome::Done {
+            if let Some(k) = &mut self.kinds {
+                k.record(outcome, ns);
+            }
         }
     }
 
@@ -122,9 +212,13 @@ impl WorkerRecord {
                 self.messages.push(m);
             }
         }
+        if let (Some(a), Some(b)) = (&mut self.kinds, &other.kinds) {
+            a.merge(b);
+        }
         self.start = self.start.min(other.start);
         self.end = self.end.max(other.end);
         self.interrupted |= other.interrupted;
+        self.batch = self.batch.max(other.batch);
     }
 }
 
@@ -173,9 +267,17 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 pub(crate) fn trial(
     target: &dyn Target,
     case: CasePlan,
+    trial: u32,
     workload: &WorkloadPlan,
     stop: &Arc<AtomicBool>,
 ) -> Result<TrialData, String> {
+    let trial_seed = crate::keys::derive(workload.seed, &[trial as u64]);
+    let context = |index: usize| WorkerContext {
+        index,
+        case,
+        trial,
+        seed: trial_seed,
+    };
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -214,9 +316,11 @@ pub(crate) fn trial(
                             if target.is_async() {
                                 let tasks: Vec<usize> =
                                     (thread..concurrency).step_by(threads).collect();
-                                async_thread(target, &tasks, workload, rx, &stop, shared)
+                                let contexts: Vec<WorkerContext> =
+                                    tasks.iter().map(|&i| context(i)).collect();
+                                async_thread(target, &contexts, workload, rx, &stop, shared)
                             } else {
-                                sync_thread(target, thread, workload, rx, &stop, shared)
+                                sync_thread(target, context(thread), workload, rx, &stop, shared)
                             }
                         });
                         std::panic::catch_unwind(body).unwrap_or_else(|p| {
@@ -294,26 +398,54 @@ fn start<T>(shared: &Shared, setup: Result<T, String>) -> Result<T, String> {
 
 fn sync_thread(
     target: &dyn Target,
-    index: usize,
+    ctx: WorkerContext,
     workload: &WorkloadPlan,
     rx: Option<async_channel::Receiver<Ticket>>,
     stop: &AtomicBool,
     shared: &Shared,
 ) -> Result<WorkerRecord, String> {
     // A panic in setup becomes an error before the barrier, so no thread waits forever.
-    let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.worker(index)))
+    let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.worker(&ctx)))
         .map_err(panic_message)
         .and_then(|w| w.map_err(|e| e.to_string()));
     let mut worker = start(shared, setup)?;
+    let kinds = target.outcomes();
     match rx {
         None => Ok(closed_sync(
             worker.as_mut(),
             workload,
             stop,
             &shared.measuring,
+            kinds,
         )),
-        Some(rx) => Ok(open_sync(worker.as_mut(), &rx, stop, &shared.measuring)),
+        Some(rx) => Ok(open_sync(
+            worker.as_mut(),
+            &rx,
+            stop,
+            &shared.measuring,
+            kinds,
+        )),
     }
+}
+
+/// Operations per timed batch: 1 (each timed alone) unless `timing` asks
+/// for batches, or is `auto` and a probe finds operations under 1us.
+fn batch_size(worker: &mut dyn Worker, timing: Timing, op: &mut u64, stop: &AtomicBool) -> u64 {
+    if timing == Timing::PerOp {
+        return 1;
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while (n < PROBE_OPS || start.elapsed() < PROBE_TIME) && !stop.load(Ordering::Relaxed) {
+        let _ = worker.call(*op);
+        *op += 1;
+        n += 1;
+    }
+    let mean = start.elapsed().as_nanos() as f64 / n.max(1) as f64;
+    if timing == Timing::Auto && mean >= BATCH_BELOW_NS {
+        return 1;
+    }
+    ((BATCH_TARGET_NS / mean.max(1.0)).ceil() as u64).clamp(2, 1_000_000)
 }
 
 /// One worker's warm-up and measured phase, closed loop. This is the hot loop.
@@ -322,6 +454,7 @@ fn closed_sync(
     workload: &WorkloadPlan,
     stop: &AtomicBool,
     measuring: &AtomicUsize,
+    kinds: bool,
 ) -> WorkerRecord {
     let mut op = 0u64;
     let warm_start = Instant::now();
@@ -329,38 +462,20 @@ fn closed_sync(
         let _ = worker.call(op);
         op += 1;
     }
-    let mut rec = WorkerRecord::new(false);
+    let batch = batch_size(worker, workload.timing, &mut op, stop);
+    let mut rec = WorkerRecord::new(false, kinds);
+    rec.batch = batch;
     let bytes_counter = ThreadBytes::current();
     let counting = alloc::counting_installed();
     measuring.fetch_add(1, Ordering::Release);
     let bytes_before = bytes_counter.get();
     let allocs_before = alloc::thread_allocs();
     let start = Instant::now();
-    let mut end;
-    loop {
-        let t0 = Instant::now();
-        let result = worker.call(op);
-        let t1 = Instant::now();
-        rec.histogram
-            .saturating_record(t1.duration_since(t0).as_nanos() as u64);
-        end = t1;
-        op += 1;
-        rec.operations += 1;
-        if let Err(e) = result {
-            rec.error(e);
-        }
-        let done = match workload.stop {
-            Stop::Duration(d) => t1.duration_since(start) >= d,
-            Stop::Iterations(n) => rec.operations >= n,
-        };
-        if done {
-            break;
-        }
-        if rec.operations.is_multiple_of(POLL_EVERY) && stop.load(Ordering::Relaxed) {
-            rec.interrupted = true;
-            break;
-        }
-    }
+    let end = if batch > 1 {
+        closed_batches(worker, workload.stop, stop, &mut rec, op, start)
+    } else {
+        closed_each(worker, workload.stop, stop, &mut rec, op, start)
+    };
     let allocs_after = alloc::thread_allocs();
     let bytes_after = bytes_counter.get();
     rec.start = start;
@@ -369,6 +484,90 @@ fn closed_sync(
     rec.allocs = counting.then(|| allocs_after - allocs_before);
     rec.accounted_ops = rec.operations;
     rec
+}
+
+/// The measured loop, each operation timed alone. Returns the last clock reading.
+#[inline(never)]
+fn closed_each(
+    worker: &mut dyn Worker,
+    rule: Stop,
+    stop: &AtomicBool,
+    rec: &mut WorkerRecord,
+    mut op: u64,
+    start: Instant,
+) -> Instant {
+    loop {
+        let t0 = Instant::now();
+        let result = worker.call(op);
+        let t1 = Instant::now();
+        let ns = t1.duration_since(t0).as_nanos() as u64;
+        rec.histogram.saturating_record(ns);
+        op += 1;
+        rec.operations += 1;
+        match result {
+            Ok(outcome) => rec.outcome(outcome, ns),
+            Err(e) => rec.error(e),
+        }
+        let done = match rule {
+            Stop::Duration(d) => t1.duration_since(start) >= d,
+            Stop::Iterations(n) => rec.operations >= n,
+        };
+        if done {
+            return t1;
+        }
+        if rec.operations.is_multiple_of(POLL_EVERY) && stop.load(Ordering::Relaxed) {
+            rec.interrupted = true;
+            return t1;
+        }
+    }
+}
+
+/// The measured loop for fast operations: batches of `rec.batch` between
+/// two clock reads, each batch's mean recorded once per operation in it,
+/// so percentiles are of batch means (labelled so in reports).
+#[inline(never)]
+fn closed_batches(
+    worker: &mut dyn Worker,
+    rule: Stop,
+    stop: &AtomicBool,
+    rec: &mut WorkerRecord,
+    mut op: u64,
+    start: Instant,
+) -> Instant {
+    loop {
+        let n = match rule {
+            Stop::Iterations(total) => rec.batch.min(total - rec.operations),
+            Stop::Duration(_) => rec.batch,
+        };
+        let t0 = Instant::now();
+        for _ in 0..n {
+            match worker.call(op) {
+                Ok(Outcome::Done) => {}
+                Ok(outcome) => {
+                    if let Some(k) = &mut rec.kinds {
+                        k.count(outcome);
+                    }
+                }
+                Err(e) => rec.error(e),
+            }
+            op += 1;
+        }
+        let t1 = Instant::now();
+        let mean = t1.duration_since(t0).as_nanos() as u64 / n.max(1);
+        let _ = rec.histogram.record_n(mean.clamp(1, crate::stats::MAX_NS), n);
+        rec.operations += n;
+        let done = match rule {
+            Stop::Duration(d) => t1.duration_since(start) >= d,
+            Stop::Iterations(total) => rec.operations >= total,
+        };
+        if done {
+            return t1;
+        }
+        if stop.load(Ordering::Relaxed) {
+            rec.interrupted = true;
+            return t1;
+        }
+    }
 }
 
 /// A scheduled operation.
@@ -388,8 +587,9 @@ fn open_sync(
     rx: &async_channel::Receiver<Ticket>,
     stop: &AtomicBool,
     measuring: &AtomicUsize,
+    kinds: bool,
 ) -> WorkerRecord {
-    let mut rec = WorkerRecord::new(true);
+    let mut rec = WorkerRecord::new(true, kinds);
     let bytes_counter = ThreadBytes::current();
     let counting = alloc::counting_installed();
     let (mut bytes, mut allocs) = (0u64, 0u64);
@@ -431,17 +631,18 @@ fn record_open(
     ticket: Ticket,
     actual: Instant,
     end: Instant,
-    result: Result<(), crate::target::OpError>,
+    result: Result<Outcome, crate::target::OpError>,
 ) {
-    rec.histogram
-        .saturating_record(end.duration_since(ticket.intended).as_nanos() as u64);
+    let ns = end.duration_since(ticket.intended).as_nanos() as u64;
+    rec.histogram.saturating_record(ns);
     if let Some(s) = &mut rec.service {
         s.saturating_record(end.duration_since(actual).as_nanos() as u64);
     }
     rec.operations += 1;
     rec.end = rec.end.max(end);
-    if let Err(e) = result {
-        rec.error(e);
+    match result {
+        Ok(outcome) => rec.outcome(outcome, ns),
+        Err(e) => rec.error(e),
     }
 }
 
@@ -530,7 +731,7 @@ impl Waiter {
 /// One OS thread with a single-threaded runtime running `tasks` async workers.
 fn async_thread(
     target: &dyn Target,
-    tasks: &[usize],
+    tasks: &[WorkerContext],
     workload: &WorkloadPlan,
     rx: Option<async_channel::Receiver<Ticket>>,
     stop: &Arc<AtomicBool>,
@@ -543,7 +744,7 @@ fn async_thread(
             .map_err(|e| format!("cannot start a tokio runtime: {e}"))
             .and_then(|rt| {
                 let workers: Result<Vec<_>, TargetError> =
-                    tasks.iter().map(|i| target.async_worker(*i)).collect();
+                    tasks.iter().map(|c| target.async_worker(c)).collect();
                 workers.map(|w| (rt, w)).map_err(|e| e.to_string())
             })
     }))
@@ -555,9 +756,10 @@ fn async_thread(
     let counting = alloc::counting_installed();
     let workload = workload.clone();
     let stop = stop.clone();
+    let kinds = target.outcomes();
     let mut rec = local.block_on(&rt, async move {
         let open = rx.is_some();
-        let mut rec = WorkerRecord::new(open);
+        let mut rec = WorkerRecord::new(open, kinds);
         let (b0, a0);
         match rx {
             None => {
@@ -572,7 +774,10 @@ fn async_thread(
                     workers.push(h.await.map_err(|e| e.to_string())?);
                 }
                 // Histograms are allocated before the memory window opens.
-                let records: Vec<_> = workers.iter().map(|_| WorkerRecord::new(false)).collect();
+                let records: Vec<_> = workers
+                    .iter()
+                    .map(|_| WorkerRecord::new(false, kinds))
+                    .collect();
                 shared.measuring.fetch_add(1, Ordering::Release);
                 (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
                 let start = Instant::now();
@@ -595,7 +800,10 @@ fn async_thread(
                 rec.start = start;
             }
             Some(rx) => {
-                let records: Vec<_> = workers.iter().map(|_| WorkerRecord::new(true)).collect();
+                let records: Vec<_> = workers
+                    .iter()
+                    .map(|_| WorkerRecord::new(true, kinds))
+                    .collect();
                 shared.measuring.fetch_add(1, Ordering::Release);
                 (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
                 let handles: Vec<_> = workers
@@ -654,13 +862,14 @@ async fn closed_async(
         let t0 = Instant::now();
         let result = worker.call(op).await;
         let t1 = Instant::now();
-        rec.histogram
-            .saturating_record(t1.duration_since(t0).as_nanos() as u64);
+        let ns = t1.duration_since(t0).as_nanos() as u64;
+        rec.histogram.saturating_record(ns);
         rec.end = t1;
         op += 1;
         rec.operations += 1;
-        if let Err(e) = result {
-            rec.error(e);
+        match result {
+            Ok(outcome) => rec.outcome(outcome, ns),
+            Err(e) => rec.error(e),
         }
         let done = match rule {
             Stop::Duration(d) => t1.duration_since(start) >= d,

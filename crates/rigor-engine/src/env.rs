@@ -67,8 +67,10 @@ pub fn calibrate_timer() -> Harness {
             resolution
         },
         memory_accounting: crate::alloc::counting_installed(),
-        timing: "closed loop; each operation timed alone between two Instant::now() reads \
-                 (the timer cost is inside every latency)"
+        timing: "each operation timed alone between two Instant::now() reads (the timer \
+                 cost is inside every latency); with `timing: auto` operations under 1us, \
+                 and with `timing: batch` all, are timed in batches of at least 10us whose \
+                 means make the histogram (a trial's `batch` says how many per batch)"
             .into(),
     }
 }

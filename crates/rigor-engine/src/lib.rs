@@ -7,6 +7,9 @@
 //!   the collector merges after each run. Nothing is shared on the hot path.
 //! - Each operation is timed alone between two clock reads; the clock's own
 //!   cost is measured and reported in `harness` so small numbers can be judged.
+//!   Operations under 1us (found by a probe after warm-up) are timed in
+//!   batches of at least 10us instead, and their percentiles are of batch means.
+//! - Keys and inputs are drawn into seeded streams before timing ([`keys`]).
 //! - Targets are interleaved within each trial, in a rotated order, so that
 //!   machine drift hits all of them alike.
 //! - Memory: bytes/op from jemalloc's per-thread counter, allocs/op from a
@@ -19,6 +22,7 @@ pub mod compare;
 mod drive;
 pub mod env;
 pub mod grade;
+pub mod keys;
 pub mod results;
 pub mod run;
 pub mod stats;

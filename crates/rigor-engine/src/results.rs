@@ -9,7 +9,11 @@ use std::collections::BTreeMap;
 use rigor_scenario::plan::{Mode, WorkloadPlan};
 use serde::{Deserialize, Serialize};
 
-use crate::target::Setup;
+use crate::target::{CacheState, Setup};
+
+fn one() -> u64 {
+    1
+}
 
 /// The version of this file format; bumped on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -183,6 +187,9 @@ pub struct CaseResult {
     pub concurrency: u32,
     /// Requested rate in operations per second (rate mode only).
     pub rate: Option<f64>,
+    /// Cache capacity (cache scenarios only): entries, or `<n>B` for bytes.
+    #[serde(default)]
+    pub capacity: Option<rigor_scenario::units::Capacity>,
     /// Each target's results, in scenario order.
     pub targets: Vec<TargetResult>,
 }
@@ -216,6 +223,23 @@ pub struct TrialResult {
     pub trial: u32,
     /// Position of this target within the trial's interleaved order, from 0.
     pub position: u32,
+    /// Operations per timed batch: 1 when each operation was timed alone;
+    /// above 1, `histogram` holds batch means (one per operation of the batch).
+    #[serde(default = "one")]
+    pub batch: u64,
+    /// Per-kind latencies (`get`, `hit`, `miss`, `set`), like `histogram`;
+    /// empty when timed in batches or when the target reports no kinds.
+    #[serde(default)]
+    pub kind_histograms: BTreeMap<String, String>,
+    /// Operations by kind (`get`, `hit`, `miss`, `set`); counted in batches too.
+    #[serde(default)]
+    pub kind_counts: BTreeMap<String, u64>,
+    /// Cache state after `prepare` (preload), before timing.
+    #[serde(default)]
+    pub cache_before: Option<CacheState>,
+    /// Cache state after the trial.
+    #[serde(default)]
+    pub cache_after: Option<CacheState>,
     /// Operations measured (including failed ones).
     pub operations: u64,
     /// Failed operations.

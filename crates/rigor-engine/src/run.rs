@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use rigor_scenario::plan::{Plan, TargetPlan};
 
-use crate::drive::{self, TrialData, GENERATOR_BOUND_LAG_NS, KEEP_MESSAGES};
+use crate::drive::{self, TrialData, GENERATOR_BOUND_LAG_NS, KEEP_MESSAGES, KIND_NAMES};
 use crate::grade;
 use crate::results::*;
 use crate::stats::{self, new_histogram};
-use crate::target::Target;
+use crate::target::{CacheState, Target, TrialContext};
 
 /// What the executor needs besides the plan.
 pub struct RunContext<'a> {
@@ -104,6 +104,7 @@ pub fn run(
             name: case_plan.name(),
             concurrency: case_plan.concurrency,
             rate: case_plan.rate,
+            capacity: case_plan.capacity,
             targets: targets
                 .iter()
                 .map(|t| TargetResult {
@@ -136,9 +137,29 @@ pub fn run(
                     workload.trials,
                     prepared.plan.id()
                 ));
-                match drive::trial(prepared.target.as_ref(), case_plan, workload, &ctx.stop) {
-                    Ok(data) => {
-                        let trial_result = collect(data, trial, position as u32);
+                let trial_context = TrialContext {
+                    case: case_plan,
+                    trial,
+                    seed: crate::keys::derive(workload.seed, &[trial as u64]),
+                };
+                let outcome = prepared
+                    .target
+                    .prepare(&trial_context)
+                    .map_err(|e| e.to_string())
+                    .and_then(|before| {
+                        drive::trial(
+                            prepared.target.as_ref(),
+                            case_plan,
+                            trial,
+                            workload,
+                            &ctx.stop,
+                        )
+                        .map(|data| (before, data))
+                    });
+                match outcome {
+                    Ok((before, data)) => {
+                        let after = prepared.target.cache_state();
+                        let trial_result = collect(data, trial, position as u32, before, after);
                         (ctx.progress)(&trial_line(&trial_result));
                         let interrupted = trial_result.interrupted;
                         results.cases[case].targets[index].trials.push(trial_result);
@@ -180,7 +201,10 @@ pub fn run(
 fn spec_config(t: &TargetPlan) -> serde_json::Value {
     use rigor_scenario::model::TargetSpec;
     match &t.spec {
-        TargetSpec::Regorus(s) => serde_json::json!({ "engine": s.engine }),
+        TargetSpec::Regorus(s) => serde_json::json!({
+            "engine": s.engine,
+            "cache": s.cache.as_ref().map(decision_cache_config),
+        }),
         TargetSpec::Noop(_) => serde_json::json!({}),
         TargetSpec::Spin(s) => {
             serde_json::json!({ "service_time_ns": s.service_time.0.as_nanos() as u64 })
@@ -189,8 +213,28 @@ fn spec_config(t: &TargetPlan) -> serde_json::Value {
             "url": s.url,
             "upload": s.upload,
             "timeout_ns": s.timeout.map(|t| t.0.as_nanos() as u64),
+            "cache": s.cache.as_ref().map(decision_cache_config),
+        }),
+        TargetSpec::Moka(s) => serde_json::json!({ "eviction": s.eviction }),
+        TargetSpec::Redis(s) => serde_json::json!({
+            "server": s.server,
+            // Never the URL itself: it may carry a password.
+            "url": s.url.as_ref().map(|_| "(given)"),
+            "connections": s.connections.unwrap_or(1),
+            "eviction": s.eviction,
+            "timeout_ns": s.timeout.map(|t| t.0.as_nanos() as u64),
         }),
     }
+}
+
+fn decision_cache_config(c: &rigor_scenario::model::DecisionCacheSpec) -> serde_json::Value {
+    serde_json::json!({
+        "kind": c.kind,
+        "capacity": c.capacity,
+        "ttl_ns": c.ttl.map(|t| t.0.as_nanos() as u64),
+        "eviction": c.eviction,
+        "server": c.server,
+    })
 }
 
 fn trial_line(t: &TrialResult) -> String {
@@ -204,6 +248,12 @@ fn trial_line(t: &TrialResult) -> String {
         format_nanos(get("latency.p99")),
         t.errors
     );
+    if let Some(ratio) = t.metrics.get("cache.hit_ratio") {
+        line.push_str(&format!(", hit ratio {:.2}%", ratio * 100.0));
+    }
+    if t.batch > 1 {
+        line.push_str(&format!(" (timed in batches of {})", t.batch));
+    }
     if let Some(lag) = t.metrics.get("schedule.lag.p99") {
         line.push_str(&format!(", schedule lag p99 {}", format_nanos(*lag)));
     }
@@ -223,7 +273,13 @@ fn trial_line(t: &TrialResult) -> String {
 }
 
 /// Merges worker records into one trial result.
-fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
+fn collect(
+    data: TrialData,
+    trial: u32,
+    position: u32,
+    cache_before: Option<CacheState>,
+    cache_after: Option<CacheState>,
+) -> TrialResult {
     let TrialData {
         records,
         peak_resident,
@@ -248,7 +304,16 @@ fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
         .map(|r| r.end)
         .max();
     let mut interrupted = false;
+    let mut kinds: Option<drive::Kinds> = None;
+    let mut batch = 1;
     for r in records {
+        batch = batch.max(r.batch);
+        if let Some(k) = &r.kinds {
+            match &mut kinds {
+                Some(all) => all.merge_from(k),
+                None => kinds = Some(k.cloned()),
+            }
+        }
         let _ = histogram.add(&r.histogram);
         if let (Some(all), Some(s)) = (&mut service, &r.service) {
             let _ = all.add(s);
@@ -323,9 +388,27 @@ fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
             );
         }
     }
+    let mut kind_histograms = BTreeMap::new();
+    let mut kind_counts = BTreeMap::new();
+    if let Some(k) = &kinds {
+        for (i, name) in KIND_NAMES.iter().enumerate() {
+            kind_counts.insert(name.to_string(), k.counts[i]);
+            if !k.histograms[i].is_empty() {
+                kind_histograms.insert(name.to_string(), stats::encode(&k.histograms[i]));
+            }
+        }
+        kind_metrics(k.histograms.iter().zip(KIND_NAMES), &mut metrics);
+    }
+    hit_ratio(&kind_counts, &mut metrics);
+    cache_metrics(cache_before.as_ref(), cache_after.as_ref(), &mut metrics);
     TrialResult {
         trial,
         position,
+        batch,
+        kind_histograms,
+        kind_counts,
+        cache_before,
+        cache_after,
         operations,
         errors,
         error_messages: messages,
@@ -337,6 +420,62 @@ fn collect(data: TrialData, trial: u32, position: u32) -> TrialResult {
         service_histogram: service.as_ref().map(stats::encode),
         dropped,
         generator_bound,
+    }
+}
+
+/// `latency.<kind>.*` from per-kind histograms, for the names in the catalogue.
+fn kind_metrics<'a>(
+    histograms: impl Iterator<Item = (&'a hdrhistogram::Histogram<u64>, &'a str)>,
+    out: &mut BTreeMap<String, f64>,
+) {
+    for (h, kind) in histograms {
+        if h.is_empty() {
+            continue;
+        }
+        let mut m = BTreeMap::new();
+        stats::latency_metrics(h, &mut m);
+        for (k, v) in m {
+            let name = k.replacen("latency.", &format!("latency.{kind}."), 1);
+            if rigor_scenario::metrics::metric(&name).is_some() {
+                out.insert(name, v);
+            }
+        }
+    }
+}
+
+/// `cache.hit_ratio` from hit and miss counts.
+fn hit_ratio(counts: &BTreeMap<String, u64>, out: &mut BTreeMap<String, f64>) {
+    let hits = counts.get("hit").copied().unwrap_or(0);
+    let misses = counts.get("miss").copied().unwrap_or(0);
+    if hits + misses > 0 {
+        out.insert(
+            "cache.hit_ratio".into(),
+            hits as f64 / (hits + misses) as f64,
+        );
+    }
+}
+
+/// `cache.entries`, `cache.memory` and `cache.bytes_per_entry` after preload,
+/// `cache.entries_end` after the trial.
+fn cache_metrics(
+    before: Option<&CacheState>,
+    after: Option<&CacheState>,
+    out: &mut BTreeMap<String, f64>,
+) {
+    if let Some(b) = before {
+        out.insert("cache.entries".into(), b.entries as f64);
+        if let Some(m) = b.memory {
+            out.insert("cache.memory".into(), m as f64);
+            if b.entries > 0 {
+                out.insert(
+                    "cache.bytes_per_entry".into(),
+                    m as f64 / b.entries as f64,
+                );
+            }
+        }
+    }
+    if let Some(a) = after {
+        out.insert("cache.entries_end".into(), a.entries as f64);
     }
 }
 
@@ -381,7 +520,25 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             let mut medians: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
             let mut service: Option<hdrhistogram::Histogram<u64>> = None;
             let mut peak: Option<f64> = None;
+            let mut kinds: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
+            let mut kind_counts: BTreeMap<String, u64> = BTreeMap::new();
             for trial in &t.trials {
+                for (name, text) in &trial.kind_histograms {
+                    if let Ok(h) = stats::decode(text) {
+                        let _ = kinds.entry(name.clone()).or_insert_with(new_histogram).add(&h);
+                    }
+                }
+                for (name, n) in &trial.kind_counts {
+                    *kind_counts.entry(name.clone()).or_insert(0) += n;
+                }
+                for k in [
+                    "cache.entries",
+                    "cache.entries_end",
+                    "cache.memory",
+                    "cache.bytes_per_entry",
+                ] {
+                    medians.entry(k).or_default().extend(trial.metrics.get(k));
+                }
                 if let Ok(h) = stats::decode(&trial.histogram) {
                     let _ = merged.add(&h);
                 }
@@ -409,6 +566,8 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             let mut m = BTreeMap::new();
             stats::latency_metrics(&merged, &mut m);
             service_metrics(service.as_ref(), &mut m);
+            kind_metrics(kinds.iter().map(|(k, h)| (h, k.as_str())), &mut m);
+            hit_ratio(&kind_counts, &mut m);
             for (k, v) in &medians {
                 let value = if *k == "schedule.lag.max" {
                     v.iter().copied().reduce(f64::max)

@@ -7,7 +7,7 @@
 //! single operations. Workers only do work; timing and counting are the
 //! engine's.
 
-use rigor_scenario::plan::{Plan, TargetPlan};
+use rigor_scenario::plan::{CasePlan, Plan, TargetPlan};
 
 /// Errors a target raises while being built or while handing out workers.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,64 @@ impl std::fmt::Display for OpError {
     }
 }
 
+/// What one successful operation was, for the per-kind latencies and the hit ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// An operation with no kind (a policy evaluation, a request).
+    #[default]
+    Done,
+    /// A cache read; `hit` says whether the key was present.
+    Get {
+        /// The key was present.
+        hit: bool,
+    },
+    /// A cache write.
+    Set,
+    /// A decision-cache lookup in front of a policy; a miss includes the evaluation.
+    Lookup {
+        /// The decision was cached.
+        hit: bool,
+    },
+}
+
+/// Where a worker sits in the run: which trial, which worker, which seed.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerContext {
+    /// The worker's index within the case, from 0.
+    pub index: usize,
+    /// The case being run.
+    pub case: CasePlan,
+    /// The trial, from 0.
+    pub trial: u32,
+    /// A seed for this worker in this trial, derived from the scenario's
+    /// seed: the same for every target, so targets see the same keys.
+    pub seed: u64,
+}
+
+/// What a trial is about to run, for [`Target::prepare`].
+#[derive(Debug, Clone, Copy)]
+pub struct TrialContext {
+    /// The case being run.
+    pub case: CasePlan,
+    /// The trial, from 0.
+    pub trial: u32,
+    /// The trial's seed, derived from the scenario's.
+    pub seed: u64,
+}
+
+/// A cache's state, read outside any measurement.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CacheState {
+    /// Entries held.
+    pub entries: u64,
+    /// Bytes the cache holds, when known (see `cache.memory`).
+    pub memory: Option<u64>,
+    /// How `memory` was measured.
+    pub memory_source: String,
+    /// How the case's capacity was applied (e.g. Redis' maxmemory), for the record.
+    pub capacity_note: Option<String>,
+}
+
 /// Setup costs a target measured while being built.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Setup {
@@ -62,9 +120,28 @@ pub trait Target: Send + Sync {
         Setup::default()
     }
 
+    /// Called before each trial, outside timing: a cache target builds a
+    /// fresh cache with the case's capacity and preloads it. Returns the
+    /// state after preparing (for `cache.memory` and `cache.entries`).
+    fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        let _ = trial;
+        Ok(None)
+    }
+
+    /// The cache's state after a trial, outside timing.
+    fn cache_state(&self) -> Option<CacheState> {
+        None
+    }
+
     /// A worker for the calling thread. Called on the worker's own thread,
     /// before timing starts.
-    fn worker(&self, index: usize) -> Result<Box<dyn Worker>, TargetError>;
+    fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError>;
+
+    /// Whether this target's operations report kinds ([`Outcome`] other than
+    /// `Done`): per-kind histograms are then allocated before timing.
+    fn outcomes(&self) -> bool {
+        false
+    }
 
     /// Whether this target's operations are futures ([`Target::async_worker`])
     /// rather than blocking calls ([`Target::worker`]).
@@ -73,8 +150,8 @@ pub trait Target: Send + Sync {
     }
 
     /// An async worker (one connection, say), created on the runtime's thread.
-    fn async_worker(&self, index: usize) -> Result<Box<dyn AsyncWorker>, TargetError> {
-        let _ = index;
+    fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
+        let _ = ctx;
         Err(TargetError::Failed(
             "this target has no async workers".into(),
         ))
@@ -99,7 +176,7 @@ pub trait Target: Send + Sync {
 /// Performs operations on one thread.
 pub trait Worker {
     /// One operation; `op` counts this worker's operations from 0.
-    fn call(&mut self, op: u64) -> Result<(), OpError>;
+    fn call(&mut self, op: u64) -> Result<Outcome, OpError>;
 }
 
 /// Builds targets of one `kind:`.
@@ -181,5 +258,5 @@ pub trait AsyncWorker {
     fn call(
         &mut self,
         op: u64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), OpError>> + '_>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, OpError>> + '_>>;
 }

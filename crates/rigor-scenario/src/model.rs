@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::metrics::{self, MetricDef, Unit};
-use crate::units::Dur;
+use crate::units::{Capacity, Dur, Percent, SizeRange};
 
 /// A benchmark scenario: what to measure, how hard, and what counts as good.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -48,6 +48,100 @@ pub struct Scenario {
     /// (exit 3) if any two disagree. Default: on when two or more targets evaluate the policy.
     #[serde(default)]
     pub verify: Option<bool>,
+    /// The cache workload that `moka` and `redis` targets run: keyspace, key
+    /// distribution, value sizes, read/write mix and capacities to sweep.
+    #[serde(default)]
+    #[schemars(with = "Option<CacheWorkload>")]
+    pub cache: Option<Spanned<CacheWorkload>>,
+    /// How each operation picks its input: `sequential` (round-robin, the
+    /// default), `uniform`, `zipfian` or `hotspot`; or a map with
+    /// `distribution`, `zipf_exponent`, `hotspot_keys`, `hotspot_ops`.
+    /// Skewed inputs make a decision cache (`cache:` on a policy target) matter.
+    #[serde(default)]
+    #[schemars(with = "Option<DistributionSpec>")]
+    pub inputs_distribution: Option<Spanned<DistributionSpec>>,
+}
+
+/// `cache:`: the workload of cache targets, as YCSB and memtier_benchmark describe theirs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheWorkload {
+    /// Keyspace size: keys are `key:<n>` for n in 0..keys.
+    pub keys: u64,
+    /// Which keys operations touch: `zipfian` (default), `uniform`, `hotspot` or `sequential`.
+    #[serde(default)]
+    pub distribution: Option<Distribution>,
+    /// Zipfian only: the exponent s of P(rank k) ~ 1/k^s (default 0.99, YCSB's).
+    #[serde(default)]
+    pub zipf_exponent: Option<f64>,
+    /// Hotspot only: the share of the keyspace that is hot (default `20%`).
+    #[serde(default)]
+    pub hotspot_keys: Option<Percent>,
+    /// Hotspot only: the share of operations that go to hot keys (default `80%`).
+    #[serde(default)]
+    pub hotspot_ops: Option<Percent>,
+    /// Value size in bytes (`256B`) or a range (`64B..4KiB`), fixed per key. Default `100B`.
+    #[serde(default)]
+    pub value_size: Option<SizeRange>,
+    /// Share of operations that are reads (get); the rest are writes (set). Default `100%`.
+    #[serde(default)]
+    pub read_ratio: Option<Percent>,
+    /// On a read miss: `fill` (get, then set the value; the default) or `none`.
+    #[serde(default)]
+    pub miss: Option<MissPolicy>,
+    /// Cache capacity in entries (`10000`) or bytes of keys and values
+    /// (`64MiB`); a list sweeps like `concurrency`. Default: the keyspace.
+    #[serde(default)]
+    pub capacity: Option<OneOrMany<Capacity>>,
+    /// Entries expire this long after being written.
+    #[serde(default)]
+    pub ttl: Option<Dur>,
+    /// Fill the cache with the most popular keys before measuring (YCSB's
+    /// load phase). Default `true`.
+    #[serde(default)]
+    pub preload: Option<bool>,
+}
+
+/// A key (or input) popularity distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Distribution {
+    /// Every key equally likely.
+    Uniform,
+    /// Rank k has probability proportional to 1/k^s (`zipf_exponent`).
+    Zipfian,
+    /// `hotspot_ops` of operations go uniformly to the first `hotspot_keys` of the keyspace.
+    Hotspot,
+    /// Keys in order, wrapping around; each worker starts elsewhere.
+    #[serde(alias = "round-robin")]
+    Sequential,
+}
+
+/// What a read does when the key is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissPolicy {
+    /// Set the key's value after the miss (cache-aside); counted in the get's latency.
+    #[default]
+    Fill,
+    /// Leave the cache unchanged.
+    None,
+}
+
+/// `inputs_distribution:`: a distribution name, or a map with its parameters.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+pub struct DistributionSpec {
+    /// The distribution.
+    pub distribution: Distribution,
+    /// Zipfian only: exponent s (default 0.99).
+    #[serde(default)]
+    pub zipf_exponent: Option<f64>,
+    /// Hotspot only: share of inputs that are hot (default `20%`).
+    #[serde(default)]
+    pub hotspot_keys: Option<Percent>,
+    /// Hotspot only: share of operations on hot inputs (default `80%`).
+    #[serde(default)]
+    pub hotspot_ops: Option<Percent>,
 }
 
 /// `compare:`.
@@ -122,6 +216,64 @@ impl<'de> Deserialize<'de> for InputSource {
     }
 }
 
+/// The map form of [`DistributionSpec`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistributionMap {
+    distribution: Distribution,
+    #[serde(default)]
+    zipf_exponent: Option<f64>,
+    #[serde(default)]
+    hotspot_keys: Option<Percent>,
+    #[serde(default)]
+    hotspot_ops: Option<Percent>,
+}
+
+impl<'de> Deserialize<'de> for DistributionSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DistributionSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a distribution (`zipfian`) or `{ distribution: zipfian, zipf_exponent: 1.1 }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DistributionSpec, E> {
+                let distribution = Distribution::deserialize(de::value::StrDeserializer::new(v))?;
+                Ok(DistributionSpec {
+                    distribution,
+                    zipf_exponent: None,
+                    hotspot_keys: None,
+                    hotspot_ops: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DistributionSpec, A::Error> {
+                let m = DistributionMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(DistributionSpec {
+                    distribution: m.distribution,
+                    zipf_exponent: m.zipf_exponent,
+                    hotspot_keys: m.hotspot_keys,
+                    hotspot_ops: m.hotspot_ops,
+                })
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// How operations are timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timing {
+    /// Per operation, unless a warm-up probe finds operations faster than
+    /// 1us; those are timed in batches of at least 10us.
+    #[default]
+    Auto,
+    /// Every operation between two clock reads (the clock's own cost is inside).
+    PerOp,
+    /// Batches of operations of at least 10us; latency is the batch mean.
+    Batch,
+}
+
 /// The load shape.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +297,12 @@ pub struct Workload {
     /// `concurrency` is then the most operations in flight at once. Without it, closed loop.
     #[serde(default)]
     pub rate: Option<OneOrMany<Rate>>,
+    /// Seed of every random choice (keys, inputs, values); recorded in the results. Default 1.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// `auto` (default), `per-op` or `batch`: see "Timing" in README.md.
+    #[serde(default)]
+    pub timing: Option<Timing>,
 }
 
 /// Operations per second, written with a unit (`5000/s`, `5k/s`).
@@ -241,6 +399,10 @@ pub enum TargetSpec {
     Spin(SpinSpec),
     /// A policy server speaking OPA's REST Data API (OPA itself, or `rigor serve`).
     OpaHttp(OpaHttpSpec),
+    /// An in-process cache (`moka::sync::Cache`) running the `cache:` workload.
+    Moka(MokaSpec),
+    /// A Redis server running the `cache:` workload.
+    Redis(RedisSpec),
 }
 
 impl TargetSpec {
@@ -251,6 +413,8 @@ impl TargetSpec {
             TargetSpec::Noop(s) => &s.id,
             TargetSpec::Spin(s) => &s.id,
             TargetSpec::OpaHttp(s) => &s.id,
+            TargetSpec::Moka(s) => &s.id,
+            TargetSpec::Redis(s) => &s.id,
         }
     }
 
@@ -261,6 +425,8 @@ impl TargetSpec {
             TargetSpec::Noop(_) => "noop",
             TargetSpec::Spin(_) => "spin",
             TargetSpec::OpaHttp(_) => "opa-http",
+            TargetSpec::Moka(_) => "moka",
+            TargetSpec::Redis(_) => "redis",
         }
     }
 
@@ -271,6 +437,31 @@ impl TargetSpec {
             TargetSpec::Noop(s) => &s.thresholds,
             TargetSpec::Spin(s) => &s.thresholds,
             TargetSpec::OpaHttp(s) => &s.thresholds,
+            TargetSpec::Moka(s) => &s.thresholds,
+            TargetSpec::Redis(s) => &s.thresholds,
+        }
+    }
+
+    /// Whether the target runs the scenario's `cache:` workload.
+    pub fn needs_cache(&self) -> bool {
+        matches!(self, TargetSpec::Moka(_) | TargetSpec::Redis(_))
+    }
+
+    /// The decision cache in front of a policy target, if any.
+    pub fn decision_cache(&self) -> Option<&DecisionCacheSpec> {
+        match self {
+            TargetSpec::Regorus(s) => s.cache.as_ref(),
+            TargetSpec::OpaHttp(s) => s.cache.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to the decision cache, for planning.
+    pub fn decision_cache_mut(&mut self) -> Option<&mut DecisionCacheSpec> {
+        match self {
+            TargetSpec::Regorus(s) => s.cache.as_mut(),
+            TargetSpec::OpaHttp(s) => s.cache.as_mut(),
+            _ => None,
         }
     }
 
@@ -289,6 +480,9 @@ pub struct RegorusSpec {
     /// `interpreter` (default) or `vm` (regorus' compiled bytecode VM).
     #[serde(default)]
     pub engine: RegorusEngine,
+    /// A decision cache in front of the policy: a hit returns the cached decision without evaluating.
+    #[serde(default)]
+    pub cache: Option<DecisionCacheSpec>,
     /// Thresholds for this target only; they override the scenario's for the same metric.
     #[serde(default)]
     pub thresholds: Thresholds,
@@ -344,9 +538,182 @@ pub struct OpaHttpSpec {
     /// Per-request timeout (default `5s`); a request that takes longer is an error.
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// A decision cache in front of the server: a hit answers without a request.
+    #[serde(default)]
+    pub cache: Option<DecisionCacheSpec>,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,
+}
+
+/// Eviction policy of a bounded cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Eviction {
+    /// Frequency-based: moka's TinyLFU; Redis' `allkeys-lfu`.
+    #[default]
+    #[serde(alias = "lfu", alias = "tinylfu")]
+    TinyLfu,
+    /// Least recently used: moka's LRU; Redis' `allkeys-lru`.
+    Lru,
+}
+
+/// `kind: moka`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MokaSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// `tiny-lfu` (moka's default) or `lru`.
+    #[serde(default)]
+    pub eviction: Eviction,
+    /// Thresholds for this target only.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// Who runs the Redis server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerMode {
+    /// rigor starts `redis-server` on a free loopback port (persistence off)
+    /// and stops it afterwards.
+    Managed,
+}
+
+/// Where a Redis server is: started by rigor, or an existing one.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConnection {
+    /// `managed`: rigor starts and stops its own `redis-server`.
+    #[serde(default)]
+    pub server: Option<ServerMode>,
+    /// An existing server, e.g. `redis://:${REDIS_PASSWORD}@127.0.0.1:6379/0`;
+    /// `${VAR}` is replaced from the environment.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// With `url`: allow rigor to empty the database (FLUSHDB) and set
+    /// `maxmemory` and `maxmemory-policy` on that server. Required with `url`.
+    #[serde(default)]
+    pub flush: bool,
+    /// Response timeout per command (default `5s`; the redis crate's own default is 500ms).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Connect timeout (default `5s`).
+    #[serde(default)]
+    pub connect_timeout: Option<Dur>,
+    /// Path of the `redis-server` binary for `server: managed` (default: found on PATH).
+    #[serde(default)]
+    pub redis_server: Option<String>,
+}
+
+/// `kind: redis`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// `managed`: rigor starts and stops its own `redis-server`.
+    #[serde(default)]
+    pub server: Option<ServerMode>,
+    /// An existing server, e.g. `redis://127.0.0.1:6379/0`; `${VAR}` is replaced from the environment.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// With `url`: allow rigor to empty the database (FLUSHDB) and set its memory limit. Required with `url`.
+    #[serde(default)]
+    pub flush: bool,
+    /// Response timeout per command (default `5s`).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Connect timeout (default `5s`).
+    #[serde(default)]
+    pub connect_timeout: Option<Dur>,
+    /// Path of the `redis-server` binary for `server: managed` (default: found on PATH).
+    #[serde(default)]
+    pub redis_server: Option<String>,
+    /// Multiplexed connections shared by the workers (worker i uses connection
+    /// i mod n). Default 1, as most applications share one.
+    #[serde(default)]
+    pub connections: Option<u32>,
+    /// `tiny-lfu` (maps to `allkeys-lfu`, the default) or `lru` (`allkeys-lru`).
+    #[serde(default)]
+    pub eviction: Eviction,
+    /// Thresholds for this target only.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+impl RedisSpec {
+    /// The connection settings.
+    pub fn connection(&self) -> RedisConnection {
+        RedisConnection {
+            server: self.server,
+            url: self.url.clone(),
+            flush: self.flush,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            redis_server: self.redis_server.clone(),
+        }
+    }
+}
+
+/// Which cache a decision cache uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionCacheKind {
+    /// In process (`moka::sync::Cache`).
+    Moka,
+    /// A Redis server.
+    Redis,
+}
+
+/// `cache:` on a policy target: decisions cached by a hash of the canonical input.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionCacheSpec {
+    /// `moka` or `redis`.
+    pub kind: DecisionCacheKind,
+    /// Entries (default 10000) or bytes (`16MiB`).
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
+    /// Decisions expire this long after being cached.
+    #[serde(default)]
+    pub ttl: Option<Dur>,
+    /// `tiny-lfu` (default) or `lru`.
+    #[serde(default)]
+    pub eviction: Eviction,
+    /// Redis only: `managed` starts a `redis-server` for this cache.
+    #[serde(default)]
+    pub server: Option<ServerMode>,
+    /// Redis only: an existing server's URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Redis only, with `url`: allow rigor to empty the database and set its memory limit.
+    #[serde(default)]
+    pub flush: bool,
+    /// Redis only: response timeout (default `5s`).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    /// Redis only: connect timeout (default `5s`).
+    #[serde(default)]
+    pub connect_timeout: Option<Dur>,
+    /// Redis only: path of `redis-server` for `server: managed`.
+    #[serde(default)]
+    pub redis_server: Option<String>,
+}
+
+impl DecisionCacheSpec {
+    /// The Redis connection settings.
+    pub fn connection(&self) -> RedisConnection {
+        RedisConnection {
+            server: self.server,
+            url: self.url.clone(),
+            flush: self.flush,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            redis_server: self.redis_server.clone(),
+        }
+    }
 }
 
 /// Grading levels by metric name (see the metric table in README.md).

@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use crate::model::{InputSource, Scenario, TargetSpec, Threshold, Thresholds};
+use crate::model::{
+    Distribution, InputSource, MissPolicy, RedisConnection, Scenario,
+    TargetSpec, Threshold, Thresholds, Timing,
+};
+use crate::units::{Capacity, Percent};
 use crate::{Diagnostic, ScenarioError};
 
 /// How much of the scenario's workload to run.
@@ -47,52 +51,117 @@ pub struct WorkloadPlan {
     /// Open-loop rates to sweep, operations per second; empty for closed loop.
     #[serde(default)]
     pub rate: Vec<f64>,
+    /// Seed of every random choice (keys, inputs, values).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How operations are timed.
+    #[serde(default)]
+    pub timing: Timing,
+    /// Cache capacities to sweep (cache scenarios only); one case each.
+    #[serde(default)]
+    pub capacity: Vec<Capacity>,
 }
 
-/// One swept case: a concurrency and, in rate mode, a rate.
+fn default_seed() -> u64 {
+    1
+}
+
+/// One swept case: a concurrency and, in rate mode, a rate; in cache scenarios a capacity.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CasePlan {
     /// Workers (closed loop) or most operations in flight (rate mode).
     pub concurrency: u32,
     /// Requested rate in operations per second (rate mode only).
     pub rate: Option<f64>,
+    /// Cache capacity (cache scenarios only).
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
 }
 
 impl CasePlan {
-    /// A label such as `concurrency=2` or `rate=1000/s concurrency=64`.
+    /// A label such as `concurrency=2`, `rate=1000/s concurrency=64` or `capacity=1000 concurrency=8`.
     pub fn name(&self) -> String {
-        match self.rate {
-            Some(r) => format!(
-                "rate={}/s concurrency={}",
-                crate::units::significant(r),
-                self.concurrency
-            ),
-            None => format!("concurrency={}", self.concurrency),
+        let mut out = String::new();
+        if let Some(c) = self.capacity {
+            out.push_str(&format!("capacity={c} "));
         }
+        if let Some(r) = self.rate {
+            out.push_str(&format!("rate={}/s ", crate::units::significant(r)));
+        }
+        out.push_str(&format!("concurrency={}", self.concurrency));
+        out
     }
 }
 
 impl WorkloadPlan {
-    /// Every case: each rate (if any) for each concurrency.
+    /// Every case: each capacity (if any), each concurrency, each rate (if any).
     pub fn cases(&self) -> Vec<CasePlan> {
         let mut out = Vec::new();
-        for &concurrency in &self.concurrency {
-            if self.rate.is_empty() {
-                out.push(CasePlan {
-                    concurrency,
-                    rate: None,
-                });
-            }
-            for &rate in &self.rate {
-                out.push(CasePlan {
-                    concurrency,
-                    rate: Some(rate),
-                });
+        let capacities: Vec<Option<Capacity>> = if self.capacity.is_empty() {
+            vec![None]
+        } else {
+            self.capacity.iter().copied().map(Some).collect()
+        };
+        for capacity in capacities {
+            for &concurrency in &self.concurrency {
+                if self.rate.is_empty() {
+                    out.push(CasePlan {
+                        concurrency,
+                        rate: None,
+                        capacity,
+                    });
+                }
+                for &rate in &self.rate {
+                    out.push(CasePlan {
+                        concurrency,
+                        rate: Some(rate),
+                        capacity,
+                    });
+                }
             }
         }
         out
     }
 }
+
+/// A checked key (or input) distribution.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DistributionPlan {
+    /// Which distribution.
+    pub kind: Distribution,
+    /// Zipfian exponent s.
+    pub zipf_exponent: f64,
+    /// Hotspot: share of keys that are hot.
+    pub hotspot_keys: f64,
+    /// Hotspot: share of operations on hot keys.
+    pub hotspot_ops: f64,
+}
+
+/// The checked `cache:` workload.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CachePlan {
+    /// Keyspace size.
+    pub keys: u64,
+    /// Key popularity.
+    pub distribution: DistributionPlan,
+    /// Smallest value size, bytes.
+    pub value_min: u64,
+    /// Largest value size, bytes.
+    pub value_max: u64,
+    /// Share of operations that are reads.
+    pub read_ratio: f64,
+    /// What a read miss does.
+    pub miss: MissPolicy,
+    /// Entry lifetime.
+    pub ttl: Option<Duration>,
+    /// Fill the cache before measuring.
+    pub preload: bool,
+}
+
+/// Largest keyspace: key names are built once, before timing.
+pub const MAX_KEYS: u64 = 50_000_000;
+/// Decision cache capacity when the target sets none.
+pub const DEFAULT_DECISION_CAPACITY: u64 = 10_000;
 
 /// A Rego module, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +235,10 @@ pub struct Plan {
     pub compare: Option<String>,
     /// Whether targets must agree on every input before timing.
     pub verify: bool,
+    /// The cache workload, when the scenario has `cache:`.
+    pub cache: Option<CachePlan>,
+    /// How operations pick inputs; `None` is round-robin.
+    pub inputs_order: Option<DistributionPlan>,
 }
 
 impl Plan {
@@ -260,6 +333,55 @@ impl Builder<'_> {
         for (i, input) in s.inputs.iter().enumerate() {
             self.input(input, i, &mut inputs)?;
         }
+        let mut workload = workload;
+        let cache = match &s.cache {
+            Some(c) => {
+                let (plan, capacities) = self.cache(c)?;
+                workload.capacity = capacities;
+                Some(plan)
+            }
+            None => {
+                if let Some(t) = s.targets.iter().find(|t| t.value.needs_cache()) {
+                    return Err(self
+                        .error(
+                            t,
+                            format!(
+                                "target `{}` runs the cache workload, but the scenario has no `cache:`",
+                                t.value.id()
+                            ),
+                        )
+                        .with_help("add e.g. `cache: { keys: 100000, distribution: zipfian, capacity: 10000 }`")
+                        .into());
+                }
+                None
+            }
+        };
+        if let (Some(c), false) = (&s.cache, s.targets.iter().any(|t| t.value.needs_cache())) {
+            return Err(self
+                .error(c, "`cache:` is set but no target runs it")
+                .with_help("add a `kind: moka` or `kind: redis` target, or remove `cache:` (a policy target's decision cache is configured on the target)")
+                .into());
+        }
+        let inputs_order = match &s.inputs_distribution {
+            Some(d) => {
+                if inputs.is_empty() {
+                    return Err(self
+                        .error(d, "`inputs_distribution` is set but the scenario has no `inputs:`")
+                        .into());
+                }
+                match d.value.distribution {
+                    Distribution::Sequential => None,
+                    _ => Some(self.distribution(
+                        d,
+                        d.value.distribution,
+                        d.value.zipf_exponent,
+                        d.value.hotspot_keys,
+                        d.value.hotspot_ops,
+                    )?),
+                }
+            }
+            None => None,
+        };
         Ok(Plan {
             name: name.value.clone(),
             description: s.description.clone(),
@@ -272,7 +394,122 @@ impl Builder<'_> {
             mode,
             compare,
             verify,
+            cache,
+            inputs_order,
         })
+    }
+
+    fn distribution<T>(
+        &self,
+        at: &Spanned<T>,
+        kind: Distribution,
+        zipf_exponent: Option<f64>,
+        hotspot_keys: Option<Percent>,
+        hotspot_ops: Option<Percent>,
+    ) -> Result<DistributionPlan, Diagnostic> {
+        if zipf_exponent.is_some() && kind != Distribution::Zipfian {
+            return Err(self
+                .error(at, "`zipf_exponent` applies to `distribution: zipfian` only")
+                .with_help("remove it, or set `distribution: zipfian`"));
+        }
+        if (hotspot_keys.is_some() || hotspot_ops.is_some()) && kind != Distribution::Hotspot {
+            return Err(self
+                .error(at, "`hotspot_keys` and `hotspot_ops` apply to `distribution: hotspot` only")
+                .with_help("remove them, or set `distribution: hotspot`"));
+        }
+        let s = zipf_exponent.unwrap_or(0.99);
+        if !(s.is_finite() && s > 0.0 && s <= 10.0) {
+            return Err(self
+                .error(at, format!("`zipf_exponent` {s} is out of range"))
+                .with_help("use a value above 0 and at most 10; 0.99 is YCSB's default"));
+        }
+        let hot_keys = hotspot_keys.unwrap_or(Percent(0.2)).0;
+        if hot_keys <= 0.0 {
+            return Err(self.error(at, "`hotspot_keys` must be above 0%"));
+        }
+        Ok(DistributionPlan {
+            kind,
+            zipf_exponent: s,
+            hotspot_keys: hot_keys,
+            hotspot_ops: hotspot_ops.unwrap_or(Percent(0.8)).0,
+        })
+    }
+
+    fn cache(
+        &self,
+        c: &Spanned<crate::model::CacheWorkload>,
+    ) -> Result<(CachePlan, Vec<Capacity>), Diagnostic> {
+        let v = &c.value;
+        if v.keys == 0 || v.keys > MAX_KEYS {
+            return Err(self
+                .error(c, format!("`keys` is {}; it must be 1 to {MAX_KEYS}", v.keys))
+                .with_help("key names are built in memory before timing, which bounds the keyspace"));
+        }
+        let kind = v.distribution.unwrap_or(Distribution::Zipfian);
+        let distribution =
+            self.distribution(c, kind, v.zipf_exponent, v.hotspot_keys, v.hotspot_ops)?;
+        let value = v.value_size.unwrap_or(crate::units::SizeRange { min: 100, max: 100 });
+        if value.max == 0 {
+            return Err(self.error(c, "`value_size` must be above 0B"));
+        }
+        let capacities = v
+            .capacity
+            .as_ref()
+            .map(|c| c.to_vec())
+            .unwrap_or_else(|| vec![Capacity::Entries(v.keys)]);
+        if capacities.is_empty() {
+            return Err(self
+                .error(c, "`capacity` is an empty list")
+                .with_help("give a capacity such as `10000` (entries) or `64MiB`, or drop it"));
+        }
+        if v.ttl.is_some_and(|t| t.0 < Duration::from_millis(1)) {
+            return Err(self
+                .error(c, "`ttl` must be at least 1ms (Redis' resolution)")
+                .with_help("write e.g. `ttl: 60s`, or drop it for no expiry"));
+        }
+        Ok((
+            CachePlan {
+                keys: v.keys,
+                distribution,
+                value_min: value.min,
+                value_max: value.max,
+                read_ratio: v.read_ratio.unwrap_or(Percent(1.0)).0,
+                miss: v.miss.unwrap_or_default(),
+                ttl: v.ttl.map(|t| t.0),
+                preload: v.preload.unwrap_or(true),
+            },
+            capacities,
+        ))
+    }
+
+    /// Checks where a Redis server is: managed, or a URL the user allows rigor to flush.
+    fn redis<T>(&self, at: &Spanned<T>, id: &str, c: &mut RedisConnection) -> Result<(), Diagnostic> {
+        match (&c.server, &mut c.url) {
+            (Some(_), Some(_)) => Err(self
+                .error(at, format!("target `{id}` has both `server: managed` and `url`"))
+                .with_help("keep one: `server: managed` starts a private redis-server, `url` uses yours")),
+            (None, None) => Err(self
+                .error(at, format!("target `{id}` needs a Redis server"))
+                .with_help("add `server: managed` (rigor starts redis-server on a free loopback port) or `url: redis://127.0.0.1:6379`")),
+            (Some(_), None) => Ok(()),
+            (None, Some(url)) => {
+                *url = expand_env(url, |name| std::env::var(name).ok()).map_err(|e| {
+                    self.error(at, format!("target `{id}`: `url`: {e}"))
+                        .with_help("set the variable, or give a default: `${REDIS_URL:-redis://127.0.0.1:6379}`")
+                })?;
+                if !(url.starts_with("redis://") || url.starts_with("redis+unix://") || url.starts_with("unix://")) {
+                    return Err(self
+                        .error(at, format!("target `{id}`: `url` `{url}` is not a redis:// URL"))
+                        .with_help("write e.g. `redis://127.0.0.1:6379/0`"));
+                }
+                if !c.flush {
+                    return Err(self
+                        .error(at, format!("target `{id}` uses an existing Redis server: rigor empties its database (FLUSHDB) before each trial and sets its `maxmemory`"))
+                        .with_help("add `flush: true` if that server is rigor's to use, or use `server: managed`"));
+                }
+                Ok(())
+            }
+        }
     }
 
     fn workload(
@@ -338,12 +575,21 @@ impl Builder<'_> {
                 Stop::Iterations(n) => Stop::Iterations(n.min(10_000)),
             };
         }
+        let timing = v.timing.unwrap_or_default();
+        if timing == Timing::Batch && !rate.is_empty() {
+            return Err(self
+                .error(w, "`timing: batch` does not apply in rate mode: every operation has its own start time")
+                .with_help("remove `timing`, or remove `rate` for closed loop"));
+        }
         Ok(WorkloadPlan {
             concurrency,
             warmup,
             stop,
             trials,
             rate,
+            seed: v.seed.unwrap_or_else(default_seed),
+            timing,
+            capacity: Vec::new(),
         })
     }
 
@@ -387,6 +633,29 @@ impl Builder<'_> {
                             ),
                         )
                         .with_help("write the server's base URL, e.g. `http://127.0.0.1:8181`"));
+                }
+            }
+            match &mut spec {
+                TargetSpec::Redis(r) => {
+                    let mut c = r.connection();
+                    self.redis(t, id, &mut c)?;
+                    r.url = c.url;
+                    if r.connections == Some(0) {
+                        return Err(self.error(t, format!("target `{id}`: `connections` must be at least 1")));
+                    }
+                }
+                other => {
+                    if let Some(dc) = other.decision_cache_mut() {
+                        if dc.kind == crate::model::DecisionCacheKind::Redis {
+                            let mut c = dc.connection();
+                            self.redis(t, id, &mut c)?;
+                            dc.url = c.url;
+                        } else if dc.server.is_some() || dc.url.is_some() || dc.flush {
+                            return Err(self
+                                .error(t, format!("target `{id}`: `server`, `url` and `flush` apply to a `kind: redis` decision cache only"))
+                                .with_help("remove them, or set `kind: redis`"));
+                        }
+                    }
                 }
             }
             let mut thresholds = s.thresholds.0.clone();

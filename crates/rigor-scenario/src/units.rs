@@ -181,6 +181,174 @@ impl schemars::JsonSchema for Dur {
     }
 }
 
+/// A percentage written with a `%` sign (`90%`), kept as a fraction in [0, 1].
+#[derive(Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Percent(pub f64);
+
+impl fmt::Debug for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", significant(self.0 * 100.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Percent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = unit_string(deserializer, "a percentage such as `90%`")?;
+        let value = parse_percent(&text).map_err(serde::de::Error::custom)?;
+        if !(0.0..=1.0).contains(&value) {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` is outside 0%..100%"
+            )));
+        }
+        Ok(Percent(value))
+    }
+}
+
+impl schemars::JsonSchema for Percent {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Percent".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A percentage with a `%` sign, 0% to 100% (e.g. `90%`).",
+            "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*%\s*$"
+        })
+    }
+}
+
+/// A value size: one size (`256B`) or an inclusive range (`64B..4KiB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeRange {
+    /// Smallest size, bytes.
+    pub min: u64,
+    /// Largest size, bytes.
+    pub max: u64,
+}
+
+impl<'de> serde::Deserialize<'de> for SizeRange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = unit_string(deserializer, "a size such as `256B` or a range `64B..4KiB`")?;
+        let (min, max) = match text.split_once("..") {
+            Some((a, b)) => (
+                parse_size(a).map_err(serde::de::Error::custom)?,
+                parse_size(b).map_err(serde::de::Error::custom)?,
+            ),
+            None => {
+                let v = parse_size(&text).map_err(serde::de::Error::custom)?;
+                (v, v)
+            }
+        };
+        if min > max {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}`: the range runs backwards; write the smaller size first"
+            )));
+        }
+        if max > 512 * 1024 * 1024 {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}`: values above 512MiB are not supported (Redis' own limit)"
+            )));
+        }
+        Ok(SizeRange { min, max })
+    }
+}
+
+impl schemars::JsonSchema for SizeRange {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SizeRange".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A size (`256B`, `4KiB`) or an inclusive range of sizes (`64B..4KiB`), drawn per key."
+        })
+    }
+}
+
+/// A cache capacity: a number of entries (`10000`) or a size (`64MiB`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// At most this many entries.
+    Entries(u64),
+    /// At most this many bytes of keys and values.
+    Bytes(u64),
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Capacity::Entries(n) => write!(f, "{n}"),
+            Capacity::Bytes(b) => write!(f, "{}", format_bytes(*b as f64)),
+        }
+    }
+}
+
+impl Capacity {
+    /// `1000` for entries, `64MiB` for bytes.
+    pub fn label(&self) -> String {
+        self.to_string()
+    }
+}
+
+// Entries as a number, bytes as `<n>B`: what the deserializer reads back.
+impl serde::Serialize for Capacity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Capacity::Entries(n) => serializer.serialize_u64(*n),
+            Capacity::Bytes(b) => serializer.serialize_str(&format!("{b}B")),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Capacity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Capacity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of entries (`10000`) or a size (`64MiB`)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Capacity, E> {
+                if v == 0 {
+                    return Err(E::custom("a capacity must be at least 1 entry"));
+                }
+                Ok(Capacity::Entries(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Capacity, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("capacity `{v}` is negative")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Capacity, E> {
+                let plain: String = v.trim().chars().filter(|c| *c != '_').collect();
+                if let Ok(n) = plain.parse::<u64>() {
+                    return self.visit_u64(n);
+                }
+                match parse_size(v) {
+                    Ok(0) => Err(E::custom("a capacity must be above 0B")),
+                    Ok(b) => Ok(Capacity::Bytes(b)),
+                    Err(e) => Err(E::custom(format!(
+                        "capacity `{v}` is neither a number of entries nor a size: {e}"
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl schemars::JsonSchema for Capacity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Capacity".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Entries (`10000`) or bytes of keys and values (`64MiB`).",
+            "type": ["integer", "string"]
+        })
+    }
+}
+
 /// Reads a scalar as text, refusing bare numbers with a hint about units.
 fn unit_string<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
@@ -248,6 +416,28 @@ mod tests {
         assert_eq!(parse_rate("5000/s").unwrap(), 5000.0);
         assert_eq!(parse_rate("5k/s").unwrap(), 5000.0);
         assert!(parse_rate("5/min").is_err());
+    }
+
+    #[test]
+    fn capacities_and_ranges() {
+        let cap = |t: &str| serde_json::from_str::<Capacity>(t);
+        assert_eq!(cap("1000").unwrap(), Capacity::Entries(1000));
+        assert_eq!(cap("\"10_000\"").unwrap(), Capacity::Entries(10_000));
+        assert_eq!(cap("\"64MiB\"").unwrap(), Capacity::Bytes(64 << 20));
+        assert!(cap("0").is_err());
+        assert!(cap("\"lots\"").unwrap_err().to_string().contains("neither"));
+        let range = |t: &str| serde_json::from_str::<SizeRange>(t);
+        assert_eq!(
+            range("\"64B..4KiB\"").unwrap(),
+            SizeRange { min: 64, max: 4096 }
+        );
+        assert_eq!(range("\"256B\"").unwrap(), SizeRange { min: 256, max: 256 });
+        assert!(range("\"4KiB..64B\"").unwrap_err().to_string().contains("backwards"));
+        assert!(range("256").is_err());
+        let pct = |t: &str| serde_json::from_str::<Percent>(t);
+        assert_eq!(pct("\"90%\"").unwrap(), Percent(0.9));
+        assert!(pct("\"150%\"").is_err());
+        assert!(pct("0.9").is_err());
     }
 
     #[test]
