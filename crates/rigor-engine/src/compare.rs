@@ -140,6 +140,11 @@ mod tests {
             service_histogram: None,
             dropped: 0,
             generator_bound: false,
+            batch: 1,
+            kind_histograms: Default::default(),
+            kind_counts: Default::default(),
+            cache_before: None,
+            cache_after: None,
         };
         let fast: Vec<_> = (0..3).map(|i| trial(i, 10.0 + i as f64 * 0.1)).collect();
         let slow: Vec<_> = (0..3).map(|i| trial(i, 100.0 + i as f64)).collect();

@@ -23,7 +23,7 @@ use rigor_scenario::plan::{CasePlan, Stop, WorkloadPlan};
 
 use crate::alloc::{self, ThreadBytes};
 use crate::stats::new_histogram;
-use crate::target::{AsyncWorker, Outcome, Target, TargetError, Worker, WorkerContext};
+use crate::target::{AsyncWorker, Outcome, Target, Worker, WorkerContext};
 
 /// Error messages kept per worker per trial.
 pub(crate) const KEEP_MESSAGES: usize = 5;
@@ -554,7 +554,9 @@ fn closed_batches(
         }
         let t1 = Instant::now();
         let mean = t1.duration_since(t0).as_nanos() as u64 / n.max(1);
-        let _ = rec.histogram.record_n(mean.clamp(1, crate::stats::MAX_NS), n);
+        let _ = rec
+            .histogram
+            .record_n(mean.clamp(1, crate::stats::MAX_NS), n);
         rec.operations += n;
         let done = match rule {
             Stop::Duration(d) => t1.duration_since(start) >= d,
@@ -743,15 +745,23 @@ fn async_thread(
             .build()
             .map_err(|e| format!("cannot start a tokio runtime: {e}"))
             .and_then(|rt| {
-                let workers: Result<Vec<_>, TargetError> =
-                    tasks.iter().map(|c| target.async_worker(c)).collect();
-                workers.map(|w| (rt, w)).map_err(|e| e.to_string())
+                let mut workers = target.async_workers(tasks).map_err(|e| e.to_string())?;
+                // Connect on this thread's runtime before the clock starts.
+                let local = tokio::task::LocalSet::new();
+                local
+                    .block_on(&rt, async {
+                        for w in &mut workers {
+                            w.ready().await?;
+                        }
+                        Ok::<_, crate::target::OpError>(())
+                    })
+                    .map_err(|e| format!("worker not ready: {e}"))?;
+                Ok((rt, workers, local))
             })
     }))
     .map_err(panic_message)
     .and_then(|r| r);
-    let (rt, workers) = start(shared, setup)?;
-    let local = tokio::task::LocalSet::new();
+    let (rt, workers, local) = start(shared, setup)?;
     let bytes_counter = ThreadBytes::current();
     let counting = alloc::counting_installed();
     let workload = workload.clone();

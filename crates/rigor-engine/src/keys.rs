@@ -292,7 +292,12 @@ mod tests {
             for k in 1..=20u64 {
                 let p = zipf.probability(k);
                 let dev = z(c[(k - 1) as usize], p, draws);
-                assert!(dev < 5.0, "s={s} rank {k}: {} draws vs {:.0} expected ({dev:.1} sd)", c[(k - 1) as usize], p * draws as f64);
+                assert!(
+                    dev < 5.0,
+                    "s={s} rank {k}: {} draws vs {:.0} expected ({dev:.1} sd)",
+                    c[(k - 1) as usize],
+                    p * draws as f64
+                );
             }
             // The tail too: the bottom half's total mass.
             let tail: u64 = c[500..].iter().sum();

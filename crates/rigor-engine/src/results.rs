@@ -111,8 +111,14 @@ pub struct ScenarioInfo {
     pub mode: Mode,
     /// The resolved workload.
     pub workload: WorkloadPlan,
-    /// Number of inputs in round-robin order.
+    /// Number of inputs.
     pub inputs: usize,
+    /// The cache workload, for cache scenarios.
+    #[serde(default)]
+    pub cache: Option<rigor_scenario::plan::CachePlan>,
+    /// How operations picked inputs; absent for round-robin.
+    #[serde(default)]
+    pub inputs_order: Option<rigor_scenario::plan::DistributionPlan>,
 }
 
 /// The machine and software that produced the numbers.

@@ -73,6 +73,8 @@ pub fn run(
             mode: plan.mode,
             workload: plan.workload.clone(),
             inputs: plan.inputs.len(),
+            cache: plan.cache.clone(),
+            inputs_order: plan.inputs_order,
         },
         environment,
         harness,
@@ -467,10 +469,7 @@ fn cache_metrics(
         if let Some(m) = b.memory {
             out.insert("cache.memory".into(), m as f64);
             if b.entries > 0 {
-                out.insert(
-                    "cache.bytes_per_entry".into(),
-                    m as f64 / b.entries as f64,
-                );
+                out.insert("cache.bytes_per_entry".into(), m as f64 / b.entries as f64);
             }
         }
     }
@@ -525,7 +524,10 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             for trial in &t.trials {
                 for (name, text) in &trial.kind_histograms {
                     if let Ok(h) = stats::decode(text) {
-                        let _ = kinds.entry(name.clone()).or_insert_with(new_histogram).add(&h);
+                        let _ = kinds
+                            .entry(name.clone())
+                            .or_insert_with(new_histogram)
+                            .add(&h);
                     }
                 }
                 for (name, n) in &trial.kind_counts {

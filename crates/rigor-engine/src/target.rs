@@ -149,6 +149,18 @@ pub trait Target: Send + Sync {
         false
     }
 
+    /// The async workers of one runtime thread, created on that thread (the
+    /// engine runs one single-threaded runtime per core). By default one
+    /// [`Target::async_worker`] each; a target whose workers share
+    /// connections overrides this to share them within the thread, so no
+    /// operation hops between threads.
+    fn async_workers(
+        &self,
+        contexts: &[WorkerContext],
+    ) -> Result<Vec<Box<dyn AsyncWorker>>, TargetError> {
+        contexts.iter().map(|c| self.async_worker(c)).collect()
+    }
+
     /// An async worker (one connection, say), created on the runtime's thread.
     fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
         let _ = ctx;
@@ -259,4 +271,12 @@ pub trait AsyncWorker {
         &mut self,
         op: u64,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, OpError>> + '_>>;
+
+    /// Called once on the worker's runtime before warm-up and timing:
+    /// connect here so that no measured operation pays for it.
+    fn ready(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), OpError>> + '_>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

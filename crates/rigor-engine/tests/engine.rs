@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rigor_engine::results::{Results, RunStatus, Verdict};
 use rigor_engine::run::{run, Prepared, RunContext};
-use rigor_engine::target::{OpError, Target, TargetError, Worker};
+use rigor_engine::target::{OpError, Outcome, Target, TargetError, Worker, WorkerContext};
 use rigor_scenario::{Mode, Plan};
 
 #[global_allocator]
@@ -22,7 +22,7 @@ struct Allocating {
 }
 
 impl Target for Allocating {
-    fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(Allocating {
             size: self.size,
             count: self.count,
@@ -31,12 +31,12 @@ impl Target for Allocating {
 }
 
 impl Worker for Allocating {
-    fn call(&mut self, _: u64) -> Result<(), OpError> {
+    fn call(&mut self, _: u64) -> Result<Outcome, OpError> {
         for _ in 0..self.count {
             let v: Vec<u8> = Vec::with_capacity(self.size);
             std::hint::black_box(&v);
         }
-        Ok(())
+        Ok(Outcome::Done)
     }
 }
 
@@ -47,7 +47,7 @@ struct Flaky {
 }
 
 impl Target for Flaky {
-    fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(Flaky {
             every: self.every,
             panic_at: self.panic_at,
@@ -56,14 +56,14 @@ impl Target for Flaky {
 }
 
 impl Worker for Flaky {
-    fn call(&mut self, op: u64) -> Result<(), OpError> {
+    fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         if Some(op) == self.panic_at {
             panic!("flaky target exploded at op {op}");
         }
         if op.is_multiple_of(self.every) {
             return Err(OpError::new("test", format!("failure #{op}")));
         }
-        Ok(())
+        Ok(Outcome::Done)
     }
 }
 
@@ -320,17 +320,17 @@ fn rate_mode_keeps_a_sub_millisecond_schedule() {
 fn rate_mode_counts_queueing_behind_a_stall() {
     struct Stalling;
     impl Target for Stalling {
-        fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+        fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
             Ok(Box::new(Stalling))
         }
     }
     impl Worker for Stalling {
-        fn call(&mut self, op: u64) -> Result<(), OpError> {
+        fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
             // One 100ms stall in 500 operations; otherwise instant.
             if op == 250 {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Ok(())
+            Ok(Outcome::Done)
         }
     }
     let plan = plan(

@@ -53,6 +53,77 @@ pub struct ReportView {
     pub baseline: Option<String>,
     /// What the correctness gate checked, in one line.
     pub verification: Option<String>,
+    /// The cache workload (or the input distribution) in one line.
+    pub keys: Option<String>,
+}
+
+/// The cache table's columns.
+const CACHE_SUMMARY: &[(&str, &str)] = &[
+    ("cache.hit_ratio", "hit ratio"),
+    ("latency.get.p50", "get p50"),
+    ("latency.get.p99", "get p99"),
+    ("latency.set.p99", "set p99"),
+    ("latency.hit.p99", "hit p99"),
+    ("latency.miss.p99", "miss p99"),
+    ("cache.entries", "entries"),
+    ("cache.entries_end", "at end"),
+    ("cache.memory", "memory"),
+    ("cache.bytes_per_entry", "bytes/entry"),
+];
+
+fn distribution_label(d: &rigor_scenario::plan::DistributionPlan) -> String {
+    use rigor_scenario::model::Distribution;
+    match d.kind {
+        Distribution::Uniform => "uniform".into(),
+        Distribution::Zipfian => format!("zipfian (s={})", significant(d.zipf_exponent)),
+        Distribution::Hotspot => format!(
+            "hotspot ({}% of operations on {}% of keys)",
+            significant(d.hotspot_ops * 100.0),
+            significant(d.hotspot_keys * 100.0)
+        ),
+        Distribution::Sequential => "sequential".into(),
+    }
+}
+
+fn keys_line(results: &Results) -> Option<String> {
+    use rigor_scenario::units::format_bytes;
+    let seed = results.scenario.workload.seed;
+    if let Some(c) = &results.scenario.cache {
+        let values = if c.value_min == c.value_max {
+            format_bytes(c.value_min as f64)
+        } else {
+            format!(
+                "{}..{}",
+                format_bytes(c.value_min as f64),
+                format_bytes(c.value_max as f64)
+            )
+        };
+        return Some(format!(
+            "cache: {} keys, {}, values {values}, {}% reads, on a miss {}, {}{}, seed {seed}",
+            c.keys,
+            distribution_label(&c.distribution),
+            significant(c.read_ratio * 100.0),
+            match c.miss {
+                rigor_scenario::model::MissPolicy::Fill => "fill",
+                rigor_scenario::model::MissPolicy::None => "nothing",
+            },
+            c.ttl
+                .map(|t| format!("ttl {}, ", format_nanos(t.as_nanos() as f64)))
+                .unwrap_or_default(),
+            if c.preload {
+                "preloaded with the most popular keys"
+            } else {
+                "no preload"
+            },
+        ));
+    }
+    results.scenario.inputs_order.as_ref().map(|d| {
+        format!(
+            "inputs picked {} over {} input(s), seed {seed}",
+            distribution_label(d),
+            results.scenario.inputs
+        )
+    })
 }
 
 /// A target's setup costs.
@@ -97,6 +168,14 @@ pub struct CaseView {
     pub ratio_chart: Option<chart::RatioChart>,
     /// Rate mode: the requested rate.
     pub requested_rate: Option<String>,
+    /// Cache table (hit ratio, per-kind latencies, entries, memory): header cells.
+    pub cache_header: Vec<String>,
+    /// Cache table rows, one per target with cache metrics.
+    pub cache_rows: Vec<Vec<String>>,
+    /// Cache table column widths for text output.
+    pub cache_widths: Vec<usize>,
+    /// How each cache applied the case's capacity, and how latencies were timed.
+    pub notes: Vec<String>,
 }
 
 /// One metric of one target as a ratio to the baseline.
@@ -353,8 +432,11 @@ impl ReportView {
                     .iter()
                     .map(|t| {
                         let bound = t.trials.iter().any(|t| t.generator_bound);
+                        let batched = t.trials.iter().any(|t| t.batch > 1);
                         let mut row = vec![if bound {
                             format!("{} (generator-bound)", t.id)
+                        } else if batched {
+                            format!("{} (batch means)", t.id)
                         } else {
                             t.id.clone()
                         }];
@@ -420,7 +502,55 @@ impl ReportView {
                     })),
                     5,
                 );
+                let cached: Vec<&TargetResult> = case
+                    .targets
+                    .iter()
+                    .filter(|t| t.metrics.keys().any(|k| k.starts_with("cache.")))
+                    .collect();
+                let mut cache_header: Vec<String> = Vec::new();
+                let mut cache_rows: Vec<Vec<String>> = Vec::new();
+                if !cached.is_empty() {
+                    cache_header.push("target".into());
+                    cache_header.extend(CACHE_SUMMARY.iter().map(|(_, h)| h.to_string()));
+                    cache_rows = cached
+                        .iter()
+                        .map(|t| {
+                            let mut row = vec![t.id.clone()];
+                            row.extend(
+                                CACHE_SUMMARY
+                                    .iter()
+                                    .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
+                            );
+                            row
+                        })
+                        .collect();
+                }
+                let cache_widths = column_widths(
+                    std::iter::once(cache_header.clone()).chain(cache_rows.iter().cloned()),
+                    cache_header.len(),
+                );
+                let mut case_notes = Vec::new();
+                for t in &case.targets {
+                    if let Some(b) = t.trials.iter().map(|t| t.batch).max().filter(|b| *b > 1) {
+                        case_notes.push(format!(
+                            "{}: operations take under 1us, about what the clock costs to read, so they were timed in batches of {b}; its latencies are batch means (the per-kind get/set/hit/miss split needs `timing: per-op`).",
+                            t.id
+                        ));
+                    }
+                    if let Some(note) = t
+                        .trials
+                        .first()
+                        .and_then(|t| t.cache_before.as_ref())
+                        .and_then(|c| c.capacity_note.clone())
+                    {
+                        case_notes.push(format!("{}: {note}", t.id));
+                    }
+                }
                 CaseView {
+                    cache_header,
+                    cache_rows,
+                    cache_widths,
+                    notes: case_notes,
                     name: case.name.clone(),
                     header,
                     rows,
@@ -498,6 +628,7 @@ impl ReportView {
             source: results.scenario.source.clone(),
             baseline: results.baseline.clone(),
             verification: results.verification.as_ref().map(|v| v.to_string()),
+            keys: keys_line(results),
         }
     }
 }

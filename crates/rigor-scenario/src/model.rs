@@ -235,7 +235,9 @@ impl<'de> Deserialize<'de> for DistributionSpec {
         impl<'de> Visitor<'de> for V {
             type Value = DistributionSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a distribution (`zipfian`) or `{ distribution: zipfian, zipf_exponent: 1.1 }`")
+                f.write_str(
+                    "a distribution (`zipfian`) or `{ distribution: zipfian, zipf_exponent: 1.1 }`",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<DistributionSpec, E> {
                 let distribution = Distribution::deserialize(de::value::StrDeserializer::new(v))?;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use crate::model::{
-    Distribution, InputSource, MissPolicy, RedisConnection, Scenario,
-    TargetSpec, Threshold, Thresholds, Timing,
+    Distribution, InputSource, MissPolicy, RedisConnection, Scenario, TargetSpec, Threshold,
+    Thresholds, Timing,
 };
 use crate::units::{Capacity, Percent};
 use crate::{Diagnostic, ScenarioError};
@@ -366,7 +366,10 @@ impl Builder<'_> {
             Some(d) => {
                 if inputs.is_empty() {
                     return Err(self
-                        .error(d, "`inputs_distribution` is set but the scenario has no `inputs:`")
+                        .error(
+                            d,
+                            "`inputs_distribution` is set but the scenario has no `inputs:`",
+                        )
                         .into());
                 }
                 match d.value.distribution {
@@ -409,12 +412,18 @@ impl Builder<'_> {
     ) -> Result<DistributionPlan, Diagnostic> {
         if zipf_exponent.is_some() && kind != Distribution::Zipfian {
             return Err(self
-                .error(at, "`zipf_exponent` applies to `distribution: zipfian` only")
+                .error(
+                    at,
+                    "`zipf_exponent` applies to `distribution: zipfian` only",
+                )
                 .with_help("remove it, or set `distribution: zipfian`"));
         }
         if (hotspot_keys.is_some() || hotspot_ops.is_some()) && kind != Distribution::Hotspot {
             return Err(self
-                .error(at, "`hotspot_keys` and `hotspot_ops` apply to `distribution: hotspot` only")
+                .error(
+                    at,
+                    "`hotspot_keys` and `hotspot_ops` apply to `distribution: hotspot` only",
+                )
                 .with_help("remove them, or set `distribution: hotspot`"));
         }
         let s = zipf_exponent.unwrap_or(0.99);
@@ -442,13 +451,20 @@ impl Builder<'_> {
         let v = &c.value;
         if v.keys == 0 || v.keys > MAX_KEYS {
             return Err(self
-                .error(c, format!("`keys` is {}; it must be 1 to {MAX_KEYS}", v.keys))
-                .with_help("key names are built in memory before timing, which bounds the keyspace"));
+                .error(
+                    c,
+                    format!("`keys` is {}; it must be 1 to {MAX_KEYS}", v.keys),
+                )
+                .with_help(
+                    "key names are built in memory before timing, which bounds the keyspace",
+                ));
         }
         let kind = v.distribution.unwrap_or(Distribution::Zipfian);
         let distribution =
             self.distribution(c, kind, v.zipf_exponent, v.hotspot_keys, v.hotspot_ops)?;
-        let value = v.value_size.unwrap_or(crate::units::SizeRange { min: 100, max: 100 });
+        let value = v
+            .value_size
+            .unwrap_or(crate::units::SizeRange { min: 100, max: 100 });
         if value.max == 0 {
             return Err(self.error(c, "`value_size` must be above 0B"));
         }
@@ -483,7 +499,12 @@ impl Builder<'_> {
     }
 
     /// Checks where a Redis server is: managed, or a URL the user allows rigor to flush.
-    fn redis<T>(&self, at: &Spanned<T>, id: &str, c: &mut RedisConnection) -> Result<(), Diagnostic> {
+    fn redis<T>(
+        &self,
+        at: &Spanned<T>,
+        id: &str,
+        c: &mut RedisConnection,
+    ) -> Result<(), Diagnostic> {
         match (&c.server, &mut c.url) {
             (Some(_), Some(_)) => Err(self
                 .error(at, format!("target `{id}` has both `server: managed` and `url`"))
@@ -641,7 +662,10 @@ impl Builder<'_> {
                     self.redis(t, id, &mut c)?;
                     r.url = c.url;
                     if r.connections == Some(0) {
-                        return Err(self.error(t, format!("target `{id}`: `connections` must be at least 1")));
+                        return Err(self.error(
+                            t,
+                            format!("target `{id}`: `connections` must be at least 1"),
+                        ));
                     }
                 }
                 other => {

@@ -432,7 +432,10 @@ mod tests {
             SizeRange { min: 64, max: 4096 }
         );
         assert_eq!(range("\"256B\"").unwrap(), SizeRange { min: 256, max: 256 });
-        assert!(range("\"4KiB..64B\"").unwrap_err().to_string().contains("backwards"));
+        assert!(range("\"4KiB..64B\"")
+            .unwrap_err()
+            .to_string()
+            .contains("backwards"));
         assert!(range("256").is_err());
         let pct = |t: &str| serde_json::from_str::<Percent>(t);
         assert_eq!(pct("\"90%\"").unwrap(), Percent(0.9));

@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use rigor_engine::target::{OpError, Target, TargetError, TargetFactory, Worker};
+use rigor_engine::target::{
+    OpError, Outcome, Target, TargetError, TargetFactory, Worker, WorkerContext,
+};
 use rigor_scenario::model::TargetSpec;
 use rigor_scenario::plan::{Plan, TargetPlan};
 
@@ -27,16 +29,16 @@ impl TargetFactory for NoopFactory {
 }
 
 impl Target for Noop {
-    fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(Noop))
     }
 }
 
 impl Worker for Noop {
     #[inline(never)]
-    fn call(&mut self, op: u64) -> Result<(), OpError> {
+    fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         std::hint::black_box(op);
-        Ok(())
+        Ok(Outcome::Done)
     }
 }
 
@@ -61,19 +63,19 @@ impl TargetFactory for SpinFactory {
 }
 
 impl Target for Spin {
-    fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(*self))
     }
 }
 
 impl Worker for Spin {
-    fn call(&mut self, _: u64) -> Result<(), OpError> {
+    fn call(&mut self, _: u64) -> Result<Outcome, OpError> {
         // Spin on the clock rather than sleeping: sleeps overshoot by the
         // scheduler's slack (50us+), which would make the truth unknown.
         let start = Instant::now();
         while start.elapsed() < self.0 {
             std::hint::spin_loop();
         }
-        Ok(())
+        Ok(Outcome::Done)
     }
 }

@@ -5,7 +5,12 @@
 use rigor_engine::target::{Registry, TargetFactory};
 
 pub mod calibration;
+pub mod decision;
+pub mod keyspace;
+pub mod moka;
 pub mod opa_http;
+pub mod redis;
+pub mod redis_server;
 pub mod regorus;
 pub mod serve;
 
@@ -16,6 +21,8 @@ pub fn registry() -> Registry {
         Box::new(calibration::NoopFactory),
         Box::new(calibration::SpinFactory),
         Box::new(opa_http::Factory),
+        Box::new(moka::Factory),
+        Box::new(redis::Factory),
     ];
     Registry::new(factories)
 }

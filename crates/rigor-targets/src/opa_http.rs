@@ -16,9 +16,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use rigor_engine::target::{AsyncWorker, OpError, Target, TargetError, TargetFactory, Worker};
+use rigor_engine::target::{
+    AsyncWorker, CacheState, OpError, Outcome, Target, TargetError, TargetFactory, TrialContext,
+    Worker, WorkerContext,
+};
 use rigor_scenario::model::{OpaHttpSpec, TargetSpec};
-use rigor_scenario::plan::{Plan, PolicyPlan, TargetPlan};
+use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
+
+use crate::decision::{self, AsyncHandle, DecisionCache};
 
 /// Per-request timeout when the scenario sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,6 +37,10 @@ pub struct Factory;
 pub struct OpaHttp {
     endpoint: Arc<Endpoint>,
     bodies: Arc<Vec<Bytes>>,
+    /// How operations pick inputs; `None` is round-robin.
+    order: Option<DistributionPlan>,
+    /// The decision cache, with each input's canonical JSON.
+    cache: Option<(Arc<DecisionCache>, Arc<Vec<Vec<u8>>>)>,
 }
 
 #[derive(Debug)]
@@ -133,6 +142,8 @@ impl OpaHttp {
                 timeout,
             }),
             bodies: Arc::new(bodies),
+            order: None,
+            cache: None,
         })
     }
 }
@@ -209,6 +220,9 @@ struct Connection {
     bodies: Arc<Vec<Bytes>>,
     offset: u64,
     sender: Option<SendRequest<Full<Bytes>>>,
+    /// Input indices drawn before timing, when inputs are not round-robin.
+    order: Option<Vec<u32>>,
+    cache: Option<(AsyncHandle, Arc<Vec<Vec<u8>>>)>,
 }
 
 impl Connection {
@@ -249,10 +263,17 @@ impl Connection {
 
     /// Sends one request and returns the decision (`"<undefined>"` when the
     /// server returns no `result`, as OPA does for undefined rules).
-    async fn decide(&mut self, op: u64) -> Result<serde_json::Value, OpError> {
+    /// The input index of operation `op`.
+    fn pick(&self, op: u64) -> usize {
+        match &self.order {
+            Some(order) => order[(op % order.len() as u64) as usize] as usize,
+            None => ((op + self.offset) % self.bodies.len() as u64) as usize,
+        }
+    }
+
+    async fn decide(&mut self, index: usize) -> Result<serde_json::Value, OpError> {
         let endpoint = self.endpoint.clone();
-        let n = self.bodies.len() as u64;
-        let body = self.bodies[((op + self.offset) % n) as usize].clone();
+        let body = self.bodies[index.min(self.bodies.len() - 1)].clone();
         let result = tokio::time::timeout(endpoint.timeout, async {
             let sender = self.connect().await?;
             // A connection the server closed while idle is noticed here, not as a failed request.
@@ -326,14 +347,53 @@ impl Connection {
     }
 }
 
+impl Connection {
+    async fn op(&mut self, op: u64) -> Result<Outcome, OpError> {
+        let index = self.pick(op);
+        let Some((_, canon)) = &self.cache else {
+            return self
+                .decide(index)
+                .await
+                .map(|v| drop(std::hint::black_box(v)))
+                .map(|_| Outcome::Done);
+        };
+        let key = decision::key(&canon[index.min(canon.len() - 1)]);
+        if let Some((handle, _)) = &mut self.cache {
+            if let Some(d) = handle.get(key).await? {
+                std::hint::black_box(d);
+                return Ok(Outcome::Lookup { hit: true });
+            }
+        }
+        let value = self.decide(index).await?;
+        let bytes = serde_json::to_vec(&value)
+            .map_err(|e| OpError::new("decode", format!("decision does not serialise: {e}")))?;
+        if let Some((handle, _)) = &mut self.cache {
+            handle.put(key, Bytes::from(bytes)).await?;
+        }
+        Ok(Outcome::Lookup { hit: false })
+    }
+}
+
 impl AsyncWorker for Connection {
-    fn call(&mut self, op: u64) -> Pin<Box<dyn Future<Output = Result<(), OpError>> + '_>> {
-        Box::pin(async move { self.decide(op).await.map(|v| drop(std::hint::black_box(v))) })
+    fn call(&mut self, op: u64) -> Pin<Box<dyn Future<Output = Result<Outcome, OpError>> + '_>> {
+        Box::pin(self.op(op))
     }
 }
 
 impl Target for OpaHttp {
-    fn worker(&self, _: usize) -> Result<Box<dyn Worker>, TargetError> {
+    fn outcomes(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        self.cache.as_ref().map(|(c, _)| c.prepare()).transpose()
+    }
+
+    fn cache_state(&self) -> Option<CacheState> {
+        self.cache.as_ref().and_then(|(c, _)| c.state())
+    }
+
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Err(TargetError::Failed("opa-http runs on async workers".into()))
     }
 
@@ -345,12 +405,21 @@ impl Target for OpaHttp {
         "client"
     }
 
-    fn async_worker(&self, index: usize) -> Result<Box<dyn AsyncWorker>, TargetError> {
+    fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
+        let order = self.order.as_ref().map(|o| {
+            rigor_engine::keys::index_stream(o, self.bodies.len() as u64, ctx.seed, ctx.index)
+        });
+        let cache = match &self.cache {
+            Some((c, canon)) => Some((c.async_handle()?, canon.clone())),
+            None => None,
+        };
         Ok(Box::new(Connection {
             endpoint: self.endpoint.clone(),
             bodies: self.bodies.clone(),
-            offset: index as u64,
+            offset: ctx.index as u64,
             sender: None,
+            order,
+            cache,
         }))
     }
 
@@ -366,6 +435,8 @@ impl Target for OpaHttp {
             )]),
             offset: 0,
             sender: None,
+            order: None,
+            cache: None,
         };
         let local = tokio::task::LocalSet::new();
         Some(
@@ -384,7 +455,31 @@ impl TargetFactory for Factory {
     fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
         let (spec, policy) = Self::parts(target, plan)?;
         let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        Ok(Box::new(OpaHttp::new(spec, policy, &inputs)?))
+        let mut target = OpaHttp::new(spec, policy, &inputs)?;
+        target.order = plan.inputs_order;
+        if let Some(cache) = &spec.cache {
+            let sample = match inputs.first() {
+                Some(i) => match Target::decide(&target, i) {
+                    Some(Ok(d)) => d,
+                    Some(Err(e)) => return Err(TargetError::Failed(e)),
+                    None => serde_json::Value::Bool(true),
+                },
+                None => serde_json::Value::Bool(true),
+            };
+            let canon = if inputs.is_empty() {
+                vec![b"null".to_vec()]
+            } else {
+                inputs.iter().map(decision::canonical).collect()
+            };
+            target.cache = Some((
+                Arc::new(DecisionCache::new(
+                    cache,
+                    &serde_json::to_vec(&sample).unwrap_or_default(),
+                )?),
+                Arc::new(canon),
+            ));
+        }
+        Ok(Box::new(target))
     }
 
     /// The URL and the policy offline; whether the server answers is the run's business.

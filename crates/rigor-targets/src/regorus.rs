@@ -10,12 +10,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::{Program, RegoVM};
 use regorus::{Engine, Value};
-use rigor_engine::target::{OpError, Setup, Target, TargetError, TargetFactory, Worker};
+use rigor_engine::target::{
+    CacheState, OpError, Outcome, Setup, Target, TargetError, TargetFactory, TrialContext, Worker,
+    WorkerContext,
+};
 use rigor_scenario::model::{RegorusEngine, TargetSpec};
-use rigor_scenario::plan::{Plan, PolicyPlan, TargetPlan};
+use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
+
+use crate::decision::{self, DecisionCache, Handle};
 
 /// Fresh load + compile runs behind `compile.time`.
 pub const COMPILE_RUNS: usize = 5;
@@ -32,6 +38,10 @@ pub struct Regorus {
     data: Value,
     inputs: Arc<Vec<Value>>,
     setup: Setup,
+    /// How operations pick inputs; `None` is round-robin.
+    order: Option<DistributionPlan>,
+    /// The decision cache, with each input's canonical JSON.
+    cache: Option<(Arc<DecisionCache>, Arc<Vec<Vec<u8>>>)>,
 }
 
 impl std::fmt::Debug for Regorus {
@@ -126,7 +136,38 @@ impl Regorus {
             data,
             inputs: Arc::new(inputs),
             setup,
+            order: None,
+            cache: None,
         })
+    }
+
+    /// Picks inputs from `order` instead of round-robin.
+    pub fn with_order(mut self, order: Option<DistributionPlan>) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Puts a decision cache in front of the policy.
+    pub fn with_cache(
+        mut self,
+        spec: &rigor_scenario::model::DecisionCacheSpec,
+        inputs: &[serde_json::Value],
+    ) -> Result<Self, TargetError> {
+        let sample = match inputs.first() {
+            Some(i) => self.decide(i).map_err(TargetError::Failed)?,
+            None => serde_json::Value::Bool(true),
+        };
+        let sample = serde_json::to_vec(&sample).unwrap_or_default();
+        let canon = if inputs.is_empty() {
+            vec![b"null".to_vec()]
+        } else {
+            inputs.iter().map(decision::canonical).collect()
+        };
+        self.cache = Some((
+            Arc::new(DecisionCache::new(spec, &sample)?),
+            Arc::new(canon),
+        ));
+        Ok(self)
     }
 
     /// Evaluates one input outside any measurement (for checks and tests).
@@ -154,6 +195,8 @@ impl Regorus {
             evaluator,
             inputs,
             offset: index as u64,
+            order: None,
+            cache: None,
         })
     }
 }
@@ -170,13 +213,24 @@ struct RegorusWorker {
     evaluator: Evaluator,
     inputs: Arc<Vec<Value>>,
     offset: u64,
+    /// Input indices drawn before timing, when inputs are not round-robin.
+    order: Option<Vec<u32>>,
+    cache: Option<(Handle, Arc<Vec<Vec<u8>>>)>,
 }
 
 impl RegorusWorker {
+    /// The input index of operation `op`.
     #[inline]
-    fn eval(&mut self, op: u64) -> Result<Value, OpError> {
-        let n = self.inputs.len() as u64;
-        let input = (n > 0).then(|| self.inputs[((op + self.offset) % n) as usize].clone());
+    fn pick(&self, op: u64) -> usize {
+        match &self.order {
+            Some(order) => order[(op % order.len() as u64) as usize] as usize,
+            None => ((op + self.offset) % self.inputs.len().max(1) as u64) as usize,
+        }
+    }
+
+    #[inline]
+    fn eval(&mut self, index: usize) -> Result<Value, OpError> {
+        let input = self.inputs.get(index).cloned();
         match &mut self.evaluator {
             Evaluator::Interpreter(engine, query) => {
                 if let Some(input) = input {
@@ -201,8 +255,26 @@ impl RegorusWorker {
 
 impl Worker for RegorusWorker {
     #[inline]
-    fn call(&mut self, op: u64) -> Result<(), OpError> {
-        self.eval(op).map(|v| drop(std::hint::black_box(v)))
+    fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
+        let index = self.pick(op);
+        let Some((handle, canon)) = &mut self.cache else {
+            return self
+                .eval(index)
+                .map(|v| drop(std::hint::black_box(v)))
+                .map(|_| Outcome::Done);
+        };
+        let key = decision::key(&canon[index.min(canon.len() - 1)]);
+        if let Some(d) = handle.get(key)? {
+            std::hint::black_box(d);
+            return Ok(Outcome::Lookup { hit: true });
+        }
+        let value = self.eval(index)?;
+        let bytes = serde_json::to_vec(&value)
+            .map_err(|e| OpError::new("decode", format!("decision does not serialise: {e}")))?;
+        if let Some((handle, _)) = &mut self.cache {
+            handle.put(key, Bytes::from(bytes))?;
+        }
+        Ok(Outcome::Lookup { hit: false })
     }
 }
 
@@ -213,10 +285,26 @@ impl Target for Regorus {
     fn decide(&self, input: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
         Some(Regorus::decide(self, input))
     }
-    fn worker(&self, index: usize) -> Result<Box<dyn Worker>, TargetError> {
-        self.make_worker(index, self.inputs.clone())
-            .map(|w| Box::new(w) as Box<dyn Worker>)
-            .map_err(TargetError::Failed)
+    fn outcomes(&self) -> bool {
+        self.cache.is_some()
+    }
+    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        self.cache.as_ref().map(|(c, _)| c.prepare()).transpose()
+    }
+    fn cache_state(&self) -> Option<CacheState> {
+        self.cache.as_ref().and_then(|(c, _)| c.state())
+    }
+    fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
+        let mut worker = self
+            .make_worker(ctx.index, self.inputs.clone())
+            .map_err(TargetError::Failed)?;
+        worker.order = self.order.as_ref().map(|o| {
+            rigor_engine::keys::index_stream(o, self.inputs.len() as u64, ctx.seed, ctx.index)
+        });
+        if let Some((cache, canon)) = &self.cache {
+            worker.cache = Some((cache.handle()?, canon.clone()));
+        }
+        Ok(Box::new(worker))
     }
 }
 
@@ -233,6 +321,23 @@ impl TargetFactory for Factory {
             .as_ref()
             .ok_or_else(|| TargetError::Invalid("the scenario has no `policy:`".into()))?;
         let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        Ok(Box::new(Regorus::new(policy, &inputs, spec.engine)?))
+        let mut target = Regorus::new(policy, &inputs, spec.engine)?.with_order(plan.inputs_order);
+        if let Some(cache) = &spec.cache {
+            target = target.with_cache(cache, &inputs)?;
+        }
+        Ok(Box::new(target))
+    }
+
+    /// Everything but the decision cache's server, which the run opens.
+    fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        let TargetSpec::Regorus(spec) = &target.spec else {
+            return Err(TargetError::Invalid("not a regorus target".into()));
+        };
+        let policy = plan
+            .policy
+            .as_ref()
+            .ok_or_else(|| TargetError::Invalid("the scenario has no `policy:`".into()))?;
+        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
+        Regorus::new(policy, &inputs, spec.engine).map(|_| ())
     }
 }

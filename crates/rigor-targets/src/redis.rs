@@ -1,0 +1,330 @@
+//! `kind: redis`: a real Redis server running the `cache:` workload.
+//!
+//! - Operations use the `redis` crate's multiplexed async connection, as
+//!   most applications do: `connections:` of them (default 1), shared by
+//!   the workers, no pipelining beyond what concurrent workers on one
+//!   connection produce; timeouts are explicit. The engine runs async
+//!   workers on one single-threaded runtime per core, and a connection is
+//!   driven by the runtime that opened it, so each runtime thread opens its
+//!   own share (`connections` split over the threads in proportion to
+//!   their workers, at least one each): a request never waits for another
+//!   thread to wake up, which on a 2-core VM would add ~100us per request
+//!   and measure rigor instead of Redis.
+//! - Before each trial, outside timing: FLUSHDB, measure the empty
+//!   server's `used_memory`, preload, measure again (`cache.memory`), then
+//!   set `maxmemory` from the capacity and the measured memory per entry,
+//!   with `allkeys-lfu` (or `allkeys-lru`), so Redis holds about as many
+//!   entries as moka ([`crate::redis_server::Sizing`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use redis::aio::MultiplexedConnection;
+use rigor_engine::keys::{self, WRITE_BIT};
+use rigor_engine::target::{
+    AsyncWorker, CacheState, OpError, Outcome, Target, TargetError, TargetFactory, TrialContext,
+    Worker, WorkerContext,
+};
+use rigor_scenario::model::{Eviction, MissPolicy, RedisSpec, TargetSpec};
+use rigor_scenario::plan::{Plan, TargetPlan};
+use rigor_scenario::units::Capacity;
+
+use crate::keyspace::Keyspace;
+use crate::redis_server::{self as rs, Server, Sizing};
+
+/// Builds `kind: redis`.
+#[derive(Debug)]
+pub struct Factory;
+
+/// A Redis cache target.
+// Fields drop in order: connections, then the runtime driving them, then
+// the server (a managed one is stopped last).
+pub struct Redis {
+    connections: u32,
+    admin: Mutex<redis::Connection>,
+    keyspace: Arc<Keyspace>,
+    eviction: Eviction,
+    ttl_ms: Option<u64>,
+    server: Server,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("server", &self.server.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sorts a Redis error into rigor's error kinds.
+pub fn op_error(e: redis::RedisError) -> OpError {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connection_refusal() {
+        "connect"
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+        "io"
+    } else {
+        "redis"
+    };
+    OpError::new(kind, e.to_string())
+}
+
+impl Redis {
+    fn new(spec: &RedisSpec, keyspace: Arc<Keyspace>) -> Result<Self, TargetError> {
+        let server = Server::open(&spec.connection())?;
+        let admin = Mutex::new(server.admin()?);
+        Ok(Redis {
+            ttl_ms: keyspace.plan.ttl.map(|t| t.as_millis() as u64),
+            keyspace,
+            eviction: spec.eviction,
+            server,
+            connections: spec.connections.unwrap_or(1).max(1),
+            admin,
+        })
+    }
+
+    fn write(&self, c: &mut redis::Connection, n: usize) -> Result<(), TargetError> {
+        let ks = &self.keyspace;
+        rs::write_all(c, (0..n).map(|i| (ks.name(i), ks.value(i))), self.ttl_ms)
+            .map_err(|e| self.server.failed("preload", e))
+    }
+}
+
+impl Target for Redis {
+    fn outcomes(&self) -> bool {
+        true
+    }
+
+    fn is_async(&self) -> bool {
+        true
+    }
+
+    fn memory_scope(&self) -> &'static str {
+        "client"
+    }
+
+    fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        let ks = &self.keyspace;
+        let capacity = trial
+            .case
+            .capacity
+            .unwrap_or(Capacity::Entries(ks.plan.keys));
+        let mut c = self
+            .admin
+            .lock()
+            .map_err(|_| TargetError::Failed("admin connection lock poisoned".into()))?;
+        let fail = |what: &str, e: redis::RedisError| self.server.failed(what, e);
+        rs::reset(&mut c).map_err(|e| fail("FLUSHDB", e))?;
+        let base = rs::used_memory(&mut c).map_err(|e| fail("INFO memory", e))?;
+        let preload = ks.preload_count(capacity);
+        // Size entries on the preload itself, or on a sample of 1000 keys
+        // when the preload is smaller (used_memory moves in steps).
+        let sample = preload.max(ks.names.len().min(1000));
+        self.write(&mut c, sample)?;
+        let used = rs::used_memory(&mut c).map_err(|e| fail("INFO memory", e))?;
+        let payload: u64 = (0..sample).map(|i| ks.payload(i)).sum();
+        let held = used.saturating_sub(base);
+        let sizing = Sizing {
+            base,
+            per_entry: held as f64 / sample.max(1) as f64,
+            per_payload_byte: held as f64 / payload.max(1) as f64,
+        };
+        let memory = if sample == preload {
+            held
+        } else {
+            rs::reset(&mut c).map_err(|e| fail("FLUSHDB", e))?;
+            self.write(&mut c, preload)?;
+            rs::used_memory(&mut c)
+                .map_err(|e| fail("INFO memory", e))?
+                .saturating_sub(base)
+        };
+        rs::limit(&mut c, sizing.maxmemory(capacity), self.eviction)
+            .map_err(|e| fail("CONFIG SET maxmemory", e))?;
+        let entries = rs::dbsize(&mut c).map_err(|e| fail("DBSIZE", e))?;
+        Ok(Some(CacheState {
+            entries,
+            memory: Some(memory),
+            memory_source: "INFO memory used_memory after preload minus the empty server's".into(),
+            capacity_note: Some(sizing.describe(capacity, self.eviction)),
+        }))
+    }
+
+    fn cache_state(&self) -> Option<CacheState> {
+        let mut c = self.admin.lock().ok()?;
+        let entries = rs::dbsize(&mut c).ok()?;
+        let used = rs::used_memory(&mut c).ok();
+        Some(CacheState {
+            entries,
+            memory: None,
+            memory_source: String::new(),
+            capacity_note: used.map(|u| format!("used_memory at the end {u}")),
+        })
+    }
+
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
+        Err(TargetError::Failed("redis runs on async workers".into()))
+    }
+
+    fn async_workers(
+        &self,
+        contexts: &[WorkerContext],
+    ) -> Result<Vec<Box<dyn AsyncWorker>>, TargetError> {
+        let Some(first) = contexts.first() else {
+            return Ok(Vec::new());
+        };
+        // This thread's share of the connections, in proportion to its workers.
+        let concurrency = first.case.concurrency.max(1) as usize;
+        let share = (self.connections as usize * contexts.len()).div_ceil(concurrency);
+        let slots: Vec<Slot> = (0..share.max(1)).map(|_| Slot::default()).collect();
+        Ok(contexts
+            .iter()
+            .enumerate()
+            .map(|(k, ctx)| {
+                Box::new(RedisWorker {
+                    slot: slots[k % slots.len()].clone(),
+                    connection: None,
+                    client: self.server.client.clone(),
+                    config: self.server.async_config(),
+                    keyspace: self.keyspace.clone(),
+                    stream: keys::cache_stream(&self.keyspace.plan, ctx.seed, ctx.index),
+                    fill: self.keyspace.plan.miss == MissPolicy::Fill,
+                    ttl_ms: self.ttl_ms,
+                }) as Box<dyn AsyncWorker>
+            })
+            .collect())
+    }
+
+    fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
+        self.async_workers(std::slice::from_ref(ctx))?
+            .pop()
+            .ok_or_else(|| TargetError::Failed("no worker".into()))
+    }
+}
+
+/// A connection shared by the workers of one runtime thread, opened by the first.
+type Slot = Rc<RefCell<Option<MultiplexedConnection>>>;
+
+struct RedisWorker {
+    slot: Slot,
+    connection: Option<MultiplexedConnection>,
+    client: redis::Client,
+    config: redis::AsyncConnectionConfig,
+    keyspace: Arc<Keyspace>,
+    stream: Vec<u32>,
+    fill: bool,
+    ttl_ms: Option<u64>,
+}
+
+impl RedisWorker {
+    async fn connect(&mut self) -> Result<(), OpError> {
+        let existing = self.slot.borrow().clone();
+        let connection = match existing {
+            Some(c) => c,
+            None => {
+                let c = self
+                    .client
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await
+                    .map_err(op_error)?;
+                *self.slot.borrow_mut() = Some(c.clone());
+                c
+            }
+        };
+        self.connection = Some(connection);
+        Ok(())
+    }
+
+    fn connection(&mut self) -> Result<&mut MultiplexedConnection, OpError> {
+        self.connection
+            .as_mut()
+            .ok_or_else(|| OpError::new("connect", "not connected"))
+    }
+
+    async fn set(&mut self, i: usize) -> Result<(), OpError> {
+        let ks = &self.keyspace;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(ks.name(i)).arg(ks.value(i));
+        if let Some(ms) = self.ttl_ms {
+            cmd.arg("PX").arg(ms);
+        }
+        cmd.query_async::<()>(self.connection()?)
+            .await
+            .map_err(op_error)
+    }
+
+    async fn op(&mut self, op: u64) -> Result<Outcome, OpError> {
+        let entry = self.stream[(op % self.stream.len() as u64) as usize];
+        let i = (entry & !WRITE_BIT) as usize;
+        if entry & WRITE_BIT != 0 {
+            self.set(i).await?;
+            return Ok(Outcome::Set);
+        }
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.keyspace.name(i));
+        let value: Option<Vec<u8>> = cmd
+            .query_async(self.connection()?)
+            .await
+            .map_err(op_error)?;
+        match value {
+            Some(v) => {
+                std::hint::black_box(v);
+                Ok(Outcome::Get { hit: true })
+            }
+            None => {
+                if self.fill {
+                    self.set(i).await?;
+                }
+                Ok(Outcome::Get { hit: false })
+            }
+        }
+    }
+}
+
+impl AsyncWorker for RedisWorker {
+    fn call(
+        &mut self,
+        op: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, OpError>> + '_>> {
+        Box::pin(self.op(op))
+    }
+
+    fn ready(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), OpError>> + '_>> {
+        Box::pin(self.connect())
+    }
+}
+
+impl TargetFactory for Factory {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
+        let TargetSpec::Redis(spec) = &target.spec else {
+            return Err(TargetError::Invalid("not a redis target".into()));
+        };
+        let cache = plan
+            .cache
+            .as_ref()
+            .ok_or_else(|| TargetError::Invalid("the scenario has no `cache:`".into()))?;
+        Ok(Box::new(Redis::new(
+            spec,
+            Keyspace::new(cache, plan.workload.seed),
+        )?))
+    }
+
+    /// Offline: the URL parses; whether a server answers is the run's business.
+    fn check(&self, target: &TargetPlan, _: &Plan) -> Result<(), TargetError> {
+        let TargetSpec::Redis(spec) = &target.spec else {
+            return Err(TargetError::Invalid("not a redis target".into()));
+        };
+        if let Some(url) = &spec.url {
+            redis::Client::open(url.as_str())
+                .map_err(|e| TargetError::Invalid(format!("`url` is not a Redis URL: {e}")))?;
+        }
+        Ok(())
+    }
+}

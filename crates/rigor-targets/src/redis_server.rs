@@ -1,0 +1,335 @@
+//! Redis servers for cache targets: a private `redis-server` that rigor
+//! starts and stops (`server: managed`), or an existing one (`url:`), and
+//! the administrative commands rigor runs outside timing (flush, memory
+//! limit, `INFO memory`, preload).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rigor_engine::target::TargetError;
+use rigor_scenario::model::{Eviction, RedisConnection};
+use rigor_scenario::units::{format_bytes, Capacity};
+
+/// Connect and response timeout when the scenario sets none. The redis
+/// crate's own 500ms response default makes spurious errors under load.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a managed server may take to answer PING.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `redis-server` process rigor started; stopped when dropped.
+#[derive(Debug)]
+pub struct ManagedRedis {
+    child: Child,
+    /// The loopback port it listens on.
+    pub port: u16,
+}
+
+fn install_help() -> &'static str {
+    "install it (`apt-get install redis-server` on Debian/Ubuntu, `brew install redis` on macOS), \
+     set `redis_server:` to its path, or point `url:` at a running server"
+}
+
+impl ManagedRedis {
+    /// Starts `redis-server` on a free loopback port with persistence off
+    /// and waits until it answers PING.
+    pub fn start(binary: Option<&str>) -> Result<Self, TargetError> {
+        let binary = binary.unwrap_or("redis-server");
+        let mut last_error = String::new();
+        // A port found free can be taken before the server binds it: retry.
+        for _ in 0..3 {
+            let port = free_port()?;
+            let mut command = Command::new(binary);
+            command
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+                .args(["--daemonize", "no", "--logfile", ""])
+                .arg("--dir")
+                .arg(std::env::temp_dir())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            die_with_parent(&mut command);
+            let child = command.spawn().map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    TargetError::Failed(format!(
+                        "`{binary}` is not installed or not on PATH: {}",
+                        install_help()
+                    ))
+                } else {
+                    TargetError::Failed(format!("cannot start `{binary}`: {e}"))
+                }
+            })?;
+            let mut server = ManagedRedis { child, port };
+            match server.wait_ready() {
+                Ok(()) => return Ok(server),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(TargetError::Failed(format!(
+            "`{binary}` did not start: {last_error}"
+        )))
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let client = redis::Client::open(self.url()).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut text = String::new();
+                if let Some(mut err) = self.child.stderr.take() {
+                    use std::io::Read;
+                    let _ = err.read_to_string(&mut text);
+                }
+                return Err(format!("it exited with {status}: {}", text.trim()));
+            }
+            if let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(200)) {
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return Err(format!("no answer to PING within {START_TIMEOUT:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for ManagedRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asks the kernel to kill the server if rigor dies without dropping it
+/// (a crash, SIGKILL): no orphaned servers.
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only the child.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+fn free_port() -> Result<u16, TargetError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| TargetError::Failed(format!("cannot find a free loopback port: {e}")))
+}
+
+/// A Redis server a target uses: managed or given, with a client for it.
+#[derive(Debug)]
+pub struct Server {
+    /// The managed process, if rigor started it (kept alive with the target).
+    pub managed: Option<ManagedRedis>,
+    /// A client for the server.
+    pub client: redis::Client,
+    /// Response timeout per command.
+    pub timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Where the server is, for messages (never with a password).
+    pub label: String,
+}
+
+impl Server {
+    /// Starts or opens the server a connection spec names, and checks it answers.
+    pub fn open(spec: &RedisConnection) -> Result<Self, TargetError> {
+        let managed = match spec.server {
+            Some(_) => Some(ManagedRedis::start(spec.redis_server.as_deref())?),
+            None => None,
+        };
+        let url = match (&managed, &spec.url) {
+            (Some(m), _) => m.url(),
+            (None, Some(u)) => u.clone(),
+            (None, None) => {
+                return Err(TargetError::Invalid(
+                    "no Redis server: add `server: managed` or `url:`".into(),
+                ))
+            }
+        };
+        let client = redis::Client::open(url.as_str())
+            .map_err(|e| TargetError::Invalid(format!("`url` is not a Redis URL: {e}")))?;
+        let info = client.get_connection_info();
+        let label = match &managed {
+            Some(m) => format!("managed redis-server on 127.0.0.1:{}", m.port),
+            None => format!("redis at {}", info.addr()),
+        };
+        let server = Server {
+            managed,
+            client,
+            timeout: spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
+            connect_timeout: spec.connect_timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
+            label,
+        };
+        let mut c = server.admin()?;
+        redis::cmd("PING")
+            .query::<String>(&mut c)
+            .map_err(|e| server.failed("PING", e))?;
+        Ok(server)
+    }
+
+    /// An error naming the server and the command.
+    pub fn failed(&self, what: &str, e: impl std::fmt::Display) -> TargetError {
+        TargetError::Failed(format!("{}: {what} failed: {e}", self.label))
+    }
+
+    /// A blocking connection with timeouts, for setup and for blocking workers.
+    pub fn admin(&self) -> Result<redis::Connection, TargetError> {
+        let c = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)
+            .map_err(|e| TargetError::Failed(format!("cannot connect to {}: {e}", self.label)))?;
+        c.set_read_timeout(Some(self.timeout))
+            .and_then(|_| c.set_write_timeout(Some(self.timeout)))
+            .map_err(|e| self.failed("setting timeouts", e))?;
+        Ok(c)
+    }
+
+    /// The async connection settings: explicit timeouts.
+    pub fn async_config(&self) -> redis::AsyncConnectionConfig {
+        redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.timeout))
+    }
+}
+
+/// `INFO memory`'s `used_memory`, bytes.
+pub fn used_memory(c: &mut redis::Connection) -> redis::RedisResult<u64> {
+    let info: String = redis::cmd("INFO").arg("memory").query(c)?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+/// Empties the database and removes the memory limit, synchronously (the
+/// memory is free when this returns).
+pub fn reset(c: &mut redis::Connection) -> redis::RedisResult<()> {
+    redis::cmd("FLUSHDB").arg("SYNC").query::<()>(c)?;
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(0)
+        .query::<()>(c)
+}
+
+/// Sets `maxmemory` and the eviction policy matching moka's.
+pub fn limit(
+    c: &mut redis::Connection,
+    maxmemory: u64,
+    eviction: Eviction,
+) -> redis::RedisResult<()> {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg(policy_name(eviction))
+        .query::<()>(c)?;
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(maxmemory)
+        .query::<()>(c)
+}
+
+/// Redis' policy for a moka eviction policy.
+pub fn policy_name(eviction: Eviction) -> &'static str {
+    match eviction {
+        Eviction::TinyLfu => "allkeys-lfu",
+        Eviction::Lru => "allkeys-lru",
+    }
+}
+
+/// `DBSIZE`.
+pub fn dbsize(c: &mut redis::Connection) -> redis::RedisResult<u64> {
+    redis::cmd("DBSIZE").query(c)
+}
+
+/// Writes entries in pipelines of 1000 (`SET key value [PX ttl]`).
+pub fn write_all<'a>(
+    c: &mut redis::Connection,
+    entries: impl Iterator<Item = (&'a str, &'a [u8])>,
+    ttl_ms: Option<u64>,
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    let mut n = 0;
+    for (k, v) in entries {
+        let cmd = pipe.cmd("SET").arg(k).arg(v);
+        if let Some(ms) = ttl_ms {
+            cmd.arg("PX").arg(ms);
+        }
+        cmd.ignore();
+        n += 1;
+        if n == 1000 {
+            pipe.query::<()>(c)?;
+            pipe = redis::pipe();
+            n = 0;
+        }
+    }
+    if n > 0 {
+        pipe.query::<()>(c)?;
+    }
+    Ok(())
+}
+
+/// How a capacity becomes `maxmemory`: the empty server's memory plus the
+/// capacity times the memory one entry was measured to take (for a size,
+/// the size scaled by the measured memory per payload byte), so that Redis
+/// holds about as many entries as moka does for the same capacity.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizing {
+    /// `used_memory` of the empty database.
+    pub base: u64,
+    /// Measured memory per entry.
+    pub per_entry: f64,
+    /// Measured memory per payload byte (key + value).
+    pub per_payload_byte: f64,
+}
+
+impl Sizing {
+    /// `maxmemory` for a capacity.
+    pub fn maxmemory(&self, capacity: Capacity) -> u64 {
+        let extra = match capacity {
+            Capacity::Entries(n) => n as f64 * self.per_entry,
+            Capacity::Bytes(b) => b as f64 * self.per_payload_byte,
+        };
+        self.base + extra.ceil() as u64
+    }
+
+    /// The mapping in words, for the results.
+    pub fn describe(&self, capacity: Capacity, eviction: Eviction) -> String {
+        let how = match capacity {
+            Capacity::Entries(n) => {
+                format!("{n} entries x {} per entry", format_bytes(self.per_entry))
+            }
+            Capacity::Bytes(b) => format!(
+                "{} of keys and values x {:.2} bytes of server memory per payload byte",
+                format_bytes(b as f64),
+                self.per_payload_byte
+            ),
+        };
+        format!(
+            "maxmemory {} = empty server {} + {how} (measured at preload); maxmemory-policy {}",
+            format_bytes(self.maxmemory(capacity) as f64),
+            format_bytes(self.base as f64),
+            policy_name(eviction)
+        )
+    }
+}
