@@ -43,9 +43,11 @@ const DRAIN_GRACE: Duration = Duration::from_secs(5);
 pub(crate) const BATCH_BELOW_NS: f64 = 1_000.0;
 /// A timed batch lasts at least this long, so the clock's cost is a small share of it.
 pub(crate) const BATCH_TARGET_NS: f64 = 10_000.0;
-/// The probe that sizes batches runs at least this long and this many operations.
-const PROBE_TIME: Duration = Duration::from_millis(20);
+/// The probe that sizes batches runs [`PROBE_OPS`] operations and at least
+/// [`PROBE_MIN`], or at most [`PROBE_MAX`] for slow operations.
 const PROBE_OPS: u64 = 1_000;
+const PROBE_MIN: Duration = Duration::from_millis(2);
+const PROBE_MAX: Duration = Duration::from_millis(20);
 
 /// Latencies and counts by operation kind (cache targets, decision caches).
 #[derive(Debug)]
@@ -430,18 +432,27 @@ fn sync_thread(
 
 /// Operations per timed batch: 1 (each timed alone) unless `timing` asks
 /// for batches, or is `auto` and a probe finds operations under 1us.
-fn batch_size(worker: &mut dyn Worker, timing: Timing, op: &mut u64, stop: &AtomicBool) -> u64 {
+/// The warm-up counts as the probe when it was long enough.
+fn batch_size(
+    worker: &mut dyn Worker,
+    timing: Timing,
+    op: &mut u64,
+    stop: &AtomicBool,
+    warm: (u64, Duration),
+) -> u64 {
     if timing == Timing::PerOp {
         return 1;
     }
     let start = Instant::now();
-    let mut n = 0u64;
-    while (n < PROBE_OPS || start.elapsed() < PROBE_TIME) && !stop.load(Ordering::Relaxed) {
+    let (mut n, mut spent) = warm;
+    while (n < PROBE_OPS || spent < PROBE_MIN) && spent < PROBE_MAX && !stop.load(Ordering::Relaxed)
+    {
         let _ = worker.call(*op);
         *op += 1;
         n += 1;
+        spent = warm.1 + start.elapsed();
     }
-    let mean = start.elapsed().as_nanos() as f64 / n.max(1) as f64;
+    let mean = spent.as_nanos() as f64 / n.max(1) as f64;
     if timing == Timing::Auto && mean >= BATCH_BELOW_NS {
         return 1;
     }
@@ -462,7 +473,8 @@ fn closed_sync(
         let _ = worker.call(op);
         op += 1;
     }
-    let batch = batch_size(worker, workload.timing, &mut op, stop);
+    let warm = (op, warm_start.elapsed());
+    let batch = batch_size(worker, workload.timing, &mut op, stop, warm);
     let mut rec = WorkerRecord::new(false, kinds);
     rec.batch = batch;
     let bytes_counter = ThreadBytes::current();

@@ -83,7 +83,12 @@ fn plan(workload: &str, ids: &[&str], thresholds: &str) -> Plan {
     Plan::from_file(&path, Mode::Default).unwrap()
 }
 
+/// Tests that run workers take turns: on a 2-core machine, workers of one
+/// test would otherwise starve another test's timing (the rate generator).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn execute(plan: &Plan, targets: Vec<Box<dyn Target>>, stop: Arc<AtomicBool>) -> (Results, usize) {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let prepared: Vec<Prepared> = plan
         .targets
         .iter()
@@ -178,7 +183,7 @@ fn trials_cases_and_interleaving() {
 #[test]
 fn errors_are_counted_with_first_messages_kept() {
     let plan = plan(
-        "{iterations: 1000}",
+        "{iterations: 1000, timing: per-op}",
         &["flaky"],
         "thresholds:\n  errors.rate: {critical: 5%}\n  errors.count: {target: 0}\n",
     );
@@ -353,4 +358,94 @@ fn rate_mode_counts_queueing_behind_a_stall() {
         m["service.p90"]
     );
     assert!(m["latency.max"] >= 95_000_000.0);
+}
+
+/// Reports cache outcomes in a fixed pattern: of every 4 operations, two
+/// read hits, one read miss and one write. `always_hit` makes every one a hit.
+struct Kinds {
+    always_hit: bool,
+}
+
+impl Target for Kinds {
+    fn outcomes(&self) -> bool {
+        true
+    }
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
+        Ok(Box::new(Kinds {
+            always_hit: self.always_hit,
+        }))
+    }
+}
+
+impl Worker for Kinds {
+    fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
+        if self.always_hit {
+            return Ok(Outcome::Get { hit: true });
+        }
+        Ok(match op % 4 {
+            3 => Outcome::Set,
+            1 => Outcome::Get { hit: false },
+            _ => Outcome::Get { hit: true },
+        })
+    }
+}
+
+/// Per-operation timing splits latencies by kind and counts hits exactly.
+#[test]
+fn outcomes_split_latency_by_kind_and_count_hits() {
+    let plan = plan("{iterations: 4000, timing: per-op}", &["kinds"], "");
+    let (results, _) = execute(
+        &plan,
+        vec![Box::new(Kinds { always_hit: false })],
+        Arc::default(),
+    );
+    let t = &results.cases[0].targets[0];
+    let trial = &t.trials[0];
+    assert_eq!(trial.batch, 1);
+    let counts: Vec<u64> = ["get", "hit", "miss", "set"]
+        .iter()
+        .map(|k| trial.kind_counts[*k])
+        .collect();
+    assert_eq!(counts, vec![3000, 2000, 1000, 1000]);
+    assert!((t.metrics["cache.hit_ratio"] - 2.0 / 3.0).abs() < 1e-12);
+    for m in [
+        "latency.get.p99",
+        "latency.set.p50",
+        "latency.hit.mean",
+        "latency.miss.max",
+    ] {
+        assert!(
+            t.metrics.contains_key(m),
+            "{m} missing: {:?}",
+            t.metrics.keys()
+        );
+    }
+    let get = rigor_engine::stats::decode(&trial.kind_histograms["get"]).unwrap();
+    assert_eq!(get.len(), 3000, "one latency per read");
+}
+
+/// Operations faster than 1us are timed in batches under `timing: auto`:
+/// the batch size is recorded, the histogram still holds one value per
+/// operation, the operation count is exact, and the per-kind split (which
+/// batches cannot give) is absent while hits are still counted.
+#[test]
+fn fast_operations_are_timed_in_batches() {
+    let plan = plan("{iterations: 20000}", &["fast"], "");
+    let (results, _) = execute(
+        &plan,
+        vec![Box::new(Kinds { always_hit: true })],
+        Arc::default(),
+    );
+    let t = &results.cases[0].targets[0];
+    let trial = &t.trials[0];
+    assert!(trial.batch > 1, "a trivial operation is batched");
+    assert_eq!(trial.operations, 20000);
+    let h = rigor_engine::stats::decode(&trial.histogram).unwrap();
+    assert_eq!(h.len(), 20000);
+    assert_eq!(trial.kind_counts["hit"], 20000);
+    assert_eq!(t.metrics["cache.hit_ratio"], 1.0);
+    assert!(!t.metrics.contains_key("latency.get.p50"));
+    // A batch mean is below the cost of two clock reads, which per-op timing
+    // could never show.
+    assert!(t.metrics["latency.p50"] < 1_000.0);
 }

@@ -115,8 +115,9 @@ impl DecisionCache {
         })
     }
 
-    /// Empties the cache before a trial and applies its capacity.
-    pub fn prepare(&self) -> Result<CacheState, TargetError> {
+    /// Empties the cache before a trial and applies its capacity;
+    /// `connections` is how many the trial's workers will open.
+    pub fn prepare(&self, connections: u32) -> Result<CacheState, TargetError> {
         match &self.kind {
             Kind::Moka(slot) => {
                 let store = crate::moka::build(
@@ -163,6 +164,7 @@ impl DecisionCache {
                     .saturating_sub(base) as f64;
                 let sizing = Sizing {
                     base,
+                    clients: (connections as u64 + 1) * rs::client_memory(&mut c),
                     per_entry: held / 1000.0,
                     per_payload_byte: held / (1000.0 * (31 + sample) as f64),
                 };

@@ -385,8 +385,12 @@ impl Target for OpaHttp {
         self.cache.is_some()
     }
 
-    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
-        self.cache.as_ref().map(|(c, _)| c.prepare()).transpose()
+    fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        // One decision-cache connection per worker.
+        self.cache
+            .as_ref()
+            .map(|(c, _)| c.prepare(trial.case.concurrency))
+            .transpose()
     }
 
     fn cache_state(&self) -> Option<CacheState> {

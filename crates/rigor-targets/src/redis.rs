@@ -126,8 +126,16 @@ impl Target for Redis {
         let used = rs::used_memory(&mut c).map_err(|e| fail("INFO memory", e))?;
         let payload: u64 = (0..sample).map(|i| ks.payload(i)).sum();
         let held = used.saturating_sub(base);
+        // The connections this trial will open: at least one per runtime
+        // thread (see the module docs), plus this admin connection.
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(trial.case.concurrency as usize);
+        let clients = (self.connections as usize).max(threads) as u64 + 1;
         let sizing = Sizing {
             base,
+            clients: clients * rs::client_memory(&mut c),
             per_entry: held as f64 / sample.max(1) as f64,
             per_payload_byte: held as f64 / payload.max(1) as f64,
         };

@@ -262,7 +262,25 @@ pub fn dbsize(c: &mut redis::Connection) -> redis::RedisResult<u64> {
     redis::cmd("DBSIZE").query(c)
 }
 
-/// Writes entries in pipelines of 1000 (`SET key value [PX ttl]`).
+/// Memory Redis charges for one client connection (`CLIENT INFO` tot-mem of
+/// the asking connection; 32KiB when the server is too old to say).
+/// `maxmemory` counts client buffers, so a limit must leave room for them.
+pub fn client_memory(c: &mut redis::Connection) -> u64 {
+    redis::cmd("CLIENT")
+        .arg("INFO")
+        .query::<String>(c)
+        .ok()
+        .and_then(|info| {
+            info.split_whitespace()
+                .find_map(|f| f.strip_prefix("tot-mem="))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(32 * 1024)
+}
+
+/// Writes entries in pipelines of 100 (`SET key value [PX ttl]`); small
+/// pipelines keep the server's query buffer, which `used_memory` counts,
+/// from inflating the memory measured after a preload.
 pub fn write_all<'a>(
     c: &mut redis::Connection,
     entries: impl Iterator<Item = (&'a str, &'a [u8])>,
@@ -277,7 +295,7 @@ pub fn write_all<'a>(
         }
         cmd.ignore();
         n += 1;
-        if n == 1000 {
+        if n == 100 {
             pipe.query::<()>(c)?;
             pipe = redis::pipe();
             n = 0;
@@ -297,6 +315,8 @@ pub fn write_all<'a>(
 pub struct Sizing {
     /// `used_memory` of the empty database.
     pub base: u64,
+    /// Room for the buffers of the connections the run will open.
+    pub clients: u64,
     /// Measured memory per entry.
     pub per_entry: f64,
     /// Measured memory per payload byte (key + value).
@@ -310,7 +330,7 @@ impl Sizing {
             Capacity::Entries(n) => n as f64 * self.per_entry,
             Capacity::Bytes(b) => b as f64 * self.per_payload_byte,
         };
-        self.base + extra.ceil() as u64
+        self.base + self.clients + extra.ceil() as u64
     }
 
     /// The mapping in words, for the results.
@@ -325,11 +345,20 @@ impl Sizing {
                 self.per_payload_byte
             ),
         };
-        format!(
-            "maxmemory {} = empty server {} + {how} (measured at preload); maxmemory-policy {}",
+        let extra = self.maxmemory(capacity) - self.base - self.clients;
+        let mut text = format!(
+            "maxmemory {} = empty server {} + client buffers {} + {how} (measured at preload); maxmemory-policy {}",
             format_bytes(self.maxmemory(capacity) as f64),
             format_bytes(self.base as f64),
+            format_bytes(self.clients as f64),
             policy_name(eviction)
-        )
+        );
+        if self.clients * 4 > extra {
+            text.push_str(&format!(
+                ". CAUTION: Redis counts client buffers against maxmemory and they vary under load; for a capacity this small ({}) the limit is approximate: compare the entries each cache holds at the end",
+                format_bytes(extra as f64)
+            ));
+        }
+        text
     }
 }
