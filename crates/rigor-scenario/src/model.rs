@@ -129,18 +129,15 @@ pub enum MissPolicy {
 }
 
 /// `inputs_distribution:`: a distribution name, or a map with its parameters.
-#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DistributionSpec {
     /// The distribution.
     pub distribution: Distribution,
     /// Zipfian only: exponent s (default 0.99).
-    #[serde(default)]
     pub zipf_exponent: Option<f64>,
     /// Hotspot only: share of inputs that are hot (default `20%`).
-    #[serde(default)]
     pub hotspot_keys: Option<Percent>,
     /// Hotspot only: share of operations on hot inputs (default `80%`).
-    #[serde(default)]
     pub hotspot_ops: Option<Percent>,
 }
 
@@ -216,17 +213,35 @@ impl<'de> Deserialize<'de> for InputSource {
     }
 }
 
-/// The map form of [`DistributionSpec`].
-#[derive(Deserialize)]
+/// The map form of `inputs_distribution`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DistributionMap {
+    /// The distribution.
     distribution: Distribution,
+    /// Zipfian only: exponent s (default 0.99).
     #[serde(default)]
     zipf_exponent: Option<f64>,
+    /// Hotspot only: share of inputs that are hot (default `20%`).
     #[serde(default)]
     hotspot_keys: Option<Percent>,
+    /// Hotspot only: share of operations on hot inputs (default `80%`).
     #[serde(default)]
     hotspot_ops: Option<Percent>,
+}
+
+impl JsonSchema for DistributionSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DistributionSpec".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let name = generator.subschema_for::<Distribution>();
+        let map = generator.subschema_for::<DistributionMap>();
+        schemars::json_schema!({
+            "description": "A distribution name (`zipfian`), or a map with its parameters.",
+            "anyOf": [name, map]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for DistributionSpec {
