@@ -23,8 +23,18 @@ validate: build
 schema: build
     {{rigor}} schema > schemas/scenario.schema.json
 
+# Install what the tests need: a real redis-server (Debian/Ubuntu package).
+deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v redis-server >/dev/null && exit 0
+    sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-server >/dev/null
+    # The package may start a system instance; rigor's tests start their own.
+    ($sudo service redis-server stop || true) >/dev/null 2>&1
+
 # Everything CI checks: format, lints, tests, scenarios valid, each scenario runs once quickly.
-test:
+test: deps
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --release -- -D warnings
     cargo test --workspace --release

@@ -538,3 +538,153 @@ fn bad_endpoints_end_in_counted_errors_not_hangs() {
         assert!(out.stdout.contains("errors.rate"), "{mode}: {}", out.stdout);
     }
 }
+
+/// The cache workload on moka and on a real `redis-server` that rigor starts:
+/// a zipfian workload over 10000 keys with room for the 1000 most popular.
+fn cache_scenario(extra_target: &str) -> String {
+    format!(
+        "name: cache\n\
+         cache: {{keys: 10000, distribution: zipfian, value_size: 64B..256B, capacity: [1000]}}\n\
+         workload: {{concurrency: 1, warmup: 100ms, duration: 400ms, seed: 11}}\n\
+         targets:\n\
+         \x20 - {{id: moka, kind: moka}}\n\
+         \x20 - {{id: redis, kind: redis, server: managed}}\n\
+         {extra_target}"
+    )
+}
+
+/// The best hit ratio any cache of `entries` entries can reach on
+/// Zipf(10000, 0.99): the share of reads that go to the most popular keys.
+fn ideal_hit_ratio(entries: usize) -> f64 {
+    let w: Vec<f64> = (1..=10000).map(|k| (k as f64).powf(-0.99)).collect();
+    w[..entries.min(10000)].iter().sum::<f64>() / w.iter().sum::<f64>()
+}
+
+#[test]
+fn moka_and_a_managed_redis_run_the_cache_workload() {
+    let r = Rigor::new();
+    r.file("s.yaml", &cache_scenario(""));
+    let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
+    assert!(out.stdout.contains("hit ratio"), "{}", out.stdout);
+    let res = results(&r.path("out/results.json"));
+    assert_eq!(res["scenario"]["workload"]["seed"], 11);
+    let case = &res["cases"][0];
+    assert_eq!(case["capacity"], 1000);
+    assert_eq!(case["name"], "capacity=1000 concurrency=1");
+    for (i, id) in ["moka", "redis"].iter().enumerate() {
+        let t = &case["targets"][i];
+        assert_eq!(&t["id"], id);
+        let m = &t["metrics"];
+        assert_eq!(
+            m["errors.count"], 0.0,
+            "{id}: {}",
+            t["trials"][0]["error_messages"]
+        );
+        // The preload wrote exactly the 1000 most popular keys.
+        assert_eq!(m["cache.entries"], 1000.0, "{id}");
+        // No cache beats the best possible for the entries it holds (Redis'
+        // memory limit is approximate: it may hold a few more than 1000),
+        // and a working one gets close to it.
+        let held = m["cache.entries_end"].as_f64().unwrap().max(1000.0) as usize;
+        let hit = m["cache.hit_ratio"].as_f64().unwrap();
+        let (best, floor) = (ideal_hit_ratio(held), ideal_hit_ratio(1000) - 0.15);
+        assert!(
+            hit <= best + 0.02 && hit >= floor,
+            "{id}: hit ratio {hit}, best {best} for {held} entries"
+        );
+        // A key plus its value is 70 to 264 bytes; an entry costs more, not
+        // orders of magnitude more.
+        let per_entry = m["cache.bytes_per_entry"].as_f64().unwrap();
+        assert!(
+            per_entry > 70.0 && per_entry < 4096.0,
+            "{id}: {per_entry}B per entry"
+        );
+        let counts = &t["trials"][0]["kind_counts"];
+        assert_eq!(
+            counts["hit"].as_u64().unwrap() + counts["miss"].as_u64().unwrap(),
+            t["trials"][0]["operations"].as_u64().unwrap(),
+            "{id}: every operation is a read"
+        );
+    }
+    assert!(
+        case["targets"][1]["metrics"]["cache.entries_end"]
+            .as_f64()
+            .unwrap()
+            < 1500.0,
+        "Redis' maxmemory holds about the capacity"
+    );
+    // Redis operations are timed one by one: the per-kind split is there.
+    let redis = &case["targets"][1];
+    for m in ["latency.get.p99", "latency.hit.p50", "latency.miss.p50"] {
+        assert!(redis["metrics"].get(m).is_some(), "redis lacks {m}");
+    }
+    let note = redis["trials"][0]["cache_after"]["capacity_note"]
+        .as_str()
+        .unwrap();
+    assert!(note.contains("maxmemory-policy allkeys-lfu"), "{note}");
+    // The managed server is gone once rigor exits.
+    let port: u16 = note
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {note}"));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "redis-server on port {port} still answers"
+    );
+}
+
+#[test]
+fn a_missing_redis_server_binary_says_how_to_install_it() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: t\ncache: {keys: 10}\nworkload: {duration: 100ms}\n\
+         targets: [{id: r, kind: redis, server: managed, redis_server: /nonexistent/redis-server}]\n",
+    );
+    let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(3);
+    assert!(
+        out.stderr.contains("is not installed")
+            && out.stderr.contains("apt-get install redis-server"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn decision_caches_answer_repeated_inputs_without_evaluating() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC).file(
+        "s.yaml",
+        "name: cached\n\
+         policy: {files: [p.rego], query: data.rbac.allow}\n\
+         inputs: [{inline: {user: alice}}, {inline: {user: bob}}, {inline: {user: carol}}]\n\
+         inputs_distribution: zipfian\n\
+         workload: {concurrency: 2, warmup: 100ms, duration: 300ms}\n\
+         targets:\n\
+         \x20 - {id: plain, kind: regorus}\n\
+         \x20 - {id: moka, kind: regorus, cache: {kind: moka}}\n\
+         \x20 - {id: redis, kind: regorus, engine: vm, cache: {kind: redis, server: managed}}\n\
+         thresholds: {errors.rate: {critical: 0%}}\n",
+    );
+    let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
+    assert!(
+        out.stdout.contains("inputs picked zipfian"),
+        "{}",
+        out.stdout
+    );
+    let res = results(&r.path("out/results.json"));
+    let targets = &res["cases"][0]["targets"];
+    assert!(targets[0]["metrics"].get("cache.hit_ratio").is_none());
+    for i in [1, 2] {
+        let t = &targets[i];
+        // Three inputs, all cached during the warm-up: every measured lookup hits.
+        assert_eq!(t["metrics"]["cache.hit_ratio"], 1.0, "{}", t["id"]);
+        assert_eq!(t["metrics"]["cache.entries_end"], 3.0, "{}", t["id"]);
+    }
+    // Redis lookups (microseconds) are timed one by one; moka hits may be
+    // fast enough to be timed in batches, which carry no per-kind split.
+    assert!(targets[2]["metrics"].get("latency.hit.p50").is_some());
+    assert_eq!(targets[2]["trials"][0]["batch"], 1);
+}

@@ -241,7 +241,12 @@ pub(crate) struct TrialData {
 
 /// Thread coordination shared by every driver.
 struct Shared {
+    /// Every worker is set up (or has failed).
     barrier: Barrier,
+    /// The target is armed ([`Target::armed`]): go.
+    go: Barrier,
+    /// Why arming failed.
+    armed_error: std::sync::Mutex<Option<String>>,
     measuring: AtomicUsize,
     finished: AtomicUsize,
     failed_setup: AtomicBool,
@@ -296,6 +301,8 @@ pub(crate) fn trial(
     let rx = schedule.as_ref().map(|(_, _, rx)| rx.clone());
     let shared = Shared {
         barrier: Barrier::new(threads + 1),
+        go: Barrier::new(threads + 1),
+        armed_error: std::sync::Mutex::new(None),
         measuring: AtomicUsize::new(0),
         finished: AtomicUsize::new(0),
         failed_setup: AtomicBool::new(false),
@@ -332,8 +339,20 @@ pub(crate) fn trial(
                     })
             })
             .collect();
-        // Everyone is set up (or has failed); start the clock.
+        // Everyone is set up (or has failed); arm the target, then start the clock.
         shared.barrier.wait();
+        if !shared.failed_setup.load(Ordering::Relaxed) {
+            let armed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.armed()))
+                .map_err(panic_message)
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            if let Err(e) = armed {
+                shared.failed_setup.store(true, Ordering::Relaxed);
+                if let Ok(mut slot) = shared.armed_error.lock() {
+                    *slot = Some(e);
+                }
+            }
+        }
+        shared.go.wait();
         let gen_handle = schedule.map(|(rate, tx, _)| {
             let stop = stop.clone();
             let (warmup, duration) = (workload.warmup, stop_duration(workload.stop));
@@ -368,7 +387,11 @@ pub(crate) fn trial(
                 Err(e) => Err(format!("cannot start a worker thread: {e}")),
             })
             .collect::<Result<Vec<_>, String>>()
-    })?;
+    });
+    if let Some(e) = shared.armed_error.lock().ok().and_then(|mut e| e.take()) {
+        return Err(e);
+    }
+    let records = records?;
     Ok(TrialData {
         records,
         peak_resident,
@@ -390,6 +413,7 @@ fn start<T>(shared: &Shared, setup: Result<T, String>) -> Result<T, String> {
         shared.failed_setup.store(true, Ordering::Relaxed);
     }
     shared.barrier.wait();
+    shared.go.wait();
     match setup {
         Ok(_) if shared.failed_setup.load(Ordering::Relaxed) => {
             Err("another worker failed to start".into())

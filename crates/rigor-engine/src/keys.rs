@@ -54,7 +54,7 @@ impl Rng {
 
 /// A seed derived from a base seed and a path of numbers (trial, worker, ...).
 pub fn derive(seed: u64, parts: &[u64]) -> u64 {
-    let mut rng = Rng::new(seed ^ 0x5EED_0F_21_60_2026);
+    let mut rng = Rng::new(seed ^ 0x005E_ED0F_2160_2026);
     let mut out = rng.next_u64();
     for p in parts {
         let mut r = Rng::new(out ^ p.wrapping_mul(0x9E37_79B9_7F4A_7C15));

@@ -128,6 +128,13 @@ pub trait Target: Send + Sync {
         Ok(None)
     }
 
+    /// Called once per trial after every worker is set up and connected
+    /// ([`AsyncWorker::ready`]) and before any of them runs: a Redis target
+    /// sets its memory limit here, with the trial's connections open.
+    fn armed(&self) -> Result<(), TargetError> {
+        Ok(())
+    }
+
     /// The cache's state after a trial, outside timing.
     fn cache_state(&self) -> Option<CacheState> {
         None

@@ -537,13 +537,17 @@ impl ReportView {
                             t.id
                         ));
                     }
-                    if let Some(note) = t
-                        .trials
-                        .first()
-                        .and_then(|t| t.cache_before.as_ref())
-                        .and_then(|c| c.capacity_note.clone())
+                    let first = t.trials.first();
+                    for state in [
+                        first.and_then(|t| t.cache_before.as_ref()),
+                        first.and_then(|t| t.cache_after.as_ref()),
+                    ]
+                    .into_iter()
+                    .flatten()
                     {
-                        case_notes.push(format!("{}: {note}", t.id));
+                        if let Some(note) = &state.capacity_note {
+                            case_notes.push(format!("{}: {note}", t.id));
+                        }
                     }
                 }
                 CaseView {

@@ -25,6 +25,9 @@ use crate::redis_server::{self as rs, Server, Sizing};
 
 type Store = Cache<u64, Bytes>;
 
+/// A policy target's decision cache with each input's canonical JSON.
+pub type Cached = (std::sync::Arc<DecisionCache>, std::sync::Arc<Vec<Vec<u8>>>);
+
 /// The canonical JSON of a value: object keys sorted at every level.
 pub fn canonical(value: &serde_json::Value) -> Vec<u8> {
     fn sorted(v: &serde_json::Value) -> serde_json::Value {
@@ -72,12 +75,15 @@ pub struct DecisionCache {
     kind: Kind,
 }
 
+// One per target, never moved on the measured path.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     Moka(RwLock<Option<Store>>),
     Redis {
         admin: Mutex<redis::Connection>,
         /// Size of a representative decision, for sizing `maxmemory`.
         sample: usize,
+        limit: rs::PendingLimit,
         server: Server,
     },
 }
@@ -101,6 +107,7 @@ impl DecisionCache {
                 Kind::Redis {
                     admin: Mutex::new(server.admin()?),
                     sample: sample.len().max(1),
+                    limit: rs::PendingLimit::default(),
                     server,
                 }
             }
@@ -115,9 +122,8 @@ impl DecisionCache {
         })
     }
 
-    /// Empties the cache before a trial and applies its capacity;
-    /// `connections` is how many the trial's workers will open.
-    pub fn prepare(&self, connections: u32) -> Result<CacheState, TargetError> {
+    /// Empties the cache before a trial and sizes its capacity (applied in [`DecisionCache::armed`]).
+    pub fn prepare(&self) -> Result<CacheState, TargetError> {
         match &self.kind {
             Kind::Moka(slot) => {
                 let store = crate::moka::build(
@@ -142,6 +148,7 @@ impl DecisionCache {
             Kind::Redis {
                 admin,
                 sample,
+                limit,
                 server,
             } => {
                 let mut c = admin
@@ -164,40 +171,71 @@ impl DecisionCache {
                     .saturating_sub(base) as f64;
                 let sizing = Sizing {
                     base,
-                    clients: (connections as u64 + 1) * rs::client_memory(&mut c),
                     per_entry: held / 1000.0,
                     per_payload_byte: held / (1000.0 * (31 + sample) as f64),
+                    ..Sizing::default()
                 };
                 rs::reset(&mut c).map_err(|e| fail("FLUSHDB", e))?;
-                rs::limit(&mut c, sizing.maxmemory(self.capacity), self.eviction)
-                    .map_err(|e| fail("CONFIG SET maxmemory", e))?;
+                limit.prepare(sizing, 0, self.capacity, self.eviction);
                 Ok(CacheState {
                     entries: 0,
                     memory: None,
                     memory_source: String::new(),
-                    capacity_note: Some(format!(
-                        "{}; starts empty each trial",
-                        sizing.describe(self.capacity, self.eviction)
-                    )),
+                    capacity_note: Some("starts empty each trial".into()),
                 })
+            }
+        }
+    }
+
+    /// Applies a Redis cache's memory limit once the workers' connections are open.
+    pub fn armed(&self) -> Result<(), TargetError> {
+        match &self.kind {
+            Kind::Moka(_) => Ok(()),
+            Kind::Redis {
+                admin,
+                limit,
+                server,
+                ..
+            } => {
+                let mut c = admin
+                    .lock()
+                    .map_err(|_| TargetError::Failed("admin connection lock poisoned".into()))?;
+                limit.arm(&mut c, server)
             }
         }
     }
 
     /// The cache's state after a trial.
     pub fn state(&self) -> Option<CacheState> {
-        let entries = match &self.kind {
+        let (entries, note) = match &self.kind {
             Kind::Moka(slot) => {
                 let store = slot.read().ok()?.clone()?;
                 store.run_pending_tasks();
-                store.entry_count()
+                (store.entry_count(), None)
             }
-            Kind::Redis { admin, .. } => rs::dbsize(&mut *admin.lock().ok()?).ok()?,
+            Kind::Redis { admin, limit, .. } => {
+                (rs::dbsize(&mut *admin.lock().ok()?).ok()?, limit.note())
+            }
         };
         Some(CacheState {
             entries,
+            capacity_note: note,
             ..Default::default()
         })
+    }
+
+    /// Opens an async handle's Redis connection (before timing).
+    pub async fn connect(handle: &mut AsyncHandle) -> Result<(), OpError> {
+        if let AsyncHandle::Redis {
+            client,
+            config,
+            connection,
+            ..
+        } = handle
+        {
+            AsyncHandle::connection(client, config, connection).await?;
+        }
+        Ok(())
     }
 
     fn ttl_ms(&self) -> Option<u64> {
@@ -295,7 +333,9 @@ impl std::fmt::Debug for AsyncHandle {
     }
 }
 
-/// An async worker's access to the decision cache.
+/// An async worker's access to the decision cache. One per worker, never
+/// moved on the measured path.
+#[allow(clippy::large_enum_variant)]
 pub enum AsyncHandle {
     /// The shared moka cache.
     Moka(Store),

@@ -62,6 +62,12 @@ where
     builder.build()
 }
 
+/// Weight under a size capacity: key plus value bytes.
+#[allow(clippy::borrowed_box)] // moka's weigher takes `&K`, and K is `Box<str>`.
+fn weigh(k: &Box<str>, v: &Arc<[u8]>) -> u32 {
+    (k.len() + v.len()).min(u32::MAX as usize) as u32
+}
+
 impl Moka {
     fn current(&self) -> Result<Store, TargetError> {
         self.store
@@ -89,12 +95,7 @@ impl Target for Moka {
         // Free the previous trial's cache before the memory baseline.
         *slot = None;
         let before = rigor_engine::alloc::thread_net_bytes();
-        let store = build(
-            capacity,
-            self.eviction,
-            self.keyspace.plan.ttl,
-            |k: &Box<str>, v: &Arc<[u8]>| (k.len() + v.len()).min(u32::MAX as usize) as u32,
-        );
+        let store = build(capacity, self.eviction, self.keyspace.plan.ttl, weigh);
         let ks = &self.keyspace;
         for i in 0..ks.preload_count(capacity) {
             store.insert(ks.name(i).into(), Arc::from(ks.value(i)));

@@ -40,7 +40,7 @@ pub struct OpaHttp {
     /// How operations pick inputs; `None` is round-robin.
     order: Option<DistributionPlan>,
     /// The decision cache, with each input's canonical JSON.
-    cache: Option<(Arc<DecisionCache>, Arc<Vec<Vec<u8>>>)>,
+    cache: Option<decision::Cached>,
 }
 
 #[derive(Debug)]
@@ -378,6 +378,16 @@ impl AsyncWorker for Connection {
     fn call(&mut self, op: u64) -> Pin<Box<dyn Future<Output = Result<Outcome, OpError>> + '_>> {
         Box::pin(self.op(op))
     }
+
+    /// Opens the decision cache's Redis connection before timing.
+    fn ready(&mut self) -> Pin<Box<dyn Future<Output = Result<(), OpError>> + '_>> {
+        Box::pin(async move {
+            match &mut self.cache {
+                Some((handle, _)) => DecisionCache::connect(handle).await,
+                None => Ok(()),
+            }
+        })
+    }
 }
 
 impl Target for OpaHttp {
@@ -385,12 +395,12 @@ impl Target for OpaHttp {
         self.cache.is_some()
     }
 
-    fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
-        // One decision-cache connection per worker.
-        self.cache
-            .as_ref()
-            .map(|(c, _)| c.prepare(trial.case.concurrency))
-            .transpose()
+    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        self.cache.as_ref().map(|(c, _)| c.prepare()).transpose()
+    }
+
+    fn armed(&self) -> Result<(), TargetError> {
+        self.cache.as_ref().map_or(Ok(()), |(c, _)| c.armed())
     }
 
     fn cache_state(&self) -> Option<CacheState> {

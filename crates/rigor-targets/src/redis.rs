@@ -43,6 +43,7 @@ pub struct Factory;
 pub struct Redis {
     connections: u32,
     admin: Mutex<redis::Connection>,
+    limit: rs::PendingLimit,
     keyspace: Arc<Keyspace>,
     eviction: Eviction,
     ttl_ms: Option<u64>,
@@ -82,6 +83,7 @@ impl Redis {
             server,
             connections: spec.connections.unwrap_or(1).max(1),
             admin,
+            limit: rs::PendingLimit::default(),
         })
     }
 
@@ -126,18 +128,11 @@ impl Target for Redis {
         let used = rs::used_memory(&mut c).map_err(|e| fail("INFO memory", e))?;
         let payload: u64 = (0..sample).map(|i| ks.payload(i)).sum();
         let held = used.saturating_sub(base);
-        // The connections this trial will open: at least one per runtime
-        // thread (see the module docs), plus this admin connection.
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(trial.case.concurrency as usize);
-        let clients = (self.connections as usize).max(threads) as u64 + 1;
         let sizing = Sizing {
             base,
-            clients: clients * rs::client_memory(&mut c),
             per_entry: held as f64 / sample.max(1) as f64,
             per_payload_byte: held as f64 / payload.max(1) as f64,
+            ..Sizing::default()
         };
         let memory = if sample == preload {
             held
@@ -148,26 +143,33 @@ impl Target for Redis {
                 .map_err(|e| fail("INFO memory", e))?
                 .saturating_sub(base)
         };
-        rs::limit(&mut c, sizing.maxmemory(capacity), self.eviction)
-            .map_err(|e| fail("CONFIG SET maxmemory", e))?;
+        // The limit waits for the trial's connections (armed).
+        self.limit.prepare(sizing, memory, capacity, self.eviction);
         let entries = rs::dbsize(&mut c).map_err(|e| fail("DBSIZE", e))?;
         Ok(Some(CacheState {
             entries,
             memory: Some(memory),
             memory_source: "INFO memory used_memory after preload minus the empty server's".into(),
-            capacity_note: Some(sizing.describe(capacity, self.eviction)),
+            capacity_note: None,
         }))
+    }
+
+    fn armed(&self) -> Result<(), TargetError> {
+        let mut c = self
+            .admin
+            .lock()
+            .map_err(|_| TargetError::Failed("admin connection lock poisoned".into()))?;
+        self.limit.arm(&mut c, &self.server)
     }
 
     fn cache_state(&self) -> Option<CacheState> {
         let mut c = self.admin.lock().ok()?;
         let entries = rs::dbsize(&mut c).ok()?;
-        let used = rs::used_memory(&mut c).ok();
         Some(CacheState {
             entries,
             memory: None,
             memory_source: String::new(),
-            capacity_note: used.map(|u| format!("used_memory at the end {u}")),
+            capacity_note: self.limit.note(),
         })
     }
 

@@ -262,21 +262,23 @@ pub fn dbsize(c: &mut redis::Connection) -> redis::RedisResult<u64> {
     redis::cmd("DBSIZE").query(c)
 }
 
-/// Memory Redis charges for one client connection (`CLIENT INFO` tot-mem of
-/// the asking connection; 32KiB when the server is too old to say).
-/// `maxmemory` counts client buffers, so a limit must leave room for them.
-pub fn client_memory(c: &mut redis::Connection) -> u64 {
-    redis::cmd("CLIENT")
-        .arg("INFO")
-        .query::<String>(c)
-        .ok()
-        .and_then(|info| {
-            info.split_whitespace()
-                .find_map(|f| f.strip_prefix("tot-mem="))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(32 * 1024)
+/// Clients connected (`INFO clients` connected_clients).
+pub fn connected_clients(c: &mut redis::Connection) -> redis::RedisResult<u64> {
+    let info: String = redis::cmd("INFO").arg("clients").query(c)?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1))
 }
+
+/// Room per connection for its query and reply buffers to grow under load:
+/// Redis counts them against `maxmemory`, and without room a small cache
+/// would shrink (or refuse writes with OOM) as soon as traffic starts.
+pub const SLACK_PER_CONNECTION: u64 = 16 * 1024;
+/// Room for memory Redis allocates once traffic starts (eviction pool,
+/// first buffers): on Redis 7.0 a fresh server refused writes without it.
+pub const SLACK_BASE: u64 = 64 * 1024;
 
 /// Writes entries in pipelines of 100 (`SET key value [PX ttl]`); small
 /// pipelines keep the server's query buffer, which `used_memory` counts,
@@ -307,16 +309,20 @@ pub fn write_all<'a>(
     Ok(())
 }
 
-/// How a capacity becomes `maxmemory`: the empty server's memory plus the
-/// capacity times the memory one entry was measured to take (for a size,
-/// the size scaled by the measured memory per payload byte), so that Redis
-/// holds about as many entries as moka does for the same capacity.
-#[derive(Debug, Clone, Copy)]
+/// How a capacity becomes `maxmemory`: the empty server's memory, plus
+/// what the trial's connections take (measured once they are open) and room
+/// for their buffers to grow, plus the capacity times the memory one entry
+/// was measured to take (for a size, the size scaled by the measured memory
+/// per payload byte), so that Redis holds about as many entries as moka
+/// does for the same capacity.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Sizing {
-    /// `used_memory` of the empty database.
+    /// `used_memory` of the empty database, only rigor's admin connection open.
     pub base: u64,
-    /// Room for the buffers of the connections the run will open.
+    /// What the trial's connections add, measured with them open.
     pub clients: u64,
+    /// The trial's connections (besides rigor's admin connection).
+    pub connections: u64,
     /// Measured memory per entry.
     pub per_entry: f64,
     /// Measured memory per payload byte (key + value).
@@ -330,7 +336,12 @@ impl Sizing {
             Capacity::Entries(n) => n as f64 * self.per_entry,
             Capacity::Bytes(b) => b as f64 * self.per_payload_byte,
         };
-        self.base + self.clients + extra.ceil() as u64
+        self.base + self.clients + self.slack() + extra.ceil() as u64
+    }
+
+    /// Room for buffers to grow under load.
+    pub fn slack(&self) -> u64 {
+        SLACK_BASE + self.connections * SLACK_PER_CONNECTION
     }
 
     /// The mapping in words, for the results.
@@ -345,20 +356,72 @@ impl Sizing {
                 self.per_payload_byte
             ),
         };
-        let extra = self.maxmemory(capacity) - self.base - self.clients;
+        let extra = self.maxmemory(capacity) - self.base - self.clients - self.slack();
         let mut text = format!(
-            "maxmemory {} = empty server {} + client buffers {} + {how} (measured at preload); maxmemory-policy {}",
+            "maxmemory {} = empty server {} + {} connection(s) {} + buffer room {} + {how} (measured at preload); maxmemory-policy {}",
             format_bytes(self.maxmemory(capacity) as f64),
             format_bytes(self.base as f64),
+            self.connections,
             format_bytes(self.clients as f64),
+            format_bytes(self.slack() as f64),
             policy_name(eviction)
         );
-        if self.clients * 4 > extra {
+        if (self.clients + self.slack()) * 4 > extra {
             text.push_str(&format!(
                 ". CAUTION: Redis counts client buffers against maxmemory and they vary under load; for a capacity this small ({}) the limit is approximate: compare the entries each cache holds at the end",
                 format_bytes(extra as f64)
             ));
         }
         text
+    }
+}
+
+/// A memory limit prepared before a trial and applied once the trial's
+/// connections are open ([`rigor_engine::target::Target::armed`]), so that
+/// what they take is measured rather than guessed.
+#[derive(Debug, Default)]
+pub struct PendingLimit {
+    pending: std::sync::Mutex<Option<(Sizing, u64, Capacity, Eviction)>>,
+    note: std::sync::Mutex<Option<String>>,
+}
+
+impl PendingLimit {
+    /// Remembers the sizing; `held` is what the preloaded data takes now.
+    pub fn prepare(&self, sizing: Sizing, held: u64, capacity: Capacity, eviction: Eviction) {
+        if let Ok(mut p) = self.pending.lock() {
+            *p = Some((sizing, held, capacity, eviction));
+        }
+        if let Ok(mut n) = self.note.lock() {
+            *n = None;
+        }
+    }
+
+    /// Measures the open connections and sets `maxmemory`.
+    pub fn arm(&self, c: &mut redis::Connection, server: &Server) -> Result<(), TargetError> {
+        let Some((mut sizing, held, capacity, eviction)) =
+            self.pending.lock().ok().and_then(|mut p| p.take())
+        else {
+            return Ok(());
+        };
+        let used = used_memory(c).map_err(|e| server.failed("INFO memory", e))?;
+        sizing.connections = connected_clients(c)
+            .map_err(|e| server.failed("INFO clients", e))?
+            .saturating_sub(1);
+        sizing.clients = used.saturating_sub(sizing.base + held);
+        limit(c, sizing.maxmemory(capacity), eviction)
+            .map_err(|e| server.failed("CONFIG SET maxmemory", e))?;
+        if let Ok(mut n) = self.note.lock() {
+            *n = Some(format!(
+                "{}: {}",
+                server.label,
+                sizing.describe(capacity, eviction)
+            ));
+        }
+        Ok(())
+    }
+
+    /// How the last limit was set.
+    pub fn note(&self) -> Option<String> {
+        self.note.lock().ok().and_then(|n| n.clone())
     }
 }

@@ -41,7 +41,7 @@ pub struct Regorus {
     /// How operations pick inputs; `None` is round-robin.
     order: Option<DistributionPlan>,
     /// The decision cache, with each input's canonical JSON.
-    cache: Option<(Arc<DecisionCache>, Arc<Vec<Vec<u8>>>)>,
+    cache: Option<decision::Cached>,
 }
 
 impl std::fmt::Debug for Regorus {
@@ -288,12 +288,12 @@ impl Target for Regorus {
     fn outcomes(&self) -> bool {
         self.cache.is_some()
     }
-    fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
-        // One decision-cache connection per worker.
-        self.cache
-            .as_ref()
-            .map(|(c, _)| c.prepare(trial.case.concurrency))
-            .transpose()
+    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        self.cache.as_ref().map(|(c, _)| c.prepare()).transpose()
+    }
+
+    fn armed(&self) -> Result<(), TargetError> {
+        self.cache.as_ref().map_or(Ok(()), |(c, _)| c.armed())
     }
     fn cache_state(&self) -> Option<CacheState> {
         self.cache.as_ref().and_then(|(c, _)| c.state())
