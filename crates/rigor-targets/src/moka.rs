@@ -130,7 +130,10 @@ impl Target for Moka {
             entries: store.entry_count(),
             memory: None,
             memory_source: String::new(),
-            capacity_note: Some(format!("moka weighted size {}", store.weighted_size())),
+            capacity_note: Some(format!(
+                "at the end of the trial: weighted size {}",
+                store.weighted_size()
+            )),
         })
     }
 
