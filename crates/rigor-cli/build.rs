@@ -25,6 +25,15 @@ fn main() {
         commit
     };
     println!("cargo:rustc-env=RIGOR_GIT_COMMIT={commit}");
+    // The dependency set, as a hash: baselines from another one are capped at WARN.
+    let lock = std::fs::read("../../Cargo.lock").unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in lock {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    println!("cargo:rustc-env=RIGOR_CARGO_LOCK={h:016x}");
+    println!("cargo:rerun-if-changed=../../Cargo.lock");
     println!("cargo:rerun-if-changed=../../.git/HEAD");
     println!("cargo:rerun-if-changed=../../.git/index");
 }

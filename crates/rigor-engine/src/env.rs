@@ -12,7 +12,12 @@ fn read_trimmed(path: &str) -> Option<String> {
 }
 
 /// Reads the machine's description. `rustc` and `git_commit` come from the binary's build.
-pub fn capture(rigor_version: &str, rustc: &str, git_commit: Option<&str>) -> Environment {
+pub fn capture(
+    rigor_version: &str,
+    rustc: &str,
+    git_commit: Option<&str>,
+    cargo_lock: Option<&str>,
+) -> Environment {
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -35,6 +40,7 @@ pub fn capture(rigor_version: &str, rustc: &str, git_commit: Option<&str>) -> En
         rustc: rustc.to_string(),
         rigor_version: rigor_version.to_string(),
         git_commit: git_commit.map(str::to_string),
+        cargo_lock: cargo_lock.map(str::to_string),
         clock_source: read_trimmed(
             "/sys/devices/system/clocksource/clocksource0/current_clocksource",
         ),

@@ -49,6 +49,53 @@ pub struct Results {
     pub verification: Option<Verification>,
     /// The baseline of comparisons, when the scenario has `compare:`.
     pub baseline: Option<String>,
+    /// Regression and noise settings used.
+    #[serde(default)]
+    pub regression_config: rigor_scenario::plan::RegressionPlan,
+    /// Full mode: the A/A control (the first target against its copy).
+    #[serde(default)]
+    pub aa_control: Option<crate::regress::RegressionReport>,
+    /// The comparison against a saved baseline (`--baseline`), if any.
+    #[serde(default)]
+    pub regression: Option<crate::regress::RegressionReport>,
+    /// Earlier runs of this scenario (from reports/history), oldest first, for trends.
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+    /// Files written beside the results (flamegraphs), relative to them.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+}
+
+/// One run's key numbers, one line of `reports/history/<scenario>.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryEntry {
+    /// When the run started.
+    pub started_at: String,
+    /// Git commit rigor was built from.
+    pub git_commit: Option<String>,
+    /// Run mode.
+    pub mode: Mode,
+    /// Overall verdict.
+    pub verdict: Verdict,
+    /// `case/target` -> metric -> value (throughput, latency.p50, latency.p99).
+    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// A metric's statistics across trials (the trial is the unit of analysis).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricStats {
+    /// Trials with a value.
+    pub trials: usize,
+    /// Median of the trials' values.
+    pub median: f64,
+    /// Smallest trial value.
+    pub min: f64,
+    /// Largest trial value.
+    pub max: f64,
+    /// The median's order-statistic confidence interval (95%, or the most the trials allow).
+    pub interval: Option<crate::inference::Interval>,
+    /// Coefficient of variation across trials.
+    pub cv: Option<f64>,
 }
 
 /// What the correctness gate checked before timing.
@@ -140,6 +187,9 @@ pub struct Environment {
     pub git_commit: Option<String>,
     /// The kernel's clock source (`tsc`, `kvm-clock`, ...).
     pub clock_source: Option<String>,
+    /// Hash of the Cargo.lock rigor was built with.
+    #[serde(default)]
+    pub cargo_lock: Option<String>,
 }
 
 /// The harness's own costs, so a reader can judge small numbers.
@@ -220,6 +270,12 @@ pub struct TargetResult {
     pub error: Option<String>,
     /// Metrics as ratios to the baseline target (empty for the baseline itself).
     pub ratios: Vec<Ratio>,
+    /// Statistics across trials of the per-trial metrics.
+    #[serde(default)]
+    pub stats: BTreeMap<String, MetricStats>,
+    /// Throughput (or mean latency) varied across trials more than the noise threshold.
+    #[serde(default)]
+    pub noisy: bool,
 }
 
 /// One measured run of one target in one case.
@@ -312,4 +368,13 @@ pub struct Grade {
     pub critical: Option<f64>,
     /// The outcome.
     pub verdict: Verdict,
+    /// The interval the verdict used (across trials), when there were several.
+    #[serde(default)]
+    pub low: Option<f64>,
+    /// Upper end of that interval.
+    #[serde(default)]
+    pub high: Option<f64>,
+    /// Why, when the interval decided (e.g. it straddles a level).
+    #[serde(default)]
+    pub reason: Option<String>,
 }

@@ -96,6 +96,11 @@ pub fn run(
         errors: Vec::new(),
         verification: ctx.verification.clone(),
         baseline: plan.compare.clone(),
+        regression_config: plan.regression.clone(),
+        aa_control: None,
+        regression: None,
+        history: Vec::new(),
+        artifacts: Vec::new(),
     };
     let workload = &plan.workload;
     let cases = workload.cases();
@@ -118,15 +123,15 @@ pub fn run(
                     grades: Vec::new(),
                     error: None,
                     ratios: Vec::new(),
+                    stats: BTreeMap::new(),
+                    noisy: false,
                 })
                 .collect(),
         });
         let case = results.cases.len() - 1;
         for trial in 0..workload.trials {
-            // Rotate the order each trial so drift and warm caches hit every target alike.
-            let n = targets.len();
-            for position in 0..n {
-                let index = (position + trial as usize) % n;
+            let order = trial_order(targets.len(), trial, workload.seed);
+            for (position, &index) in order.iter().enumerate() {
                 let prepared = &targets[index];
                 if results.cases[case].targets[index].error.is_some() {
                     continue;
@@ -190,6 +195,9 @@ pub fn run(
         }
     }
     summarize(&mut results, targets);
+    if let Some(control) = &plan.aa_control {
+        results.aa_control = aa_control(&results, control);
+    }
     results.status = if ctx.stop.load(Ordering::Relaxed) {
         RunStatus::Interrupted
     } else {
@@ -198,6 +206,24 @@ pub fn run(
     results.finished_at = crate::env::now_rfc3339();
     (ctx.on_update)(&results);
     results
+}
+
+/// The targets' order in a trial: randomised ABBA blocks. Trials 2k and
+/// 2k+1 run one seeded random order and then its reverse, so a drift
+/// within a block hits every target alike and no target always goes first.
+pub fn trial_order(n: usize, trial: u32, seed: u64) -> Vec<usize> {
+    let block = u64::from(trial / 2);
+    let mut rng = crate::keys::Rng::new(crate::keys::derive(seed, &[0xABBA, block]));
+    let mut order: Vec<usize> = (0..n).collect();
+    // Fisher-Yates.
+    for i in (1..n).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    if trial % 2 == 1 {
+        order.reverse();
+    }
+    order
 }
 
 fn spec_config(t: &TargetPlan) -> serde_json::Value {
@@ -611,6 +637,13 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             } else {
                 stats::encode(&merged)
             };
+            t.stats = trial_stats(&t.trials);
+            let noise = t
+                .stats
+                .get("throughput")
+                .or_else(|| t.stats.get("latency.mean"))
+                .and_then(|s| s.cv);
+            t.noisy = noise.is_some_and(|cv| cv > results.regression_config.noisy_cv);
             t.grades = if t.trials.is_empty() {
                 Vec::new()
             } else {
@@ -618,7 +651,15 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
                     .plan
                     .thresholds
                     .iter()
-                    .map(|(metric, th)| grade::grade(metric, m.get(metric).copied(), th))
+                    .map(|(metric, th)| {
+                        let interval = t
+                            .stats
+                            .get(metric)
+                            .filter(|s| s.trials > 1)
+                            .and_then(|s| s.interval)
+                            .map(|i| (i.low, i.high));
+                        grade::grade_interval(metric, m.get(metric).copied(), th, interval)
+                    })
                     .collect()
             };
             t.metrics = m;
@@ -659,6 +700,71 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             }
         }
     }
+}
+
+/// Metrics summarised across trials.
+pub const STATS_METRICS: &[&str] = &[
+    "throughput",
+    "latency.mean",
+    "latency.p50",
+    "latency.p90",
+    "latency.p99",
+    "latency.p99.9",
+    "memory.bytes_per_op",
+    "memory.allocs_per_op",
+    "cache.hit_ratio",
+    "errors.rate",
+    "rate.achieved",
+];
+
+/// Median, range, the median's interval and the CV of each metric over the
+/// trials (interrupted trials left out; p99.9 only from trials of 10^4
+/// operations or more).
+fn trial_stats(trials: &[TrialResult]) -> BTreeMap<String, MetricStats> {
+    use crate::inference;
+    STATS_METRICS
+        .iter()
+        .filter_map(|metric| {
+            let v = crate::regress::trial_values(trials, metric);
+            if v.is_empty() {
+                return None;
+            }
+            Some((
+                metric.to_string(),
+                MetricStats {
+                    trials: v.len(),
+                    median: inference::median(&v),
+                    min: v.iter().copied().fold(f64::INFINITY, f64::min),
+                    max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    interval: inference::median_interval(&v, 0.95),
+                    cv: inference::cv(&v),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Full mode's A/A control: the first target against its copy, case by case.
+fn aa_control(results: &Results, control: &str) -> Option<crate::regress::RegressionReport> {
+    let first = results.targets.first()?.id.clone();
+    let pairs: Vec<crate::regress::Pairing> = results
+        .cases
+        .iter()
+        .filter_map(|c| {
+            let a = c.targets.iter().find(|t| t.id == first)?;
+            let b = c.targets.iter().find(|t| t.id == control)?;
+            Some((c.name.clone(), first.clone(), &a.trials[..], &b.trials[..]))
+        })
+        .collect();
+    let config = crate::regress::RegressionConfig {
+        threshold: results.regression_config.threshold,
+        metrics: results.regression_config.metrics.clone(),
+    };
+    Some(crate::regress::compare_trials(
+        &pairs,
+        &format!("{first} vs its copy {control}"),
+        &config,
+    ))
 }
 
 /// One input on which targets disagree.

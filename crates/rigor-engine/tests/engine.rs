@@ -174,10 +174,32 @@ fn trials_cases_and_interleaving() {
             let merged = rigor_engine::stats::decode(&t.histogram).unwrap();
             assert_eq!(merged.len(), 3 * 1000 * case.concurrency as u64);
         }
-        // The order rotates: `a` runs first in trial 0, second in trial 1.
+        // ABBA: trial 1 runs trial 0's order reversed.
         let a = &case.targets[0].trials;
-        assert_eq!((a[0].position, a[1].position, a[2].position), (0, 1, 0));
+        assert_eq!(a[0].position + a[1].position, 1);
     }
+}
+
+/// Randomised ABBA blocks: each pair of trials is one seeded order and its
+/// reverse, every target leads in half the trials, and the seed decides.
+#[test]
+fn trial_order_is_randomised_abba() {
+    use rigor_engine::run::trial_order;
+    for block in 0..20u32 {
+        let a = trial_order(4, 2 * block, 7);
+        let mut b = trial_order(4, 2 * block + 1, 7);
+        b.reverse();
+        assert_eq!(a, b);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![0, 1, 2, 3]);
+    }
+    let firsts: std::collections::BTreeSet<usize> =
+        (0..20u32).map(|b| trial_order(4, 2 * b, 7)[0]).collect();
+    assert!(firsts.len() > 2, "orders vary between blocks: {firsts:?}");
+    assert_eq!(trial_order(3, 0, 7), trial_order(3, 0, 7));
+    let leads = (0..40u32).filter(|t| trial_order(2, *t, 1)[0] == 0).count();
+    assert_eq!(leads, 20, "each of two targets leads half the trials");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use minijinja::{Environment, Value};
 use rigor_engine::results::Results;
 
 pub mod chart;
+pub mod ci;
 pub mod view;
 
 /// The default templates, embedded.

@@ -60,6 +60,64 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(with = "Option<DistributionSpec>")]
     pub inputs_distribution: Option<Spanned<DistributionSpec>>,
+    /// Comparison against a saved baseline (`rigor run --baseline NAME`):
+    /// the change that counts as a regression, and when a case is noisy.
+    #[serde(default)]
+    #[schemars(with = "Option<Regression>")]
+    pub regression: Option<Spanned<Regression>>,
+    /// Per-mode overrides of the workload (`quick`, `full`, `profile`), e.g.
+    /// `modes: { full: { trials: 20, duration: 10s } }`.
+    #[serde(default)]
+    pub modes: ModeOverrides,
+}
+
+/// `regression:`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Regression {
+    /// The change (new/baseline - 1, positive = worse) beyond which a metric regresses. Default `10%`.
+    #[serde(default)]
+    pub threshold: Option<Percent>,
+    /// Per-metric thresholds, e.g. `{ latency.p99.9: 25% }`.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, Percent>,
+    /// A case whose throughput (or mean latency) varies more than this across
+    /// trials (coefficient of variation) is flagged noisy. Default `5%`.
+    #[serde(default)]
+    pub noisy_cv: Option<Percent>,
+}
+
+/// `modes:`: workload overrides per run mode.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeOverrides {
+    /// Overrides for `--mode quick`.
+    #[serde(default)]
+    pub quick: Option<ModeOverride>,
+    /// Overrides for `--mode full`.
+    #[serde(default)]
+    pub full: Option<ModeOverride>,
+    /// Overrides for `--mode profile`.
+    #[serde(default)]
+    pub profile: Option<ModeOverride>,
+}
+
+/// Workload fields a mode may set.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeOverride {
+    /// Trials.
+    #[serde(default)]
+    pub trials: Option<u32>,
+    /// Measured duration per trial.
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    /// Measured operations per worker per trial.
+    #[serde(default)]
+    pub iterations: Option<u64>,
+    /// Warm-up.
+    #[serde(default)]
+    pub warmup: Option<Dur>,
 }
 
 /// `cache:`: the workload of cache targets, as YCSB and memtier_benchmark describe theirs.

@@ -25,6 +25,38 @@ pub enum Mode {
     /// One short trial per case: warm-up at most 200ms, duration at most 1s
     /// (or at most 10000 iterations per worker). For smoke runs and development.
     Quick,
+    /// At least 12 trials, twice the duration (or iterations), at least 1s
+    /// of warm-up, and an A/A control: the first target measured twice.
+    Full,
+    /// The scenario as written, with a CPU profile of the in-process targets
+    /// written as a flamegraph SVG beside the results.
+    Profile,
+}
+
+/// Full mode's fewest trials.
+pub const FULL_TRIALS: u32 = 12;
+/// The suffix of the A/A control's copy of the first target.
+pub const AA_SUFFIX: &str = ".aa";
+
+/// Regression settings, resolved.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RegressionPlan {
+    /// Default threshold on the change (0.10 = 10% worse).
+    pub threshold: f64,
+    /// Per-metric thresholds.
+    pub metrics: BTreeMap<String, f64>,
+    /// Coefficient of variation above which a case is noisy.
+    pub noisy_cv: f64,
+}
+
+impl Default for RegressionPlan {
+    fn default() -> Self {
+        RegressionPlan {
+            threshold: 0.10,
+            metrics: BTreeMap::new(),
+            noisy_cv: 0.05,
+        }
+    }
 }
 
 /// When a worker stops measuring.
@@ -239,6 +271,10 @@ pub struct Plan {
     pub cache: Option<CachePlan>,
     /// How operations pick inputs; `None` is round-robin.
     pub inputs_order: Option<DistributionPlan>,
+    /// Regression and noise settings.
+    pub regression: RegressionPlan,
+    /// Full mode: the id of the A/A control's copy (of the first target).
+    pub aa_control: Option<String>,
 }
 
 impl Plan {
@@ -288,8 +324,48 @@ impl Builder<'_> {
                 .with_help("use letters, digits, `-`, `_` and `.` only")
                 .into());
         }
-        let workload = self.workload(&s.workload, mode)?;
-        let targets = self.targets(&s)?;
+        let workload = self.workload(&s.workload, mode, &s.modes)?;
+        let mut targets = self.targets(&s)?;
+        let aa_control = if mode == Mode::Full {
+            let mut copy = targets[0].clone();
+            let id = format!("{}{AA_SUFFIX}", copy.id());
+            set_id(&mut copy.spec, &id);
+            targets.push(copy);
+            Some(id)
+        } else {
+            None
+        };
+        let regression = match &s.regression {
+            Some(r) => {
+                for name in r.value.metrics.keys() {
+                    if crate::metrics::metric(name).is_none() {
+                        let d = self.error(
+                            r,
+                            format!("`regression.metrics` names `{name}`, which is not a metric"),
+                        );
+                        return Err(match crate::metrics::did_you_mean(
+                            name,
+                            crate::metrics::metric_names().iter().copied(),
+                        ) {
+                            Some(best) => d.with_help(format!("did you mean `{best}`?")),
+                            None => d.with_help("see the metric table in README.md"),
+                        }
+                        .into());
+                    }
+                }
+                RegressionPlan {
+                    threshold: r.value.threshold.map_or(0.10, |p| p.0),
+                    metrics: r
+                        .value
+                        .metrics
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.0))
+                        .collect(),
+                    noisy_cv: r.value.noisy_cv.map_or(0.05, |p| p.0),
+                }
+            }
+            None => RegressionPlan::default(),
+        };
         let compare = match &s.compare {
             Some(c) if !targets.iter().any(|t| t.id() == c.baseline.value) => {
                 let ids: Vec<&str> = targets.iter().map(|t| t.id()).collect();
@@ -399,6 +475,8 @@ impl Builder<'_> {
             verify,
             cache,
             inputs_order,
+            regression,
+            aa_control,
         })
     }
 
@@ -537,6 +615,7 @@ impl Builder<'_> {
         &self,
         w: &Spanned<crate::model::Workload>,
         mode: Mode,
+        modes: &crate::model::ModeOverrides,
     ) -> Result<WorkloadPlan, Diagnostic> {
         let v = &w.value;
         let concurrency = v
@@ -588,13 +667,51 @@ impl Builder<'_> {
         if trials == 0 {
             return Err(self.error(w, "`trials` must be at least 1"));
         }
-        if mode == Mode::Quick {
-            trials = 1;
-            warmup = warmup.min(Duration::from_millis(200));
-            stop = match stop {
-                Stop::Duration(d) => Stop::Duration(d.min(Duration::from_secs(1))),
-                Stop::Iterations(n) => Stop::Iterations(n.min(10_000)),
-            };
+        match mode {
+            Mode::Quick => {
+                trials = 1;
+                warmup = warmup.min(Duration::from_millis(200));
+                stop = match stop {
+                    Stop::Duration(d) => Stop::Duration(d.min(Duration::from_secs(1))),
+                    Stop::Iterations(n) => Stop::Iterations(n.min(10_000)),
+                };
+            }
+            Mode::Full => {
+                trials = trials.max(FULL_TRIALS);
+                warmup = warmup.max(Duration::from_secs(1));
+                stop = match stop {
+                    Stop::Duration(d) => Stop::Duration(d * 2),
+                    Stop::Iterations(n) => Stop::Iterations(n.saturating_mul(2)),
+                };
+            }
+            Mode::Default | Mode::Profile => {}
+        }
+        let over = match mode {
+            Mode::Quick => modes.quick.as_ref(),
+            Mode::Full => modes.full.as_ref(),
+            Mode::Profile => modes.profile.as_ref(),
+            Mode::Default => None,
+        };
+        if let Some(o) = over {
+            if let Some(t) = o.trials {
+                if t == 0 {
+                    return Err(self.error(w, "a mode's `trials` must be at least 1"));
+                }
+                trials = t;
+            }
+            if let Some(d) = o.warmup {
+                warmup = d.0;
+            }
+            match (o.duration, o.iterations, stop) {
+                (Some(d), _, Stop::Duration(_)) if !d.0.is_zero() => stop = Stop::Duration(d.0),
+                (_, Some(n), Stop::Iterations(_)) if n > 0 => stop = Stop::Iterations(n),
+                (None, None, _) => {}
+                _ => {
+                    return Err(self
+                        .error(w, "a mode override must set the same kind of stop as the workload (`duration` or `iterations`), above 0")
+                        .with_help("e.g. `modes: { full: { duration: 10s } }` for a workload with `duration`"))
+                }
+            }
         }
         let timing = v.timing.unwrap_or_default();
         if timing == Timing::Batch && !rate.is_empty() {
@@ -850,6 +967,19 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// Renames a target (for the A/A control's copy).
+fn set_id(spec: &mut TargetSpec, id: &str) {
+    let slot = match spec {
+        TargetSpec::Regorus(s) => &mut s.id,
+        TargetSpec::Noop(s) => &mut s.id,
+        TargetSpec::Spin(s) => &mut s.id,
+        TargetSpec::OpaHttp(s) => &mut s.id,
+        TargetSpec::Moka(s) => &mut s.id,
+        TargetSpec::Redis(s) => &mut s.id,
+    };
+    *slot = id.to_string();
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}` with environment values.

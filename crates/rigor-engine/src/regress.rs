@@ -1,0 +1,466 @@
+//! Regression verdicts: a run against a saved baseline (or any two results
+//! files), trial by trial.
+//!
+//! For each case, target and gated metric, with threshold T on the change
+//! new/base - 1 signed so that positive is worse:
+//! - the change is the Hodges-Lehmann shift of the per-trial log values
+//!   (a ratio), with its Moses interval;
+//! - FAIL when the one-sided Mann-Whitney test of "worse by more than T"
+//!   rejects after Holm's correction over every gated metric of the run (at
+//!   5%), and the estimate is above T; PASS when the whole interval is below
+//!   T; WARN otherwise, saying why;
+//! - allocations and bytes per operation are exact counts: any increase is
+//!   WARN, beyond T is FAIL;
+//! - the minimum detectable effect for the trials and noise at hand is
+//!   reported, with the trials needed when it exceeds T;
+//! - a baseline from another environment is still compared, but its
+//!   verdicts are capped at WARN, naming what differs.
+
+use std::collections::BTreeMap;
+
+use rigor_scenario::metrics::{self, Direction};
+use serde::{Deserialize, Serialize};
+
+use crate::inference::{self, Interval};
+use crate::results::{Results, TrialResult, Verdict};
+
+/// Metrics compared by default, and whether each is an exact count.
+pub const GATED: &[(&str, bool)] = &[
+    ("throughput", false),
+    ("latency.mean", false),
+    ("latency.p50", false),
+    ("latency.p90", false),
+    ("latency.p99", false),
+    ("latency.p99.9", false),
+    ("memory.bytes_per_op", true),
+    ("memory.allocs_per_op", true),
+];
+
+/// Trials need this many operations for their p99.9 to count.
+pub const P999_MIN_OPS: u64 = 10_000;
+
+/// Significance level of a FAIL (after Holm).
+pub const ALPHA: f64 = 0.05;
+
+/// How a comparison is configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionConfig {
+    /// Default threshold T on the change (0.10 = 10% worse).
+    pub threshold: f64,
+    /// Per-metric thresholds.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Default for RegressionConfig {
+    fn default() -> Self {
+        RegressionConfig {
+            threshold: 0.10,
+            metrics: BTreeMap::new(),
+        }
+    }
+}
+
+impl RegressionConfig {
+    fn threshold(&self, metric: &str) -> f64 {
+        self.metrics.get(metric).copied().unwrap_or(self.threshold)
+    }
+}
+
+/// One metric of one target in one case, against the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionCheck {
+    /// Case name.
+    pub case: String,
+    /// Target id.
+    pub target: String,
+    /// Metric name.
+    pub metric: String,
+    /// Median of the baseline's trials.
+    pub base: f64,
+    /// Median of this run's trials.
+    pub new: f64,
+    /// Trials compared (baseline, new).
+    pub trials: (usize, usize),
+    /// Estimated change, positive = worse (0.12 = 12% worse).
+    pub change: f64,
+    /// The change's interval (same sign convention), with its coverage.
+    pub interval: Option<Interval>,
+    /// Two-sided Mann-Whitney p-value of any difference (as benchstat shows).
+    pub p_value: Option<f64>,
+    /// One-sided p-value of "worse by more than T", Holm-adjusted over the run.
+    pub p_regression: Option<f64>,
+    /// Threshold T.
+    pub threshold: f64,
+    /// Smallest change these trials can resolve (2.8 x CV x sqrt(2/n)).
+    pub detectable: Option<f64>,
+    /// Trials per side needed to resolve T, when `detectable` exceeds it.
+    pub trials_needed: Option<usize>,
+    /// PASS, WARN or FAIL.
+    pub verdict: Verdict,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionReport {
+    /// What the baseline is (a name or a file).
+    pub baseline: String,
+    /// When the baseline ran.
+    pub baseline_started_at: String,
+    /// Environment fields that differ ("cores: 2 -> 4"); non-empty caps verdicts at WARN.
+    pub environment_differs: Vec<String>,
+    /// Why FAILs were downgraded (A/A control, environment), if they were.
+    pub downgraded: Option<String>,
+    /// The configuration.
+    pub config: RegressionConfig,
+    /// Every check.
+    pub checks: Vec<RegressionCheck>,
+    /// Geometric mean of the new/base ratios of medians over shared cases and targets, by metric.
+    pub geomean: BTreeMap<String, f64>,
+    /// The worst verdict.
+    pub verdict: Verdict,
+}
+
+/// Per-trial values of a metric (p99.9 only from trials large enough).
+pub fn trial_values(trials: &[TrialResult], metric: &str) -> Vec<f64> {
+    trials
+        .iter()
+        .filter(|t| !t.interrupted)
+        .filter(|t| metric != "latency.p99.9" || t.operations >= P999_MIN_OPS)
+        .filter_map(|t| t.metrics.get(metric).copied())
+        .filter(|v| v.is_finite())
+        .collect()
+}
+
+fn worse_sign(metric: &str) -> f64 {
+    match metrics::metric(metric).map(|m| m.direction) {
+        Some(Direction::HigherIsBetter) => -1.0,
+        _ => 1.0,
+    }
+}
+
+fn sig(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn pct(v: f64) -> String {
+    format!("{:+.1}%", v * 100.0)
+}
+
+/// One timing metric: Hodges-Lehmann on "badness" (log value, negated for
+/// higher-is-better metrics), so a positive shift is always worse.
+fn timing_check(
+    base: &[f64],
+    new: &[f64],
+    metric: &str,
+    t: f64,
+) -> (f64, Option<Interval>, f64, f64) {
+    let sign = worse_sign(metric);
+    let bad = |v: &[f64]| -> Vec<f64> { v.iter().map(|x| sign * x.max(1e-300).ln()).collect() };
+    let (b, n) = (bad(base), bad(new));
+    let (shift, interval) = inference::hodges_lehmann(&n, &b, 0.95)
+        .map(|(s, i)| (s, Some(i)))
+        .unwrap_or((0.0, None));
+    let to_change = |d: f64| d.exp() - 1.0;
+    let interval = interval.map(|i| Interval {
+        low: to_change(i.low),
+        high: to_change(i.high),
+        confidence: i.confidence,
+    });
+    let shifted: Vec<f64> = n.iter().map(|x| x - (1.0 + t).ln()).collect();
+    let p_one = inference::mann_whitney_greater(&shifted, &b);
+    let p_two = inference::mann_whitney(new, base);
+    (to_change(shift), interval, p_one, p_two)
+}
+
+/// One pairing to compare: case name, target id, baseline trials, new trials.
+pub type Pairing<'a> = (String, String, &'a [TrialResult], &'a [TrialResult]);
+
+/// Compares `new` against `base`: every case and target they share.
+pub fn compare(
+    base: &Results,
+    new: &Results,
+    name: &str,
+    config: &RegressionConfig,
+) -> RegressionReport {
+    let mut pairs: Vec<Pairing> = Vec::new();
+    for case in &new.cases {
+        let Some(base_case) = base.cases.iter().find(|c| c.name == case.name) else {
+            continue;
+        };
+        for target in &case.targets {
+            if let Some(b) = base_case.targets.iter().find(|t| t.id == target.id) {
+                pairs.push((
+                    case.name.clone(),
+                    target.id.clone(),
+                    &b.trials,
+                    &target.trials,
+                ));
+            }
+        }
+    }
+    let mut report = compare_trials(&pairs, name, config);
+    report.baseline_started_at = base.started_at.clone();
+    report.environment_differs = environment_differences(base, new);
+    if !report.environment_differs.is_empty() {
+        let why = format!(
+            "the baseline ran in another environment ({}): verdicts are capped at WARN",
+            report.environment_differs.join("; ")
+        );
+        downgrade(&mut report, why);
+    }
+    report
+}
+
+/// Compares pairs of trial lists with the verdict rule, Holm over all of them.
+pub fn compare_trials(
+    pairs: &[Pairing],
+    name: &str,
+    config: &RegressionConfig,
+) -> RegressionReport {
+    let mut checks = Vec::new();
+    let mut one_sided = Vec::new();
+    let mut ratios: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (case_name, target_id, base_trials, new_trials) in pairs {
+        {
+            for (metric, exact) in GATED {
+                let (b, n) = (
+                    trial_values(base_trials, metric),
+                    trial_values(new_trials, metric),
+                );
+                if b.is_empty() || n.is_empty() {
+                    continue;
+                }
+                let t = config.threshold(metric);
+                let (bm, nm) = (inference::median(&b), inference::median(&n));
+                if bm > 0.0 && nm > 0.0 {
+                    ratios.entry(metric.to_string()).or_default().push(nm / bm);
+                }
+                let noise = inference::cv(&n)
+                    .into_iter()
+                    .chain(inference::cv(&b))
+                    .fold(0.0f64, f64::max);
+                let trials = b.len().min(n.len());
+                let detectable =
+                    (trials > 1).then(|| inference::minimum_detectable_effect(noise, trials));
+                let trials_needed = detectable
+                    .filter(|d| *d > t)
+                    .map(|_| inference::trials_needed(noise, t));
+                let mut check = RegressionCheck {
+                    case: case_name.clone(),
+                    target: target_id.clone(),
+                    metric: metric.to_string(),
+                    base: bm,
+                    new: nm,
+                    trials: (b.len(), n.len()),
+                    change: 0.0,
+                    interval: None,
+                    p_value: None,
+                    p_regression: None,
+                    threshold: t,
+                    detectable,
+                    trials_needed,
+                    verdict: Verdict::Pass,
+                    reason: String::new(),
+                };
+                if *exact {
+                    // Counts: the medians decide; float noise below 0.1% is no change.
+                    let change = if bm > 0.0 {
+                        worse_sign(metric) * (nm / bm - 1.0)
+                    } else if nm > 0.0 {
+                        f64::INFINITY
+                    } else {
+                        0.0
+                    };
+                    check.change = change;
+                    (check.verdict, check.reason) = if change > t {
+                        (
+                            Verdict::Fail,
+                            format!("exact count up {} (over {})", pct(change), pct(t)),
+                        )
+                    } else if change > 0.001 {
+                        (
+                            Verdict::Warn,
+                            format!("exact count up {}: any increase is reported", pct(change)),
+                        )
+                    } else {
+                        (Verdict::Pass, "no increase".into())
+                    };
+                    one_sided.push(None);
+                } else {
+                    let (change, interval, p_one, p_two) = timing_check(&b, &n, metric, t);
+                    check.change = change;
+                    check.interval = interval;
+                    check.p_value = Some(p_two);
+                    one_sided.push(Some(p_one));
+                }
+                checks.push(check);
+            }
+        }
+    }
+    // Holm over the timing metrics' one-sided p-values.
+    let raw: Vec<f64> = one_sided.iter().flatten().copied().collect();
+    let adjusted = inference::holm(&raw);
+    let mut adjusted = adjusted.into_iter();
+    for (check, p) in checks.iter_mut().zip(&one_sided) {
+        if p.is_none() {
+            continue;
+        }
+        let p_adj = adjusted.next().unwrap_or(1.0);
+        check.p_regression = Some(p_adj);
+        let t = check.threshold;
+        let high = check.interval.map(|i| i.high);
+        (check.verdict, check.reason) = if p_adj < ALPHA && check.change > t {
+            (
+                Verdict::Fail,
+                format!(
+                    "worse by {} (over {}, p = {} after Holm)",
+                    pct(check.change),
+                    pct(t),
+                    sig(p_adj)
+                ),
+            )
+        } else if high.is_some_and(|h| h < t) && check.trials.0.min(check.trials.1) > 1 {
+            (
+                Verdict::Pass,
+                format!("shown not to be worse by {} or more", pct(t)),
+            )
+        } else if check.trials.0.min(check.trials.1) <= 1 {
+            if check.change > t {
+                (
+                    Verdict::Warn,
+                    format!(
+                        "point estimate {} above {} (one trial: no interval)",
+                        pct(check.change),
+                        pct(t)
+                    ),
+                )
+            } else {
+                (Verdict::Pass, "one trial: point estimate only".into())
+            }
+        } else if check.change > t {
+            (
+                Verdict::Warn,
+                format!(
+                    "point estimate {} above {}, not significant after Holm (p = {})",
+                    pct(check.change),
+                    pct(t),
+                    sig(p_adj)
+                ),
+            )
+        } else {
+            (
+                Verdict::Warn,
+                format!(
+                    "inconclusive: interval reaches {} (threshold {})",
+                    pct(high.unwrap_or(f64::NAN)),
+                    pct(t)
+                ),
+            )
+        };
+        if check.verdict != Verdict::Pass {
+            if let Some(n) = check.trials_needed {
+                check.reason.push_str(&format!(
+                    "; these trials resolve only {} (need about {n} per side for {})",
+                    pct(check.detectable.unwrap_or(f64::NAN)).trim_start_matches('+'),
+                    pct(t).trim_start_matches('+')
+                ));
+            }
+        }
+    }
+    let mut report = RegressionReport {
+        baseline: name.to_string(),
+        baseline_started_at: String::new(),
+        environment_differs: Vec::new(),
+        downgraded: None,
+        config: config.clone(),
+        geomean: ratios
+            .into_iter()
+            .map(|(k, v)| {
+                let g = (v.iter().map(|r| r.ln()).sum::<f64>() / v.len() as f64).exp();
+                (k, g)
+            })
+            .collect(),
+        checks,
+        verdict: Verdict::Pass,
+    };
+    report.verdict = report
+        .checks
+        .iter()
+        .map(|c| c.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass);
+    report
+}
+
+/// Caps every FAIL at WARN, giving `why`.
+pub fn downgrade(report: &mut RegressionReport, why: String) {
+    for c in &mut report.checks {
+        if c.verdict == Verdict::Fail {
+            c.verdict = Verdict::Warn;
+            c.reason = format!("{} [capped: {why}]", c.reason);
+        }
+    }
+    report.downgraded = Some(match report.downgraded.take() {
+        Some(before) => format!("{before}; {why}"),
+        None => why,
+    });
+    report.verdict = report
+        .checks
+        .iter()
+        .map(|c| c.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass);
+}
+
+/// What differs between the environments of two runs.
+pub fn environment_differences(base: &Results, new: &Results) -> Vec<String> {
+    let (a, b) = (&base.environment, &new.environment);
+    let mut out = Vec::new();
+    let mut diff = |what: &str, x: String, y: String| {
+        if x != y {
+            out.push(format!("{what}: {x} -> {y}"));
+        }
+    };
+    diff("CPU", a.cpu_model.clone(), b.cpu_model.clone());
+    diff("cores", a.cores.to_string(), b.cores.to_string());
+    diff(
+        "clock source",
+        a.clock_source.clone().unwrap_or_default(),
+        b.clock_source.clone().unwrap_or_default(),
+    );
+    diff("kernel", a.os.clone(), b.os.clone());
+    diff("rustc", a.rustc.clone(), b.rustc.clone());
+    diff("rigor", a.rigor_version.clone(), b.rigor_version.clone());
+    diff(
+        "Cargo.lock",
+        a.cargo_lock.clone().unwrap_or_default(),
+        b.cargo_lock.clone().unwrap_or_default(),
+    );
+    diff(
+        "scenario",
+        content_hash(&base.scenario.source),
+        content_hash(&new.scenario.source),
+    );
+    diff(
+        "mode",
+        format!("{:?}", base.scenario.mode).to_lowercase(),
+        format!("{:?}", new.scenario.mode).to_lowercase(),
+    );
+    out
+}
+
+/// A short stable hash of a text (FNV-1a 64, hex).
+pub fn content_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,348 @@
+//! Outputs for CI systems: JUnit XML (each threshold and regression check a
+//! test case), a Markdown summary (GitHub's `$GITHUB_STEP_SUMMARY`), and
+//! the benchstat-like table of `rigor compare`. All read a results file alone.
+
+use rigor_engine::regress::{RegressionCheck, RegressionReport};
+use rigor_engine::results::{Results, Verdict};
+
+use crate::view::format_metric;
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 forbids most control characters, even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:+.1}%", v * 100.0)
+    } else {
+        "-".into()
+    }
+}
+
+/// `+12.3% [+8.1%, +16.0%]` (with the coverage when under 95%).
+pub fn change_text(c: &RegressionCheck) -> String {
+    match c.interval {
+        Some(i) if c.trials.0.min(c.trials.1) > 1 => {
+            let cov = if i.confidence < 0.949 {
+                format!(" ({:.0}%)", i.confidence * 100.0)
+            } else {
+                String::new()
+            };
+            format!("{} [{}, {}]{cov}", pct(c.change), pct(i.low), pct(i.high))
+        }
+        _ => pct(c.change),
+    }
+}
+
+struct Case {
+    class: String,
+    name: String,
+    failure: Option<String>,
+    skipped: bool,
+}
+
+fn cases(results: &Results) -> Vec<Case> {
+    let mut out = Vec::new();
+    for case in &results.cases {
+        for t in &case.targets {
+            for g in &t.grades {
+                let text = format!(
+                    "{} = {} (target {}, critical {}){}{}",
+                    g.metric,
+                    format_metric(&g.metric, g.value),
+                    g.target
+                        .map_or("-".into(), |v| format_metric(&g.metric, Some(v))),
+                    g.critical
+                        .map_or("-".into(), |v| format_metric(&g.metric, Some(v))),
+                    match (g.low, g.high) {
+                        (Some(l), Some(h)) => format!(
+                            ", trials' interval [{}, {}]",
+                            format_metric(&g.metric, Some(l)),
+                            format_metric(&g.metric, Some(h))
+                        ),
+                        _ => String::new(),
+                    },
+                    g.reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+                out.push(Case {
+                    class: format!("{}.thresholds.{}", results.scenario.name, t.id),
+                    name: format!("{} {} {}", case.name, t.id, g.metric),
+                    failure: (g.verdict == Verdict::Fail).then(|| text.clone()),
+                    skipped: g.verdict == Verdict::Skip,
+                });
+            }
+            if let Some(e) = &t.error {
+                out.push(Case {
+                    class: format!("{}.run.{}", results.scenario.name, t.id),
+                    name: format!("{} {} ran", case.name, t.id),
+                    failure: Some(e.clone()),
+                    skipped: false,
+                });
+            }
+        }
+    }
+    if let Some(r) = &results.regression {
+        for c in &r.checks {
+            out.push(Case {
+                class: format!("{}.regression.{}", results.scenario.name, c.target),
+                name: format!("{} {} {} vs {}", c.case, c.target, c.metric, r.baseline),
+                failure: (c.verdict == Verdict::Fail).then(|| {
+                    format!(
+                        "{}: {} -> {}, change {}, p = {}: {}",
+                        c.metric,
+                        format_metric(&c.metric, Some(c.base)),
+                        format_metric(&c.metric, Some(c.new)),
+                        change_text(c),
+                        c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+                        c.reason
+                    )
+                }),
+                skipped: false,
+            });
+        }
+    }
+    out
+}
+
+/// JUnit XML: one test suite, a test case per threshold grade and per
+/// regression check; failures carry the numbers.
+pub fn junit(results: &Results) -> String {
+    let cases = cases(results);
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let skipped = cases.iter().filter(|c| c.skipped).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"rigor\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" timestamp=\"{}\">\n",
+        cases.len(),
+        xml_escape(&results.scenario.name),
+        cases.len(),
+        xml_escape(&results.started_at)
+    ));
+    for c in &cases {
+        out.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{}\"",
+            xml_escape(&c.class),
+            xml_escape(&c.name)
+        ));
+        match (&c.failure, c.skipped) {
+            (Some(f), _) => out.push_str(&format!(
+                ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                xml_escape(f),
+                xml_escape(f)
+            )),
+            (None, true) => out.push_str(">\n      <skipped/>\n    </testcase>\n"),
+            (None, false) => out.push_str("/>\n"),
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn badge(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Skip => "N/A",
+        Verdict::Pass => "✅ PASS",
+        Verdict::Warn => "⚠️ WARN",
+        Verdict::Fail => "❌ FAIL",
+    }
+}
+
+/// A Markdown summary: the verdict, threshold grades, regressions.
+pub fn markdown(results: &Results) -> String {
+    let mut out = format!(
+        "## rigor · {} — {}\n\n",
+        md_escape(&results.scenario.name),
+        badge(
+            results.verdict.max(
+                results
+                    .regression
+                    .as_ref()
+                    .map_or(Verdict::Skip, |r| r.verdict)
+            )
+        )
+    );
+    let grades: Vec<_> = results
+        .cases
+        .iter()
+        .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
+        .flat_map(|(c, t)| t.grades.iter().map(move |g| (c, t, g)))
+        .collect();
+    if !grades.is_empty() {
+        out.push_str("| case | target | metric | value | target level | critical level | verdict |\n|---|---|---|---:|---:|---:|---|\n");
+        for (c, t, g) in grades {
+            out.push_str(&format!(
+                "| {} | {} | `{}` | {} | {} | {} | {} |\n",
+                md_escape(&c.name),
+                md_escape(&t.id),
+                g.metric,
+                format_metric(&g.metric, g.value),
+                g.target
+                    .map_or("-".into(), |v| format_metric(&g.metric, Some(v))),
+                g.critical
+                    .map_or("-".into(), |v| format_metric(&g.metric, Some(v))),
+                badge(g.verdict)
+            ));
+        }
+        out.push('\n');
+    }
+    if let Some(r) = &results.regression {
+        out.push_str(&regression_markdown(r));
+    }
+    let noisy: Vec<String> = results
+        .cases
+        .iter()
+        .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
+        .filter(|(_, t)| t.noisy)
+        .map(|(c, t)| format!("{} {}", c.name, t.id))
+        .collect();
+    if !noisy.is_empty() {
+        out.push_str(&format!(
+            "Noisy (CV above {}): {}\n\n",
+            pct(results.regression_config.noisy_cv).trim_start_matches('+'),
+            md_escape(&noisy.join(", "))
+        ));
+    }
+    out
+}
+
+fn regression_markdown(r: &RegressionReport) -> String {
+    let mut out = format!(
+        "### Against baseline `{}` — {}\n\n",
+        md_escape(&r.baseline),
+        badge(r.verdict)
+    );
+    if let Some(d) = &r.downgraded {
+        out.push_str(&format!("> **Note:** {}\n\n", md_escape(d)));
+    }
+    out.push_str("| case | target | metric | base | new | change [95% CI] | p | verdict | why |\n|---|---|---|---:|---:|---|---:|---|---|\n");
+    for c in &r.checks {
+        out.push_str(&format!(
+            "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
+            md_escape(&c.case),
+            md_escape(&c.target),
+            c.metric,
+            format_metric(&c.metric, Some(c.base)),
+            format_metric(&c.metric, Some(c.new)),
+            change_text(c),
+            c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+            badge(c.verdict),
+            md_escape(&c.reason)
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+/// `rigor compare`: every shared case, target and metric, then geomeans.
+pub fn compare_table(r: &RegressionReport) -> String {
+    let header = [
+        "case",
+        "target",
+        "metric",
+        "old",
+        "new",
+        "change [95% CI]",
+        "p",
+        "verdict",
+    ];
+    let mut rows: Vec<Vec<String>> = r
+        .checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.case.clone(),
+                c.target.clone(),
+                c.metric.clone(),
+                format_metric(&c.metric, Some(c.base)),
+                format_metric(&c.metric, Some(c.new)),
+                change_text(c),
+                c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+                c.verdict.label().to_string(),
+            ]
+        })
+        .collect();
+    for (metric, label) in [
+        ("latency.p50", "geomean latency.p50"),
+        ("latency.mean", "geomean latency.mean"),
+        ("throughput", "geomean throughput"),
+    ] {
+        if let Some(g) = r.geomean.get(metric) {
+            rows.push(vec![
+                "(all)".into(),
+                "(all)".into(),
+                label.into(),
+                String::new(),
+                String::new(),
+                format!(
+                    "{} (new/old x{})",
+                    pct(g - 1.0),
+                    rigor_scenario::units::significant(*g)
+                ),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            if (3..=6).contains(&i) {
+                l.push_str(&" ".repeat(pad));
+                l.push_str(cell);
+            } else {
+                l.push_str(cell);
+                l.push_str(&" ".repeat(pad));
+            }
+            l.push_str("  ");
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    let mut out = format!("rigor compare · baseline {}\n", r.baseline);
+    if let Some(d) = &r.downgraded {
+        out.push_str(&format!("NOTE: {d}\n"));
+    }
+    out.push('\n');
+    out.push_str(&line(&header.map(String::from)));
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    for c in r.checks.iter().filter(|c| c.verdict != Verdict::Pass) {
+        out.push_str(&format!(
+            "\n{} {} {}: {} — {}",
+            c.verdict.label(),
+            c.case,
+            c.target,
+            c.metric,
+            c.reason
+        ));
+    }
+    out.push_str(&format!("\n\nverdict: {}\n", r.verdict.label()));
+    out
+}
