@@ -93,7 +93,8 @@ fn run_writes_results_and_reports_and_grades() {
     assert!(out.stdout.contains("── concurrency=1 ──"), "{}", out.stdout);
     assert!(out.stdout.contains("verdict: PASS"), "{}", out.stdout);
     assert!(
-        out.stderr.contains("[1/16] concurrency=1 trial 1/2 noop"),
+        out.stderr.contains("[1/16] concurrency=1 trial 1/2 ")
+            && out.stderr.contains("[16/16] concurrency=2 trial 2/2 "),
         "progress lines: {}",
         out.stderr
     );
