@@ -689,3 +689,220 @@ fn decision_caches_answer_repeated_inputs_without_evaluating() {
     assert!(targets[2]["metrics"].get("latency.hit.p50").is_some());
     assert_eq!(targets[2]["trials"][0]["batch"], 1);
 }
+
+/// A spin target whose service time comes from the environment, so a known
+/// slowdown can be injected without changing the scenario (whose content
+/// hash is part of the environment a baseline must match).
+const SPIN_REGRESSION: &str = "name: spin-regression\n\
+    workload: {concurrency: 1, warmup: 50ms, duration: 250ms, trials: 8}\n\
+    targets: [{id: spin, kind: spin, service_time: \"${SPIN_TIME:-50us}\"}]\n\
+    regression: {threshold: 10%, metrics: {latency.p90: 30%, latency.p99: 50%}}\n\
+    thresholds: {latency.p50: {target: 1ms}}\n";
+
+fn run_with(r: &Rigor, spin: &str, args: &[&str]) -> Outcome {
+    let out = Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(args)
+        .current_dir(r.dir.path())
+        .env("NO_COLOR", "1")
+        .env("SPIN_TIME", spin)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn check<'a>(res: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value {
+    res["regression"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == metric)
+        .unwrap_or_else(|| panic!("no check of {metric}"))
+}
+
+#[test]
+fn regressions_against_a_saved_baseline() {
+    let r = Rigor::new();
+    r.file("s.yaml", SPIN_REGRESSION);
+    run_with(
+        &r,
+        "50us",
+        &["run", "s.yaml", "--save-baseline", "main", "--out", "base"],
+    )
+    .expect(0);
+    assert!(r
+        .path("reports/baselines/spin-regression/main.json")
+        .exists());
+
+    // 50us -> 60us: a 20% regression, twice the threshold. Exit 4, not 1:
+    // no threshold failed, a regression did.
+    let slow = run_with(
+        &r,
+        "60us",
+        &[
+            "run",
+            "s.yaml",
+            "--baseline",
+            "main",
+            "--out",
+            "slow",
+            "--junit",
+            "slow/junit.xml",
+            "--markdown",
+            "slow/summary.md",
+        ],
+    )
+    .expect(4);
+    assert!(
+        slow.stdout.contains("against baseline main"),
+        "{}",
+        slow.stdout
+    );
+    let res = results(&r.path("slow/results.json"));
+    let p50 = check(&res, "latency.p50");
+    assert_eq!(p50["verdict"], "fail", "{p50}");
+    let change = p50["change"].as_f64().unwrap();
+    assert!((change - 0.2).abs() < 0.03, "estimated change {change}");
+    let (lo, hi) = (
+        p50["interval"]["low"].as_f64().unwrap(),
+        p50["interval"]["high"].as_f64().unwrap(),
+    );
+    assert!(lo > 0.1 && lo <= change && change <= hi, "[{lo}, {hi}]");
+    assert_eq!(res["regression"]["verdict"], "fail");
+
+    // The JUnit file is XML, one test case per check, failures carrying numbers.
+    let xml = std::fs::read_to_string(r.path("slow/junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let checks = res["regression"]["checks"].as_array().unwrap().len();
+    let grades = res["cases"][0]["targets"][0]["grades"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(cases.len(), checks + grades);
+    let failure = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .filter_map(|n| n.attribute("message"))
+        .find(|m| m.starts_with("latency.p50"))
+        .unwrap();
+    assert!(
+        failure.contains("50.") && failure.contains("60."),
+        "{failure}"
+    );
+    let md = std::fs::read_to_string(r.path("slow/summary.md")).unwrap();
+    assert!(
+        md.contains("Against baseline `main`") && md.contains("FAIL"),
+        "{md}"
+    );
+
+    // Re-rendering from the results file alone gives the same verdicts.
+    let again = r.run(&["report", "slow/results.json"]).expect(4);
+    for line in slow
+        .stdout
+        .lines()
+        .filter(|l| l.contains("FAIL") || l.contains("PASS"))
+    {
+        assert!(again.stdout.contains(line), "re-render lost: {line}");
+    }
+
+    // 50us -> 51us: a 2% change must not FAIL.
+    run_with(
+        &r,
+        "51us",
+        &["run", "s.yaml", "--baseline", "main", "--out", "near"],
+    )
+    .expect(0);
+    let res = results(&r.path("near/results.json"));
+    assert_ne!(check(&res, "latency.p50")["verdict"], "fail");
+    assert_ne!(res["regression"]["verdict"], "fail");
+
+    // The same system again: everything shown within the threshold.
+    run_with(
+        &r,
+        "50us",
+        &["run", "s.yaml", "--baseline", "main", "--out", "same"],
+    )
+    .expect(0);
+    let res = results(&r.path("same/results.json"));
+    for c in res["regression"]["checks"].as_array().unwrap() {
+        assert_eq!(c["verdict"], "pass", "{c}");
+    }
+
+    // `rigor compare` shows the same regression, with geomean rows.
+    let cmp = r
+        .run(&["compare", "base/results.json", "slow/results.json"])
+        .expect(4);
+    assert!(cmp.stdout.contains("geomean latency.p50"), "{}", cmp.stdout);
+    assert!(
+        cmp.stdout.contains("FAIL concurrency=1 spin: latency.p50"),
+        "{}",
+        cmp.stdout
+    );
+
+    // A baseline from another machine still compares, capped at WARN, saying why.
+    let mut other: serde_json::Value = results(&r.path("base/results.json"));
+    other["environment"]["cores"] = serde_json::json!(64);
+    r.file("other.json", &other.to_string());
+    let capped = r
+        .run(&["compare", "other.json", "slow/results.json"])
+        .expect(0);
+    assert!(capped.stdout.contains("cores: 64 -> "), "{}", capped.stdout);
+    assert!(capped.stdout.contains("capped"), "{}", capped.stdout);
+
+    // A missing baseline is refused before anything runs, listing the saved ones.
+    let missing = run_with(&r, "50us", &["run", "s.yaml", "--baseline", "nope"]).expect(2);
+    assert!(missing.stderr.contains("saved: main"), "{}", missing.stderr);
+}
+
+#[test]
+fn history_accumulates_and_full_mode_runs_an_aa_control() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: hist\nworkload: {concurrency: 1, duration: 50ms, trials: 1}\n\
+         targets: [{id: spin, kind: spin, service_time: 20us}]\n\
+         modes: {full: {trials: 4, duration: 50ms, warmup: 10ms}}\n\
+         thresholds: {latency.p99: {target: 1s}}\n",
+    );
+    r.run(&["run", "s.yaml", "--out", "a"]).expect(0);
+    r.run(&["run", "s.yaml", "--mode", "full", "--out", "b"])
+        .expect(0);
+    let history = std::fs::read_to_string(r.path("reports/history/hist.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 2);
+    let res = results(&r.path("b/results.json"));
+    assert_eq!(
+        res["history"].as_array().unwrap().len(),
+        1,
+        "earlier runs only"
+    );
+    assert_eq!(
+        res["scenario"]["workload"]["trials"], 4,
+        "the mode override applies"
+    );
+    // Full mode measured the first target against a copy of itself.
+    let ids: Vec<&str> = res["cases"][0]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["spin", "spin.aa"]);
+    assert!(res["aa_control"]["checks"].as_array().unwrap().len() >= 4);
+    let html = std::fs::read_to_string(r.path("b/report.html")).unwrap();
+    assert!(
+        html.contains("Trend over the last runs"),
+        "trend chart drawn"
+    );
+    assert!(
+        html.contains("control (spin vs its copy spin.aa)"),
+        "A/A line in the report"
+    );
+}

@@ -148,6 +148,11 @@ fn sig(p: f64) -> String {
     }
 }
 
+/// A threshold as a plain percentage (`10%`).
+fn level(v: f64) -> String {
+    format!("{}%", rigor_scenario::units::significant(v * 100.0))
+}
+
 fn pct(v: f64) -> String {
     format!("{:+.1}%", v * 100.0)
 }
@@ -328,7 +333,7 @@ pub fn compare_trials(
         } else if high.is_some_and(|h| h < t) && check.trials.0.min(check.trials.1) > 1 {
             (
                 Verdict::Pass,
-                format!("shown not to be worse by {} or more", pct(t)),
+                format!("shown not to be worse by {} or more", level(t)),
             )
         } else if check.trials.0.min(check.trials.1) <= 1 {
             if check.change > t {
@@ -359,7 +364,7 @@ pub fn compare_trials(
                 format!(
                     "inconclusive: interval reaches {} (threshold {})",
                     pct(high.unwrap_or(f64::NAN)),
-                    pct(t)
+                    level(t)
                 ),
             )
         };
@@ -367,8 +372,8 @@ pub fn compare_trials(
             if let Some(n) = check.trials_needed {
                 check.reason.push_str(&format!(
                     "; these trials resolve only {} (need about {n} per side for {})",
-                    pct(check.detectable.unwrap_or(f64::NAN)).trim_start_matches('+'),
-                    pct(t).trim_start_matches('+')
+                    level(check.detectable.unwrap_or(f64::NAN)),
+                    level(t)
                 ));
             }
         }
@@ -453,6 +458,11 @@ pub fn environment_differences(base: &Results, new: &Results) -> Vec<String> {
         format!("{:?}", new.scenario.mode).to_lowercase(),
     );
     out
+}
+
+/// A p-value for people: three decimals, or scientific below 0.001.
+pub fn format_p(p: f64) -> String {
+    sig(p)
 }
 
 /// A short stable hash of a text (FNV-1a 64, hex).

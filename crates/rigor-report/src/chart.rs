@@ -258,3 +258,159 @@ pub fn ratio_chart(case: &CaseResult) -> Option<RatioChart> {
         rows,
     })
 }
+
+/// A horizontal level on a trend chart (a threshold).
+#[derive(Debug, Serialize)]
+pub struct Level {
+    /// Y position.
+    pub pos: f64,
+    /// `target 10ms`.
+    pub label: String,
+    /// `warn` (target) or `fail` (critical), for colour.
+    pub class: String,
+}
+
+/// A metric's trend over the last runs, with its threshold levels.
+#[derive(Debug, Serialize)]
+pub struct TrendChart {
+    /// Case name.
+    pub case: String,
+    /// Metric name.
+    pub metric: String,
+    /// The axes and one line per target.
+    pub chart: ChartView,
+    /// Target and critical levels.
+    pub levels: Vec<Level>,
+}
+
+/// Trend charts of `latency.p99` per case over the history plus this run;
+/// `None` without earlier runs.
+pub fn trend_charts(results: &rigor_engine::results::Results) -> Vec<TrendChart> {
+    const METRIC: &str = "latency.p99";
+    if results.history.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for case in &results.cases {
+        // One point per run: the history, then this run.
+        let runs: Vec<std::collections::BTreeMap<String, f64>> = results
+            .history
+            .iter()
+            .map(|h| {
+                case.targets
+                    .iter()
+                    .filter_map(|t| {
+                        h.metrics
+                            .get(&format!("{}/{}", case.name, t.id))
+                            .and_then(|m| m.get(METRIC))
+                            .map(|v| (t.id.clone(), *v))
+                    })
+                    .collect()
+            })
+            .chain(std::iter::once(
+                case.targets
+                    .iter()
+                    .filter_map(|t| t.metrics.get(METRIC).map(|v| (t.id.clone(), *v)))
+                    .collect(),
+            ))
+            .collect();
+        let grade = case
+            .targets
+            .iter()
+            .flat_map(|t| t.grades.iter())
+            .find(|g| g.metric == METRIC);
+        let levels_ns: Vec<(f64, &str, &str)> = grade
+            .map(|g| {
+                [
+                    (g.target, "target", "warn"),
+                    (g.critical, "critical", "fail"),
+                ]
+                .into_iter()
+                .filter_map(|(v, l, c)| v.map(|v| (v, l, c)))
+                .collect()
+            })
+            .unwrap_or_default();
+        let values: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| r.values().copied())
+            .chain(levels_ns.iter().map(|l| l.0))
+            .filter(|v| *v > 0.0)
+            .collect();
+        if values.is_empty() || runs.len() < 2 {
+            continue;
+        }
+        let lo = values.iter().copied().fold(f64::MAX, f64::min);
+        let hi = values.iter().copied().fold(0.0, f64::max);
+        let (y_lo, y_hi) = (
+            10f64.powf(lo.log10().floor()),
+            10f64.powf(hi.log10().ceil().max(lo.log10().floor() + 1.0)),
+        );
+        let (width, height) = (WIDTH, 220.0);
+        let (pl, pr, pt, pb) = (LEFT, width - RIGHT, TOP, height - BOTTOM);
+        let n = runs.len();
+        let sx = |i: usize| pl + (pr - pl) * i as f64 / (n - 1).max(1) as f64;
+        let sy =
+            |y: f64| pb - (pb - pt) * (y.log10() - y_lo.log10()) / (y_hi.log10() - y_lo.log10());
+        let series = case
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(k, t)| Series {
+                name: t.id.clone(),
+                color: PALETTE[k % PALETTE.len()].to_string(),
+                points: runs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| {
+                        r.get(&t.id)
+                            .map(|v| format!("{:.1},{:.1}", sx(i), sy(v.max(1.0))))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            })
+            .collect();
+        let mut y_ticks = Vec::new();
+        let mut decade = y_lo;
+        while decade <= y_hi * 1.0001 {
+            y_ticks.push(Tick {
+                pos: sy(decade),
+                label: format_nanos(decade),
+            });
+            decade *= 10.0;
+        }
+        let x_ticks = vec![
+            Tick {
+                pos: sx(0),
+                label: format!("{} runs ago", n - 1),
+            },
+            Tick {
+                pos: sx(n - 1),
+                label: "this run".into(),
+            },
+        ];
+        out.push(TrendChart {
+            case: case.name.clone(),
+            metric: METRIC.into(),
+            levels: levels_ns
+                .iter()
+                .map(|(v, l, c)| Level {
+                    pos: sy(*v),
+                    label: format!("{l} {}", format_nanos(*v)),
+                    class: c.to_string(),
+                })
+                .collect(),
+            chart: ChartView {
+                width,
+                height,
+                left: pl,
+                right: pr,
+                top: pt,
+                bottom: pb,
+                x_ticks,
+                y_ticks,
+                series,
+            },
+        });
+    }
+    out
+}

@@ -109,7 +109,8 @@ fn cases(results: &Results) -> Vec<Case> {
                         format_metric(&c.metric, Some(c.base)),
                         format_metric(&c.metric, Some(c.new)),
                         change_text(c),
-                        c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+                        c.p_value
+                            .map_or("-".into(), rigor_engine::regress::format_p),
                         c.reason
                     )
                 }),
@@ -244,7 +245,8 @@ fn regression_markdown(r: &RegressionReport) -> String {
             format_metric(&c.metric, Some(c.base)),
             format_metric(&c.metric, Some(c.new)),
             change_text(c),
-            c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+            c.p_value
+                .map_or("-".into(), rigor_engine::regress::format_p),
             badge(c.verdict),
             md_escape(&c.reason)
         ));
@@ -276,7 +278,8 @@ pub fn compare_table(r: &RegressionReport) -> String {
                 format_metric(&c.metric, Some(c.base)),
                 format_metric(&c.metric, Some(c.new)),
                 change_text(c),
-                c.p_value.map_or("-".into(), |p| format!("{p:.3}")),
+                c.p_value
+                    .map_or("-".into(), rigor_engine::regress::format_p),
                 c.verdict.label().to_string(),
             ]
         })

@@ -55,6 +55,48 @@ pub struct ReportView {
     pub verification: Option<String>,
     /// The cache workload (or the input distribution) in one line.
     pub keys: Option<String>,
+    /// The comparison against a saved baseline.
+    pub regression: Option<RegressionView>,
+    /// Full mode: the A/A control's outcome in one line.
+    pub aa_control: Option<String>,
+    /// Files beside the results (flamegraph.svg).
+    pub artifacts: Vec<String>,
+    /// latency.p99 over the last runs, per case.
+    pub trends: Vec<chart::TrendChart>,
+}
+
+/// The comparison against a baseline.
+#[derive(Debug, Serialize)]
+pub struct RegressionView {
+    /// Baseline name or file.
+    pub baseline: String,
+    /// When the baseline ran.
+    pub baseline_started_at: String,
+    /// PASS/WARN/FAIL.
+    pub verdict: String,
+    /// CSS class.
+    pub class: String,
+    /// Why FAILs were capped, if they were.
+    pub downgraded: Option<String>,
+    /// Default threshold, e.g. `10%`.
+    pub threshold: String,
+    /// One row per check.
+    pub rows: Vec<RegressionRow>,
+    /// Column widths for text.
+    pub widths: Vec<usize>,
+}
+
+/// One regression check.
+#[derive(Debug, Serialize)]
+pub struct RegressionRow {
+    /// Cells: case, target, metric, base, new, change [interval], p, verdict.
+    pub cells: Vec<String>,
+    /// Verdict coloured for terminals.
+    pub verdict_colored: String,
+    /// CSS class.
+    pub class: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// The cache table's columns.
@@ -208,6 +250,10 @@ pub struct GradeRow {
     pub target: String,
     /// Critical level.
     pub critical: String,
+    /// The trials' interval used, `[a, b]`, or empty.
+    pub interval: String,
+    /// Why, when the interval decided.
+    pub reason: String,
     /// PASS/WARN/FAIL/N/A.
     pub verdict: String,
     /// Verdict coloured for terminals when colour is on.
@@ -289,9 +335,6 @@ const SUMMARY: &[(&str, &str)] = &[
     ("memory.allocs_per_op", "allocs/op"),
     ("errors.count", "errors"),
 ];
-
-/// Throughput CV across trials above which a case is marked noisy.
-pub const NOISY_CV_PERCENT: f64 = 5.0;
 
 /// Coefficient of variation of throughput across trials, as a percentage.
 fn throughput_cv(t: &TargetResult) -> Option<f64> {
@@ -449,7 +492,7 @@ impl ReportView {
                         row.push(
                             throughput_cv(t)
                                 .map(|c| {
-                                    let flag = if c > NOISY_CV_PERCENT { " noisy" } else { "" };
+                                    let flag = if t.noisy { " noisy" } else { "" };
                                     format!("{}%{flag}", significant(c))
                                 })
                                 .unwrap_or_else(|| "-".into()),
@@ -479,6 +522,15 @@ impl ReportView {
                                 .critical
                                 .map(|v| format_metric(&g.metric, Some(v)))
                                 .unwrap_or_else(|| "-".into()),
+                            interval: match (g.low, g.high) {
+                                (Some(l), Some(h)) => format!(
+                                    "[{}, {}]",
+                                    format_metric(&g.metric, Some(l)),
+                                    format_metric(&g.metric, Some(h))
+                                ),
+                                _ => String::new(),
+                            },
+                            reason: g.reason.clone().unwrap_or_default(),
                             verdict: g.verdict.label().into(),
                             verdict_colored: colored(g.verdict, color),
                             class: class(g.verdict).into(),
@@ -487,7 +539,7 @@ impl ReportView {
                     .collect();
                 let grade_widths = column_widths(
                     std::iter::once(
-                        ["metric", "target", "value", "target", "critical"]
+                        ["metric", "target", "value", "target", "critical", "trials' 95% CI"]
                             .map(String::from)
                             .to_vec(),
                     )
@@ -498,9 +550,10 @@ impl ReportView {
                             g.value.clone(),
                             g.target.clone(),
                             g.critical.clone(),
+                            g.interval.clone(),
                         ]
                     })),
-                    5,
+                    6,
                 );
                 let cached: Vec<&TargetResult> = case
                     .targets
@@ -589,9 +642,12 @@ impl ReportView {
         if !h.memory_accounting {
             notes.push("Memory accounting was off (jemalloc not the global allocator): memory metrics are absent.".into());
         }
+        let noisy_cv = results.regression_config.noisy_cv * 100.0;
         notes.push(format!(
-            "ops/s cv is the coefficient of variation of throughput across trials; above {NOISY_CV_PERCENT}% the case is marked noisy: differences smaller than a few times the cv are not resolved."
+            "ops/s cv is the coefficient of variation of throughput across trials; above {}% the case is marked noisy: differences smaller than a few times the cv are not resolved.",
+            significant(noisy_cv)
         ));
+        notes.push("Thresholds are graded on the trials' 95% interval of the median (order statistics; with 5 trials or fewer the range, at lower confidence): PASS when the whole interval meets the target, FAIL when even its best end misses the critical level, WARN in between. See docs/STATISTICS.md.".into());
         notes.push("memory.peak_resident is jemalloc's process-wide resident bytes, sampled every 10ms while all workers measure.".into());
         if results.status != RunStatus::Complete {
             notes.push(format!(
@@ -603,7 +659,7 @@ impl ReportView {
             .cases
             .iter()
             .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
-            .filter(|(_, t)| throughput_cv(t).is_some_and(|cv| cv > NOISY_CV_PERCENT))
+            .filter(|(_, t)| t.noisy)
             .map(|(c, t)| format!("{} {}", c.name, t.id))
             .collect();
         let mut verdict = results.verdict;
@@ -633,7 +689,73 @@ impl ReportView {
             baseline: results.baseline.clone(),
             verification: results.verification.as_ref().map(|v| v.to_string()),
             keys: keys_line(results),
+            regression: results
+                .regression
+                .as_ref()
+                .map(|r| regression_view(r, color)),
+            aa_control: results.aa_control.as_ref().map(|a| {
+                let worst = a
+                    .checks
+                    .iter()
+                    .filter(|c| c.verdict != Verdict::Pass)
+                    .map(|c| format!("{} {}: {}", c.case, c.metric, c.reason))
+                    .next();
+                format!(
+                    "A/A control ({}): {}{}",
+                    a.baseline,
+                    a.verdict.label(),
+                    worst.map(|w| format!(" — e.g. {w}")).unwrap_or_default()
+                )
+            }),
+            artifacts: results.artifacts.clone(),
+            trends: chart::trend_charts(results),
         }
+    }
+}
+
+fn regression_view(r: &rigor_engine::regress::RegressionReport, color: bool) -> RegressionView {
+    let rows: Vec<RegressionRow> = r
+        .checks
+        .iter()
+        .map(|c| RegressionRow {
+            cells: vec![
+                c.case.clone(),
+                c.target.clone(),
+                c.metric.clone(),
+                format_metric(&c.metric, Some(c.base)),
+                format_metric(&c.metric, Some(c.new)),
+                crate::ci::change_text(c),
+                c.p_value
+                    .map_or("-".into(), rigor_engine::regress::format_p),
+            ],
+            verdict_colored: colored(c.verdict, color),
+            class: class(c.verdict).into(),
+            reason: c.reason.clone(),
+        })
+        .collect();
+    let header = [
+        "case",
+        "target",
+        "metric",
+        "base",
+        "new",
+        "change [95% CI]",
+        "p",
+    ];
+    let widths = column_widths(
+        std::iter::once(header.map(String::from).to_vec())
+            .chain(rows.iter().map(|r| r.cells.clone())),
+        header.len(),
+    );
+    RegressionView {
+        baseline: r.baseline.clone(),
+        baseline_started_at: r.baseline_started_at.clone(),
+        verdict: r.verdict.label().into(),
+        class: class(r.verdict).into(),
+        downgraded: r.downgraded.clone(),
+        threshold: format!("{}%", significant(r.config.threshold * 100.0)),
+        rows,
+        widths,
     }
 }
 

@@ -462,6 +462,39 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
     }
 }
 
+/// A duration that may come from the environment: `50us` or `${SPIN_TIME:-50us}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvDur(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for EnvDur {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let expanded = crate::plan::expand_env(&text, |name| std::env::var(name).ok())
+            .map_err(de::Error::custom)?;
+        crate::units::parse_duration(&expanded)
+            .map(EnvDur)
+            .map_err(|e| {
+                de::Error::custom(if expanded == text {
+                    e
+                } else {
+                    format!("`{text}` is `{expanded}`: {e}")
+                })
+            })
+    }
+}
+
+impl JsonSchema for EnvDur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EnvDuration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration with a unit (`50us`), or `${VAR:-50us}` to read it from the environment."
+        })
+    }
+}
+
 /// A system under test. `kind` selects the implementation.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -591,8 +624,10 @@ pub struct NoopSpec {
 pub struct SpinSpec {
     /// Unique name of the target in this scenario.
     pub id: String,
-    /// How long each operation busy-waits, e.g. `50us`.
-    pub service_time: Dur,
+    /// How long each operation busy-waits, e.g. `50us`. `${VAR:-50us}` reads
+    /// the environment, so a known slowdown can be injected without editing
+    /// the scenario (to check the regression verdicts).
+    pub service_time: EnvDur,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,
