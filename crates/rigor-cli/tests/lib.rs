@@ -6,9 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Tests take turns: they measure, and two measuring at once on a 2-core
+/// machine would make each other's numbers noise (a test of "identical runs
+/// PASS" must not see another test's load).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs the real binary in a scratch directory.
 struct Rigor {
     dir: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 struct Outcome {
@@ -20,6 +26,7 @@ struct Outcome {
 impl Rigor {
     fn new() -> Self {
         Rigor {
+            _turn: SERIAL.lock().unwrap_or_else(|e| e.into_inner()),
             dir: tempfile::tempdir().unwrap(),
         }
     }
