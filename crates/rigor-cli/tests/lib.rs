@@ -913,3 +913,26 @@ fn history_accumulates_and_full_mode_runs_an_aa_control() {
         "A/A line in the report"
     );
 }
+
+#[test]
+fn profile_mode_writes_a_flamegraph_of_the_targets() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: prof\nworkload: {concurrency: 1, duration: 400ms}\n\
+         targets: [{id: spin, kind: spin, service_time: 20us}]\n",
+    );
+    r.run(&["run", "s.yaml", "--mode", "profile", "--out", "o"])
+        .expect(0);
+    let svg = std::fs::read_to_string(r.path("o/flamegraph.svg")).unwrap();
+    assert!(svg.starts_with("<?xml") && svg.contains("<svg"));
+    // The worker thread and the target's frames are in the profile.
+    assert!(
+        svg.contains("rigor-worker-0") && svg.contains("call"),
+        "no worker frames in the flamegraph"
+    );
+    let res = results(&r.path("o/results.json"));
+    assert_eq!(res["artifacts"], serde_json::json!(["flamegraph.svg"]));
+    let html = std::fs::read_to_string(r.path("o/report.html")).unwrap();
+    assert!(html.contains("href=\"flamegraph.svg\""));
+}

@@ -218,6 +218,8 @@ pub struct CaseView {
     pub cache_widths: Vec<usize>,
     /// How each cache applied the case's capacity, and how latencies were timed.
     pub notes: Vec<String>,
+    /// Statistics across trials: target, metric, median, 95% CI, range, CV.
+    pub stats: Vec<Vec<String>>,
 }
 
 /// One metric of one target as a ratio to the baseline.
@@ -603,7 +605,40 @@ impl ReportView {
                         }
                     }
                 }
+                let stats = case
+                    .targets
+                    .iter()
+                    .flat_map(|t| t.stats.iter().map(move |(m, st)| (t, m, st)))
+                    .map(|(t, m, st)| {
+                        vec![
+                            t.id.clone(),
+                            m.clone(),
+                            format_metric(m, Some(st.median)),
+                            st.interval
+                                .filter(|_| st.trials > 1)
+                                .map(|i| {
+                                    format!(
+                                        "[{}, {}] ({}%)",
+                                        format_metric(m, Some(i.low)),
+                                        format_metric(m, Some(i.high)),
+                                        significant(i.confidence * 100.0)
+                                    )
+                                })
+                                .unwrap_or_else(|| "-".into()),
+                            format!(
+                                "{} – {}",
+                                format_metric(m, Some(st.min)),
+                                format_metric(m, Some(st.max))
+                            ),
+                            st.cv
+                                .map(|c| format!("{}%", significant(c * 100.0)))
+                                .unwrap_or_else(|| "-".into()),
+                            st.trials.to_string(),
+                        ]
+                    })
+                    .collect();
                 CaseView {
+                    stats,
                     cache_header,
                     cache_rows,
                     cache_widths,

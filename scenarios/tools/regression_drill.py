@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Measures rigor's regression verdicts on this machine.
+
+Saves a baseline of scenarios/regression-drill.yaml, then
+- repeats identical runs against it and counts WARN and FAIL checks (false alarms);
+- injects slowdowns into the spin target (SPIN_TIME) and counts how often each is caught (FAIL).
+
+Usage: scenarios/tools/regression_drill.py [--mode default|full] [--repeats N] [--slowdowns 5,10,12,15,20]
+"""
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RIGOR = os.path.join(ROOT, "target", "release", "rigor")
+SCENARIO = os.path.join(ROOT, "scenarios", "regression-drill.yaml")
+
+
+def run(mode, reports, out, spin_us=50.0, baseline=None, save=None):
+    env = dict(os.environ, SPIN_TIME=f"{spin_us}us")
+    cmd = [RIGOR, "run", SCENARIO, "--mode", mode, "--reports", reports, "--out", out, "--color", "never"]
+    if baseline:
+        cmd += ["--baseline", baseline]
+    if save:
+        cmd += ["--save-baseline", save]
+    code = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    with open(os.path.join(out, "results.json")) as f:
+        return code, json.load(f)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", default="default")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--slowdowns", default="5,10,12,15,20")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="rigor-drill-")
+    reports = os.path.join(work, "reports")
+    run(args.mode, reports, os.path.join(work, "base"), save="drill")
+    print(f"mode {args.mode}; baseline saved; {args.repeats} identical runs")
+    verdicts = collections.Counter()
+    runs_with = collections.Counter()
+    detectable = collections.defaultdict(list)
+    for i in range(args.repeats):
+        code, res = run(args.mode, reports, os.path.join(work, f"same{i}"), baseline="drill")
+        checks = res["regression"]["checks"]
+        seen = set()
+        for c in checks:
+            verdicts[c["verdict"]] += 1
+            seen.add(c["verdict"])
+            if c.get("detectable") is not None:
+                detectable[(c["target"], c["metric"])].append(c["detectable"])
+            if c["verdict"] != "pass":
+                print(f"  run {i}: {c['verdict'].upper()} {c['target']} {c['metric']}: {c['reason']}")
+        for v in seen:
+            runs_with[v] += 1
+        print(f"  run {i}: exit {code}, checks {dict(collections.Counter(c['verdict'] for c in checks))}")
+    total = sum(verdicts.values())
+    print(f"identical runs: {total} checks: {verdicts['pass']} PASS, {verdicts['warn']} WARN, {verdicts['fail']} FAIL; "
+          f"runs with a WARN: {runs_with['warn']}/{args.repeats}, with a FAIL: {runs_with['fail']}/{args.repeats}")
+    for (t, m), v in sorted(detectable.items()):
+        print(f"  detectable change {t} {m}: median {sorted(v)[len(v)//2]*100:.1f}%")
+    for pct in [float(p) for p in args.slowdowns.split(",")]:
+        caught = 0
+        for i in range(args.repeats):
+            code, res = run(args.mode, reports, os.path.join(work, f"slow{pct}-{i}"), spin_us=50.0 * (1 + pct / 100), baseline="drill")
+            p50 = next(c for c in res["regression"]["checks"] if c["target"] == "spin" and c["metric"] == "latency.p50")
+            caught += p50["verdict"] == "fail"
+        print(f"spin +{pct:g}%: latency.p50 FAIL in {caught}/{args.repeats} runs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
