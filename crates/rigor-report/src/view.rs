@@ -701,6 +701,10 @@ impl ReportView {
         if !results.errors.is_empty() {
             verdict = verdict.max(Verdict::Fail);
         }
+        // The headline covers the regression check too: a PASS over a regression would mislead.
+        if let Some(r) = &results.regression {
+            verdict = verdict.max(r.verdict);
+        }
         ReportView {
             name: results.scenario.name.clone(),
             description: results.scenario.description.clone(),
