@@ -63,6 +63,14 @@ smoke: build
         fi
     done
 
+# rigor measured against itself, a known truth and its peers (redis-benchmark, wrk); writes docs/PERFORMANCE.md.
+selfbench *ARGS: build deps
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v wrk >/dev/null || echo "selfbench: wrk missing (apt-get install wrk): the HTTP row is skipped" >&2
+    command -v redis-benchmark >/dev/null || echo "selfbench: redis-benchmark missing (apt-get install redis-tools): the Redis rows are skipped" >&2
+    python3 scenarios/tools/selfbench.py {{ARGS}}
+
 # rigor's HTTP client against wrk: same `rigor serve`, same 64 connections, back to back.
 http-vs-wrk SECONDS="5": build
     #!/usr/bin/env bash

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""rigor measured against itself, a known truth, and the peers users would pick instead.
+
+Runs every comparison side by side in one go and writes docs/PERFORMANCE.md.
+Peers come from their ordinary packages: redis-benchmark (redis-tools) and wrk.
+Usage: just selfbench   (or scenarios/tools/selfbench.py [--quick])
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RIGOR = os.path.join(ROOT, "target", "release", "rigor")
+WORK = tempfile.mkdtemp(prefix="rigor-selfbench-")
+ROWS = []
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def rigor_run(name, yaml, env=None):
+    path = os.path.join(WORK, f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(yaml)
+    out = os.path.join(WORK, name)
+    cmd = [RIGOR, "run", path, "--out", out, "--color", "never", "--reports", os.path.join(WORK, "reports")]
+    log(f"selfbench: {name}")
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
+    with open(os.path.join(out, "results.json")) as f:
+        return json.load(f)
+
+
+def metrics(res, case=0, target=0):
+    return res["cases"][case]["targets"][target]["metrics"]
+
+
+def row(what, rigor, peer, ratio, goal, met):
+    ROWS.append((what, rigor, peer, ratio, goal, "yes" if met else ("no" if met is not None else "-")))
+    log(f"  {what}: rigor {rigor} | peer {peer} | {ratio} | goal {goal} | met {ROWS[-1][-1]}")
+
+
+def ns(v):
+    if v >= 1e6:
+        return f"{v/1e6:.3g}ms"
+    if v >= 1e3:
+        return f"{v/1e3:.4g}us"
+    return f"{v:.3g}ns"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def harness(quick):
+    dur = "1s" if quick else "2s"
+    res = rigor_run("noop", f"""name: noop
+workload: {{concurrency: 1, warmup: 200ms, duration: {dur}, trials: 3, timing: per-op}}
+targets: [{{id: noop, kind: noop}}]
+""")
+    m = metrics(res)
+    clock = res["harness"]["timer_cost_ns"]
+    per_op = 1e9 / m["throughput"]
+    overhead = per_op - 2 * clock
+    row("noop: cost per operation, timed alone (ns)", f"{per_op:.1f}", f"2 clock reads = {2*clock:.1f}",
+        f"+{overhead:.1f} on top", "<= 50ns on top of the clock reads", overhead <= 50)
+    res = rigor_run("noop-batch", f"""name: noop-batch
+workload: {{concurrency: 1, warmup: 200ms, duration: {dur}, trials: 3, timing: batch}}
+targets: [{{id: noop, kind: noop}}]
+""")
+    tp = metrics(res)["throughput"]
+    row("noop: most operations one worker drives (batch timing)", f"{tp/1e6:.1f}M ops/s", "-", "-", "-", None)
+    for truth_us in [10, 100, 1000]:
+        res = rigor_run(f"spin{truth_us}", f"""name: spin{truth_us}
+workload: {{concurrency: 1, warmup: 100ms, duration: {dur}, trials: 3, timing: per-op}}
+targets: [{{id: spin, kind: spin, service_time: {truth_us}us}}]
+""")
+        p50 = metrics(res)["latency.p50"]
+        err = p50 / (truth_us * 1000) - 1
+        row(f"spin {truth_us}us: reported p50", ns(p50), f"truth {truth_us}us", f"{err*100:+.2f}%", "within 2%", abs(err) <= 0.02)
+
+
+def memory(quick):
+    small, big = (200_000, 2_000_000) if quick else (1_000_000, 10_000_000)
+    peaks = []
+    for n in (small, big):
+        res = rigor_run(f"mem{n}", f"""name: mem{n}
+workload: {{concurrency: 1, iterations: {n}, timing: per-op}}
+targets: [{{id: noop, kind: noop}}]
+""")
+        peaks.append(metrics(res).get("memory.peak_resident", float("nan")))
+    ratio = peaks[1] / peaks[0]
+    row(f"peak resident, {small:,} vs {big:,} operations", f"{peaks[0]/2**20:.1f}MiB vs {peaks[1]/2**20:.1f}MiB", "-",
+        f"{ratio:.3f}x", "within 10%", abs(ratio - 1) <= 0.10)
+
+
+def scaling(quick):
+    dur = "2s" if quick else "4s"
+    for engine in ["interpreter", "vm"]:
+        res = rigor_run(f"scale-{engine}", f"""name: scale-{engine}
+policy: {{files: [{ROOT}/scenarios/policies/rbac.rego], data: [{ROOT}/scenarios/data/rbac.json], query: data.rbac.allow}}
+inputs: [{ROOT}/scenarios/inputs/rbac.jsonl]
+workload: {{concurrency: [1, 2], warmup: 500ms, duration: {dur}, trials: 3}}
+targets: [{{id: r, kind: regorus, engine: {engine}}}]
+""")
+        one, two = metrics(res, 0)["throughput"], metrics(res, 1)["throughput"]
+        row(f"regorus {engine} (rbac): 2 workers vs 1", f"{two/1e3:.1f}k vs {one/1e3:.1f}k ops/s", "-",
+            f"{two/one:.2f}x", ">= 1.8x", two / one >= 1.8)
+
+
+def redis_vs_benchmark(quick):
+    if not shutil.which("redis-server") or not shutil.which("redis-benchmark"):
+        row("redis: rigor vs redis-benchmark", "-", "redis-server/redis-benchmark not installed", "-", ">= 1.0x", None)
+        return
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--daemonize", "no", "--logfile", ""],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        n = 100_000 if quick else 300_000
+        for conns in (1, 50):
+            for op, ratio in (("get", "100%"), ("set", "0%")):
+                out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", str(conns), "-n", str(n), "-t", op,
+                                      "-d", "256", "-r", "100000", "-P", "1", "--csv"],
+                                     capture_output=True, text=True).stdout
+                line = [l for l in out.splitlines() if l.startswith(f'"{op.upper()}"')][0]
+                fields = [f.strip('"') for f in line.split(",")]
+                peer_rps, peer_p99 = float(fields[1]), float(fields[6]) * 1e6  # csv: rps, avg, min, p50, p95, p99, max (ms)
+                res = rigor_run(f"redis-{op}-{conns}", f"""name: redis-{op}-{conns}
+cache: {{keys: 100000, distribution: uniform, value_size: 256B, read_ratio: {ratio}, miss: none, preload: true}}
+workload: {{concurrency: {conns}, warmup: 500ms, duration: {"2s" if quick else "5s"}, trials: 3}}
+targets: [{{id: r, kind: redis, url: "redis://127.0.0.1:{port}/0", flush: true, connections: {conns}}}]
+""")
+                m = metrics(res)
+                row(f"redis {op.upper()}, {conns} connection(s), 256B, no pipelining: ops/s",
+                    f"{m['throughput']/1e3:.1f}k (p99 {ns(m['latency.p99'])})",
+                    f"{peer_rps/1e3:.1f}k (p99 {ns(peer_p99)})", f"{m['throughput']/peer_rps:.2f}x", ">= 1.0x",
+                    m["throughput"] >= peer_rps)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def http_vs_wrk(quick):
+    if not shutil.which("wrk"):
+        row("HTTP: rigor vs wrk", "-", "wrk not installed", "-", ">= 0.9x", None)
+        return
+    log_path = os.path.join(WORK, "serve.log")
+    with open(log_path, "w") as logf:
+        server = subprocess.Popen([RIGOR, "serve", os.path.join(ROOT, "scenarios/opa-simple.yaml"), "--addr", "127.0.0.1:0"],
+                                  stderr=logf, stdout=subprocess.DEVNULL)
+    try:
+        url = None
+        for _ in range(50):
+            m = re.search(r"http://[0-9.:]+", open(log_path).read())
+            if m:
+                url = m.group(0)
+                break
+            time.sleep(0.1)
+        secs = 3 if quick else 5
+        lua = os.path.join(WORK, "post.lua")
+        with open(lua, "w") as f:
+            f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                    'wrk.body = \'{"input":{"user":"bob","action":"update","type":"finance"}}\'\n')
+        out = subprocess.run(["wrk", "-t2", "-c64", f"-d{secs}s", "-s", lua, f"{url}/v1/data/rbac/allow"],
+                             capture_output=True, text=True).stdout
+        wrk_rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+        res = rigor_run("http", f"""name: http
+policy: {{files: [{ROOT}/scenarios/policies/rbac.rego], data: [{ROOT}/scenarios/data/rbac.json], query: data.rbac.allow}}
+inputs: [{{inline: {{user: bob, action: update, type: finance}}}}]
+workload: {{concurrency: 64, warmup: 1s, duration: {secs}s, trials: 3}}
+targets: [{{id: rigor, kind: opa-http, url: "{url}"}}]
+""")
+        tp = metrics(res)["throughput"]
+        row("HTTP POST to `rigor serve`, 64 connections: requests/s", f"{tp/1e3:.1f}k", f"wrk {wrk_rps/1e3:.1f}k",
+            f"{tp/wrk_rps:.2f}x", ">= 0.9x", tp / wrk_rps >= 0.9)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def write(env):
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# rigor's own speed and accuracy",
+        "",
+        "Generated by `just selfbench` (scenarios/tools/selfbench.py); regenerate it on your machine to compare.",
+        "Each comparison runs side by side in the same run, on the same machine.",
+        "",
+        f"Machine: {env['cpu_model']} ({env['cores']} cores), {env['os']}, clock source {env.get('clock_source')}; "
+        f"rigor {env['rigor_version']} ({env.get('git_commit')}), {env['rustc']}; {date}.",
+        "",
+        "| what | rigor | peer | ratio | goal | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {w} | {r} | {p} | {ra} | {g} | {m} |" for (w, r, p, ra, g, m) in ROWS]
+    lines.append("")
+    with open(os.path.join(ROOT, "docs", "PERFORMANCE.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="shorter runs, for checking the script")
+    ap.add_argument("--only", default="harness,memory,scaling,redis,http")
+    args = ap.parse_args()
+    steps = {"harness": harness, "memory": memory, "scaling": scaling, "redis": redis_vs_benchmark, "http": http_vs_wrk}
+    for name in args.only.split(","):
+        steps[name](args.quick)
+    env = None
+    for d in sorted(os.listdir(WORK)):
+        p = os.path.join(WORK, d, "results.json")
+        if os.path.exists(p):
+            env = json.load(open(p))["environment"]
+            break
+    write(env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
