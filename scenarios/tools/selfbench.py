@@ -74,8 +74,10 @@ targets: [{{id: noop, kind: noop}}]
     clock = res["harness"]["timer_cost_ns"]
     per_op = 1e9 / m["throughput"]
     overhead = per_op - 2 * clock
+    # The clock's cost is calibrated with a loop of its own, so this difference
+    # can come out slightly negative: it says the harness adds next to nothing.
     row("noop: cost per operation, timed alone (ns)", f"{per_op:.1f}", f"2 clock reads = {2*clock:.1f}",
-        f"+{overhead:.1f} on top", "<= 50ns on top of the clock reads", overhead <= 50)
+        f"{overhead:+.1f} on top", "<= 50ns on top of the clock reads", overhead <= 50)
     res = rigor_run("noop-batch", f"""name: noop-batch
 workload: {{concurrency: 1, warmup: 200ms, duration: {dur}, trials: 3, timing: batch}}
 targets: [{{id: noop, kind: noop}}]
