@@ -143,10 +143,11 @@ def redis_vs_benchmark(quick):
                 peer_rps, peer_p99 = float(fields[1]), float(fields[6]) * 1e6  # csv: rps, avg, min, p50, p95, p99, max (ms)
                 res = rigor_run(f"redis-{op}-{conns}", f"""name: redis-{op}-{conns}
 cache: {{keys: 100000, distribution: uniform, value_size: 256B, read_ratio: {ratio}, miss: none, preload: true}}
-workload: {{concurrency: {conns}, warmup: 500ms, duration: {"2s" if quick else "5s"}, trials: 3}}
+workload: {{concurrency: {conns}, warmup: 500ms, duration: {"2s" if quick else "5s"}, trials: 3, threads: 1}}
 targets: [{{id: r, kind: redis, url: "redis://127.0.0.1:{port}/0", flush: true, connections: {conns}}}]
 """)
                 m = metrics(res)
+                # One client thread, as redis-benchmark: the server keeps the other core.
                 row(f"redis {op.upper()}, {conns} connection(s), 256B, no pipelining: ops/s",
                     f"{m['throughput']/1e3:.1f}k (p99 {ns(m['latency.p99'])})",
                     f"{peer_rps/1e3:.1f}k (p99 {ns(peer_p99)})", f"{m['throughput']/peer_rps:.2f}x", ">= 1.0x",

@@ -290,7 +290,7 @@ pub(crate) fn trial(
         .unwrap_or(1);
     let concurrency = case.concurrency as usize;
     let threads = if target.is_async() {
-        concurrency.min(cores)
+        concurrency.min(workload.threads.map_or(cores, |t| t as usize))
     } else {
         concurrency
     };

@@ -378,6 +378,11 @@ pub struct Workload {
     /// `auto` (default), `per-op` or `batch`: see "Timing" in README.md.
     #[serde(default)]
     pub timing: Option<Timing>,
+    /// Async targets (opa-http, redis): runtime threads the workers share.
+    /// Default: one per core, at most `concurrency`. With the server on the
+    /// same machine, fewer threads leave it a core (see README).
+    #[serde(default)]
+    pub threads: Option<u32>,
 }
 
 /// Operations per second, written with a unit (`5000/s`, `5k/s`).

@@ -92,6 +92,9 @@ pub struct WorkloadPlan {
     /// Cache capacities to sweep (cache scenarios only); one case each.
     #[serde(default)]
     pub capacity: Vec<Capacity>,
+    /// Async targets: runtime threads; `None` is one per core.
+    #[serde(default)]
+    pub threads: Option<u32>,
 }
 
 fn default_seed() -> u64 {
@@ -728,6 +731,10 @@ impl Builder<'_> {
             seed: v.seed.unwrap_or_else(default_seed),
             timing,
             capacity: Vec::new(),
+            threads: match v.threads {
+                Some(0) => return Err(self.error(w, "`threads` must be at least 1")),
+                t => t,
+            },
         })
     }
 
