@@ -394,13 +394,17 @@ pub fn compare_trials(
         checks,
         verdict: Verdict::Pass,
     };
-    report.verdict = report
-        .checks
+    report.verdict = worst(&report.checks);
+    report
+}
+
+/// The worst verdict of the checks (PASS when there are none).
+fn worst(checks: &[RegressionCheck]) -> Verdict {
+    checks
         .iter()
         .map(|c| c.verdict)
         .max()
-        .unwrap_or(Verdict::Pass);
-    report
+        .unwrap_or(Verdict::Pass)
 }
 
 /// Caps every FAIL at WARN, giving `why`.
@@ -415,12 +419,7 @@ pub fn downgrade(report: &mut RegressionReport, why: String) {
         Some(before) => format!("{before}; {why}"),
         None => why,
     });
-    report.verdict = report
-        .checks
-        .iter()
-        .map(|c| c.verdict)
-        .max()
-        .unwrap_or(Verdict::Pass);
+    report.verdict = worst(&report.checks);
 }
 
 /// What differs between the environments of two runs.

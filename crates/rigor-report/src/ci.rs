@@ -63,10 +63,8 @@ fn cases(results: &Results) -> Vec<Case> {
                     "{} = {} (target {}, critical {}){}{}",
                     g.metric,
                     format_metric(&g.metric, g.value),
-                    g.target
-                        .map_or("-".into(), |v| format_metric(&g.metric, Some(v))),
-                    g.critical
-                        .map_or("-".into(), |v| format_metric(&g.metric, Some(v))),
+                    format_metric(&g.metric, g.target),
+                    format_metric(&g.metric, g.critical),
                     match (g.low, g.high) {
                         (Some(l), Some(h)) => format!(
                             ", trials' interval [{}, {}]",
@@ -197,10 +195,8 @@ pub fn markdown(results: &Results) -> String {
                 md_escape(&t.id),
                 g.metric,
                 format_metric(&g.metric, g.value),
-                g.target
-                    .map_or("-".into(), |v| format_metric(&g.metric, Some(v))),
-                g.critical
-                    .map_or("-".into(), |v| format_metric(&g.metric, Some(v))),
+                format_metric(&g.metric, g.target),
+                format_metric(&g.metric, g.critical),
                 badge(g.verdict)
             ));
         }

@@ -516,14 +516,8 @@ impl ReportView {
                             target_id: t.id.clone(),
                             metric: g.metric.clone(),
                             value: format_metric(&g.metric, g.value),
-                            target: g
-                                .target
-                                .map(|v| format_metric(&g.metric, Some(v)))
-                                .unwrap_or_else(|| "-".into()),
-                            critical: g
-                                .critical
-                                .map(|v| format_metric(&g.metric, Some(v)))
-                                .unwrap_or_else(|| "-".into()),
+                            target: format_metric(&g.metric, g.target),
+                            critical: format_metric(&g.metric, g.critical),
                             interval: match (g.low, g.high) {
                                 (Some(l), Some(h)) => format!(
                                     "[{}, {}]",

@@ -28,6 +28,29 @@ type Store = Cache<u64, Bytes>;
 /// A policy target's decision cache with each input's canonical JSON.
 pub type Cached = (std::sync::Arc<DecisionCache>, std::sync::Arc<Vec<Vec<u8>>>);
 
+/// Opens a policy target's decision cache: sized on the decision of the
+/// first input (`decide`), keyed by each input's canonical JSON.
+pub fn attach(
+    spec: &DecisionCacheSpec,
+    inputs: &[serde_json::Value],
+    decide: impl FnOnce(&serde_json::Value) -> Result<serde_json::Value, String>,
+) -> Result<Cached, TargetError> {
+    let sample = match inputs.first() {
+        Some(i) => decide(i).map_err(TargetError::Failed)?,
+        None => serde_json::Value::Bool(true),
+    };
+    let sample = serde_json::to_vec(&sample).unwrap_or_default();
+    let canon = if inputs.is_empty() {
+        vec![b"null".to_vec()]
+    } else {
+        inputs.iter().map(canonical).collect()
+    };
+    Ok((
+        std::sync::Arc::new(DecisionCache::new(spec, &sample)?),
+        std::sync::Arc::new(canon),
+    ))
+}
+
 /// The canonical JSON of a value: object keys sorted at every level.
 pub fn canonical(value: &serde_json::Value) -> Vec<u8> {
     fn sorted(v: &serde_json::Value) -> serde_json::Value {

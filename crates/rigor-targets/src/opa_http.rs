@@ -472,26 +472,10 @@ impl TargetFactory for Factory {
         let mut target = OpaHttp::new(spec, policy, &inputs)?;
         target.order = plan.inputs_order;
         if let Some(cache) = &spec.cache {
-            let sample = match inputs.first() {
-                Some(i) => match Target::decide(&target, i) {
-                    Some(Ok(d)) => d,
-                    Some(Err(e)) => return Err(TargetError::Failed(e)),
-                    None => serde_json::Value::Bool(true),
-                },
-                None => serde_json::Value::Bool(true),
-            };
-            let canon = if inputs.is_empty() {
-                vec![b"null".to_vec()]
-            } else {
-                inputs.iter().map(decision::canonical).collect()
-            };
-            target.cache = Some((
-                Arc::new(DecisionCache::new(
-                    cache,
-                    &serde_json::to_vec(&sample).unwrap_or_default(),
-                )?),
-                Arc::new(canon),
-            ));
+            let cached = decision::attach(cache, &inputs, |i| {
+                Target::decide(&target, i).unwrap_or(Ok(serde_json::Value::Bool(true)))
+            })?;
+            target.cache = Some(cached);
         }
         Ok(Box::new(target))
     }

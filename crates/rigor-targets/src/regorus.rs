@@ -21,7 +21,7 @@ use rigor_engine::target::{
 use rigor_scenario::model::{RegorusEngine, TargetSpec};
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
 
-use crate::decision::{self, DecisionCache, Handle};
+use crate::decision::{self, Handle};
 
 /// Fresh load + compile runs behind `compile.time`.
 pub const COMPILE_RUNS: usize = 5;
@@ -191,20 +191,7 @@ impl Regorus {
         spec: &rigor_scenario::model::DecisionCacheSpec,
         inputs: &[serde_json::Value],
     ) -> Result<Self, TargetError> {
-        let sample = match inputs.first() {
-            Some(i) => self.decide(i).map_err(TargetError::Failed)?,
-            None => serde_json::Value::Bool(true),
-        };
-        let sample = serde_json::to_vec(&sample).unwrap_or_default();
-        let canon = if inputs.is_empty() {
-            vec![b"null".to_vec()]
-        } else {
-            inputs.iter().map(decision::canonical).collect()
-        };
-        self.cache = Some((
-            Arc::new(DecisionCache::new(spec, &sample)?),
-            Arc::new(canon),
-        ));
+        self.cache = Some(decision::attach(spec, inputs, |i| self.decide(i))?);
         Ok(self)
     }
 
