@@ -69,6 +69,8 @@ selfbench *ARGS: build deps
     set -euo pipefail
     command -v wrk >/dev/null || echo "selfbench: wrk missing (apt-get install wrk): the HTTP row is skipped" >&2
     command -v redis-benchmark >/dev/null || echo "selfbench: redis-benchmark missing (apt-get install redis-tools): the Redis rows are skipped" >&2
+    # criterion's side of the accuracy row, built before anything is timed.
+    cargo bench -q -p rigor-targets --bench regorus_peer --no-run
     python3 scenarios/tools/selfbench.py {{ARGS}}
 
 # rigor's HTTP client against wrk: same `rigor serve`, same 64 connections, back to back.

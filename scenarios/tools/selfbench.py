@@ -2,7 +2,8 @@
 """rigor measured against itself, a known truth, and the peers users would pick instead.
 
 Runs every comparison side by side in one go and writes docs/PERFORMANCE.md.
-Peers come from their ordinary packages: redis-benchmark (redis-tools) and wrk.
+Peers come from their ordinary packages: redis-benchmark (redis-tools), wrk, and criterion
+(crates/rigor-targets/benches/regorus_peer.rs, a dev-dependency).
 Usage: just selfbench   (or scenarios/tools/selfbench.py [--quick])
 """
 import argparse
@@ -122,6 +123,67 @@ targets: [{{id: r, kind: regorus, engine: {engine}}}]
             f"{two/one:.2f}x", ">= 1.8x", two / one >= 1.8)
 
 
+def criterion_peer(quick):
+    """Same policy, data and inputs, one worker: rigor's mean latency against criterion's.
+
+    Short rounds alternate rigor and criterion (ABBA). On a shared VM the speed
+    drifts by 10% within a minute, hitting whichever tool runs at that moment;
+    the ratio is the median of the rounds' paired ratios, and each side shows
+    the median and range of its rounds so the drift is visible."""
+    policy, data, inputs = (os.path.join(ROOT, p) for p in
+                            ("scenarios/policies/rbac.rego", "scenarios/data/rbac.json", "scenarios/inputs/rbac.jsonl"))
+    secs = 2
+    rounds = 2 if quick else 8
+    engines = ["interpreter", "vm"]
+    ours = {e: [] for e in engines}
+    theirs = {e: [] for e in engines}
+    env = dict(os.environ, RIGOR_PEER_POLICY=policy, RIGOR_PEER_DATA=data, RIGOR_PEER_INPUTS=inputs,
+               RIGOR_PEER_QUERY="data.rbac.allow")
+    def ours_once(r):
+        res = rigor_run(f"criterion-peer-{r}", f"""name: criterion-peer
+policy: {{files: [{policy}], data: [{data}], query: data.rbac.allow}}
+inputs: [{inputs}]
+workload: {{concurrency: 1, warmup: 1s, duration: {secs}s, trials: 1}}
+targets: [{{id: interpreter, kind: regorus, engine: interpreter}}, {{id: vm, kind: regorus, engine: vm}}]
+""")
+        for i, e in enumerate(engines):
+            ours[e].append(metrics(res, 0, i)["latency.mean"])
+
+    def theirs_once(r):
+        home = os.path.join(WORK, f"criterion-{r}")
+        log(f"selfbench: criterion round {r + 1}/{rounds}")
+        done = subprocess.run(["cargo", "bench", "-q", "-p", "rigor-targets", "--bench", "regorus_peer", "--", "--noplot",
+                               "--warm-up-time", "1", "--measurement-time", str(secs)],
+                              cwd=ROOT, env=dict(env, CRITERION_HOME=home), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"selfbench: cargo bench failed:\n{done.stderr[-2000:]}")
+        for e in engines:
+            with open(os.path.join(home, "regorus", e, "new", "estimates.json")) as f:
+                theirs[e].append(json.load(f)["mean"]["point_estimate"])
+
+    # ABBA: whoever runs first in a round runs second in the next, so a
+    # warm-up or drift effect of going first does not land on one side.
+    for r in range(rounds):
+        for side in ((ours_once, theirs_once) if r % 2 == 0 else (theirs_once, ours_once)):
+            side(r)
+        for e in engines:
+            log(f"  {e}: rigor {ns(ours[e][-1])}, criterion {ns(theirs[e][-1])}")
+
+    def median(xs):
+        xs = sorted(xs)
+        return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
+
+    for e in engines:
+        a, b = median(ours[e]), median(theirs[e])
+        # The ratio is the median of the rounds' own ratios: both sides of a round
+        # ran within seconds of each other, so drift between rounds cancels.
+        diff = median([x / y for x, y in zip(ours[e], theirs[e])]) - 1
+        row(f"regorus {e} (rbac), 1 worker: mean latency, median of {rounds} alternating rounds",
+            f"{ns(a)} ({ns(min(ours[e]))}..{ns(max(ours[e]))})",
+            f"criterion {ns(b)} ({ns(min(theirs[e]))}..{ns(max(theirs[e]))})", f"{diff:+.1%} (paired)",
+            "within 5%", abs(diff) <= 0.05)
+
+
 def redis_vs_benchmark(quick):
     if not shutil.which("redis-server") or not shutil.which("redis-benchmark"):
         row("redis: rigor vs redis-benchmark", "-", "redis-server/redis-benchmark not installed", "-", ">= 1.0x", None)
@@ -219,9 +281,9 @@ def write(env):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, for checking the script")
-    ap.add_argument("--only", default="harness,memory,scaling,redis,http")
+    ap.add_argument("--only", default="harness,criterion,memory,scaling,redis,http")
     args = ap.parse_args()
-    steps = {"harness": harness, "memory": memory, "scaling": scaling, "redis": redis_vs_benchmark, "http": http_vs_wrk}
+    steps = {"harness": harness, "criterion": criterion_peer, "memory": memory, "scaling": scaling, "redis": redis_vs_benchmark, "http": http_vs_wrk}
     for name in args.only.split(","):
         steps[name](args.quick)
     env = None
