@@ -753,9 +753,26 @@ pub struct RedisSpec {
     /// `tiny-lfu` (maps to `allkeys-lfu`, the default) or `lru` (`allkeys-lru`).
     #[serde(default)]
     pub eviction: Eviction,
+    /// `multiplexed` (default): async connections shared by the workers, as
+    /// most applications use Redis. `blocking`: each worker is a thread with
+    /// its own blocking connection (request, then reply), the least client
+    /// between rigor and the server.
+    #[serde(default)]
+    pub client: RedisClient,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,
+}
+
+/// How a `redis` target's workers talk to the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RedisClient {
+    /// Async multiplexed connections (`connections:` of them) shared by the workers.
+    #[default]
+    Multiplexed,
+    /// One blocking connection per worker thread.
+    Blocking,
 }
 
 impl RedisSpec {

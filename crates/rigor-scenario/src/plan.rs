@@ -791,6 +791,14 @@ impl Builder<'_> {
                             format!("target `{id}`: `connections` must be at least 1"),
                         ));
                     }
+                    if r.client == crate::model::RedisClient::Blocking && r.connections.is_some() {
+                        return Err(self
+                            .error(
+                                t,
+                                format!("target `{id}`: `connections` does not apply to `client: blocking`, where each worker owns one connection"),
+                            )
+                            .with_help("drop `connections` (the workers' count is `workload.concurrency`), or use `client: multiplexed`"));
+                    }
                 }
                 other => {
                     if let Some(dc) = other.decision_cache_mut() {
