@@ -149,8 +149,8 @@ def criterion_peer(quick):
     the median and range of its rounds so the drift is visible."""
     policy, data, inputs = (os.path.join(ROOT, p) for p in
                             ("scenarios/policies/rbac.rego", "scenarios/data/rbac.json", "scenarios/inputs/rbac.jsonl"))
-    secs = 2
-    rounds = 2 if quick else 8
+    secs = 1
+    rounds = 2 if quick else 16
     engines = ["interpreter", "vm"]
     ours = {e: [] for e in engines}
     theirs = {e: [] for e in engines}
@@ -160,7 +160,7 @@ def criterion_peer(quick):
         res = rigor_run(f"criterion-peer-{r}", f"""name: criterion-peer
 policy: {{files: [{policy}], data: [{data}], query: data.rbac.allow}}
 inputs: [{inputs}]
-workload: {{concurrency: 1, warmup: 1s, duration: {secs}s, trials: 1}}
+workload: {{concurrency: 1, warmup: 500ms, duration: {secs}s, trials: 1}}
 targets: [{{id: interpreter, kind: regorus, engine: interpreter}}, {{id: vm, kind: regorus, engine: vm}}]
 """)
         for i, e in enumerate(engines):
@@ -170,7 +170,7 @@ targets: [{{id: interpreter, kind: regorus, engine: interpreter}}, {{id: vm, kin
         home = os.path.join(WORK, f"criterion-{r}")
         log(f"selfbench: criterion round {r + 1}/{rounds}")
         done = subprocess.run(["cargo", "bench", "-q", "-p", "rigor-targets", "--bench", "regorus_peer", "--", "--noplot",
-                               "--warm-up-time", "1", "--measurement-time", str(secs)],
+                               "--warm-up-time", "0.5", "--measurement-time", str(secs), "--nresamples", "10000"],
                               cwd=ROOT, env=dict(env, CRITERION_HOME=home), capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"selfbench: cargo bench failed:\n{done.stderr[-2000:]}")
