@@ -118,8 +118,8 @@ def scaling(quick):
     """Throughput at 2 workers over 1, in rounds that alternate which runs first:
     the cases of one run follow each other, and the VM's drift between them
     would land on the ratio."""
-    secs = 2 if quick else 3
-    rounds = 1 if quick else 3
+    secs = 2
+    rounds = 1 if quick else 5
     for engine in ["interpreter", "vm"]:
         ones, twos = [], []
         for r in range(rounds):
