@@ -372,12 +372,13 @@ NOTES = """## How to read it
   own keys (`key:%012d`, 256B) and no `maxmemory`, as rigor's trials hold
   rigor's keys, so both GETs hit. On one connection the round trip is mostly
   the VM waking the other core. `client: blocking` issues 2 system calls per
-  request (send, receive), redis-benchmark 9 (epoll), and a 40-line program
-  using the `redis` crate's blocking connection alone ran at the same rate as
-  rigor's blocking worker (9.2-10.8k vs 9.7-11.3k GET/s, same rounds): what
-  remains against redis-benchmark is not rigor's harness. `client:
+  request (send, receive), redis-benchmark 9 (epoll). In 4 alternating
+  pinned rounds where every GET hit, redis-benchmark did 7.9-11.7k GET/s,
+  rigor's blocking worker 8.2-11.2k, and a 40-line program using the `redis`
+  crate's blocking connection alone 7.3-10.6k: what remains against
+  redis-benchmark is within the noise and not rigor's harness. `client:
   multiplexed` adds a tokio runtime, redis-rs's driver task and its channels,
-  and one more epoll call per request. At 50 connections rigor's one client
+  and two more epoll calls per request (7.5-8.8k in those rounds). At 50 connections rigor's one client
   thread drives more than redis-benchmark.
 - **HTTP.** With the server pinned to one core and the client to the other,
   rigor drives as many requests as wrk. When they share the cores, the client's
