@@ -114,14 +114,53 @@ targets: [{{id: noop, kind: noop}}]
         f"{ratio:.3f}x", "within 10%", abs(ratio - 1) <= 0.10)
 
 
+_PEER = []
+# The files criterion's bench reads: the same as rigor's scenarios here.
+RBAC_PEER = {"RIGOR_PEER_POLICY": os.path.join(ROOT, "scenarios/policies/rbac.rego"),
+             "RIGOR_PEER_DATA": os.path.join(ROOT, "scenarios/data/rbac.json"),
+             "RIGOR_PEER_INPUTS": os.path.join(ROOT, "scenarios/inputs/rbac.jsonl"),
+             "RIGOR_PEER_QUERY": "data.rbac.allow"}
+
+
+def peer_binary():
+    """The criterion bench's executable (built by `just selfbench` before anything is timed)."""
+    if not _PEER:
+        out = subprocess.run(["cargo", "bench", "-q", "-p", "rigor-targets", "--bench", "regorus_peer", "--no-run",
+                              "--message-format=json"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        exe = [json.loads(l).get("executable") for l in out.splitlines() if '"executable"' in l]
+        _PEER.append([e for e in exe if e][-1])
+    return _PEER[0]
+
+
+def criterion_once(name, bench, secs):
+    """Starts criterion on `bench` (regorus/vm or regorus/interpreter); returns (process, estimates path)."""
+    home = os.path.join(WORK, name)
+    proc = subprocess.Popen([peer_binary(), "--bench", "--noplot", "--warm-up-time", "0.5", "--measurement-time",
+                             str(secs), "--nresamples", "10000", f"^{bench}$"],
+                            cwd=ROOT, env=dict(os.environ, CRITERION_HOME=home, **RBAC_PEER),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc, os.path.join(home, bench, "new", "estimates.json")
+
+
+def criterion_mean(started):
+    proc, path = started
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"selfbench: criterion failed:\n{err[-2000:]}")
+    with open(path) as f:
+        return json.load(f)["mean"]["point_estimate"]
+
+
 def scaling(quick):
     """Throughput at 2 workers over 1, in rounds that alternate which runs first:
     the cases of one run follow each other, and the VM's drift between them
-    would land on the ratio."""
+    would land on the ratio. Each round also measures what the machine itself
+    gives: criterion's bench alone, then two copies at once (two processes,
+    nothing shared), so a low ratio can be told apart from a busy host."""
     secs = 2
     rounds = 1 if quick else 5
     for engine in ["interpreter", "vm"]:
-        ones, twos = [], []
+        ones, twos, machine = [], [], []
         for r in range(rounds):
             order = [1, 2] if r % 2 == 0 else [2, 1]
             res = rigor_run(f"scale-{engine}-{r}", f"""name: scale-{engine}
@@ -133,10 +172,16 @@ targets: [{{id: r, kind: regorus, engine: {engine}}}]
             tp = {order[i]: metrics(res, i)["throughput"] for i in range(2)}
             ones.append(tp[1])
             twos.append(tp[2])
-            log(f"  {engine}: 1 worker {tp[1]/1e3:.1f}k, 2 workers {tp[2]/1e3:.1f}k ops/s")
+            alone = 1e9 / criterion_mean(criterion_once(f"scale-alone-{engine}-{r}", f"regorus/{engine}", secs))
+            pair = [criterion_once(f"scale-pair{k}-{engine}-{r}", f"regorus/{engine}", secs) for k in range(2)]
+            both = sum(1e9 / criterion_mean(p) for p in pair)
+            machine.append(both / alone)
+            log(f"  {engine}: 1 worker {tp[1]/1e3:.1f}k, 2 workers {tp[2]/1e3:.1f}k ops/s; "
+                f"criterion alone {alone/1e3:.1f}k, two at once {both/1e3:.1f}k")
         paired = median([t / o for o, t in zip(ones, twos)])
         row(f"regorus {engine} (rbac): 2 workers vs 1" + (f", median of {rounds} rounds" if rounds > 1 else ""),
-            f"{median(twos)/1e3:.1f}k vs {median(ones)/1e3:.1f}k ops/s", "-",
+            f"{median(twos)/1e3:.1f}k vs {median(ones)/1e3:.1f}k ops/s",
+            f"2 criterion processes vs 1: {median(machine):.2f}x",
             f"{paired:.2f}x" + (" (paired)" if rounds > 1 else ""), ">= 1.8x", paired >= 1.8)
 
 
@@ -154,8 +199,6 @@ def criterion_peer(quick):
     engines = ["interpreter", "vm"]
     ours = {e: [] for e in engines}
     theirs = {e: [] for e in engines}
-    env = dict(os.environ, RIGOR_PEER_POLICY=policy, RIGOR_PEER_DATA=data, RIGOR_PEER_INPUTS=inputs,
-               RIGOR_PEER_QUERY="data.rbac.allow")
     def ours_once(r):
         res = rigor_run(f"criterion-peer-{r}", f"""name: criterion-peer
 policy: {{files: [{policy}], data: [{data}], query: data.rbac.allow}}
@@ -167,16 +210,9 @@ targets: [{{id: interpreter, kind: regorus, engine: interpreter}}, {{id: vm, kin
             ours[e].append(metrics(res, 0, i)["latency.mean"])
 
     def theirs_once(r):
-        home = os.path.join(WORK, f"criterion-{r}")
         log(f"selfbench: criterion round {r + 1}/{rounds}")
-        done = subprocess.run(["cargo", "bench", "-q", "-p", "rigor-targets", "--bench", "regorus_peer", "--", "--noplot",
-                               "--warm-up-time", "0.5", "--measurement-time", str(secs), "--nresamples", "10000"],
-                              cwd=ROOT, env=dict(env, CRITERION_HOME=home), capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"selfbench: cargo bench failed:\n{done.stderr[-2000:]}")
         for e in engines:
-            with open(os.path.join(home, "regorus", e, "new", "estimates.json")) as f:
-                theirs[e].append(json.load(f)["mean"]["point_estimate"])
+            theirs[e].append(criterion_mean(criterion_once(f"criterion-{r}-{e}", f"regorus/{e}", secs)))
 
     # ABBA: whoever runs first in a round runs second in the next, so a
     # warm-up or drift effect of going first does not land on one side.
@@ -378,8 +414,8 @@ NOTES = """## How to read it
   crate's blocking connection alone 7.3-10.6k: what remains against
   redis-benchmark is within the noise and not rigor's harness. `client:
   multiplexed` adds a tokio runtime, redis-rs's driver task and its channels,
-  and two more epoll calls per request (7.5-8.8k in those rounds). At 50 connections rigor's one client
-  thread drives more than redis-benchmark.
+  and two more epoll calls per request (7.5-8.8k in those rounds). At 50
+  connections rigor's one client thread drives more than redis-benchmark.
 - **HTTP.** With the server pinned to one core and the client to the other,
   rigor drives as many requests as wrk. When they share the cores, the client's
   CPU per request comes out of the server's: rigor's client (hyper's connection
@@ -389,7 +425,10 @@ NOTES = """## How to read it
   Benchmarks of a server on the same machine should pin it (`taskset`) or
   leave it a core (`workload.threads: 1`).
 - **Scaling.** 1 and 2 workers alternate which runs first; each worker owns its
-  engine and data, so nothing reference-counted is shared between cores.
+  engine and data, so nothing reference-counted is shared between cores. The
+  peer column is the machine's own answer in the same rounds: criterion's bench
+  alone, then two copies at once as separate processes. When it is low too, the
+  host was busy, not rigor.
 """
 
 
