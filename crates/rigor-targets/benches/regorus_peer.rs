@@ -18,7 +18,7 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::RegoVM;
 use regorus::{Engine, Value};
@@ -116,5 +116,19 @@ fn regorus(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, regorus);
-criterion_main!(benches);
+/// As `criterion_main!`, but on a spawned thread: rigor's workers are spawned
+/// threads, each with its own jemalloc arena and thread cache, while the main
+/// thread's arena holds everything loaded before. Both sides evaluate on a
+/// fresh thread.
+fn main() {
+    std::thread::Builder::new()
+        .name("regorus-peer".into())
+        .spawn(|| {
+            let mut c = Criterion::default().configure_from_args();
+            regorus(&mut c);
+            c.final_summary();
+        })
+        .expect("spawns the bench thread")
+        .join()
+        .expect("the bench thread finishes");
+}
