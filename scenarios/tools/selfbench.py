@@ -397,10 +397,16 @@ NOTES = """## How to read it
   machine's noise: rerun before concluding.
 - **criterion.** `crates/rigor-targets/benches/regorus_peer.rs` uses regorus's API
   alone (no rigor code), prepared as rigor's target prepares it, with jemalloc
-  as the allocator. rigor's side times each operation (`timing: auto` picks
-  per-op above 1us), so it includes one clock read (~40ns) per operation, about
-  1% of a 4us VM evaluation; its profile otherwise matches criterion's, with
-  the harness (clock, histogram, loop) under 1% of samples.
+  as the allocator, evaluating on a spawned thread as rigor's workers do.
+  rigor's side times each operation (`timing: auto` picks per-op above 1us), so
+  it includes one clock read (~40ns) per operation, about 1% of a 4us VM
+  evaluation; its profile otherwise matches criterion's, with the harness
+  (clock, histogram, loop) under 1% of samples. Over the development session's
+  full runs the paired difference moved between -6.4% and +3.1% for the
+  interpreter and between -2.0% and +6.7% for the VM, leaning negative for the
+  first and positive for the second. Opposite signs rule out a per-operation
+  cost of the harness; the likeliest remaining cause, not tested further, is
+  code layout: the bench links its own build of regorus.
 - **Redis.** The server is pinned to core 0 and both clients to the other
   core(s); unpinned, the scheduler sometimes puts client and server on one core,
   where a round trip is 3x faster than across cores, and the rows measure that
