@@ -62,6 +62,17 @@ def median(xs):
     return (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
 
 
+def abba(r, first, second):
+    """Round r's order: who went first in one round goes second in the next."""
+    return (first, second) if r % 2 == 0 else (second, first)
+
+
+# The rbac example every policy row uses, as files and as scenario YAML.
+RBAC = {k: os.path.join(ROOT, "scenarios", v) for k, v in
+        (("policy", "policies/rbac.rego"), ("data", "data/rbac.json"), ("inputs", "inputs/rbac.jsonl"))}
+RBAC_POLICY = f"policy: {{files: [{RBAC['policy']}], data: [{RBAC['data']}], query: data.rbac.allow}}"
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -109,7 +120,7 @@ def memory(quick):
     rounds = 1 if quick else 3
     peaks = {small: [], big: []}
     for r in range(rounds):
-        for n in ((small, big) if r % 2 == 0 else (big, small)):
+        for n in abba(r, small, big):
             res = rigor_run(f"mem{n}-{r}", f"""name: mem{n}
 workload: {{concurrency: 1, iterations: {n}, timing: per-op}}
 targets: [{{id: noop, kind: noop}}]
@@ -124,10 +135,8 @@ targets: [{{id: noop, kind: noop}}]
 
 _PEER = []
 # The files criterion's bench reads: the same as rigor's scenarios here.
-RBAC_PEER = {"RIGOR_PEER_POLICY": os.path.join(ROOT, "scenarios/policies/rbac.rego"),
-             "RIGOR_PEER_DATA": os.path.join(ROOT, "scenarios/data/rbac.json"),
-             "RIGOR_PEER_INPUTS": os.path.join(ROOT, "scenarios/inputs/rbac.jsonl"),
-             "RIGOR_PEER_QUERY": "data.rbac.allow"}
+RBAC_PEER = {"RIGOR_PEER_POLICY": RBAC["policy"], "RIGOR_PEER_DATA": RBAC["data"],
+             "RIGOR_PEER_INPUTS": RBAC["inputs"], "RIGOR_PEER_QUERY": "data.rbac.allow"}
 
 
 def peer_binary():
@@ -170,10 +179,10 @@ def scaling(quick):
     for engine in ["interpreter", "vm"]:
         ones, twos, machine = [], [], []
         for r in range(rounds):
-            order = [1, 2] if r % 2 == 0 else [2, 1]
+            order = list(abba(r, 1, 2))
             res = rigor_run(f"scale-{engine}-{r}", f"""name: scale-{engine}
-policy: {{files: [{ROOT}/scenarios/policies/rbac.rego], data: [{ROOT}/scenarios/data/rbac.json], query: data.rbac.allow}}
-inputs: [{ROOT}/scenarios/inputs/rbac.jsonl]
+{RBAC_POLICY}
+inputs: [{RBAC['inputs']}]
 workload: {{concurrency: {order}, warmup: 500ms, duration: {secs}s, trials: 1}}
 targets: [{{id: r, kind: regorus, engine: {engine}}}]
 """)
@@ -200,17 +209,16 @@ def criterion_peer(quick):
     drifts by 10% within a minute, hitting whichever tool runs at that moment;
     the ratio is the median of the rounds' paired ratios, and each side shows
     the median and range of its rounds so the drift is visible."""
-    policy, data, inputs = (os.path.join(ROOT, p) for p in
-                            ("scenarios/policies/rbac.rego", "scenarios/data/rbac.json", "scenarios/inputs/rbac.jsonl"))
     secs = 1
     rounds = 2 if quick else 16
     engines = ["interpreter", "vm"]
     ours = {e: [] for e in engines}
     theirs = {e: [] for e in engines}
+
     def ours_once(r):
         res = rigor_run(f"criterion-peer-{r}", f"""name: criterion-peer
-policy: {{files: [{policy}], data: [{data}], query: data.rbac.allow}}
-inputs: [{inputs}]
+{RBAC_POLICY}
+inputs: [{RBAC['inputs']}]
 workload: {{concurrency: 1, warmup: 500ms, duration: {secs}s, trials: 1}}
 targets: [{{id: interpreter, kind: regorus, engine: interpreter}}, {{id: vm, kind: regorus, engine: vm}}]
 """)
@@ -225,7 +233,7 @@ targets: [{{id: interpreter, kind: regorus, engine: interpreter}}, {{id: vm, kin
     # ABBA: whoever runs first in a round runs second in the next, so a
     # warm-up or drift effect of going first does not land on one side.
     for r in range(rounds):
-        for side in ((ours_once, theirs_once) if r % 2 == 0 else (theirs_once, ours_once)):
+        for side in abba(r, ours_once, theirs_once):
             side(r)
         for e in engines:
             log(f"  {e}: rigor {ns(ours[e][-1])}, criterion {ns(theirs[e][-1])}")
@@ -308,7 +316,7 @@ targets: [{targets}]
                         ours[c].append((m["throughput"], m["latency.p99"]))
 
                 for r in range(rounds):
-                    for side in ((peer_once, ours_once) if r % 2 == 0 else (ours_once, peer_once)):
+                    for side in abba(r, peer_once, ours_once):
                         side()
                 prps, pp99 = median([x for x, _ in peer]), median([y for _, y in peer])
                 for c in clients:
@@ -372,7 +380,7 @@ def http_vs_wrk(quick):
 
             def ours_once():
                 res = rigor_run(f"http-{placement}", f"""name: http
-policy: {{files: [{ROOT}/scenarios/policies/rbac.rego], data: [{ROOT}/scenarios/data/rbac.json], query: data.rbac.allow}}
+{RBAC_POLICY}
 inputs: [{{inline: {{user: bob, action: update, type: finance}}}}]
 workload: {{concurrency: 64, warmup: 1s, duration: {secs}s, trials: 1, threads: {threads}}}
 targets: [{{id: rigor, kind: opa-http, url: "{url}"}}]
@@ -380,7 +388,7 @@ targets: [{{id: rigor, kind: opa-http, url: "{url}"}}]
                 ours.append(metrics(res)["throughput"])
 
             for r in range(rounds):
-                for side in ((peer_once, ours_once) if r % 2 == 0 else (ours_once, peer_once)):
+                for side in abba(r, peer_once, ours_once):
                     side()
                 log(f"  http, {placement}, {threads} client thread(s): rigor {ours[-1]/1e3:.1f}k, wrk {peer[-1]/1e3:.1f}k requests/s")
             paired = median([a / b for a, b in zip(ours, peer)])

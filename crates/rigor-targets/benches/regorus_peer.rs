@@ -28,7 +28,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 struct Peer {
     policy: PathBuf,
-    data: PathBuf,
+    data: Value,
     inputs: Vec<Value>,
     query: String,
 }
@@ -59,7 +59,11 @@ fn peer() -> Peer {
     assert!(!inputs.is_empty(), "{}: no inputs", inputs_path.display());
     Peer {
         policy: env_path("RIGOR_PEER_POLICY", "scenarios/policies/rbac.rego"),
-        data: env_path("RIGOR_PEER_DATA", "scenarios/data/rbac.json"),
+        data: Value::from_json_str(&read(&env_path(
+            "RIGOR_PEER_DATA",
+            "scenarios/data/rbac.json",
+        )))
+        .expect("data is JSON"),
         inputs,
         query: std::env::var("RIGOR_PEER_QUERY").unwrap_or_else(|_| "data.rbac.allow".into()),
     }
@@ -70,9 +74,7 @@ fn engine(p: &Peer) -> Engine {
     engine
         .add_policy(p.policy.display().to_string(), read(&p.policy))
         .expect("policy parses");
-    engine
-        .add_data(Value::from_json_str(&read(&p.data)).expect("data is JSON"))
-        .expect("data loads");
+    engine.add_data(p.data.clone()).expect("data loads");
     engine
 }
 
@@ -102,8 +104,7 @@ fn regorus(c: &mut Criterion) {
     let program = Compiler::compile_from_policy(&policy, &[p.query.as_str()]).expect("RVM program");
     let mut vm = RegoVM::new();
     vm.load_program(program);
-    vm.set_data(Value::from_json_str(&read(&p.data)).expect("data is JSON"))
-        .expect("VM data");
+    vm.set_data(p.data.clone()).expect("VM data");
     vm.set_max_instructions(usize::MAX);
     let mut i = 0usize;
     group.bench_function("vm", |b| {

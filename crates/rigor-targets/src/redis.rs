@@ -12,10 +12,9 @@
 //!   and measure rigor instead of Redis.
 //! - `client: blocking` gives each worker a thread and its own blocking
 //!   connection instead: one request, then its reply, no runtime or channel
-//!   in between, as redis-benchmark's clients. With one connection on a
-//!   2-core VM, where each request wakes the server's core and each reply
-//!   the client's, that measured 9.7k GET/s against the multiplexed
-//!   client's 8.3k and redis-benchmark's 10.2k (`just selfbench`).
+//!   in between, as redis-benchmark's clients: two system calls per
+//!   request where the multiplexed client makes four. docs/PERFORMANCE.md
+//!   (`just selfbench`) has both against redis-benchmark.
 //! - Before each trial, outside timing: FLUSHDB, measure the empty
 //!   server's `used_memory`, preload, measure again (`cache.memory`), then
 //!   set `maxmemory` from the capacity and the measured memory per entry,
