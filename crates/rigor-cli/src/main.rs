@@ -256,24 +256,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Validate { scenarios } => {
             for path in scenarios {
-                let plan = Plan::from_file(&path, Mode::Default)?;
-                let registry = rigor_targets::registry();
-                for t in &plan.targets {
-                    registry.check(t, &plan).map_err(|e| match e {
-                        TargetError::Invalid(m) => {
-                            Failure::Invalid(format!("{}: {m}", plan.path.display()))
-                        }
-                        TargetError::Failed(m) => Failure::Run(m),
-                    })?;
-                }
-                let targets = &plan.targets;
-                println!(
-                    "ok: {} ({} target(s), {} input(s), {} case(s))",
-                    path.display(),
-                    targets.len(),
-                    plan.inputs.len(),
-                    plan.workload.cases().len()
-                );
+                validate(&path)?;
             }
             Ok(())
         }
@@ -321,6 +304,61 @@ fn run(cli: Cli) -> Result<(), Failure> {
             outcome(&parsed)
         }
     }
+}
+
+/// `rigor validate`: the scenario, every target's configuration offline,
+/// and every input evaluated once on every embedded policy target.
+fn validate(path: &Path) -> Result<(), Failure> {
+    let plan = Plan::from_file(path, Mode::Default)?;
+    let registry = rigor_targets::registry();
+    let located = |e: TargetError| match e {
+        TargetError::Invalid(m) => Failure::Invalid(format!("{}: {m}", plan.path.display())),
+        TargetError::Failed(m) => Failure::Run(m),
+    };
+    let mut deciders = Vec::new();
+    for t in &plan.targets {
+        registry.check(t, &plan).map_err(located)?;
+        if let Some(target) = registry.offline_decider(t, &plan).map_err(located)? {
+            deciders.push(Prepared {
+                plan: t.clone(),
+                target,
+            });
+        }
+    }
+    let v = rigor_engine::verify::verify(&plan, &deciders);
+    for note in &v.notes {
+        eprintln!("note: {}: {note}", path.display());
+    }
+    if let Some(reason) = rigor_engine::verify::stop_reason(&v) {
+        let message = format!("{}: {reason}", path.display());
+        // An input the policy cannot evaluate is a scenario error (exit 2);
+        // answers that differ are the policy's behaviour (exit 3, as `run`).
+        return Err(if v.failed > 0 {
+            Failure::Invalid(message)
+        } else {
+            Failure::Run(message)
+        });
+    }
+    let decided = if v.targets.is_empty() {
+        String::new()
+    } else {
+        format!("; evaluated on {}: {}", v.targets.join(", "), {
+            let d: Vec<String> = v
+                .decisions
+                .iter()
+                .map(|(d, n)| format!("{d} x{n}"))
+                .collect();
+            d.join(", ")
+        })
+    };
+    println!(
+        "ok: {} ({} target(s), {} input(s), {} case(s){decided})",
+        path.display(),
+        plan.targets.len(),
+        plan.inputs.len(),
+        plan.workload.cases().len()
+    );
+    Ok(())
 }
 
 /// Builds every target of the plan (compiling policies), or says which is invalid.
@@ -558,11 +596,7 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         scenario.display()
     );
     let targets = build(&plan)?;
-    let verification = if plan.verify {
-        Some(verify(&plan, &targets)?)
-    } else {
-        None
-    };
+    let verification = check_decisions(&plan, &targets)?;
     let dir = out.unwrap_or_else(|| {
         Path::new("reports/runs")
             .join(&plan.name)
@@ -707,38 +741,24 @@ mod profile {
     }
 }
 
-/// The correctness gate: all policy targets must agree on every input before anything is timed.
-fn verify(
+/// Every policy target answers every input once, before timing: the
+/// decision summary is printed, and a gated run stops on disagreements,
+/// missed expectations and evaluation errors. `None` without policy targets.
+fn check_decisions(
     plan: &Plan,
     targets: &[Prepared],
-) -> Result<rigor_engine::results::Verification, Failure> {
-    use rigor_engine::run::VerifyError;
-    match rigor_engine::run::verify(plan, targets) {
-        Ok(v) => {
-            if v.targets.len() > 1 {
-                eprintln!("rigor: verified: {v}");
-            }
-            Ok(v)
-        }
-        Err(VerifyError::Failed(m)) => Err(Failure::Run(format!(
-            "verification could not evaluate: {m}"
-        ))),
-        Err(VerifyError::Disagree(mismatches)) => {
-            let mut text = format!(
-                "targets disagree on {} input(s); nothing was timed (set `verify: false` to measure anyway)",
-                mismatches.len()
-            );
-            for m in &mismatches {
-                text.push_str(&format!("\n  {}: {}", m.origin, m.input));
-                for (id, answer) in &m.answers {
-                    match answer {
-                        Ok(v) => text.push_str(&format!("\n    {id}: {v}")),
-                        Err(e) => text.push_str(&format!("\n    {id}: error: {e}")),
-                    }
-                }
-            }
-            Err(Failure::Run(text))
-        }
+) -> Result<Option<rigor_engine::results::Verification>, Failure> {
+    let v = rigor_engine::verify::verify(plan, targets);
+    if v.targets.is_empty() {
+        return Ok(None);
+    }
+    eprintln!("rigor: decisions before timing: {v}");
+    for note in &v.notes {
+        eprintln!("rigor: note: {note}");
+    }
+    match rigor_engine::verify::stop_reason(&v) {
+        Some(reason) => Err(Failure::Run(reason)),
+        None => Ok(Some(v)),
     }
 }
 

@@ -122,7 +122,9 @@ pub(crate) struct WorkerRecord {
     pub histogram: Histogram<u64>,
     /// Open loop only: time from the actual send.
     pub service: Option<Histogram<u64>>,
+    /// Measured operations attempted, failed ones included.
     pub operations: u64,
+    /// Those that failed.
     pub errors: u64,
     pub messages: Vec<String>,
     pub start: Instant,
@@ -164,13 +166,21 @@ impl WorkerRecord {
         }
     }
 
-    /// Records a successful operation's kind and latency.
+    /// Records one timed operation. Only a success enters the latency
+    /// histograms: a failed operation is an error, never a speed.
     #[inline]
-    fn outcome(&mut self, outcome: Outcome, ns: u64) {
-        if outcome != Outcome::Done {
-            if let Some(k) = &mut self.kinds {
-                k.record(outcome, ns);
+    fn record(&mut self, result: Result<Outcome, crate::target::OpError>, ns: u64) {
+        self.operations += 1;
+        match result {
+            Ok(outcome) => {
+                self.histogram.saturating_record(ns);
+                if outcome != Outcome::Done {
+                    if let Some(k) = &mut self.kinds {
+                        k.record(outcome, ns);
+                    }
+                }
             }
+            Err(e) => self.error(e),
         }
     }
 
@@ -542,14 +552,8 @@ fn closed_each(
         let t0 = Instant::now();
         let result = worker.call(op);
         let t1 = Instant::now();
-        let ns = t1.duration_since(t0).as_nanos() as u64;
-        rec.histogram.saturating_record(ns);
+        rec.record(result, t1.duration_since(t0).as_nanos() as u64);
         op += 1;
-        rec.operations += 1;
-        match result {
-            Ok(outcome) => rec.outcome(outcome, ns),
-            Err(e) => rec.error(e),
-        }
         let done = match rule {
             Stop::Duration(d) => t1.duration_since(start) >= d,
             Stop::Iterations(n) => rec.operations >= n,
@@ -581,6 +585,7 @@ fn closed_batches(
             Stop::Iterations(total) => rec.batch.min(total - rec.operations),
             Stop::Duration(_) => rec.batch,
         };
+        let errors_before = rec.errors;
         let t0 = Instant::now();
         for _ in 0..n {
             match worker.call(op) {
@@ -596,9 +601,14 @@ fn closed_batches(
         }
         let t1 = Instant::now();
         let mean = t1.duration_since(t0).as_nanos() as u64 / n.max(1);
-        let _ = rec
-            .histogram
-            .record_n(mean.clamp(1, crate::stats::MAX_NS), n);
+        // Failed operations are left out of the latency (their time is in
+        // the batch's mean; any error fails `errors.rate` by default).
+        let succeeded = n - (rec.errors - errors_before);
+        if succeeded > 0 {
+            let _ = rec
+                .histogram
+                .record_n(mean.clamp(1, crate::stats::MAX_NS), succeeded);
+        }
         rec.operations += n;
         let done = match rule {
             Stop::Duration(d) => t1.duration_since(start) >= d,
@@ -677,17 +687,16 @@ fn record_open(
     end: Instant,
     result: Result<Outcome, crate::target::OpError>,
 ) {
-    let ns = end.duration_since(ticket.intended).as_nanos() as u64;
-    rec.histogram.saturating_record(ns);
-    if let Some(s) = &mut rec.service {
-        s.saturating_record(end.duration_since(actual).as_nanos() as u64);
+    if result.is_ok() {
+        if let Some(s) = &mut rec.service {
+            s.saturating_record(end.duration_since(actual).as_nanos() as u64);
+        }
     }
-    rec.operations += 1;
     rec.end = rec.end.max(end);
-    match result {
-        Ok(outcome) => rec.outcome(outcome, ns),
-        Err(e) => rec.error(e),
-    }
+    rec.record(
+        result,
+        end.duration_since(ticket.intended).as_nanos() as u64,
+    );
 }
 
 /// Releases tickets on schedule; returns its own lag.
@@ -915,15 +924,9 @@ async fn closed_async(
         let t0 = Instant::now();
         let result = worker.call(op).await;
         let t1 = Instant::now();
-        let ns = t1.duration_since(t0).as_nanos() as u64;
-        rec.histogram.saturating_record(ns);
+        rec.record(result, t1.duration_since(t0).as_nanos() as u64);
         rec.end = t1;
         op += 1;
-        rec.operations += 1;
-        match result {
-            Ok(outcome) => rec.outcome(outcome, ns),
-            Err(e) => rec.error(e),
-        }
         let done = match rule {
             Stop::Duration(d) => t1.duration_since(start) >= d,
             Stop::Iterations(n) => rec.operations >= n,

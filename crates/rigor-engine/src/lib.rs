@@ -29,3 +29,4 @@ pub mod results;
 pub mod run;
 pub mod stats;
 pub mod target;
+pub mod verify;

@@ -98,15 +98,68 @@ pub struct MetricStats {
     pub cv: Option<f64>,
 }
 
-/// What the correctness gate checked before timing.
+/// What the policy targets answered for every input, before timing: the
+/// correctness gate's record and each target's decision summary.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Verification {
-    /// Inputs evaluated on every target.
+    /// Inputs evaluated on every policy target.
     pub inputs: usize,
-    /// Targets compared.
+    /// Policy targets that answered, in scenario order.
     pub targets: Vec<String>,
-    /// Decisions seen, by JSON text, with their counts (on the first target).
+    /// The first target's decisions (JSON text, `undefined`, or `error: ...`)
+    /// with how many inputs got each.
     pub decisions: BTreeMap<String, usize>,
+    /// Whether disagreements, failed expectations and evaluation errors stop
+    /// the run before timing (`verify:`, on by default).
+    #[serde(default)]
+    pub gate: bool,
+    /// Each target's decisions with how many inputs got each, by target id.
+    #[serde(default)]
+    pub summaries: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Inputs that carried an `expect:`.
+    #[serde(default)]
+    pub expectations: usize,
+    /// Inputs whose answer differs from their `expect:` on some target.
+    #[serde(default)]
+    pub unexpected: usize,
+    /// Inputs on which the targets gave different answers.
+    #[serde(default)]
+    pub disagreements: usize,
+    /// Inputs some target could not evaluate.
+    #[serde(default)]
+    pub failed: usize,
+    /// Per-input answers: the first [`crate::verify::ANSWERS_KEPT`] inputs,
+    /// then any later input that disagrees, failed or missed its expectation.
+    #[serde(default)]
+    pub answers: Vec<InputAnswers>,
+    /// Whether `answers` holds every input.
+    #[serde(default)]
+    pub answers_complete: bool,
+    /// Warnings about the decisions (every input answered the same, or undefined).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Every policy target's answer for one input.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputAnswers {
+    /// Where the input came from (`file`, `file:line`, `inputs[n] (inline)`).
+    pub origin: String,
+    /// The input as compact JSON, cut at [`crate::verify::TEXT_CAP`] characters.
+    pub input: String,
+    /// The expected decision (`expect:`), as decision text.
+    pub expect: Option<String>,
+    /// Each target's decision text (JSON, `undefined`, or `error: ...`), by target id.
+    pub answers: BTreeMap<String, String>,
+    /// Every target gave the same answer.
+    pub agree: bool,
+    /// Every target's answer matched `expect` (true when there is none).
+    pub expected: bool,
+    /// How many lines the policy's print() calls wrote in one evaluation
+    /// (the first target that printed).
+    pub print_lines: usize,
+    /// Those lines, the first [`crate::verify::PRINTS_KEPT`].
+    pub prints: Vec<String>,
 }
 
 impl std::fmt::Display for Verification {
@@ -116,13 +169,32 @@ impl std::fmt::Display for Verification {
             .iter()
             .map(|(d, n)| format!("{d} x{n}"))
             .collect();
-        write!(
-            f,
-            "{} agree on all {} input(s); decisions: {}",
-            self.targets.join(", "),
-            self.inputs,
-            decisions.join(", ")
-        )
+        let checked = if self.expectations > 0 {
+            format!(
+                ", {} expectation(s) met",
+                self.expectations - self.unexpected
+            )
+        } else {
+            String::new()
+        };
+        if self.targets.len() > 1 {
+            write!(
+                f,
+                "{} agree on {} of {} input(s){checked}; decisions: {}",
+                self.targets.join(", "),
+                self.inputs - self.disagreements,
+                self.inputs,
+                decisions.join(", ")
+            )
+        } else {
+            write!(
+                f,
+                "{} on {} input(s){checked}; decisions: {}",
+                self.targets.join(", "),
+                self.inputs,
+                decisions.join(", ")
+            )
+        }
     }
 }
 
@@ -302,9 +374,9 @@ pub struct TrialResult {
     /// Cache state after the trial.
     #[serde(default)]
     pub cache_after: Option<CacheState>,
-    /// Operations measured (including failed ones).
+    /// Successful operations measured (failed ones are in `errors`, never here).
     pub operations: u64,
-    /// Failed operations.
+    /// Failed operations, including scheduled ones that never started.
     pub errors: u64,
     /// First error messages (at most 5).
     pub error_messages: Vec<String>,

@@ -169,7 +169,27 @@ pub fn run(
                         let trial_result = collect(data, trial, position as u32, before, after);
                         (ctx.progress)(&trial_line(&trial_result));
                         let interrupted = trial_result.interrupted;
+                        // A target whose every operation failed measured nothing:
+                        // it is a failed target, not a fast one.
+                        let all_failed = trial_result.operations == 0 && trial_result.errors > 0;
+                        let first_error = trial_result.error_messages.first().cloned();
                         results.cases[case].targets[index].trials.push(trial_result);
+                        if all_failed {
+                            let message = format!(
+                                "{} in {}: every operation failed ({}); first error: {}",
+                                prepared.plan.id(),
+                                results.cases[case].name,
+                                results.cases[case].targets[index]
+                                    .trials
+                                    .last()
+                                    .map(|t| error_kinds_text(&t.error_kinds))
+                                    .unwrap_or_default(),
+                                first_error.unwrap_or_else(|| "(none kept)".into())
+                            );
+                            (ctx.progress)(&format!("error: {message}"));
+                            results.errors.push(message.clone());
+                            results.cases[case].targets[index].error = Some(message);
+                        }
                         if interrupted {
                             break 'cases;
                         }
@@ -267,15 +287,23 @@ fn decision_cache_config(c: &rigor_scenario::model::DecisionCacheSpec) -> serde_
 
 fn trial_line(t: &TrialResult) -> String {
     use rigor_scenario::units::format_nanos;
-    let get = |k: &str| t.metrics.get(k).copied().unwrap_or(f64::NAN);
+    let get = |k: &str| t.metrics.get(k).copied();
+    let nanos = |k: &str| get(k).map_or("-".to_string(), format_nanos);
     let mut line = format!(
         "    {} ops, {:.0} ops/s, p50 {}, p99 {}, errors {}",
         t.operations,
-        get("throughput"),
-        format_nanos(get("latency.p50")),
-        format_nanos(get("latency.p99")),
+        get("throughput").unwrap_or(0.0),
+        nanos("latency.p50"),
+        nanos("latency.p99"),
         t.errors
     );
+    if t.errors > 0 {
+        line.push_str(&format!(
+            " ({:.2}%: {})",
+            get("errors.rate").unwrap_or(0.0) * 100.0,
+            error_kinds_text(&t.error_kinds)
+        ));
+    }
     if let Some(ratio) = t.metrics.get("cache.hit_ratio") {
         line.push_str(&format!(", hit ratio {:.2}%", ratio * 100.0));
     }
@@ -298,6 +326,15 @@ fn trial_line(t: &TrialResult) -> String {
         line.push_str(&format!("\n    first error: {m}"));
     }
     line
+}
+
+/// `12 eval, 3 timeout`: errors by kind.
+fn error_kinds_text(kinds: &BTreeMap<String, u64>) -> String {
+    kinds
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Merges worker records into one trial result.
@@ -370,9 +407,11 @@ fn collect(
     if dropped > 0 {
         error_kinds.insert("not_started".into(), dropped);
     }
-    // Dropped operations are failures a caller would have seen.
+    // Failed operations are neither speed nor latency: throughput counts
+    // successes only. Dropped operations are failures a caller would have seen.
+    let attempted = operations + dropped;
+    let operations = operations - errors;
     let errors = errors + dropped;
-    let all_ops = operations + dropped;
     let elapsed_ns = start
         .zip(end)
         .map(|(s, e)| e.duration_since(s).as_nanos() as u64)
@@ -386,8 +425,14 @@ fn collect(
         );
     }
     metrics.insert("errors.count".into(), errors as f64);
-    if all_ops > 0 {
-        metrics.insert("errors.rate".into(), errors as f64 / all_ops as f64);
+    if attempted > 0 {
+        metrics.insert("errors.rate".into(), errors as f64 / attempted as f64);
+    }
+    if elapsed_ns > 0 && errors > 0 {
+        metrics.insert(
+            "errors.per_second".into(),
+            errors as f64 * 1e9 / elapsed_ns as f64,
+        );
     }
     if accounted > 0 {
         if let Some(b) = bytes {
@@ -573,15 +618,25 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
                 if let Some(Ok(h)) = trial.service_histogram.as_deref().map(stats::decode) {
                     let _ = service.get_or_insert_with(new_histogram).add(&h);
                 }
-                for k in ["rate.achieved", "schedule.lag.p50", "schedule.lag.p99"] {
+                for k in [
+                    "rate.achieved",
+                    "schedule.lag.p50",
+                    "schedule.lag.p99",
+                    "errors.per_second",
+                ] {
                     medians.entry(k).or_default().extend(trial.metrics.get(k));
                 }
                 if let Some(max) = trial.metrics.get("schedule.lag.max") {
                     medians.entry("schedule.lag.max").or_default().push(*max);
                 }
-                ops += trial.operations + trial.dropped;
+                ops += trial.operations + trial.errors;
                 errors += trial.errors;
-                let per_op = |k: &str| trial.metrics.get(k).map(|v| v * trial.operations as f64);
+                let per_op = |k: &str| {
+                    trial
+                        .metrics
+                        .get(k)
+                        .map(|v| v * (trial.operations + trial.errors) as f64)
+                };
                 bytes = bytes.zip(per_op("memory.bytes_per_op")).map(|(a, b)| a + b);
                 allocs = allocs
                     .zip(per_op("memory.allocs_per_op"))
@@ -652,10 +707,11 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
                     .thresholds
                     .iter()
                     .map(|(metric, th)| {
+                        // Errors are counted exactly over all trials, not estimated.
                         let interval = t
                             .stats
                             .get(metric)
-                            .filter(|s| s.trials > 1)
+                            .filter(|s| s.trials > 1 && !metric.starts_with("errors."))
                             .and_then(|s| s.interval)
                             .map(|i| (i.low, i.high));
                         grade::grade_interval(metric, m.get(metric).copied(), th, interval)
@@ -765,83 +821,4 @@ fn aa_control(results: &Results, control: &str) -> Option<crate::regress::Regres
         &format!("{first} vs its copy {control}"),
         &config,
     ))
-}
-
-/// One input on which targets disagree.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mismatch {
-    /// Where the input came from.
-    pub origin: String,
-    /// The input.
-    pub input: serde_json::Value,
-    /// Each target's id and answer (a decision, or an error message).
-    pub answers: Vec<(String, Result<serde_json::Value, String>)>,
-}
-
-/// Why the correctness gate stopped the run.
-#[derive(Debug)]
-pub enum VerifyError {
-    /// Targets disagree on these inputs (the first few).
-    Disagree(Vec<Mismatch>),
-    /// A target could not evaluate an input at all.
-    Failed(String),
-}
-
-/// The correctness gate: evaluates every input on every target that makes
-/// decisions, before any timing. Returns what was checked, or the first
-/// inputs on which targets disagree.
-pub fn verify(plan: &Plan, targets: &[Prepared]) -> Result<Verification, VerifyError> {
-    let deciders: Vec<&Prepared> = targets
-        .iter()
-        .filter(|t| t.plan.spec.needs_policy())
-        .collect();
-    let inputs: Vec<(String, serde_json::Value)> = if plan.inputs.is_empty() {
-        vec![("(no input)".into(), serde_json::Value::Null)]
-    } else {
-        plan.inputs
-            .iter()
-            .map(|i| (i.origin.clone(), i.value.clone()))
-            .collect()
-    };
-    let mut mismatches = Vec::new();
-    let mut decisions = BTreeMap::new();
-    for (origin, input) in &inputs {
-        let mut answers = Vec::new();
-        for t in &deciders {
-            let Some(answer) = t.target.decide(input) else {
-                continue;
-            };
-            if let Err(e) = &answer {
-                if answers.is_empty() && deciders.len() == 1 {
-                    return Err(VerifyError::Failed(format!(
-                        "{} on {origin}: {e}",
-                        t.plan.id()
-                    )));
-                }
-            }
-            answers.push((t.plan.id().to_string(), answer));
-        }
-        if let Some((_, Ok(first))) = answers.first() {
-            *decisions.entry(first.to_string()).or_insert(0) += 1;
-        }
-        let agree = answers.windows(2).all(|w| w[0].1 == w[1].1);
-        if !agree {
-            mismatches.push(Mismatch {
-                origin: origin.clone(),
-                input: input.clone(),
-                answers,
-            });
-            if mismatches.len() >= 5 {
-                break;
-            }
-        }
-    }
-    if !mismatches.is_empty() {
-        return Err(VerifyError::Disagree(mismatches));
-    }
-    Ok(Verification {
-        inputs: inputs.len(),
-        targets: deciders.iter().map(|t| t.plan.id().to_string()).collect(),
-        decisions,
-    })
 }

@@ -185,10 +185,30 @@ pub trait Target: Send + Sync {
     }
 
     /// The decision for one input, outside any measurement, for the
-    /// correctness gate. `None` when the target makes no decisions.
-    fn decide(&self, input: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
+    /// correctness gate and the decision summary. `None` when the target
+    /// makes no decisions.
+    fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
         let _ = input;
         None
+    }
+}
+
+/// What a policy answered for one input, outside any measurement.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Answer {
+    /// The decision; undefined is [`rigor_scenario::plan::UNDEFINED`].
+    pub value: serde_json::Value,
+    /// Lines the policy's `print()` calls wrote during this one evaluation
+    /// (gathered, never written to a terminal).
+    pub prints: Vec<String>,
+}
+
+impl From<serde_json::Value> for Answer {
+    fn from(value: serde_json::Value) -> Self {
+        Answer {
+            value,
+            prints: Vec::new(),
+        }
     }
 }
 
@@ -211,6 +231,18 @@ pub trait TargetFactory: Send + Sync {
     /// servers check what they can offline.
     fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
         self.build(target, plan).map(|_| ())
+    }
+
+    /// A target that makes this target's decisions without any server (an
+    /// embedded policy without its decision cache), for `rigor validate` to
+    /// evaluate every input. `None` for kinds that need a server.
+    fn offline_decider(
+        &self,
+        target: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Option<Box<dyn Target>>, TargetError> {
+        let _ = (target, plan);
+        Ok(None)
     }
 }
 
@@ -258,6 +290,17 @@ impl Registry {
     pub fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
         self.factory(target)?
             .build(target, plan)
+            .map_err(|e| Self::named(target, e))
+    }
+
+    /// The offline decider of one planned target (see [`TargetFactory::offline_decider`]).
+    pub fn offline_decider(
+        &self,
+        target: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Option<Box<dyn Target>>, TargetError> {
+        self.factory(target)?
+            .offline_decider(target, plan)
             .map_err(|e| Self::named(target, e))
     }
 

@@ -12,6 +12,7 @@
 pub mod metrics;
 pub mod model;
 pub mod plan;
+pub mod redact;
 pub mod units;
 
 use std::fmt;
@@ -79,10 +80,14 @@ impl fmt::Display for Diagnostic {
         if let (Some(line), Some(text)) = (self.line, &self.source_line) {
             let gutter = line.to_string().len();
             let col = self.column.unwrap_or(1) as usize;
+            // The caret's padding is built, not a format width: widths above
+            // u16::MAX (a column in a very long line) panic.
             write!(
                 f,
-                "\n{:gutter$} |\n{line} | {text}\n{:gutter$} | {:>col$}",
-                "", "", "^"
+                "\n{:gutter$} |\n{line} | {text}\n{:gutter$} | {}^",
+                "",
+                "",
+                " ".repeat(col.saturating_sub(1))
             )?;
         }
         if let Some(help) = &self.help {

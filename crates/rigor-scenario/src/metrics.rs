@@ -191,7 +191,7 @@ pub const METRICS: &[MetricDef] = &[
         name: "throughput",
         unit: Unit::PerSecond,
         direction: Direction::HigherIsBetter,
-        description: "completed operations per second, all workers together (median of trials)",
+        description: "successful operations per second, all workers together (median of trials); failed ones are errors",
     },
     MetricDef {
         name: "errors.count",
@@ -203,7 +203,13 @@ pub const METRICS: &[MetricDef] = &[
         name: "errors.rate",
         unit: Unit::Fraction,
         direction: Direction::LowerIsBetter,
-        description: "failed operations / all operations",
+        description: "failed operations / all operations (default threshold: critical 0%)",
+    },
+    MetricDef {
+        name: "errors.per_second",
+        unit: Unit::PerSecond,
+        direction: Direction::LowerIsBetter,
+        description: "failed operations per second (median of trials that had errors)",
     },
     MetricDef {
         name: "compile.time",

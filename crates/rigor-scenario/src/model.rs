@@ -44,8 +44,10 @@ pub struct Scenario {
     /// Show every other target's metrics as ratios to a baseline target.
     #[serde(default)]
     pub compare: Option<Compare>,
-    /// Before timing, evaluate every input on every policy target and stop
-    /// (exit 3) if any two disagree. Default: on when two or more targets evaluate the policy.
+    /// Before timing, every input is evaluated once on every policy target
+    /// (the decisions are always recorded); with `verify: true` (the default)
+    /// the run stops there (exit 3) when targets disagree, an answer misses
+    /// its `expect:`, or an input cannot be evaluated. `false` measures anyway.
     #[serde(default)]
     pub verify: Option<bool>,
     /// The cache workload that `moka` and `redis` targets run: keyspace, key
@@ -237,34 +239,75 @@ pub enum InputSource {
     Inline {
         /// The input document.
         inline: serde_json::Value,
+        /// The decision every policy target must answer for it, checked
+        /// before timing; `undefined` for no value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<serde_json::Value>,
     },
+    /// A file with an expected decision (`.json`/`.yaml`: one input; for a
+    /// `.jsonl` file, `expect` applies to every line that has none).
+    File {
+        /// The path, relative to the scenario file.
+        file: String,
+        /// The decision every policy target must answer, checked before
+        /// timing; `undefined` for no value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<serde_json::Value>,
+    },
+}
+
+impl InputSource {
+    /// The expected decision, if one is written.
+    pub fn expect(&self) -> Option<&serde_json::Value> {
+        match self {
+            InputSource::Path(_) => None,
+            InputSource::Inline { expect, .. } | InputSource::File { expect, .. } => {
+                expect.as_ref()
+            }
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for InputSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
+        const FIELDS: &[&str] = &["inline", "file", "expect"];
         impl<'de> Visitor<'de> for V {
             type Value = InputSource;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a file path or `inline: <document>`")
+                f.write_str(
+                    "a file path, `inline: <document>` or `file: <path>` (either with `expect:`)",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<InputSource, E> {
                 Ok(InputSource::Path(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InputSource, A::Error> {
-                let mut inline = None;
+                let (mut inline, mut file, mut expect) = (None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
-                    if key != "inline" {
-                        return Err(de::Error::unknown_field(&key, &["inline"]));
+                    match key.as_str() {
+                        "inline" if inline.is_some() => {
+                            return Err(de::Error::duplicate_field("inline"))
+                        }
+                        "inline" => inline = Some(map.next_value::<serde_json::Value>()?),
+                        "file" if file.is_some() => return Err(de::Error::duplicate_field("file")),
+                        "file" => file = Some(map.next_value::<String>()?),
+                        "expect" if expect.is_some() => {
+                            return Err(de::Error::duplicate_field("expect"))
+                        }
+                        // `expect: null` is an expectation (the value null), hence the Some.
+                        "expect" => expect = Some(map.next_value::<serde_json::Value>()?),
+                        other => return Err(de::Error::unknown_field(other, FIELDS)),
                     }
-                    if inline.is_some() {
-                        return Err(de::Error::duplicate_field("inline"));
-                    }
-                    inline = Some(map.next_value::<serde_json::Value>()?);
                 }
-                inline
-                    .map(|inline| InputSource::Inline { inline })
-                    .ok_or_else(|| de::Error::missing_field("inline"))
+                match (inline, file) {
+                    (Some(inline), None) => Ok(InputSource::Inline { inline, expect }),
+                    (None, Some(file)) => Ok(InputSource::File { file, expect }),
+                    (Some(_), Some(_)) => Err(de::Error::custom(
+                        "an input is either `inline:` or `file:`, not both",
+                    )),
+                    (None, None) => Err(de::Error::missing_field("inline")),
+                }
             }
         }
         deserializer.deserialize_any(V)

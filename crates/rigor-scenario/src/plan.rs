@@ -220,6 +220,10 @@ pub struct PolicyPlan {
     pub rego_v0: bool,
 }
 
+/// The metric every target is graded on even when the scenario names no
+/// threshold for it: `errors.rate` with `critical: 0%`.
+pub const DEFAULT_ERRORS_METRIC: &str = "errors.rate";
+
 /// One input document and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputItem {
@@ -227,6 +231,9 @@ pub struct InputItem {
     pub origin: String,
     /// The document.
     pub value: serde_json::Value,
+    /// The decision every policy target must answer (`expect:`), with
+    /// undefined written as [`UNDEFINED`].
+    pub expect: Option<serde_json::Value>,
 }
 
 /// A checked target.
@@ -268,7 +275,8 @@ pub struct Plan {
     pub mode: Mode,
     /// The target others are compared to, if any.
     pub compare: Option<String>,
-    /// Whether targets must agree on every input before timing.
+    /// Whether disagreeing targets, missed expectations and evaluation
+    /// errors stop the run before timing.
     pub verify: bool,
     /// The cache workload, when the scenario has `cache:`.
     pub cache: Option<CachePlan>,
@@ -388,8 +396,7 @@ impl Builder<'_> {
             Some(c) => Some(c.baseline.value.clone()),
             None => None,
         };
-        let policy_targets = targets.iter().filter(|t| t.spec.needs_policy()).count();
-        let verify = s.verify.unwrap_or(policy_targets >= 2);
+        let verify = s.verify.unwrap_or(true);
         let policy = match &s.policy {
             Some(p) => Some(self.policy(p)?),
             None => {
@@ -817,6 +824,14 @@ impl Builder<'_> {
             let mut thresholds = s.thresholds.0.clone();
             let Thresholds(own) = t.value.thresholds();
             thresholds.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+            // Failed operations never pass silently: a scenario that says
+            // nothing about errors allows none (it may loosen this).
+            thresholds
+                .entry(DEFAULT_ERRORS_METRIC.to_string())
+                .or_insert(Threshold {
+                    target: None,
+                    critical: Some(0.0),
+                });
             out.push(TargetPlan { spec, thresholds });
         }
         Ok(out)
@@ -840,6 +855,12 @@ impl Builder<'_> {
     }
 
     fn read(&self, span: &Spanned<String>, path: &Path) -> Result<String, Diagnostic> {
+        // A device or pipe (`/dev/zero`, a FIFO) would never end or block forever.
+        if path.exists() && !path.is_file() && !path.is_dir() {
+            return Err(self
+                .error(span, format!("{} is not a regular file", path.display()))
+                .with_help("name a file (devices and pipes are not read)"));
+        }
         std::fs::read_to_string(path)
             .map_err(|e| self.error(span, format!("cannot read {}: {e}", path.display())))
     }
@@ -937,50 +958,90 @@ impl Builder<'_> {
         index: usize,
         out: &mut Vec<InputItem>,
     ) -> Result<(), Diagnostic> {
-        match &input.value {
-            InputSource::Inline { inline } => out.push(InputItem {
-                origin: format!("inputs[{index}] (inline)"),
-                value: inline.clone(),
-            }),
-            InputSource::Path(p) => {
-                let span = Spanned::new(p.clone(), input.referenced, input.defined);
-                let full = self.resolve(&span)?;
-                if full
-                    .extension()
-                    .is_some_and(|e| e == "jsonl" || e == "ndjson")
-                {
-                    let text = self.read(&span, &full)?;
-                    let before = out.len();
-                    for (i, line) in text.lines().enumerate() {
-                        if line.trim().is_empty() {
-                            continue;
-                        }
-                        let value = serde_json::from_str(line).map_err(|e| Diagnostic {
-                            file: full.clone(),
-                            line: Some(i as u64 + 1),
-                            column: Some(e.column() as u64),
-                            message: format!("invalid JSON on this line: {e}"),
-                            help: Some("a .jsonl file holds one JSON document per line".into()),
-                            source_line: Some(line.to_string()),
-                        })?;
-                        out.push(InputItem {
-                            origin: format!("{p}:{}", i + 1),
-                            value,
-                        });
-                    }
-                    if out.len() == before {
-                        return Err(self.error(&span, format!("`{p}` holds no input")));
-                    }
-                } else {
-                    let value = self.document(&span, &full)?;
-                    out.push(InputItem {
-                        origin: p.clone(),
-                        value,
-                    });
-                }
+        let expect = input.value.expect().map(normalize_expect);
+        let path = match &input.value {
+            InputSource::Inline { inline, .. } => {
+                out.push(InputItem {
+                    origin: format!("inputs[{index}] (inline)"),
+                    value: inline.clone(),
+                    expect,
+                });
+                return Ok(());
             }
+            InputSource::Path(p) | InputSource::File { file: p, .. } => p,
+        };
+        let span = Spanned::new(path.clone(), input.referenced, input.defined);
+        let full = self.resolve(&span)?;
+        if full
+            .extension()
+            .is_some_and(|e| e == "jsonl" || e == "ndjson")
+        {
+            let text = self.read(&span, &full)?;
+            let before = out.len();
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let value: serde_json::Value =
+                    serde_json::from_str(line).map_err(|e| Diagnostic {
+                        file: full.clone(),
+                        line: Some(i as u64 + 1),
+                        column: Some(e.column() as u64),
+                        message: format!("invalid JSON on this line: {e}"),
+                        help: Some("a .jsonl file holds one JSON document per line".into()),
+                        source_line: Some(line.to_string()),
+                    })?;
+                let (value, own) = unwrap_expect_line(value);
+                out.push(InputItem {
+                    origin: format!("{path}:{}", i + 1),
+                    value,
+                    expect: own
+                        .as_ref()
+                        .map(normalize_expect)
+                        .or_else(|| expect.clone()),
+                });
+            }
+            if out.len() == before {
+                return Err(self.error(&span, format!("`{path}` holds no input")));
+            }
+        } else {
+            let value = self.document(&span, &full)?;
+            out.push(InputItem {
+                origin: path.clone(),
+                value,
+                expect,
+            });
         }
         Ok(())
+    }
+}
+
+/// How an undefined decision is written in decisions and results: the
+/// string regorus and OPA's REST API stand-in both use.
+pub const UNDEFINED: &str = "<undefined>";
+
+/// `expect: undefined` (the bare word) means "no value".
+fn normalize_expect(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::String(s) if s == "undefined" => {
+            serde_json::Value::String(UNDEFINED.into())
+        }
+        other => other.clone(),
+    }
+}
+
+/// A `.jsonl` line `{"input": ..., "expect": ...}` (exactly those two keys)
+/// is an input with its expected decision; any other line is the input itself.
+fn unwrap_expect_line(value: serde_json::Value) -> (serde_json::Value, Option<serde_json::Value>) {
+    match value {
+        serde_json::Value::Object(mut map)
+            if map.len() == 2 && map.contains_key("input") && map.contains_key("expect") =>
+        {
+            let expect = map.remove("expect");
+            let input = map.remove("input").unwrap_or_default();
+            (input, expect)
+        }
+        other => (other, None),
     }
 }
 

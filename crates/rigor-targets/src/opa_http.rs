@@ -17,8 +17,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rigor_engine::target::{
-    AsyncWorker, CacheState, OpError, Outcome, Target, TargetError, TargetFactory, TrialContext,
-    Worker, WorkerContext,
+    Answer, AsyncWorker, CacheState, OpError, Outcome, Target, TargetError, TargetFactory,
+    TrialContext, Worker, WorkerContext,
 };
 use rigor_scenario::model::{OpaHttpSpec, TargetSpec};
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
@@ -437,7 +437,7 @@ impl Target for OpaHttp {
         }))
     }
 
-    fn decide(&self, input: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
+    fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
         let rt = match runtime() {
             Ok(rt) => rt,
             Err(e) => return Some(Err(e.to_string())),
@@ -456,6 +456,7 @@ impl Target for OpaHttp {
         Some(
             local
                 .block_on(&rt, connection.decide(0))
+                .map(Answer::from)
                 .map_err(|e| e.to_string()),
         )
     }
@@ -473,7 +474,9 @@ impl TargetFactory for Factory {
         target.order = plan.inputs_order;
         if let Some(cache) = &spec.cache {
             let cached = decision::attach(cache, &inputs, |i| {
-                Target::decide(&target, i).unwrap_or(Ok(serde_json::Value::Bool(true)))
+                Target::decide(&target, i)
+                    .map(|a| a.map(|a| a.value))
+                    .unwrap_or(Ok(serde_json::Value::Bool(true)))
             })?;
             target.cache = Some(cached);
         }

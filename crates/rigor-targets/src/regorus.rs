@@ -15,8 +15,8 @@ use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::{Program, RegoVM};
 use regorus::{Engine, Value};
 use rigor_engine::target::{
-    CacheState, OpError, Outcome, Setup, Target, TargetError, TargetFactory, TrialContext, Worker,
-    WorkerContext,
+    Answer, CacheState, OpError, Outcome, Setup, Target, TargetError, TargetFactory, TrialContext,
+    Worker, WorkerContext,
 };
 use rigor_scenario::model::{RegorusEngine, TargetSpec};
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
@@ -67,10 +67,37 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> TargetError {
     TargetError::Invalid(format!("{what}: {e}"))
 }
 
+/// regorus' errors are rustc-style blocks (`--> file:line:col`, the source
+/// line, a caret, `error: message`); summaries and error counts need one
+/// line that still locates the error in the policy: `file:line:col: message`.
+/// A function regorus does not know is named as such.
+pub fn one_line(message: &str) -> String {
+    let location = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .map(str::trim);
+    let text = message
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_start().strip_prefix("error: "))
+        .map(str::trim);
+    let mut line = match (location, text) {
+        (Some(at), Some(text)) => format!("{at}: {text}"),
+        _ => message.split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    if line.contains("could not find function") {
+        line.push_str(" (not a function of the policy, nor a builtin regorus implements)");
+    }
+    line
+}
+
 /// Parses the modules and loads the data into a fresh engine.
 fn load(policy: &PolicyPlan, data: &Value) -> Result<Engine, TargetError> {
     let mut engine = Engine::new();
     engine.set_rego_v0(policy.rego_v0);
+    // print() output is gathered in memory, never written to stderr inside
+    // the measured loop (a terminal's speed is not the policy's).
+    engine.set_gather_prints(true);
     for m in &policy.modules {
         engine
             .add_policy(m.path.clone(), m.text.clone())
@@ -191,15 +218,20 @@ impl Regorus {
         spec: &rigor_scenario::model::DecisionCacheSpec,
         inputs: &[serde_json::Value],
     ) -> Result<Self, TargetError> {
-        self.cache = Some(decision::attach(spec, inputs, |i| self.decide(i))?);
+        self.cache = Some(decision::attach(spec, inputs, |i| {
+            self.decide(i).map(|a| a.value)
+        })?);
         Ok(self)
     }
 
-    /// Evaluates one input outside any measurement (for checks and tests).
-    pub fn decide(&self, input: &serde_json::Value) -> Result<serde_json::Value, String> {
+    /// Evaluates one input outside any measurement (for checks and tests),
+    /// with the lines its `print()` calls wrote.
+    pub fn decide(&self, input: &serde_json::Value) -> Result<Answer, String> {
         let mut worker = self.make_worker(0, Arc::new(vec![Value::from(input.clone())]))?;
-        let value = worker.eval(0).map_err(|e| e.message)?;
-        serde_json::to_value(&value).map_err(|e| e.to_string())
+        let value = worker.eval_gathering(0).map_err(|e| e.message);
+        let prints = worker.take_prints();
+        let value = serde_json::to_value(&value?).map_err(|e| e.to_string())?;
+        Ok(Answer { value, prints })
     }
 
     fn make_worker(&self, index: usize, inputs: Arc<Vec<Value>>) -> Result<RegorusWorker, String> {
@@ -253,8 +285,28 @@ impl RegorusWorker {
         }
     }
 
+    /// One evaluation, its print() lines discarded (a moved-out empty Vec
+    /// costs nothing when the policy prints nothing).
     #[inline]
     fn eval(&mut self, index: usize) -> Result<Value, OpError> {
+        let result = self.eval_gathering(index);
+        if let Evaluator::Interpreter(engine, _) = &mut self.evaluator {
+            drop(engine.take_prints());
+        }
+        result
+    }
+
+    /// The print() lines gathered since the last call.
+    fn take_prints(&mut self) -> Vec<String> {
+        match &mut self.evaluator {
+            Evaluator::Interpreter(engine, _) => engine.take_prints().unwrap_or_default(),
+            Evaluator::Vm(_) => Vec::new(),
+        }
+    }
+
+    /// One evaluation, leaving its print() lines gathered.
+    #[inline]
+    fn eval_gathering(&mut self, index: usize) -> Result<Value, OpError> {
         let input = self.inputs.get(index).cloned();
         match &mut self.evaluator {
             Evaluator::Interpreter(engine, query) => {
@@ -265,14 +317,14 @@ impl RegorusWorker {
                 // operation that any embedder pays too, so it stays in allocs/op.
                 engine
                     .eval_rule(query.clone())
-                    .map_err(|e| OpError::new("eval", e.to_string()))
+                    .map_err(|e| OpError::new("eval", one_line(&e.to_string())))
             }
             Evaluator::Vm(vm) => {
                 if let Some(input) = input {
                     vm.set_input(input);
                 }
                 vm.execute()
-                    .map_err(|e| OpError::new("eval", e.to_string()))
+                    .map_err(|e| OpError::new("eval", one_line(&e.to_string())))
             }
         }
     }
@@ -307,7 +359,7 @@ impl Target for Regorus {
     fn setup(&self) -> Setup {
         self.setup.clone()
     }
-    fn decide(&self, input: &serde_json::Value) -> Option<Result<serde_json::Value, String>> {
+    fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
         Some(Regorus::decide(self, input))
     }
     fn outcomes(&self) -> bool {
@@ -357,6 +409,15 @@ impl TargetFactory for Factory {
 
     /// Everything but the decision cache's server, which the run opens.
     fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        self.offline_decider(target, plan).map(|_| ())
+    }
+
+    /// The policy without its decision cache: the cache never changes a decision.
+    fn offline_decider(
+        &self,
+        target: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Option<Box<dyn Target>>, TargetError> {
         let TargetSpec::Regorus(spec) = &target.spec else {
             return Err(TargetError::Invalid("not a regorus target".into()));
         };
@@ -365,6 +426,6 @@ impl TargetFactory for Factory {
             .as_ref()
             .ok_or_else(|| TargetError::Invalid("the scenario has no `policy:`".into()))?;
         let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        Regorus::new(policy, &inputs, spec.engine).map(|_| ())
+        Ok(Some(Box::new(Regorus::new(policy, &inputs, spec.engine)?)))
     }
 }
