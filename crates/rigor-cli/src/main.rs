@@ -248,7 +248,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 &old.display().to_string(),
                 &config,
             );
-            print!("{}", rigor_report::ci::compare_table(&report));
+            say(&rigor_report::ci::compare_table(&report));
             let mut with = new_results;
             with.regression = Some(report);
             Outputs { junit, markdown }.write(&with)?;
@@ -287,7 +287,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             .map_err(Failure::Run)
         }
         Command::Schema => {
-            print!("{}", rigor_scenario::json_schema());
+            say(&rigor_scenario::json_schema());
             Ok(())
         }
         Command::Report {
@@ -351,13 +351,13 @@ fn validate(path: &Path) -> Result<(), Failure> {
             d.join(", ")
         })
     };
-    println!(
-        "ok: {} ({} target(s), {} input(s), {} case(s){decided})",
+    say(&format!(
+        "ok: {} ({} target(s), {} input(s), {} case(s){decided})\n",
         path.display(),
         plan.targets.len(),
         plan.inputs.len(),
         plan.workload.cases().len()
-    );
+    ));
     Ok(())
 }
 
@@ -608,12 +608,14 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    // First Ctrl-C: stop measuring and keep what was measured. Second: leave now.
+    // First SIGINT, SIGTERM or SIGHUP (Ctrl-C, `docker stop`, Kubernetes,
+    // CI runners): stop measuring and keep what was measured. Second: leave
+    // now (managed servers die with rigor through PR_SET_PDEATHSIG).
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nrigor: interrupted; finishing the current operation and writing partial results (Ctrl-C again to quit at once)");
+        eprintln!("\nrigor: interrupted; finishing the current operation and writing partial results (signal again to quit at once)");
     });
     let environment = rigor_engine::env::capture(
         env!("CARGO_PKG_VERSION"),
@@ -768,7 +770,7 @@ fn render(
     color: bool,
     html_path: &Path,
 ) -> Result<(), Failure> {
-    print!("{}", renderer.console(results, color)?);
+    say(&renderer.console(results, color)?);
     let html = renderer.html(results)?;
     std::fs::write(html_path, html)
         .map_err(|e| Failure::Run(format!("cannot write {}: {e}", html_path.display())))?;
@@ -785,6 +787,14 @@ fn verdict_outcome(results: &Results) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// Writes to stdout. A closed stdout (`rigor run ... | head`) must not end
+/// a run that is still measuring or writing its results: the text is dropped.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 /// Writes JSON to a temporary file beside `path`, then renames it over `path`.

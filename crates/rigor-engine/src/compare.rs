@@ -127,6 +127,7 @@ mod tests {
             position: 0,
             operations: 1,
             errors: 0,
+            events: Default::default(),
             error_messages: vec![],
             error_kinds: Default::default(),
             elapsed_ns: 1,

@@ -378,6 +378,9 @@ pub struct TrialResult {
     pub operations: u64,
     /// Failed operations, including scheduled ones that never started.
     pub errors: u64,
+    /// Events the target counted during the trial besides errors (`reconnects`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<String, u64>,
     /// First error messages (at most 5).
     pub error_messages: Vec<String>,
     /// Failed operations by kind (`eval`, `connect`, `timeout`, `http_status`, `io`, `decode`, `not_started`).

@@ -149,6 +149,7 @@ pub fn run(
                     trial,
                     seed: crate::keys::derive(workload.seed, &[trial as u64]),
                 };
+                let events_before = prepared.target.events();
                 let outcome = prepared
                     .target
                     .prepare(&trial_context)
@@ -166,7 +167,16 @@ pub fn run(
                 match outcome {
                     Ok((before, data)) => {
                         let after = prepared.target.cache_state();
-                        let trial_result = collect(data, trial, position as u32, before, after);
+                        let mut trial_result = collect(data, trial, position as u32, before, after);
+                        trial_result.events = prepared
+                            .target
+                            .events()
+                            .into_iter()
+                            .map(|(k, n)| {
+                                let was = events_before.get(k).copied().unwrap_or(0);
+                                (k.to_string(), n.saturating_sub(was))
+                            })
+                            .collect();
                         (ctx.progress)(&trial_line(&trial_result));
                         let interrupted = trial_result.interrupted;
                         // A target whose every operation failed measured nothing:
@@ -321,6 +331,9 @@ fn trial_line(t: &TrialResult) -> String {
             " [{} scheduled operations never started]",
             t.dropped
         ));
+    }
+    for (event, n) in t.events.iter().filter(|(_, n)| **n > 0) {
+        line.push_str(&format!(", {event} {n}"));
     }
     if let Some(m) = t.error_messages.first() {
         line.push_str(&format!("\n    first error: {m}"));
@@ -484,6 +497,7 @@ fn collect(
         cache_after,
         operations,
         errors,
+        events: BTreeMap::new(),
         error_messages: messages,
         error_kinds,
         elapsed_ns,

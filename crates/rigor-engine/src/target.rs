@@ -135,6 +135,13 @@ pub trait Target: Send + Sync {
         Ok(())
     }
 
+    /// Running totals of events worth reporting besides errors (a client's
+    /// `reconnects`), read before and after each trial, outside timing; each
+    /// trial records the difference.
+    fn events(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        std::collections::BTreeMap::new()
+    }
+
     /// The cache's state after a trial, outside timing.
     fn cache_state(&self) -> Option<CacheState> {
         None

@@ -23,6 +23,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use redis::aio::MultiplexedConnection;
@@ -53,6 +54,8 @@ pub struct Redis {
     keyspace: Arc<Keyspace>,
     eviction: Eviction,
     ttl_ms: Option<u64>,
+    /// Connections reopened after one broke (the server restarted or died), all workers.
+    reconnects: Arc<AtomicU64>,
     server: Server,
 }
 
@@ -91,6 +94,7 @@ impl Redis {
             client: spec.client,
             admin,
             limit: rs::PendingLimit::default(),
+            reconnects: Arc::default(),
         })
     }
 
@@ -169,6 +173,10 @@ impl Target for Redis {
         self.limit.arm(&mut c, &self.server)
     }
 
+    fn events(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        [("reconnects", self.reconnects.load(Ordering::Relaxed))].into()
+    }
+
     fn cache_state(&self) -> Option<CacheState> {
         let mut c = self.admin.lock().ok()?;
         let entries = rs::dbsize(&mut c).ok()?;
@@ -188,7 +196,11 @@ impl Target for Redis {
             ));
         }
         Ok(Box::new(BlockingWorker {
-            connection: self.server.admin()?,
+            connection: Some(self.server.admin()?),
+            client: self.server.client.clone(),
+            timeout: self.server.timeout,
+            connect_timeout: self.server.connect_timeout,
+            reconnects: self.reconnects.clone(),
             ops: Ops::new(self, ctx),
         }))
     }
@@ -213,6 +225,7 @@ impl Target for Redis {
                     connection: None,
                     client: self.server.client.clone(),
                     config: self.server.async_config(),
+                    reconnects: self.reconnects.clone(),
                     ops: Ops::new(self, ctx),
                 }) as Box<dyn AsyncWorker>
             })
@@ -284,15 +297,62 @@ impl Ops {
     }
 }
 
+/// Whether an error means the connection is gone (reopen it before the
+/// next command). A blocking connection that timed out still has the late
+/// reply coming, so it is out of step and reopened too; a multiplexed one
+/// matches replies to requests itself.
+fn broken(e: &OpError, blocking: bool) -> bool {
+    matches!(e.kind, "io" | "connect") || (blocking && e.kind == "timeout")
+}
+
 /// `client: blocking`: one connection, request then reply, on the worker's thread.
 struct BlockingWorker {
-    connection: redis::Connection,
+    /// `None` after it broke: the next operation reopens it.
+    connection: Option<redis::Connection>,
+    client: redis::Client,
+    timeout: std::time::Duration,
+    connect_timeout: std::time::Duration,
+    reconnects: Arc<AtomicU64>,
     ops: Ops,
+}
+
+impl BlockingWorker {
+    #[cold]
+    fn reconnect(&mut self) -> Result<(), OpError> {
+        let c = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)
+            .map_err(op_error)?;
+        c.set_read_timeout(Some(self.timeout))
+            .and_then(|_| c.set_write_timeout(Some(self.timeout)))
+            .map_err(op_error)?;
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+        self.connection = Some(c);
+        Ok(())
+    }
 }
 
 impl Worker for BlockingWorker {
     fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
-        let c = &mut self.connection;
+        if self.connection.is_none() {
+            self.reconnect()?;
+        }
+        let result = self.command(op);
+        if let Err(e) = &result {
+            if broken(e, true) {
+                self.connection = None;
+            }
+        }
+        result
+    }
+}
+
+impl BlockingWorker {
+    #[inline]
+    fn command(&mut self, op: u64) -> Result<Outcome, OpError> {
+        let Some(c) = self.connection.as_mut() else {
+            return Err(OpError::new("connect", "not connected"));
+        };
         match self.ops.step(op) {
             Step::Set(i) => {
                 self.ops.set(i).query::<()>(c).map_err(op_error)?;
@@ -316,10 +376,28 @@ struct RedisWorker {
     connection: Option<MultiplexedConnection>,
     client: redis::Client,
     config: redis::AsyncConnectionConfig,
+    reconnects: Arc<AtomicU64>,
     ops: Ops,
 }
 
 impl RedisWorker {
+    /// One operation; a connection that broke is dropped (from the shared
+    /// slot too) and reopened by the next operation, counted in `reconnects`.
+    async fn call_reconnecting(&mut self, op: u64) -> Result<Outcome, OpError> {
+        if self.connection.is_none() {
+            self.connect().await?;
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        let result = self.op(op).await;
+        if let Err(e) = &result {
+            if broken(e, false) {
+                self.connection = None;
+                *self.slot.borrow_mut() = None;
+            }
+        }
+        result
+    }
+
     async fn connect(&mut self) -> Result<(), OpError> {
         let existing = self.slot.borrow().clone();
         let connection = match existing {
@@ -375,7 +453,7 @@ impl AsyncWorker for RedisWorker {
         &mut self,
         op: u64,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, OpError>> + '_>> {
-        Box::pin(self.op(op))
+        Box::pin(self.call_reconnecting(op))
     }
 
     fn ready(

@@ -27,8 +27,8 @@ fn interpreter_and_vm_agree_on_every_example_input() {
         let vm = Regorus::new(policy, &inputs, RegorusEngine::Vm).unwrap();
         let (mut allowed, mut denied) = (0, 0);
         for item in &plan.inputs {
-            let a = interpreter.decide(&item.value).unwrap();
-            let b = vm.decide(&item.value).unwrap();
+            let a = interpreter.decide(&item.value).unwrap().value;
+            let b = vm.decide(&item.value).unwrap().value;
             assert_eq!(a, b, "{file}: {} decided differently", item.origin);
             match a {
                 serde_json::Value::Bool(true) => allowed += 1,
@@ -110,4 +110,42 @@ fn evaluation_errors_are_errors_not_decisions() {
     .unwrap();
     let result = target.decide(&serde_json::json!({"a": 1, "b": 2}));
     assert!(result.is_err(), "{result:?}");
+}
+
+/// print() lines are gathered with the answer, and regorus' multi-line
+/// errors become one line that still names file, line and column.
+#[test]
+fn prints_are_gathered_and_errors_located_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.rego"),
+        "package p\n\nimport rego.v1\n\nx if {\n\tprint(\"seen\", input.a)\n\tinput.a == 1\n}\n\ny if io.jwt.decode_verify(input.t, {})\n",
+    )
+    .unwrap();
+    for (query, ok) in [("data.p.x", true), ("data.p.y", false)] {
+        std::fs::write(
+            dir.path().join("s.yaml"),
+            format!("name: t\nworkload: {{iterations: 1}}\npolicy: {{files: [p.rego], query: {query}}}\ntargets: [{{id: a, kind: regorus}}]\n"),
+        )
+        .unwrap();
+        let plan = Plan::from_file(&dir.path().join("s.yaml"), Mode::Default).unwrap();
+        let target = Regorus::new(
+            plan.policy.as_ref().unwrap(),
+            &[],
+            RegorusEngine::Interpreter,
+        )
+        .unwrap();
+        let answer = target.decide(&serde_json::json!({"a": 1, "t": "x"}));
+        if ok {
+            let answer = answer.unwrap();
+            assert_eq!(answer.value, serde_json::Value::Bool(true));
+            assert_eq!(answer.prints.len(), 1, "{answer:?}");
+            assert!(answer.prints[0].ends_with("seen 1"), "{answer:?}");
+        } else {
+            let e = answer.unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+            assert!(e.starts_with("p.rego:10:"), "{e}");
+            assert!(e.contains("io.jwt.decode_verify"), "{e}");
+        }
+    }
 }
