@@ -23,15 +23,20 @@ validate: build
 schema: build
     {{rigor}} schema > schemas/scenario.schema.json
 
-# Install what the tests need: a real redis-server (Debian/Ubuntu package).
+# Install what the tests need: a real redis-server, and chromium to open the HTML report (Debian/Ubuntu packages).
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
-    command -v redis-server >/dev/null && exit 0
+    missing=()
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v chromium >/dev/null || missing+=(chromium)
+    [ ${#missing[@]} -eq 0 ] && exit 0
     sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-server >/dev/null
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
     # The package may start a system instance; rigor's tests start their own.
-    ($sudo service redis-server stop || true) >/dev/null 2>&1
+    if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+        ($sudo service redis-server stop || true) >/dev/null 2>&1
+    fi
 
 # Everything CI checks: format, lints, tests, scenarios valid, each scenario runs once quickly.
 test: deps

@@ -631,8 +631,18 @@ fn print_output_is_gathered_never_timed() {
         &out.stderr[..out.stderr.len().min(2000)]
     );
     let res = results(&r.path("out/results.json"));
+    // alice is allowed at the first step; bob runs all three.
     let alice = &res["verification"]["answers"][0];
-    assert_eq!(alice["print_lines"], 3, "{alice}");
+    assert_eq!(alice["print_lines"], 1, "{alice}");
+    let bob = &res["verification"]["answers"][1];
+    assert_eq!(bob["print_lines"], 3, "{bob}");
+    assert!(
+        bob["prints"][2]
+            .as_str()
+            .unwrap()
+            .ends_with("PRINTED step 3 bob"),
+        "{bob}"
+    );
     assert!(
         alice["prints"][0]
             .as_str()
@@ -813,7 +823,7 @@ fn redis_killed_mid_trial_is_counted_and_the_run_finishes() {
         r.file(
             "s.yaml",
             &redis_fault_scenario(&format!(
-                "{{id: r, kind: redis, url: \"redis://127.0.0.1:{port}\", client: {client}, timeout: 200ms, connect_timeout: 200ms}}"
+                "{{id: r, kind: redis, url: \"redis://127.0.0.1:{port}\", flush: true, client: {client}, timeout: 200ms, connect_timeout: 200ms}}"
             )),
         );
         let mut live = Live::start(&r, &["run", "s.yaml", "--out", "out"]);
@@ -1478,4 +1488,144 @@ fn profile_mode_writes_a_flamegraph_of_the_targets() {
     assert_eq!(res["artifacts"], serde_json::json!(["flamegraph.svg"]));
     let html = std::fs::read_to_string(r.path("o/report.html")).unwrap();
     assert!(html.contains("href=\"flamegraph.svg\""));
+}
+
+#[test]
+fn hostile_names_render_escaped_and_no_script_runs() {
+    // Scenario names and target ids are restricted by the loader (letters,
+    // digits, `-`, `_`, `.`), so the hostile text rides in the description,
+    // the inline inputs (shown in the scenario source) and the decisions
+    // (the policy answers with the input's text); the ids use `_` and `.`,
+    // which Markdown would otherwise read as emphasis.
+    let script = "<script>document.title='pwned'</script>";
+    let img = "\"><img src=x onerror=document.title='pwned'>";
+    let r = Rigor::new();
+    r.file(
+        "p.rego",
+        "package hostile\n\ndefault allow := \"none\"\n\nallow := input.msg if { input.msg }\n",
+    )
+    .file(
+        "s.yaml",
+        &format!(
+            "name: hostile_names.1\n\
+             description: \"{} {} A{{{{ 7*7 }}}}B {{% if true %}}T{{% endif %}} \\e[2J\\e]0;owned\\a\\r end\"\n\
+             policy: {{files: [p.rego], query: data.hostile.allow}}\n\
+             inputs:\n\
+             \x20 - inline: {{msg: \"{script}\"}}\n\
+             \x20 - inline: {{msg: \"{}\"}}\n\
+             \x20 - inline: {{msg: \"A{{{{ 7*7 }}}}B \\e[31m red \\a\"}}\n\
+             verify: true\n\
+             workload: {{concurrency: 1, duration: 100ms, trials: 1}}\n\
+             targets:\n\
+             \x20 - {{id: noop_1.a, kind: noop}}\n\
+             \x20 - {{id: rego_1.b, kind: regorus}}\n",
+            script,
+            img.replace('"', "\\\""),
+            img.replace('"', "\\\""),
+        ),
+    );
+    let out = r
+        .run(&[
+            "run",
+            "s.yaml",
+            "--out",
+            "out",
+            "--markdown",
+            "out/s.md",
+            "--junit",
+            "out/j.xml",
+        ])
+        .expect(0);
+    // The console report shows control characters instead of obeying them.
+    assert!(
+        !out.stdout.contains('\u{1b}'),
+        "raw ESC on stdout:\n{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("\\u{1b}[2J"), "{}", out.stdout);
+    assert!(out.stdout.contains("A{{ 7*7 }}B"), "{}", out.stdout);
+
+    // Markdown: HTML shown as text, `_` escaped, no control characters.
+    let md = std::fs::read_to_string(r.path("out/s.md")).unwrap();
+    assert!(!md.contains("<script") && !md.contains('\u{1b}'), "{md}");
+    assert!(md.contains("rego\\_1.b"), "{md}");
+    // JUnit: well-formed XML whose names read back as written.
+    let xml = std::fs::read_to_string(r.path("out/j.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("valid JUnit XML");
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(suite.attribute("name"), Some("hostile_names.1"));
+    assert!(doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .any(|n| n.attribute("name").unwrap().contains("rego_1.b")));
+
+    // The HTML report in a real browser: no script of the user's runs.
+    let html_path = r.path("out/report.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(
+        html.contains("&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;&#x2f;script&gt;"),
+        "the description, escaped"
+    );
+    let found = Command::new("sh")
+        .args(["-c", "command -v chromium"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "chromium is not installed: run `just deps` (it installs chromium, which this test needs)"
+    );
+    let profile = r.path("chromium-profile");
+    let mut child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            &format!("file://{}", html_path.display()),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut dom = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut dom).map(|_| dom)
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 60s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let dom = reader.join().unwrap().unwrap();
+    let title = dom
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(t, _)| t)
+        .unwrap_or_else(|| panic!("no <title> in the dumped DOM:\n{dom}"));
+    assert!(!title.contains("pwned"), "a script ran: title `{title}`");
+    assert!(title.starts_with("rigor"), "title `{title}`");
+    let lower = dom.to_lowercase();
+    assert!(!lower.contains("<script"), "a script element in the DOM");
+    assert!(!lower.contains("<img"), "an img element in the DOM");
+    assert!(
+        !dom.contains("<script>document.title"),
+        "unescaped user script in the DOM"
+    );
+    // Shown as text: the description, the source and the decisions.
+    assert!(dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"));
+    assert!(
+        dom.contains("A{{ 7*7 }}B") && !dom.contains("A49B"),
+        "a template ran"
+    );
+    assert!(dom.contains("\\u{1b}[2J"), "control characters shown");
 }

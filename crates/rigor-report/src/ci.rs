@@ -5,9 +5,14 @@
 use rigor_engine::regress::{RegressionCheck, RegressionReport};
 use rigor_engine::results::{Results, Verdict};
 
+use rigor_scenario::redact::redact_credentials;
+
+use crate::escape::{is_hostile, terminal_safe};
 use crate::view::format_metric;
 
+/// Text for an XML attribute or element, passwords in URLs redacted.
 fn xml_escape(s: &str) -> String {
+    let s = redact_credentials(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -16,8 +21,17 @@ fn xml_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters, even escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
+            // As references, so that attributes keep them (parsers turn a
+            // literal newline in an attribute into a space).
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            // XML 1.0 forbids the other C0 controls and U+FFFE/U+FFFF, even escaped.
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            // Allowed, but terminal-active or reordering when a CI log prints them.
+            c if is_hostile(c, true) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
@@ -153,8 +167,48 @@ pub fn junit(results: &Results) -> String {
     out
 }
 
+/// Text for Markdown (a table cell or a heading), passwords in URLs redacted:
+/// HTML is shown, not rendered (`<` as `&lt;`), Markdown's punctuation is
+/// backslash-escaped, and line breaks (which would end a table row) and
+/// control characters are spaces and `\u{..}` escapes.
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+    let s = redact_credentials(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '{' | '}' | '#' | '!' | '|' | '~'
+            | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if is_hostile(c, false) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside a Markdown code span (metric names, the baseline), passwords
+/// in URLs redacted: nothing renders there and backslashes do not escape,
+/// so a backtick (which would end the span) becomes a quote; a pipe is
+/// still escaped (tables split cells before code spans).
+fn md_code(s: &str) -> String {
+    let s = redact_credentials(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '`' => out.push('\''),
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if is_hostile(c, false) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn badge(v: Verdict) -> &'static str {
@@ -193,7 +247,7 @@ pub fn markdown(results: &Results) -> String {
                 "| {} | {} | `{}` | {} | {} | {} | {} |\n",
                 md_escape(&c.name),
                 md_escape(&t.id),
-                g.metric,
+                md_code(&g.metric),
                 format_metric(&g.metric, g.value),
                 format_metric(&g.metric, g.target),
                 format_metric(&g.metric, g.critical),
@@ -225,7 +279,7 @@ pub fn markdown(results: &Results) -> String {
 fn regression_markdown(r: &RegressionReport) -> String {
     let mut out = format!(
         "### Against baseline `{}` — {}\n\n",
-        md_escape(&r.baseline),
+        md_code(&r.baseline),
         badge(r.verdict)
     );
     if let Some(d) = &r.downgraded {
@@ -237,7 +291,7 @@ fn regression_markdown(r: &RegressionReport) -> String {
             "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
             md_escape(&c.case),
             md_escape(&c.target),
-            c.metric,
+            md_code(&c.metric),
             format_metric(&c.metric, Some(c.base)),
             format_metric(&c.metric, Some(c.new)),
             change_text(c),
@@ -302,6 +356,10 @@ pub fn compare_table(r: &RegressionReport) -> String {
             ]);
         }
     }
+    // Printed on a terminal: no control characters, no passwords, from any cell.
+    for cell in rows.iter_mut().flatten() {
+        *cell = terminal_safe(cell);
+    }
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
@@ -323,9 +381,9 @@ pub fn compare_table(r: &RegressionReport) -> String {
         }
         l.trim_end().to_string() + "\n"
     };
-    let mut out = format!("rigor compare · baseline {}\n", r.baseline);
+    let mut out = format!("rigor compare · baseline {}\n", terminal_safe(&r.baseline));
     if let Some(d) = &r.downgraded {
-        out.push_str(&format!("NOTE: {d}\n"));
+        out.push_str(&format!("NOTE: {}\n", terminal_safe(d)));
     }
     out.push('\n');
     out.push_str(&line(&header.map(String::from)));
@@ -336,10 +394,10 @@ pub fn compare_table(r: &RegressionReport) -> String {
         out.push_str(&format!(
             "\n{} {} {}: {} — {}",
             c.verdict.label(),
-            c.case,
-            c.target,
-            c.metric,
-            c.reason
+            terminal_safe(&c.case),
+            terminal_safe(&c.target),
+            terminal_safe(&c.metric),
+            terminal_safe(&c.reason)
         ));
     }
     out.push_str(&format!("\n\nverdict: {}\n", r.verdict.label()));

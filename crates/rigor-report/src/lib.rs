@@ -8,6 +8,9 @@
 //! - Templates see view structs ([`view`]), never the results model: the
 //!   model can evolve without breaking users' templates, and formatting
 //!   decisions (units, colours, chart geometry) live in one place.
+//! - User text is never trusted ([`escape`]): HTML is auto-escaped, every
+//!   printed value has its control characters escaped and its URL
+//!   passwords redacted; only rigor's own colours pass as they are.
 
 use std::path::Path;
 
@@ -16,6 +19,7 @@ use rigor_engine::results::Results;
 
 pub mod chart;
 pub mod ci;
+pub mod escape;
 pub mod view;
 
 /// The default templates, embedded.
@@ -77,6 +81,7 @@ impl Renderer {
         {
             env.set_syntax(syntax);
         }
+        env.set_formatter(escape::formatter);
         env.add_filter("ljust", |s: String, w: usize| format!("{s:<w$}", w = w));
         env.add_filter("rjust", |s: String, w: usize| format!("{s:>w$}", w = w));
         for (name, text) in DEFAULT_TEMPLATES {

@@ -7,6 +7,7 @@ use rigor_scenario::units::{format_nanos, significant};
 use serde::Serialize;
 
 use crate::chart::{self, ChartView};
+use crate::escape::Styled;
 
 /// The whole report.
 #[derive(Debug, Serialize)]
@@ -28,7 +29,7 @@ pub struct ReportView {
     /// Overall verdict label (PASS/WARN/FAIL).
     pub verdict: String,
     /// Overall verdict, coloured for terminals when colour is on.
-    pub verdict_colored: String,
+    pub verdict_colored: Styled,
     /// CSS class of the verdict.
     pub verdict_class: String,
     /// Grade counts, e.g. `12 PASS, 1 WARN`.
@@ -92,7 +93,7 @@ pub struct RegressionRow {
     /// Cells: case, target, metric, base, new, change [interval], p, verdict.
     pub cells: Vec<String>,
     /// Verdict coloured for terminals.
-    pub verdict_colored: String,
+    pub verdict_colored: Styled,
     /// CSS class.
     pub class: String,
     /// Why.
@@ -259,7 +260,7 @@ pub struct GradeRow {
     /// PASS/WARN/FAIL/N/A.
     pub verdict: String,
     /// Verdict coloured for terminals when colour is on.
-    pub verdict_colored: String,
+    pub verdict_colored: Styled,
     /// CSS class.
     pub class: String,
 }
@@ -273,9 +274,11 @@ fn class(v: Verdict) -> &'static str {
     }
 }
 
-fn colored(v: Verdict, color: bool) -> String {
+/// The verdict's label, in colour for terminals: the one text the templates
+/// print unescaped (it is rigor's own, never the user's).
+fn colored(v: Verdict, color: bool) -> Styled {
     if !color {
-        return v.label().to_string();
+        return Styled(v.label().to_string());
     }
     let code = match v {
         Verdict::Skip => "2",
@@ -283,7 +286,7 @@ fn colored(v: Verdict, color: bool) -> String {
         Verdict::Warn => "1;33",
         Verdict::Fail => "1;31",
     };
-    format!("\x1b[{code}m{}\x1b[0m", v.label())
+    Styled(format!("\x1b[{code}m{}\x1b[0m", v.label()))
 }
 
 /// Formats a metric value with its unit.
@@ -740,7 +743,7 @@ impl ReportView {
                     worst.map(|w| format!(" — e.g. {w}")).unwrap_or_default()
                 )
             }),
-            artifacts: results.artifacts.clone(),
+            artifacts: results.artifacts.iter().map(|a| relative_link(a)).collect(),
             trends: chart::trend_charts(results),
         }
     }
@@ -814,6 +817,21 @@ fn ratio_rows(case: &rigor_engine::results::CaseResult) -> Vec<RatioRow> {
             .into(),
         })
         .collect()
+}
+
+/// An artifact's name as a link that stays a file: a results file may be
+/// edited, and `javascript:...` in an `href` would run on a click. A name
+/// that could read as a scheme (`x:`) or another host (`//x`) gets `./`.
+fn relative_link(name: &str) -> String {
+    let scheme_like = name
+        .split_once(':')
+        .is_some_and(|(head, _)| !head.contains(['/', '\\']));
+    let other_host = name.starts_with("//") || name.starts_with("\\\\");
+    if scheme_like || other_host {
+        format!("./{}", name.trim_start_matches(['/', '\\']))
+    } else {
+        name.to_string()
+    }
 }
 
 fn status(s: RunStatus) -> &'static str {
