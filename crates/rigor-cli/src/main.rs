@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rigor_engine::results::{Results, RunStatus, Verdict};
 use rigor_engine::run::{Prepared, RunContext};
 use rigor_engine::target::TargetError;
+use rigor_report::escape::terminal_safe;
 use rigor_report::Renderer;
 use rigor_scenario::{Mode, Plan};
 
@@ -191,7 +192,7 @@ fn main() -> ExitCode {
         Err(failure) => {
             match &failure {
                 Failure::ThresholdFailed | Failure::Regressed { .. } => {}
-                Failure::Invalid(m) | Failure::Run(m) => eprintln!("error: {m}"),
+                Failure::Invalid(m) | Failure::Run(m) => eprintln!("error: {}", terminal_safe(m)),
             }
             ExitCode::from(failure.exit_code())
         }
@@ -327,7 +328,7 @@ fn validate(path: &Path) -> Result<(), Failure> {
     }
     let v = rigor_engine::verify::verify(&plan, &deciders);
     for note in &v.notes {
-        eprintln!("note: {}: {note}", path.display());
+        eprintln!("note: {}: {}", path.display(), terminal_safe(note));
     }
     if let Some(reason) = rigor_engine::verify::stop_reason(&v) {
         let message = format!("{}: {reason}", path.display());
@@ -629,7 +630,7 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             write_error.get_or_insert(e);
         }
     };
-    let mut progress = |line: &str| eprintln!("{line}");
+    let mut progress = |line: &str| eprintln!("{}", terminal_safe(line));
     let profiler = (mode == Mode::Profile).then(profile::start).transpose()?;
     let mut results = rigor_engine::run::run(
         &plan,
@@ -754,9 +755,12 @@ fn check_decisions(
     if v.targets.is_empty() {
         return Ok(None);
     }
-    eprintln!("rigor: decisions before timing: {v}");
+    eprintln!(
+        "rigor: decisions before timing: {}",
+        terminal_safe(&v.to_string())
+    );
     for note in &v.notes {
-        eprintln!("rigor: note: {note}");
+        eprintln!("rigor: note: {}", terminal_safe(note));
     }
     match rigor_engine::verify::stop_reason(&v) {
         Some(reason) => Err(Failure::Run(reason)),

@@ -780,7 +780,7 @@ fn free_port() -> u16 {
 
 /// A `redis-server` of the test's own on `port`, answering before this returns.
 fn start_redis(port: u16) -> std::process::Child {
-    let child = Command::new("redis-server")
+    let mut child = Command::new("redis-server")
         .args([
             "--port",
             &port.to_string(),
@@ -800,6 +800,8 @@ fn start_redis(port: u16) -> std::process::Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("redis-server on {port} did not start");
 }
 
@@ -919,6 +921,108 @@ fn sigterm_and_sigint_keep_partial_results_and_stop_managed_servers() {
             servers[0]
         );
     }
+}
+
+#[test]
+fn passwords_in_urls_never_reach_results_reports_or_logs() {
+    let port = free_port();
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--requirepass",
+            "hunter2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (just deps installs it)");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        &format!(
+            "name: secret\n\
+             cache: {{keys: 100, value_size: 16B}}\n\
+             workload: {{duration: 200ms}}\n\
+             targets:\n\
+             \x20 - {{id: r, kind: redis, url: \"redis://:hunter2@127.0.0.1:{port}\", flush: true}}\n"
+        ),
+    );
+    let out = r.run(&[
+        "run",
+        "s.yaml",
+        "--out",
+        "out",
+        "--reports",
+        "reps",
+        "--save-baseline",
+        "b",
+        "--markdown",
+        "out/s.md",
+        "--junit",
+        "out/j.xml",
+    ]);
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!text.contains("hunter"), "{what} holds a password: {text}");
+    }
+    // An error that names a URL names it redacted.
+    r.file("p.rego", RBAC).file(
+        "h.yaml",
+        &rbac_scenario(
+            "h",
+            &format!(
+                "  - {{id: http, kind: opa-http, url: \"http://user:hunter2@127.0.0.1:{}\"}}\n",
+                free_port()
+            ),
+            "{duration: 1s}",
+            "",
+        ),
+    );
+    let down = r.run(&["run", "h.yaml", "--out", "down"]).expect(3);
+    assert!(
+        !down.stderr.contains("hunter") && down.stderr.contains("user:***@127.0.0.1"),
+        "{}",
+        down.stderr
+    );
+    let mut files = 0;
+    let mut stack = vec![r.path("out"), r.path("reps")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                !text.contains("hunter"),
+                "{} holds a password",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        files >= 6,
+        "results, report, markdown, junit, baseline, history: {files} files"
+    );
+    let res = results(&r.path("out/results.json"));
+    assert!(res["scenario"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("redis://:***@127.0.0.1"));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rigor_scenario::plan::{Plan, TargetPlan};
+use rigor_scenario::redact::redact_credentials;
 
 use crate::drive::{self, TrialData, GENERATOR_BOUND_LAG_NS, KEEP_MESSAGES, KIND_NAMES};
 use crate::grade;
@@ -69,7 +70,8 @@ pub fn run(
             name: plan.name.clone(),
             description: plan.description.clone(),
             path: plan.path.display().to_string(),
-            source: plan.source.clone(),
+            // Results, baselines and history never hold a password written in the scenario.
+            source: redact_credentials(&plan.source),
             mode: plan.mode,
             workload: plan.workload.clone(),
             inputs: plan.inputs.len(),
@@ -86,7 +88,7 @@ pub fn run(
             .map(|t| TargetInfo {
                 id: t.plan.id().to_string(),
                 kind: t.plan.spec.kind().to_string(),
-                config: serde_json::to_value(spec_config(&t.plan)).unwrap_or_default(),
+                config: redact_json(spec_config(&t.plan)),
                 setup: t.target.setup(),
                 memory_scope: t.target.memory_scope().to_string(),
             })
@@ -205,11 +207,11 @@ pub fn run(
                         }
                     }
                     Err(message) => {
-                        let message = format!(
+                        let message = redact_credentials(&format!(
                             "{} in {}: {message}",
                             prepared.plan.id(),
                             results.cases[case].name
-                        );
+                        ));
                         (ctx.progress)(&format!("error: {message}"));
                         results.errors.push(message.clone());
                         results.cases[case].targets[index].error = Some(message);
@@ -282,6 +284,19 @@ fn spec_config(t: &TargetPlan) -> serde_json::Value {
             "eviction": s.eviction,
             "timeout_ns": s.timeout.map(|t| t.0.as_nanos() as u64),
         }),
+    }
+}
+
+/// A JSON value with every string's credentials redacted.
+fn redact_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redact_credentials(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(redact_json).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, redact_json(v))).collect())
+        }
+        other => other,
     }
 }
 
@@ -404,6 +419,7 @@ fn collect(
             *error_kinds.entry(k.to_string()).or_insert(0) += n;
         }
         for m in r.messages {
+            let m = redact_credentials(&m);
             if messages.len() < KEEP_MESSAGES && !messages.contains(&m) {
                 messages.push(m);
             }
