@@ -54,6 +54,8 @@ pub struct ReportView {
     pub baseline: Option<String>,
     /// What the correctness gate checked, in one line.
     pub verification: Option<String>,
+    /// What every policy target answered for every input, before timing.
+    pub decisions: Option<DecisionsView>,
     /// The cache workload (or the input distribution) in one line.
     pub keys: Option<String>,
     /// The comparison against a saved baseline.
@@ -589,6 +591,40 @@ impl ReportView {
                             t.id
                         ));
                     }
+                    let errors: u64 = t.trials.iter().map(|t| t.errors).sum();
+                    if errors > 0 {
+                        let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+                        let mut events: std::collections::BTreeMap<&str, u64> = Default::default();
+                        for trial in &t.trials {
+                            for (k, n) in &trial.error_kinds {
+                                *kinds.entry(k).or_insert(0) += n;
+                            }
+                            for (k, n) in &trial.events {
+                                *events.entry(k).or_insert(0) += n;
+                            }
+                        }
+                        let list = |m: &std::collections::BTreeMap<&str, u64>| {
+                            m.iter()
+                                .filter(|(_, n)| **n > 0)
+                                .map(|(k, n)| format!("{n} {k}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        let events = list(&events);
+                        case_notes.push(format!(
+                            "{}: {errors} failed operation(s) ({}, {}), not in its latency or ops/s: {}{}{}",
+                            t.id,
+                            format_metric("errors.rate", t.metrics.get("errors.rate").copied()),
+                            format_metric("errors.per_second", t.metrics.get("errors.per_second").copied()),
+                            list(&kinds),
+                            if events.is_empty() { String::new() } else { format!("; {events}") },
+                            t.trials
+                                .iter()
+                                .find_map(|t| t.error_messages.first())
+                                .map(|m| format!("; first: {m}"))
+                                .unwrap_or_default()
+                        ));
+                    }
                     let first = t.trials.first();
                     for state in [
                         first.and_then(|t| t.cache_before.as_ref()),
@@ -724,6 +760,7 @@ impl ReportView {
             source: results.scenario.source.clone(),
             baseline: results.baseline.clone(),
             verification: results.verification.as_ref().map(|v| v.to_string()),
+            decisions: results.verification.as_ref().map(decisions_view),
             keys: keys_line(results),
             regression: results
                 .regression
@@ -746,6 +783,149 @@ impl ReportView {
             artifacts: results.artifacts.iter().map(|a| relative_link(a)).collect(),
             trends: chart::trend_charts(results),
         }
+    }
+}
+
+/// Inputs the console shows (problem inputs are shown besides these).
+const CONSOLE_ANSWERS: usize = 5;
+
+/// The decision summary and per-input answers.
+#[derive(Debug, Serialize)]
+pub struct DecisionsView {
+    /// Whether a problem stops the run (`verify:`).
+    pub gate: bool,
+    /// Policy targets, in column order.
+    pub targets: Vec<String>,
+    /// Each target's decisions: `(id, "false x3, true x1")`.
+    pub summaries: Vec<(String, String)>,
+    /// Warnings (every input answered the same, or undefined).
+    pub notes: Vec<String>,
+    /// Inputs evaluated.
+    pub inputs: usize,
+    /// Every kept input's answers (HTML).
+    pub rows: Vec<AnswerRow>,
+    /// The first few and every problem input (console).
+    pub console_rows: Vec<AnswerRow>,
+    /// Inputs the console leaves out.
+    pub console_more: usize,
+    /// Inputs left out of `rows` (past the results' cap).
+    pub rows_more: usize,
+    /// Whether any input has an `expect:` (an expect column is shown).
+    pub any_expect: bool,
+    /// Whether any evaluation printed (a prints column is shown).
+    pub any_prints: bool,
+    /// Column widths for the console: input, expect, then one per target.
+    pub widths: Vec<usize>,
+}
+
+/// One input's answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerRow {
+    /// Where the input came from.
+    pub origin: String,
+    /// The input, compact JSON (cut).
+    pub input: String,
+    /// The expected decision, or empty.
+    pub expect: String,
+    /// Each target's answer, in `targets` order.
+    pub answers: Vec<String>,
+    /// `differs`, `unexpected`, `error` or empty.
+    pub flag: String,
+    /// Lines one evaluation printed.
+    pub print_lines: usize,
+    /// The first of them.
+    pub prints: Vec<String>,
+}
+
+fn decisions_view(v: &rigor_engine::results::Verification) -> DecisionsView {
+    let rows: Vec<AnswerRow> = v
+        .answers
+        .iter()
+        .map(|a| {
+            let answers: Vec<String> = v
+                .targets
+                .iter()
+                .map(|id| a.answers.get(id).cloned().unwrap_or_default())
+                .collect();
+            let flag = if answers.iter().any(|t| t.starts_with("error: ")) {
+                "error"
+            } else if !a.agree {
+                "differs"
+            } else if !a.expected {
+                "unexpected"
+            } else {
+                ""
+            };
+            AnswerRow {
+                origin: a.origin.clone(),
+                input: a.input.clone(),
+                expect: a.expect.clone().unwrap_or_default(),
+                answers,
+                flag: flag.into(),
+                print_lines: a.print_lines,
+                prints: a.prints.clone(),
+            }
+        })
+        .collect();
+    let console_rows: Vec<AnswerRow> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i < CONSOLE_ANSWERS || !r.flag.is_empty())
+        .map(|(_, r)| r.clone())
+        .take(CONSOLE_ANSWERS * 3)
+        .collect();
+    let cut = |s: &str, n: usize| -> String {
+        if s.chars().count() > n {
+            s.chars().take(n - 1).chain(['…']).collect()
+        } else {
+            s.to_string()
+        }
+    };
+    let console_rows: Vec<AnswerRow> = console_rows
+        .into_iter()
+        .map(|mut r| {
+            r.input = cut(&format!("{} {}", r.origin, r.input), 72);
+            r.answers = r.answers.iter().map(|a| cut(a, 40)).collect();
+            r.expect = cut(&r.expect, 20);
+            r
+        })
+        .collect();
+    let mut widths = vec![
+        console_rows.iter().map(|r| r.input.chars().count()).max().unwrap_or(5).max(5),
+        console_rows.iter().map(|r| r.expect.chars().count()).max().unwrap_or(6).max(6),
+    ];
+    for (i, id) in v.targets.iter().enumerate() {
+        widths.push(
+            console_rows
+                .iter()
+                .map(|r| r.answers.get(i).map_or(0, |a| a.chars().count()))
+                .max()
+                .unwrap_or(0)
+                .max(id.chars().count()),
+        );
+    }
+    DecisionsView {
+        gate: v.gate,
+        targets: v.targets.clone(),
+        summaries: v
+            .summaries
+            .iter()
+            .map(|(id, s)| {
+                let mut counts: Vec<(&String, &usize)> = s.iter().collect();
+                counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let text: Vec<String> = counts.iter().map(|(d, n)| format!("{d} x{n}")).collect();
+                (id.clone(), text.join(", "))
+            })
+            .collect(),
+        notes: v.notes.clone(),
+        inputs: v.inputs,
+        console_more: v.inputs.saturating_sub(console_rows.len()),
+        rows_more: v.inputs.saturating_sub(rows.len()),
+        any_expect: v.expectations > 0,
+        any_prints: rows.iter().any(|r| r.print_lines > 0),
+        rows,
+        console_rows,
+        widths,
     }
 }
 
