@@ -405,6 +405,29 @@ struct Outputs {
 }
 
 impl Outputs {
+    /// Creates the folders of `--junit` and `--markdown` and checks the
+    /// files can be written, before minutes of measuring: a typo in a path
+    /// must not cost the run.
+    fn check(&self) -> Result<(), Failure> {
+        for path in [&self.junit, &self.markdown].into_iter().flatten() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Failure::Invalid(format!(
+                        "cannot create {} for {}: {e}",
+                        dir.display(),
+                        path.display()
+                    ))
+                })?;
+            }
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Failure::Invalid(format!("cannot write {}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
     fn write(&self, results: &Results) -> Result<(), Failure> {
         let write = |path: &Path, text: String| {
             std::fs::write(path, text)
@@ -589,8 +612,9 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     if let Some(name) = &save_baseline {
         baseline_path(&reports, &plan.name, name)?;
     }
-    // Check templates before spending minutes measuring.
+    // Check templates and output paths before spending minutes measuring.
     let renderer = Renderer::new(templates)?;
+    outputs.check()?;
     eprintln!(
         "rigor: building {} target(s) of {}",
         plan.targets.len(),
@@ -689,8 +713,20 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         write_atomically(&path, &slim(&results)).map_err(Failure::Run)?;
         eprintln!("rigor: baseline `{name}` saved in {}", path.display());
     }
-    render(&renderer, &results, color, &dir.join("report.html"))?;
-    outputs.write(&results)?;
+    // A report that cannot be written is reported beside the measurement's
+    // own outcome, never instead of it (results.json holds the truth).
+    let mut unwritten = Vec::new();
+    if let Err(Failure::Run(m) | Failure::Invalid(m)) =
+        render(&renderer, &results, color, &dir.join("report.html"))
+    {
+        unwritten.push(m);
+    }
+    if let Err(Failure::Run(m) | Failure::Invalid(m)) = outputs.write(&results) {
+        unwritten.push(m);
+    }
+    for m in &unwritten {
+        eprintln!("error: {}", terminal_safe(m));
+    }
     eprintln!("rigor: results in {}", results_path.display());
     if results.status == RunStatus::Interrupted {
         return Err(Failure::Run(
@@ -698,7 +734,14 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         ));
     }
     verdict_outcome(&results)?;
-    outcome(&results)
+    outcome(&results)?;
+    // Everything passed but an output is missing: CI must not read that as green.
+    match unwritten.len() {
+        0 => Ok(()),
+        n => Err(Failure::Run(format!(
+            "{n} report(s) could not be written; results.json is complete"
+        ))),
+    }
 }
 
 /// Exit code from thresholds (1), regressions (4) or both (5).

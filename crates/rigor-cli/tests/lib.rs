@@ -1026,6 +1026,45 @@ fn passwords_in_urls_never_reach_results_reports_or_logs() {
 }
 
 #[test]
+fn output_paths_are_checked_before_measuring() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC).file(
+        "s.yaml",
+        &rbac_scenario(
+            "outs",
+            "  - {id: rego, kind: regorus}\n",
+            "{duration: 200ms}",
+            "",
+        ),
+    );
+    // A missing folder is created; the run writes there.
+    r.run(&[
+        "run",
+        "s.yaml",
+        "--out",
+        "out",
+        "--junit",
+        "ci/deep/j.xml",
+        "--markdown",
+        "ci/s.md",
+    ])
+    .expect(0);
+    assert!(r.path("ci/deep/j.xml").exists() && r.path("ci/s.md").exists());
+    // A path that cannot be written stops the run before anything is measured.
+    r.file("blocker", "a file, not a folder");
+    let started = std::time::Instant::now();
+    let out = r
+        .run(&["run", "s.yaml", "--out", "out2", "--junit", "blocker/j.xml"])
+        .expect(2);
+    assert!(out.stderr.contains("blocker"), "{}", out.stderr);
+    assert!(
+        !r.path("out2/results.json").exists(),
+        "nothing was measured"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
 fn nothing_listening_is_a_clear_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -891,8 +891,18 @@ fn decisions_view(v: &rigor_engine::results::Verification) -> DecisionsView {
         })
         .collect();
     let mut widths = vec![
-        console_rows.iter().map(|r| r.input.chars().count()).max().unwrap_or(5).max(5),
-        console_rows.iter().map(|r| r.expect.chars().count()).max().unwrap_or(6).max(6),
+        console_rows
+            .iter()
+            .map(|r| r.input.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5),
+        console_rows
+            .iter()
+            .map(|r| r.expect.chars().count())
+            .max()
+            .unwrap_or(6)
+            .max(6),
     ];
     for (i, id) in v.targets.iter().enumerate() {
         widths.push(

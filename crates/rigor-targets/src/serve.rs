@@ -36,6 +36,9 @@ impl State {
     fn rebuild(&mut self) -> Result<(), String> {
         let mut engine = Engine::new();
         engine.set_rego_v0(self.rego_v0);
+        // As OPA's server does by default, print() output goes nowhere near
+        // the request path: gathered and dropped after each evaluation.
+        engine.set_gather_prints(true);
         for (id, text) in &self.modules {
             engine
                 .add_policy(id.clone(), text.clone())
@@ -228,7 +231,9 @@ fn evaluate(state: &Shared, segments: &[&str], body: &Bytes) -> Response<Full<By
         drop(shared);
         let engine = &mut cell.as_mut().ok_or("no engine")?.1;
         engine.set_input(input.map(Value::from).unwrap_or(Value::Undefined));
-        engine.eval_rule(rule).map_err(|e| e.to_string())
+        let result = engine.eval_rule(rule).map_err(|e| e.to_string());
+        drop(engine.take_prints());
+        result
     });
     match result {
         Ok(Value::Undefined) => json(StatusCode::OK, serde_json::json!({})),
