@@ -542,11 +542,13 @@ fn history_path(reports: &Path, scenario: &str) -> PathBuf {
     reports.join("history").join(format!("{scenario}.jsonl"))
 }
 
-fn read_history(path: &Path) -> Vec<rigor_engine::results::HistoryEntry> {
+/// The last runs of `mode` in a history file.
+fn read_history(path: &Path, mode: Mode) -> Vec<rigor_engine::results::HistoryEntry> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut entries: Vec<_> = text
+    let mut entries: Vec<rigor_engine::results::HistoryEntry> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &rigor_engine::results::HistoryEntry| e.mode == mode)
         .collect();
     let skip = entries.len().saturating_sub(HISTORY_SHOWN);
     entries.drain(..skip);
@@ -611,6 +613,22 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         .transpose()?;
     if let Some(name) = &save_baseline {
         baseline_path(&reports, &plan.name, name)?;
+    }
+    if let Some((_, b)) = &base {
+        let cases: Vec<String> = plan.workload.cases().iter().map(|c| c.name()).collect();
+        let ids: Vec<String> = plan.targets.iter().map(|t| t.id().to_string()).collect();
+        let base_trials = b
+            .cases
+            .iter()
+            .flat_map(|c| c.targets.iter().map(|t| t.trials.len()))
+            .min()
+            .unwrap_or(0);
+        let tests = rigor_engine::regress::timing_tests(b, &cases, &ids);
+        if let Some(note) =
+            rigor_engine::regress::rank_test_note(base_trials, plan.workload.trials as usize, tests)
+        {
+            eprintln!("rigor: note: {note}");
+        }
     }
     // Check templates and output paths before spending minutes measuring.
     let renderer = Renderer::new(templates)?;
@@ -697,9 +715,11 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         results.regression = Some(report);
     }
     let history = history_path(&reports, &plan.name);
-    results.history = read_history(&history);
+    // The trend is of runs like this one: a quick probe is not a point on the default trend.
+    results.history = read_history(&history, results.scenario.mode);
     write_atomically(&results_path, &results).map_err(Failure::Run)?;
-    if results.status == RunStatus::Complete {
+    // Quick runs are smoke runs: one short trial says nothing about a trend.
+    if results.status == RunStatus::Complete && results.scenario.mode != Mode::Quick {
         if let Err(e) = append_history(&history, &history_entry(&results)) {
             eprintln!("rigor: history not updated: {e}");
         }

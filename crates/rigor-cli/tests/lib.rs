@@ -1427,6 +1427,165 @@ fn check<'a>(res: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value 
         .unwrap_or_else(|| panic!("no check of {metric}"))
 }
 
+/// Issue 19's drill at the trial count people use: 3 trials a side. The
+/// rank test cannot reach 5% there; Welch's t on log values decides.
+#[test]
+fn three_trials_fail_a_doubling_and_pass_identical_runs() {
+    let r = Rigor::new();
+    r.file("s.yaml", &SPIN_REGRESSION.replace("trials: 8", "trials: 3"));
+    run_with(
+        &r,
+        "50us",
+        &["run", "s.yaml", "--save-baseline", "b3", "--out", "base"],
+    )
+    .expect(0);
+    let verdicts = |dir: &str| -> serde_json::Value {
+        let res = results(&r.path(&format!("{dir}/results.json")));
+        check(&res, "latency.p50").clone()
+    };
+    // Identical: never FAIL (any p50 change of a busy-wait is noise).
+    let same = run_with(
+        &r,
+        "50us",
+        &["run", "s.yaml", "--baseline", "b3", "--out", "same"],
+    );
+    assert!(same.code == 0 || same.code == 4, "{}", same.stderr);
+    assert!(
+        same.stderr
+            .contains("the rank test cannot reach 5% after Holm")
+            && same
+                .stderr
+                .contains("trials per side let the rank test decide"),
+        "the plan says the trials are few: {}",
+        same.stderr
+    );
+    let p50 = verdicts("same");
+    assert_ne!(p50["verdict"], "fail", "{p50}");
+    let res = results(&r.path("same/results.json"));
+    assert!(
+        res["regression"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metric"].as_str().unwrap().starts_with("latency.p"))
+            .all(|c| c["verdict"] != "fail"),
+        "identical runs FAILed: {}",
+        res["regression"]
+    );
+    // +100%: FAIL at 3 trials, by Welch's t, with JUnit and Markdown showing it.
+    run_with(
+        &r,
+        "100us",
+        &[
+            "run",
+            "s.yaml",
+            "--baseline",
+            "b3",
+            "--out",
+            "slow",
+            "--junit",
+            "slow/j.xml",
+            "--markdown",
+            "slow/s.md",
+        ],
+    )
+    .expect(4);
+    let p50 = verdicts("slow");
+    assert_eq!(p50["verdict"], "fail", "{p50}");
+    assert_eq!(p50["test"], "welch-t", "{p50}");
+    assert!(
+        p50["reason"].as_str().unwrap().contains("Welch's t"),
+        "{p50}"
+    );
+    let md = std::fs::read_to_string(r.path("slow/s.md")).unwrap();
+    let headline = md.lines().next().unwrap();
+    assert!(
+        headline.contains("FAIL") && headline.contains("PASS"),
+        "counts every check: {headline}"
+    );
+    // Throughput halves: read as a drop, and as worse.
+    let res = results(&r.path("slow/results.json"));
+    let _ = res;
+    assert!(md.contains("worse"), "{md}");
+    // +20%: twice the threshold; the verdict is recorded (FAIL with spin's low noise).
+    run_with(
+        &r,
+        "60us",
+        &["run", "s.yaml", "--baseline", "b3", "--out", "plus20"],
+    );
+    let p50 = verdicts("plus20");
+    assert_eq!(p50["verdict"], "fail", "{p50}");
+}
+
+#[test]
+fn junit_shows_warns_and_changes_read_in_the_metric_direction() {
+    let r = Rigor::new();
+    // A target level no spin of 50us meets and a critical one it does: WARN.
+    r.file(
+        "s.yaml",
+        &SPIN_REGRESSION.replace(
+            "thresholds: {latency.p50: {target: 1ms}}",
+            "thresholds: {latency.p50: {target: 10us, critical: 1ms}}",
+        ),
+    );
+    run_with(
+        &r,
+        "50us",
+        &["run", "s.yaml", "--save-baseline", "b", "--out", "base"],
+    )
+    .expect(0);
+    run_with(
+        &r,
+        "100us",
+        &[
+            "run",
+            "s.yaml",
+            "--baseline",
+            "b",
+            "--out",
+            "o",
+            "--junit",
+            "o/j.xml",
+            "--markdown",
+            "o/s.md",
+        ],
+    )
+    .expect(4);
+    let xml = std::fs::read_to_string(r.path("o/j.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let warned = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .find(|n| {
+            n.attribute("name")
+                .is_some_and(|a| a.ends_with("latency.p50") && !a.contains(" vs "))
+        })
+        .unwrap();
+    assert!(
+        warned
+            .descendants()
+            .any(|n| n.has_tag_name("property") && n.attribute("value") == Some("WARN")),
+        "{xml}"
+    );
+    let out = warned
+        .descendants()
+        .find(|n| n.has_tag_name("system-out"))
+        .and_then(|n| n.text())
+        .unwrap_or_default();
+    assert!(out.starts_with("WARN: latency.p50"), "{out}");
+    let md = std::fs::read_to_string(r.path("o/s.md")).unwrap();
+    let throughput = md
+        .lines()
+        .find(|l| l.contains("`throughput`"))
+        .unwrap_or_else(|| panic!("{md}"));
+    // The throughput of a spin that doubled halves: a drop, marked worse.
+    assert!(
+        throughput.contains("| -49.") || throughput.contains("| -50."),
+        "{throughput}"
+    );
+    assert!(throughput.contains("worse"), "{throughput}");
+}
+
 #[test]
 fn regressions_against_a_saved_baseline() {
     let r = Rigor::new();
@@ -1583,9 +1742,21 @@ fn history_accumulates_and_full_mode_runs_an_aa_control() {
     let res = results(&r.path("b/results.json"));
     assert_eq!(
         res["history"].as_array().unwrap().len(),
-        1,
-        "earlier runs only"
+        0,
+        "earlier runs of the same mode only: the default run is another trend"
     );
+    r.run(&["run", "s.yaml", "--out", "c"]).expect(0);
+    let default_run = results(&r.path("c/results.json"));
+    assert_eq!(
+        default_run["history"].as_array().unwrap().len(),
+        1,
+        "the first default run"
+    );
+    // A quick run is not a point on any trend.
+    r.run(&["run", "s.yaml", "--mode", "quick", "--out", "d"])
+        .expect(0);
+    let history = std::fs::read_to_string(r.path("reports/history/hist.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 3, "{history}");
     assert_eq!(
         res["scenario"]["workload"]["trials"], 4,
         "the mode override applies"
@@ -1601,12 +1772,13 @@ fn history_accumulates_and_full_mode_runs_an_aa_control() {
     assert!(res["aa_control"]["checks"].as_array().unwrap().len() >= 4);
     let html = std::fs::read_to_string(r.path("b/report.html")).unwrap();
     assert!(
-        html.contains("Trend over the last runs"),
-        "trend chart drawn"
-    );
-    assert!(
         html.contains("control (spin vs its copy spin.aa)"),
         "A/A line in the report"
+    );
+    let html = std::fs::read_to_string(r.path("c/report.html")).unwrap();
+    assert!(
+        html.contains("Trend over the last runs"),
+        "trend chart drawn"
     );
 }
 

@@ -309,6 +309,91 @@ pub fn hodges_lehmann(x: &[f64], y: &[f64], level: f64) -> Option<(f64, Interval
     ))
 }
 
+/// The regularised incomplete beta function I_x(a, b), by its continued
+/// fraction (modified Lentz), accurate to ~1e-12.
+fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    // The fraction converges fast for x < (a + 1) / (a + b + 2); use the symmetry otherwise.
+    if x > (a + 1.0) / (a + b + 2.0) {
+        return 1.0 - incomplete_beta(1.0 - x, b, a);
+    }
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp() / a;
+    const TINY: f64 = 1e-300;
+    let (mut c, mut d) = (1.0, 1.0 - (a + b) * x / (a + 1.0));
+    d = if d.abs() < TINY { TINY } else { d };
+    d = 1.0 / d;
+    let mut f = d;
+    for m in 1..300 {
+        let m = m as f64;
+        // Even step.
+        let num = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
+        d = 1.0 + num * d;
+        d = if d.abs() < TINY { TINY } else { d };
+        c = 1.0 + num / c;
+        c = if c.abs() < TINY { TINY } else { c };
+        d = 1.0 / d;
+        f *= c * d;
+        // Odd step.
+        let num = -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0));
+        d = 1.0 + num * d;
+        d = if d.abs() < TINY { TINY } else { d };
+        c = 1.0 + num / c;
+        c = if c.abs() < TINY { TINY } else { c };
+        d = 1.0 / d;
+        let step = c * d;
+        f *= step;
+        if (step - 1.0).abs() < 1e-14 {
+            break;
+        }
+    }
+    (front * f).clamp(0.0, 1.0)
+}
+
+/// P(T > t) for Student's t with `df` degrees of freedom.
+pub fn student_t_upper(t: f64, df: f64) -> f64 {
+    let tail = 0.5 * incomplete_beta(df / (df + t * t), df / 2.0, 0.5);
+    if t >= 0.0 {
+        tail
+    } else {
+        1.0 - tail
+    }
+}
+
+/// One-sided Welch test that `x` exceeds `y` by more than `margin` (means):
+/// the p-value of H0 "mean(x) - mean(y) <= margin". `None` with fewer than
+/// two values a side. With no spread at all, 0 or 1 by the sign.
+pub fn welch_greater(x: &[f64], y: &[f64], margin: f64) -> Option<f64> {
+    let var = |v: &[f64]| {
+        let m = mean(v);
+        v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64
+    };
+    if x.len() < 2 || y.len() < 2 {
+        return None;
+    }
+    let (nx, ny) = (x.len() as f64, y.len() as f64);
+    let (vx, vy) = (var(x) / nx, var(y) / ny);
+    let diff = mean(x) - mean(y) - margin;
+    let se2 = vx + vy;
+    if se2 <= 0.0 {
+        return Some(if diff > 0.0 { 0.0 } else { 1.0 });
+    }
+    // Welch-Satterthwaite degrees of freedom.
+    let df = se2 * se2 / (vx * vx / (nx - 1.0) + vy * vy / (ny - 1.0));
+    Some(student_t_upper(diff / se2.sqrt(), df))
+}
+
+/// The smallest one-sided p-value the exact rank test can give with `m`
+/// and `n` values: 1 / C(m + n, m).
+pub fn rank_test_floor(m: usize, n: usize) -> f64 {
+    (-ln_choose((m + n) as u64, m as u64)).exp()
+}
+
 /// Holm's step-down adjustment: adjusted p-values in the input order.
 pub fn holm(p: &[f64]) -> Vec<f64> {
     let m = p.len();
@@ -338,6 +423,33 @@ pub fn trials_needed(cv: f64, effect: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn student_t_matches_tables() {
+        // t(0.975; 2) = 4.303, t(0.95; 4) = 2.132, t(0.995; 10) = 3.169.
+        for (t, df, p) in [
+            (4.303, 2.0, 0.025),
+            (2.132, 4.0, 0.05),
+            (3.169, 10.0, 0.005),
+        ] {
+            let got = student_t_upper(t, df);
+            assert!((got - p).abs() < 2e-4, "t {t} df {df}: {got} vs {p}");
+        }
+        assert!((student_t_upper(0.0, 3.0) - 0.5).abs() < 1e-12);
+        assert!((student_t_upper(-2.132, 4.0) - 0.95).abs() < 2e-4);
+    }
+
+    #[test]
+    fn welch_decides_large_shifts_at_three_trials() {
+        let base = [1.00f64, 1.02, 0.99].map(f64::ln);
+        let slow = [2.01f64, 1.98, 2.03].map(f64::ln);
+        let margin = 1.1f64.ln();
+        assert!(welch_greater(&slow, &base, margin).unwrap() < 0.001);
+        assert!(welch_greater(&base, &base, margin).unwrap() > 0.5);
+        // The rank test cannot go below 1/20 at 3 vs 3.
+        assert!((rank_test_floor(3, 3) - 0.05).abs() < 1e-12);
+        assert!((rank_test_floor(8, 8) - 1.0 / 12870.0).abs() < 1e-12);
+    }
 
     #[test]
     fn median_interval_coverage_is_exact() {

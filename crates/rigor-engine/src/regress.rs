@@ -89,6 +89,11 @@ pub struct RegressionCheck {
     pub p_value: Option<f64>,
     /// One-sided p-value of "worse by more than T", Holm-adjusted over the run.
     pub p_regression: Option<f64>,
+    /// The one-sided test behind `p_regression`: `rank` (Mann-Whitney on
+    /// per-trial values) or `welch-t` (Welch's t on log trial values, used
+    /// when there are too few trials for the rank test to reach 5% after Holm).
+    #[serde(default)]
+    pub test: String,
     /// Threshold T.
     pub threshold: f64,
     /// Smallest change these trials can resolve (2.8 x CV x sqrt(2/n)).
@@ -120,6 +125,37 @@ pub struct RegressionReport {
     pub geomean: BTreeMap<String, f64>,
     /// The worst verdict.
     pub verdict: Verdict,
+}
+
+/// Before measuring: when `tests` one-sided rank tests with `base` and
+/// `new` trials a side cannot reach [`ALPHA`] after Holm, a note saying that
+/// Welch's t decides and how many trials per side the rank test needs.
+pub fn rank_test_note(base: usize, new: usize, tests: usize) -> Option<String> {
+    let reachable = |m: usize, n: usize| inference::rank_test_floor(m, n) * (tests as f64) < ALPHA;
+    if base < 2 || new < 2 || tests == 0 || reachable(base, new) {
+        return None;
+    }
+    let needed = (2..500).find(|n| reachable(*n, *n))?;
+    Some(format!(
+        "{new} trial(s) against the baseline's {base}: the rank test cannot reach 5% after Holm over {tests} timing checks, so Welch's t on log trial values decides timing regressions (it assumes roughly log-normal trial values); {needed} trials per side let the rank test decide"
+    ))
+}
+
+/// Timing checks a comparison of these results with a run of `new_cases`
+/// and `new_targets` makes (every shared case and target, each gated timing metric).
+pub fn timing_tests(base: &Results, new_cases: &[String], new_targets: &[String]) -> usize {
+    let per_pair = GATED.iter().filter(|(_, exact)| !exact).count();
+    base.cases
+        .iter()
+        .filter(|c| new_cases.contains(&c.name))
+        .map(|c| {
+            c.targets
+                .iter()
+                .filter(|t| new_targets.contains(&t.id))
+                .count()
+                * per_pair
+        })
+        .sum()
 }
 
 /// Per-trial values of a metric (p99.9 only from trials large enough).
@@ -157,6 +193,17 @@ fn pct(v: f64) -> String {
     format!("{:+.1}%", v * 100.0)
 }
 
+/// How the metric's own value moves for a "badness" change (positive is
+/// worse): the same for lower-is-better metrics; for throughput, 10% worse
+/// is a drop of 9.1% (`-9.1%`).
+pub fn moved(metric: &str, badness: f64) -> String {
+    if worse_sign(metric) < 0.0 {
+        pct(1.0 / (1.0 + badness) - 1.0)
+    } else {
+        pct(badness)
+    }
+}
+
 /// One timing metric: Hodges-Lehmann on "badness" (log value, negated for
 /// higher-is-better metrics), so a positive shift is always worse.
 fn timing_check(
@@ -164,7 +211,7 @@ fn timing_check(
     new: &[f64],
     metric: &str,
     t: f64,
-) -> (f64, Option<Interval>, f64, f64) {
+) -> (f64, Option<Interval>, (f64, Option<f64>), f64) {
     let sign = worse_sign(metric);
     let bad = |v: &[f64]| -> Vec<f64> { v.iter().map(|x| sign * x.max(1e-300).ln()).collect() };
     let (b, n) = (bad(base), bad(new));
@@ -178,9 +225,10 @@ fn timing_check(
         confidence: i.confidence,
     });
     let shifted: Vec<f64> = n.iter().map(|x| x - (1.0 + t).ln()).collect();
-    let p_one = inference::mann_whitney_greater(&shifted, &b);
+    let p_rank = inference::mann_whitney_greater(&shifted, &b);
+    let p_welch = inference::welch_greater(&n, &b, (1.0 + t).ln());
     let p_two = inference::mann_whitney(new, base);
-    (to_change(shift), interval, p_one, p_two)
+    (to_change(shift), interval, (p_rank, p_welch), p_two)
 }
 
 /// One pairing to compare: case name, target id, baseline trials, new trials.
@@ -267,6 +315,7 @@ pub fn compare_trials(
                     interval: None,
                     p_value: None,
                     p_regression: None,
+                    test: String::new(),
                     threshold: t,
                     detectable,
                     trials_needed,
@@ -302,20 +351,42 @@ pub fn compare_trials(
                     check.change = change;
                     check.interval = interval;
                     check.p_value = Some(p_two);
-                    one_sided.push(Some(p_one));
+                    one_sided.push(Some((p_one, b.len(), n.len())));
                 }
                 checks.push(check);
             }
         }
     }
-    // Holm over the timing metrics' one-sided p-values.
-    let raw: Vec<f64> = one_sided.iter().flatten().copied().collect();
+    // Holm over the timing metrics' one-sided p-values. The exact rank test
+    // cannot go below 1/C(m+n, m) (1/20 at 3 vs 3 trials): when that floor
+    // times the number of tests is not under ALPHA, it could never FAIL
+    // anything, however large the change; Welch's t on the log values
+    // (assuming roughly log-normal trial values) decides instead.
+    let tests = one_sided.iter().flatten().count();
+    let chosen: Vec<Option<(f64, &'static str)>> = one_sided
+        .iter()
+        .map(|p| {
+            p.map(|((p_rank, p_welch), m, n)| {
+                match p_welch.filter(|_| inference::rank_test_floor(m, n) * tests as f64 >= ALPHA) {
+                    Some(p) => (p, "welch-t"),
+                    None => (p_rank, "rank"),
+                }
+            })
+        })
+        .collect();
+    let raw: Vec<f64> = chosen.iter().flatten().map(|(p, _)| *p).collect();
     let adjusted = inference::holm(&raw);
     let mut adjusted = adjusted.into_iter();
-    for (check, p) in checks.iter_mut().zip(&one_sided) {
-        if p.is_none() {
+    for (check, p) in checks.iter_mut().zip(&chosen) {
+        let Some((_, test)) = p else {
             continue;
-        }
+        };
+        check.test = test.to_string();
+        let by = if *test == "welch-t" {
+            ", Welch's t on log trial values: too few trials for the rank test"
+        } else {
+            ""
+        };
         let p_adj = adjusted.next().unwrap_or(1.0);
         check.p_regression = Some(p_adj);
         let t = check.threshold;
@@ -324,9 +395,9 @@ pub fn compare_trials(
             (
                 Verdict::Fail,
                 format!(
-                    "worse by {} (over {}, p = {} after Holm)",
-                    pct(check.change),
-                    pct(t),
+                    "worse: {} (the threshold allows {}; p = {} after Holm{by})",
+                    moved(&check.metric, check.change),
+                    moved(&check.metric, t),
                     sig(p_adj)
                 ),
             )
@@ -340,9 +411,9 @@ pub fn compare_trials(
                 (
                     Verdict::Warn,
                     format!(
-                        "point estimate {} above {} (one trial: no interval)",
-                        pct(check.change),
-                        pct(t)
+                        "point estimate {} beyond the threshold's {} (one trial: no interval)",
+                        moved(&check.metric, check.change),
+                        moved(&check.metric, t)
                     ),
                 )
             } else {
@@ -352,9 +423,9 @@ pub fn compare_trials(
             (
                 Verdict::Warn,
                 format!(
-                    "point estimate {} above {}, not significant after Holm (p = {})",
-                    pct(check.change),
-                    pct(t),
+                    "point estimate {} beyond the threshold's {}, not significant after Holm (p = {}{by})",
+                    moved(&check.metric, check.change),
+                    moved(&check.metric, t),
                     sig(p_adj)
                 ),
             )
@@ -362,8 +433,9 @@ pub fn compare_trials(
             (
                 Verdict::Warn,
                 format!(
-                    "inconclusive: interval reaches {} (threshold {})",
-                    pct(high.unwrap_or(f64::NAN)),
+                    "inconclusive: interval reaches {} (threshold {}, {} worse)",
+                    moved(&check.metric, high.unwrap_or(f64::NAN)),
+                    moved(&check.metric, t),
                     level(t)
                 ),
             )

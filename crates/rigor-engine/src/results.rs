@@ -418,6 +418,54 @@ pub enum Verdict {
     Fail,
 }
 
+impl Results {
+    /// The run's one verdict, for every headline and output: the worst
+    /// threshold grade, the regression check's, and FAIL for a target that
+    /// failed (the run exits 3 then).
+    pub fn overall_verdict(&self) -> Verdict {
+        let mut v = self.verdict;
+        if !self.errors.is_empty() {
+            v = v.max(Verdict::Fail);
+        }
+        if let Some(r) = &self.regression {
+            v = v.max(r.verdict);
+        }
+        v
+    }
+
+    /// Every check the verdict covers, counted by verdict (indexed by
+    /// `Verdict as usize`): threshold grades, regression checks, and each
+    /// failed target as a FAIL.
+    pub fn check_counts(&self) -> [usize; 4] {
+        let mut counts = [0usize; 4];
+        for case in &self.cases {
+            for t in &case.targets {
+                for g in &t.grades {
+                    counts[g.verdict as usize] += 1;
+                }
+                if t.error.is_some() {
+                    counts[Verdict::Fail as usize] += 1;
+                }
+            }
+        }
+        for c in self.regression.iter().flat_map(|r| &r.checks) {
+            counts[c.verdict as usize] += 1;
+        }
+        counts
+    }
+
+    /// `3 FAIL, 2 WARN, 10 PASS` over [`Results::check_counts`].
+    pub fn check_counts_text(&self) -> String {
+        let counts = self.check_counts();
+        [Verdict::Fail, Verdict::Warn, Verdict::Pass, Verdict::Skip]
+            .iter()
+            .filter(|v| counts[**v as usize] > 0)
+            .map(|v| format!("{} {}", counts[*v as usize], v.label()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl Verdict {
     /// Upper-case label for reports.
     pub fn label(self) -> &'static str {

@@ -46,18 +46,48 @@ fn pct(v: f64) -> String {
     }
 }
 
-/// `+12.3% [+8.1%, +16.0%]` (with the coverage when under 95%).
+/// The change of the metric's own value, signed as the value moved (a
+/// throughput drop is negative), with its interval (and the interval's
+/// coverage when it is not 95%) and whether that is worse or better:
+/// `-78.8% [-80.1%, -77.0%] worse`.
 pub fn change_text(c: &RegressionCheck) -> String {
+    let higher_is_better = rigor_scenario::metrics::metric(&c.metric)
+        .is_some_and(|m| m.direction == rigor_scenario::metrics::Direction::HigherIsBetter);
+    // `c.change` is "badness": positive is worse whichever way the metric improves.
+    let value = |bad: f64| {
+        if higher_is_better {
+            1.0 / (1.0 + bad) - 1.0
+        } else {
+            bad
+        }
+    };
+    let word = if c.change > 0.001 {
+        " worse"
+    } else if c.change < -0.001 {
+        " better"
+    } else {
+        ""
+    };
     match c.interval {
         Some(i) if c.trials.0.min(c.trials.1) > 1 => {
-            let cov = if i.confidence < 0.949 {
-                format!(" ({:.0}%)", i.confidence * 100.0)
+            let cov = if (i.confidence - 0.95).abs() > 0.001 {
+                format!(" ({:.0}% interval)", i.confidence * 100.0)
             } else {
                 String::new()
             };
-            format!("{} [{}, {}]{cov}", pct(c.change), pct(i.low), pct(i.high))
+            let (lo, hi) = if higher_is_better {
+                (value(i.high), value(i.low))
+            } else {
+                (value(i.low), value(i.high))
+            };
+            format!(
+                "{} [{}, {}]{cov}{word}",
+                pct(value(c.change)),
+                pct(lo),
+                pct(hi)
+            )
         }
-        _ => pct(c.change),
+        _ => format!("{}{word}", pct(value(c.change))),
     }
 }
 
@@ -65,6 +95,8 @@ struct Case {
     class: String,
     name: String,
     failure: Option<String>,
+    /// A WARN: the case passes, and carries the reason where CI shows it.
+    warning: Option<String>,
     skipped: bool,
 }
 
@@ -96,6 +128,7 @@ fn cases(results: &Results) -> Vec<Case> {
                     class: format!("{}.thresholds.{}", results.scenario.name, t.id),
                     name: format!("{} {} {}", case.name, t.id, g.metric),
                     failure: (g.verdict == Verdict::Fail).then(|| text.clone()),
+                    warning: (g.verdict == Verdict::Warn).then(|| text.clone()),
                     skipped: g.verdict == Verdict::Skip,
                 });
             }
@@ -104,6 +137,7 @@ fn cases(results: &Results) -> Vec<Case> {
                     class: format!("{}.run.{}", results.scenario.name, t.id),
                     name: format!("{} {} ran", case.name, t.id),
                     failure: Some(e.clone()),
+                    warning: None,
                     skipped: false,
                 });
             }
@@ -111,21 +145,21 @@ fn cases(results: &Results) -> Vec<Case> {
     }
     if let Some(r) = &results.regression {
         for c in &r.checks {
+            let text = format!(
+                "{}: {} -> {}, change {}, p = {}: {}",
+                c.metric,
+                format_metric(&c.metric, Some(c.base)),
+                format_metric(&c.metric, Some(c.new)),
+                change_text(c),
+                c.p_value
+                    .map_or("-".into(), rigor_engine::regress::format_p),
+                c.reason
+            );
             out.push(Case {
                 class: format!("{}.regression.{}", results.scenario.name, c.target),
                 name: format!("{} {} {} vs {}", c.case, c.target, c.metric, r.baseline),
-                failure: (c.verdict == Verdict::Fail).then(|| {
-                    format!(
-                        "{}: {} -> {}, change {}, p = {}: {}",
-                        c.metric,
-                        format_metric(&c.metric, Some(c.base)),
-                        format_metric(&c.metric, Some(c.new)),
-                        change_text(c),
-                        c.p_value
-                            .map_or("-".into(), rigor_engine::regress::format_p),
-                        c.reason
-                    )
-                }),
+                failure: (c.verdict == Verdict::Fail).then(|| text.clone()),
+                warning: (c.verdict == Verdict::Warn).then_some(text),
                 skipped: false,
             });
         }
@@ -153,14 +187,19 @@ pub fn junit(results: &Results) -> String {
             xml_escape(&c.class),
             xml_escape(&c.name)
         ));
-        match (&c.failure, c.skipped) {
-            (Some(f), _) => out.push_str(&format!(
+        match (&c.failure, &c.warning, c.skipped) {
+            (Some(f), _, _) => out.push_str(&format!(
                 ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
                 xml_escape(f),
                 xml_escape(f)
             )),
-            (None, true) => out.push_str(">\n      <skipped/>\n    </testcase>\n"),
-            (None, false) => out.push_str("/>\n"),
+            // A WARN passes, but says so where CI shows it: a property and the output.
+            (None, Some(w), _) => out.push_str(&format!(
+                ">\n      <properties><property name=\"verdict\" value=\"WARN\"/></properties>\n      <system-out>WARN: {}</system-out>\n    </testcase>\n",
+                xml_escape(w)
+            )),
+            (None, None, true) => out.push_str(">\n      <skipped/>\n    </testcase>\n"),
+            (None, None, false) => out.push_str("/>\n"),
         }
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
@@ -223,16 +262,10 @@ fn badge(v: Verdict) -> &'static str {
 /// A Markdown summary: the verdict, threshold grades, regressions.
 pub fn markdown(results: &Results) -> String {
     let mut out = format!(
-        "## rigor · {} — {}\n\n",
+        "## rigor · {} — {} ({})\n\n",
         md_escape(&results.scenario.name),
-        badge(
-            results.verdict.max(
-                results
-                    .regression
-                    .as_ref()
-                    .map_or(Verdict::Skip, |r| r.verdict)
-            )
-        )
+        badge(results.overall_verdict()),
+        results.check_counts_text()
     );
     let grades: Vec<_> = results
         .cases
@@ -285,7 +318,7 @@ fn regression_markdown(r: &RegressionReport) -> String {
     if let Some(d) = &r.downgraded {
         out.push_str(&format!("> **Note:** {}\n\n", md_escape(d)));
     }
-    out.push_str("| case | target | metric | base | new | change [95% CI] | p | verdict | why |\n|---|---|---|---:|---:|---|---:|---|---|\n");
+    out.push_str("| case | target | metric | base | new | change of the value [95% interval] | p | verdict | why |\n|---|---|---|---:|---:|---|---:|---|---|\n");
     for c in &r.checks {
         out.push_str(&format!(
             "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
@@ -313,7 +346,7 @@ pub fn compare_table(r: &RegressionReport) -> String {
         "metric",
         "old",
         "new",
-        "change [95% CI]",
+        "change of the value [95% interval]",
         "p",
         "verdict",
     ];

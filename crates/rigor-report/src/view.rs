@@ -463,7 +463,6 @@ impl ReportView {
                 }
             })
             .collect();
-        let mut counts = [0usize; 4];
         let cases = results
             .cases
             .iter()
@@ -516,7 +515,6 @@ impl ReportView {
                     .iter()
                     .flat_map(|t| t.grades.iter().map(move |g| (t, g)))
                     .map(|(t, g)| {
-                        counts[g.verdict as usize] += 1;
                         GradeRow {
                             target_id: t.id.clone(),
                             metric: g.metric.clone(),
@@ -694,14 +692,7 @@ impl ReportView {
                 }
             })
             .collect();
-        let labels = [Verdict::Skip, Verdict::Pass, Verdict::Warn, Verdict::Fail];
-        let grade_counts = labels
-            .iter()
-            .rev()
-            .filter(|v| counts[**v as usize] > 0)
-            .map(|v| format!("{} {}", counts[*v as usize], v.label()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let grade_counts = results.check_counts_text();
         let mut notes = vec![format!(
             "Latency: {}. Timer cost {} per read.",
             h.timing,
@@ -730,14 +721,8 @@ impl ReportView {
             .filter(|(_, t)| t.noisy)
             .map(|(c, t)| format!("{} {}", c.name, t.id))
             .collect();
-        let mut verdict = results.verdict;
-        if !results.errors.is_empty() {
-            verdict = verdict.max(Verdict::Fail);
-        }
-        // The headline covers the regression check too: a PASS over a regression would mislead.
-        if let Some(r) = &results.regression {
-            verdict = verdict.max(r.verdict);
-        }
+        // The headline covers the regression check and failed targets too.
+        let verdict = results.overall_verdict();
         ReportView {
             name: results.scenario.name.clone(),
             description: results.scenario.description.clone(),
@@ -965,7 +950,7 @@ fn regression_view(r: &rigor_engine::regress::RegressionReport, color: bool) -> 
         "metric",
         "base",
         "new",
-        "change [95% CI]",
+        "change of the value [95% interval]",
         "p",
     ];
     let widths = column_widths(
