@@ -1393,6 +1393,54 @@ fn decision_caches_answer_repeated_inputs_without_evaluating() {
     assert_eq!(targets[2]["trials"][0]["batch"], 1);
 }
 
+#[test]
+fn decision_cache_keys_on_part_of_the_input() {
+    let r = Rigor::new();
+    // Every request carries a unique id, as real ones do.
+    let lines: String = (0..60)
+        .map(|i| {
+            let user = ["alice", "bob", "carol"][i % 3];
+            format!("{{\"user\": \"{user}\", \"uid\": \"req-{i}\"}}\n")
+        })
+        .collect();
+    r.file("p.rego", RBAC).file("reqs.jsonl", &lines).file(
+        "s.yaml",
+        "name: keyed\n\
+         policy: {files: [p.rego], query: data.rbac.allow}\n\
+         inputs: [reqs.jsonl]\n\
+         workload: {duration: 200ms}\n\
+         targets:\n\
+         \x20 - {id: whole, kind: regorus, cache: {kind: moka}}\n\
+         \x20 - {id: user, kind: regorus, cache: {kind: moka, key: [input.user]}}\n",
+    );
+    let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
+    assert!(
+        out.stdout.contains("key [input.user]: 3 distinct key(s) over 60 input(s)")
+            && out.stdout.contains("key the whole input: 60 distinct key(s) over 60 input(s) (every input is its own key"),
+        "{}",
+        out.stdout
+    );
+    let res = results(&r.path("out/results.json"));
+    let t = &res["cases"][0]["targets"];
+    assert_eq!(t[0]["metrics"]["cache.entries_end"], 60.0);
+    assert_eq!(t[1]["metrics"]["cache.entries_end"], 3.0);
+    assert_eq!(res["targets"][1]["config"]["cache"]["key"][0], "input.user");
+    // A key that leaves out a field the decision depends on is refused.
+    r.file(
+        "bad.yaml",
+        "name: bad\npolicy: {files: [p.rego], query: data.rbac.allow}\ninputs: [reqs.jsonl]\n\
+         workload: {duration: 200ms}\ntargets: [{id: c, kind: regorus, cache: {kind: moka, key: [input.uid2]}}]\n",
+    );
+    let out = r.run(&["run", "bad.yaml", "--out", "bad"]).expect(2);
+    assert!(
+        out.stderr
+            .contains("cache key [input.uid2] is not enough for this policy")
+            && out.stderr.contains("would serve wrong decisions"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// A spin target whose service time comes from the environment, so a known
 /// slowdown can be injected without changing the scenario (whose content
 /// hash is part of the environment a baseline must match).

@@ -303,6 +303,7 @@ fn redact_json(value: serde_json::Value) -> serde_json::Value {
 fn decision_cache_config(c: &rigor_scenario::model::DecisionCacheSpec) -> serde_json::Value {
     serde_json::json!({
         "kind": c.kind,
+        "key": c.key,
         "capacity": c.capacity,
         "ttl_ns": c.ttl.map(|t| t.0.as_nanos() as u64),
         "eviction": c.eviction,

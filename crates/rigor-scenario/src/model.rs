@@ -848,6 +848,13 @@ pub enum DecisionCacheKind {
 pub struct DecisionCacheSpec {
     /// `moka` or `redis`.
     pub kind: DecisionCacheKind,
+    /// What the cache key is made of: paths into the input
+    /// (`[input.user, input.action, input.resource.type]`), as an
+    /// application keys on the fields its decision depends on. Default: the
+    /// whole input, which never hits in production when requests carry
+    /// unique fields (request ids, `request.uid`, timestamps).
+    #[serde(default)]
+    pub key: Option<Vec<String>>,
     /// Entries (default 10000) or bytes (`16MiB`).
     #[serde(default)]
     pub capacity: Option<Capacity>,

@@ -809,6 +809,20 @@ impl Builder<'_> {
                 }
                 other => {
                     if let Some(dc) = other.decision_cache_mut() {
+                        if let Some(key) = &dc.key {
+                            let bad = key.iter().find(|p| {
+                                let mut parts = p.split('.');
+                                parts.next() != Some("input") || parts.any(str::is_empty)
+                            });
+                            if key.is_empty() || bad.is_some() {
+                                return Err(self
+                                    .error(t, format!(
+                                        "target `{id}`: cache `key` {}",
+                                        bad.map_or("is empty".to_string(), |p| format!("path `{p}` is not a path into the input"))
+                                    ))
+                                    .with_help("list paths such as `input.user` or `input.resource.type`, or drop `key` to key on the whole input"));
+                            }
+                        }
                         if dc.kind == crate::model::DecisionCacheKind::Redis {
                             let mut c = dc.connection();
                             self.redis(t, id, &mut c)?;

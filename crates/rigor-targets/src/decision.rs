@@ -4,6 +4,11 @@
 //! - Key: XXH3-64 of the input's canonical JSON (object keys sorted),
 //!   computed on every operation, as an application hashing its request
 //!   would; the canonical bytes themselves are prepared before timing.
+//!   With `key: [input.user, ...]` the key is the canonical JSON of those
+//!   values only (a missing path is `null`), and every input is evaluated
+//!   once before timing to prove the key is enough: two inputs with one
+//!   key but different decisions refuse the scenario, since such a cache
+//!   would serve wrong decisions.
 //! - Value: the decision's JSON bytes. A hit returns them without
 //!   evaluating; a miss evaluates, serialises and stores (cache-aside).
 //! - Each trial starts with an empty cache; the warm-up fills it.
@@ -33,22 +38,103 @@ pub type Cached = (std::sync::Arc<DecisionCache>, std::sync::Arc<Vec<Vec<u8>>>);
 pub fn attach(
     spec: &DecisionCacheSpec,
     inputs: &[serde_json::Value],
-    decide: impl FnOnce(&serde_json::Value) -> Result<serde_json::Value, String>,
+    decide: impl Fn(&serde_json::Value) -> Result<serde_json::Value, String>,
 ) -> Result<Cached, TargetError> {
     let sample = match inputs.first() {
         Some(i) => decide(i).map_err(TargetError::Failed)?,
         None => serde_json::Value::Bool(true),
     };
-    let sample = serde_json::to_vec(&sample).unwrap_or_default();
-    let canon = if inputs.is_empty() {
+    let sample_bytes = serde_json::to_vec(&sample).unwrap_or_default();
+    let canon: Vec<Vec<u8>> = if inputs.is_empty() {
         vec![b"null".to_vec()]
     } else {
-        inputs.iter().map(canonical).collect()
+        match &spec.key {
+            None => inputs.iter().map(canonical).collect(),
+            Some(paths) => inputs
+                .iter()
+                .map(|i| canonical(&project(i, paths)))
+                .collect(),
+        }
     };
-    Ok((
-        std::sync::Arc::new(DecisionCache::new(spec, &sample)?),
-        std::sync::Arc::new(canon),
-    ))
+    if let Some(paths) = &spec.key {
+        check_key(paths, inputs, &canon, &decide)?;
+    }
+    let distinct = canon.iter().collect::<std::collections::HashSet<_>>().len();
+    let mut cache = DecisionCache::new(spec, &sample_bytes)?;
+    cache.key_note = format!(
+        "key {}: {distinct} distinct key(s) over {} input(s){}",
+        spec.key
+            .as_ref()
+            .map_or("the whole input".to_string(), |k| format!(
+                "[{}]",
+                k.join(", ")
+            )),
+        inputs.len(),
+        if spec.key.is_none() && distinct == inputs.len() && inputs.len() > 1 {
+            " (every input is its own key: hits come only from the input list repeating, which requests with unique fields never do; `key:` names the fields a decision depends on)"
+        } else {
+            ""
+        }
+    );
+    Ok((std::sync::Arc::new(cache), std::sync::Arc::new(canon)))
+}
+
+/// The values at `paths` (`input.a.b`) of an input, as one array; a missing path is null.
+pub fn project(input: &serde_json::Value, paths: &[String]) -> serde_json::Value {
+    serde_json::Value::Array(
+        paths
+            .iter()
+            .map(|p| {
+                p.split('.')
+                    .skip(1)
+                    .try_fold(input, |v, part| v.get(part))
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null)
+            })
+            .collect(),
+    )
+}
+
+/// Refuses a key that maps inputs with different decisions to one entry.
+fn check_key(
+    paths: &[String],
+    inputs: &[serde_json::Value],
+    canon: &[Vec<u8>],
+    decide: &impl Fn(&serde_json::Value) -> Result<serde_json::Value, String>,
+) -> Result<(), TargetError> {
+    let mut seen: std::collections::HashMap<&[u8], (usize, serde_json::Value)> =
+        std::collections::HashMap::new();
+    for (i, (input, key)) in inputs.iter().zip(canon).enumerate() {
+        let decision = decide(input).map_err(TargetError::Failed)?;
+        match seen.get(key.as_slice()) {
+            Some((j, earlier)) if *earlier != decision => {
+                let show = |v: &serde_json::Value| {
+                    let t = v.to_string();
+                    if t.chars().count() > 200 {
+                        t.chars().take(200).chain(['…']).collect()
+                    } else {
+                        t
+                    }
+                };
+                return Err(TargetError::Invalid(format!(
+                    "cache key [{}] is not enough for this policy: inputs {} ({}) and {} ({}) share the key {} but the policy answers {} and {}; a cache keyed so would serve wrong decisions. Add the field the decision depends on to `key`",
+                    paths.join(", "),
+                    j + 1,
+                    show(&inputs[*j]),
+                    i + 1,
+                    show(input),
+                    String::from_utf8_lossy(key),
+                    show(earlier),
+                    show(&decision)
+                )));
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(key.as_slice(), (i, decision));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The canonical JSON of a value: object keys sorted at every level.
@@ -96,6 +182,8 @@ pub struct DecisionCache {
     eviction: Eviction,
     ttl: Option<std::time::Duration>,
     kind: Kind,
+    /// What the key is made of and how many distinct keys the inputs have.
+    key_note: String,
 }
 
 // One per target, never moved on the measured path.
@@ -142,6 +230,7 @@ impl DecisionCache {
             eviction: spec.eviction,
             ttl: spec.ttl.map(|t| t.0),
             kind,
+            key_note: String::new(),
         })
     }
 
@@ -163,8 +252,8 @@ impl DecisionCache {
                     memory: None,
                     memory_source: String::new(),
                     capacity_note: Some(format!(
-                        "moka max_capacity {} ({:?}); starts empty each trial",
-                        self.capacity, self.eviction
+                        "moka max_capacity {} ({:?}); starts empty each trial; {}",
+                        self.capacity, self.eviction, self.key_note
                     )),
                 })
             }
@@ -204,7 +293,7 @@ impl DecisionCache {
                     entries: 0,
                     memory: None,
                     memory_source: String::new(),
-                    capacity_note: Some("starts empty each trial".into()),
+                    capacity_note: Some(format!("starts empty each trial; {}", self.key_note)),
                 })
             }
         }
