@@ -5,7 +5,10 @@ Saves a baseline of scenarios/regression-drill.yaml, then
 - repeats identical runs against it and counts WARN and FAIL checks (false alarms);
 - injects slowdowns into the spin target (SPIN_TIME) and counts how often each is caught (FAIL).
 
-Usage: scenarios/tools/regression_drill.py [--mode default|full] [--repeats N] [--slowdowns 5,10,12,15,20]
+Usage: scenarios/tools/regression_drill.py [--mode default|full] [--repeats N] [--slowdowns 5,10,12,15,20] [--trials N]
+
+--trials N runs a copy of the scenario with N trials (3 is what many CI jobs
+afford: there the rank test cannot reach 5% and Welch's t decides).
 """
 import argparse
 import collections
@@ -18,6 +21,20 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RIGOR = os.path.join(ROOT, "target", "release", "rigor")
 SCENARIO = os.path.join(ROOT, "scenarios", "regression-drill.yaml")
+
+
+def with_trials(trials, work):
+    """A copy of the drill scenario with `trials` trials, its paths made absolute."""
+    with open(SCENARIO) as f:
+        text = f.read()
+    scenarios = os.path.dirname(SCENARIO)
+    for folder in ("policies/", "data/", "inputs/"):
+        text = text.replace(f" {folder}", f" {scenarios}/{folder}").replace(f"[{folder}", f"[{scenarios}/{folder}")
+    text = text.replace("trials: 6", f"trials: {trials}")
+    path = os.path.join(work, "regression-drill.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def run(mode, reports, out, spin_us=50.0, baseline=None, save=None):
@@ -37,11 +54,15 @@ def main():
     ap.add_argument("--mode", default="default")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--slowdowns", default="5,10,12,15,20")
+    ap.add_argument("--trials", type=int, default=None)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="rigor-drill-")
+    if args.trials:
+        global SCENARIO
+        SCENARIO = with_trials(args.trials, work)
     reports = os.path.join(work, "reports")
     run(args.mode, reports, os.path.join(work, "base"), save="drill")
-    print(f"mode {args.mode}; baseline saved; {args.repeats} identical runs")
+    print(f"mode {args.mode}{f', {args.trials} trials' if args.trials else ''}; baseline saved; {args.repeats} identical runs")
     verdicts = collections.Counter()
     runs_with = collections.Counter()
     detectable = collections.defaultdict(list)
@@ -70,7 +91,8 @@ def main():
             code, res = run(args.mode, reports, os.path.join(work, f"slow{pct}-{i}"), spin_us=50.0 * (1 + pct / 100), baseline="drill")
             p50 = next(c for c in res["regression"]["checks"] if c["target"] == "spin" and c["metric"] == "latency.p50")
             caught += p50["verdict"] == "fail"
-        print(f"spin +{pct:g}%: latency.p50 FAIL in {caught}/{args.repeats} runs")
+            test = p50.get("test", "")
+        print(f"spin +{pct:g}%: latency.p50 FAIL in {caught}/{args.repeats} runs (test: {test})")
 
 
 if __name__ == "__main__":
