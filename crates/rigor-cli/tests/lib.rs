@@ -778,8 +778,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A `redis-server` of the test's own on `port`, answering before this returns.
-fn start_redis(port: u16) -> std::process::Child {
+/// A `redis-server` of the test's own on `port` (with `extra` settings),
+/// answering before this returns.
+fn start_redis(port: u16, extra: &[&str]) -> std::process::Child {
     let mut child = Command::new("redis-server")
         .args([
             "--port",
@@ -791,6 +792,7 @@ fn start_redis(port: u16) -> std::process::Child {
             "--appendonly",
             "no",
         ])
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("redis-server (just deps installs it)");
@@ -820,7 +822,7 @@ fn redis_killed_mid_trial_is_counted_and_the_run_finishes() {
     // reconnects counted, the trial goes on, results written.
     for client in ["multiplexed", "blocking"] {
         let port = free_port();
-        let mut redis = start_redis(port);
+        let mut redis = start_redis(port, &[]);
         let r = Rigor::new();
         r.file(
             "s.yaml",
@@ -834,7 +836,7 @@ fn redis_killed_mid_trial_is_counted_and_the_run_finishes() {
         redis.kill().unwrap();
         redis.wait().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let mut restarted = start_redis(port);
+        let mut restarted = start_redis(port, &[]);
         let (code, stderr) = live.finish();
         let _ = restarted.kill();
         let _ = restarted.wait();
@@ -926,26 +928,7 @@ fn sigterm_and_sigint_keep_partial_results_and_stop_managed_servers() {
 #[test]
 fn passwords_in_urls_never_reach_results_reports_or_logs() {
     let port = free_port();
-    let mut redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--requirepass",
-            "hunter2",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server (just deps installs it)");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let mut redis = start_redis(port, &["--requirepass", "hunter2"]);
     let r = Rigor::new();
     r.file(
         "s.yaml",
@@ -1062,6 +1045,71 @@ fn output_paths_are_checked_before_measuring() {
         "nothing was measured"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn a_closed_stdout_or_an_unwritable_report_never_hides_the_result() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC).file(
+        "s.yaml",
+        &rbac_scenario(
+            "pipe",
+            "  - {id: rego, kind: regorus}\n",
+            "{duration: 300ms}",
+            "",
+        ),
+    );
+    // `rigor run ... | head -0`: stdout is closed before the report is printed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(["run", "s.yaml", "--out", "out", "--color", "never"])
+        .current_dir(r.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(results(&r.path("out/results.json"))["status"], "complete");
+    assert!(r.path("out/report.html").exists());
+    // The HTML report cannot be written (a folder is in its place): the
+    // results are complete, the failure is said, and a passing run exits 3.
+    std::fs::create_dir_all(r.path("out2/report.html")).unwrap();
+    let out = r
+        .run(&["run", "s.yaml", "--out", "out2", "--markdown", "out2/s.md"])
+        .expect(3);
+    assert!(
+        out.stderr.contains("cannot write") && out.stderr.contains("report.html"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(results(&r.path("out2/results.json"))["status"], "complete");
+    assert!(
+        r.path("out2/s.md").exists(),
+        "the other outputs are still written"
+    );
+    // The console report lists the answers of the first inputs; the HTML all of them.
+    let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
+    assert!(
+        html.contains("Answers per input (3 of 3)"),
+        "per-input answers in HTML"
+    );
+    let console = r
+        .run(&["report", "out/results.json", "--color", "never"])
+        .expect(0);
+    assert!(
+        console
+            .stdout
+            .contains(r#"inputs[1] (inline) {"user":"bob"}"#)
+            && console.stdout.contains("false"),
+        "{}",
+        console.stdout
+    );
 }
 
 #[test]
