@@ -142,6 +142,10 @@ pub(crate) struct WorkerRecord {
     pub kinds: Option<Box<Kinds>>,
     /// Operations per timed batch; 1 when each operation is timed alone.
     pub batch: u64,
+    /// Rate mode on a worker's own schedule: how late it woke for the
+    /// operations it was idle for (operations it was behind on wait in
+    /// the latency instead).
+    pub lag: Option<Histogram<u64>>,
 }
 
 impl WorkerRecord {
@@ -163,6 +167,7 @@ impl WorkerRecord {
             error_kinds: Default::default(),
             kinds: kinds.then(|| Box::new(Kinds::new())),
             batch: 1,
+            lag: None,
         }
     }
 
@@ -266,6 +271,9 @@ struct Shared {
     measuring: AtomicUsize,
     finished: AtomicUsize,
     failed_setup: AtomicBool,
+    /// Rate mode with blocking workers: the schedule's first instant, set
+    /// by the coordinator just before `go`.
+    schedule_start: std::sync::OnceLock<Instant>,
 }
 
 /// Runs a closure when dropped.
@@ -310,7 +318,22 @@ pub(crate) fn trial(
     } else {
         concurrency
     };
-    let schedule = case.rate.map(|rate| {
+    // Blocking workers in rate mode keep their own share of the schedule
+    // (as wrk2's connections do): the thread that waits for an operation's
+    // start is the one that runs it, with no hand-off from a generator
+    // thread (which put 20-35us into every latency on the 2-core VM). Async
+    // workers share a generator: a single-threaded runtime cannot spin for
+    // one task's sub-millisecond start without stalling the others.
+    let own_schedule = case
+        .rate
+        .filter(|_| !target.is_async())
+        .map(|rate| Scheduled {
+            rate,
+            workers: concurrency as u64,
+            warmup: workload.warmup,
+            duration: stop_duration(workload.stop),
+        });
+    let schedule = case.rate.filter(|_| own_schedule.is_none()).map(|rate| {
         let (tx, rx) = async_channel::unbounded::<Ticket>();
         (rate, tx, rx)
     });
@@ -322,6 +345,7 @@ pub(crate) fn trial(
         measuring: AtomicUsize::new(0),
         finished: AtomicUsize::new(0),
         failed_setup: AtomicBool::new(false),
+        schedule_start: std::sync::OnceLock::new(),
     };
     let mut peak_resident: Option<u64> = None;
     let mut generator = None;
@@ -345,7 +369,14 @@ pub(crate) fn trial(
                                     tasks.iter().map(|&i| context(i)).collect();
                                 async_thread(target, &contexts, workload, rx, &stop, shared)
                             } else {
-                                sync_thread(target, context(thread), workload, rx, &stop, shared)
+                                sync_thread(
+                                    target,
+                                    context(thread),
+                                    workload,
+                                    (rx, own_schedule),
+                                    &stop,
+                                    shared,
+                                )
                             }
                         });
                         std::panic::catch_unwind(body).unwrap_or_else(|p| {
@@ -368,6 +399,10 @@ pub(crate) fn trial(
                 }
             }
         }
+        // Leave the workers a moment to reach their first wait.
+        let _ = shared
+            .schedule_start
+            .set(Instant::now() + Duration::from_millis(2));
         shared.go.wait();
         let gen_handle = schedule.map(|(rate, tx, _)| {
             let stop = stop.clone();
@@ -407,7 +442,17 @@ pub(crate) fn trial(
     if let Some(e) = shared.armed_error.lock().ok().and_then(|mut e| e.take()) {
         return Err(e);
     }
-    let records = records?;
+    let mut records = records?;
+    if own_schedule.is_some() {
+        // The workers' own wake-up lag is the schedule's lag.
+        let mut lag = new_histogram();
+        for r in &mut records {
+            if let Some(l) = r.lag.take() {
+                let _ = lag.add(&l);
+            }
+        }
+        generator = Some(GeneratorRecord { lag });
+    }
     Ok(TrialData {
         records,
         peak_resident,
@@ -442,7 +487,7 @@ fn sync_thread(
     target: &dyn Target,
     ctx: WorkerContext,
     workload: &WorkloadPlan,
-    rx: Option<async_channel::Receiver<Ticket>>,
+    (rx, own): (Option<async_channel::Receiver<Ticket>>, Option<Scheduled>),
     stop: &AtomicBool,
     shared: &Shared,
 ) -> Result<WorkerRecord, String> {
@@ -452,6 +497,17 @@ fn sync_thread(
         .and_then(|w| w.map_err(|e| e.to_string()));
     let mut worker = start(shared, setup)?;
     let kinds = target.outcomes();
+    if let (Some(own), Some(start)) = (own, shared.schedule_start.get()) {
+        return Ok(open_scheduled(
+            worker.as_mut(),
+            own,
+            *start,
+            ctx.index as u64,
+            stop,
+            &shared.measuring,
+            kinds,
+        ));
+    }
     match rx {
         None => Ok(closed_sync(
             worker.as_mut(),
@@ -635,6 +691,108 @@ pub(crate) struct Ticket {
     deadline: Instant,
 }
 
+/// A blocking worker's share of a rate-mode schedule: of the schedule's
+/// operations 0, 1, 2, ... (one every 1/rate), worker w of n runs w, w+n, ...
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scheduled {
+    rate: f64,
+    workers: u64,
+    warmup: Duration,
+    duration: Duration,
+}
+
+/// Runs a blocking worker on its own share of the schedule: it waits for
+/// each of its operations' intended start itself (sleep, then spin the
+/// stretch it has learned a sleep oversleeps), and when it is behind it
+/// starts at once, so the wait shows in latency (coordinated omission stays
+/// corrected). Operations still not started `DRAIN_GRACE` after the
+/// schedule ends are dropped, their waits so far recorded.
+fn open_scheduled(
+    worker: &mut dyn Worker,
+    plan: Scheduled,
+    start: Instant,
+    index: u64,
+    stop: &AtomicBool,
+    measuring: &AtomicUsize,
+    kinds: bool,
+) -> WorkerRecord {
+    // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+    let period = 1e9 / plan.rate;
+    let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
+    let total_n = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
+    let deadline = start + plan.warmup + plan.duration + DRAIN_GRACE;
+    let at = |i: u64| start + Duration::from_nanos((i as f64 * period) as u64);
+    let mut rec = WorkerRecord::new(true, kinds);
+    let mut lag = new_histogram();
+    let bytes_counter = ThreadBytes::current();
+    let counting = alloc::counting_installed();
+    let (mut bytes, mut allocs) = (0u64, 0u64);
+    let mut first = None;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let mut waiter = Waiter {
+        window: INITIAL_SPIN_WINDOW,
+        share_core: plan.workers >= cores,
+    };
+    measuring.fetch_add(1, Ordering::Release);
+    let mut op = 0u64;
+    let mut i = index;
+    while i < total_n {
+        if stop.load(Ordering::Relaxed) {
+            rec.interrupted = true;
+            break;
+        }
+        let intended = at(i);
+        let measured = i >= warm_n;
+        let now = Instant::now();
+        if now < intended {
+            waiter.wait_until(intended);
+            if measured {
+                lag.saturating_record(Instant::now().duration_since(intended).as_nanos() as u64);
+            }
+        } else if now > deadline {
+            // Too far behind to catch up: the rest never starts.
+            for j in (i..total_n).step_by(plan.workers.max(1) as usize) {
+                let ticket = Ticket {
+                    intended: at(j),
+                    measured: j >= warm_n,
+                    deadline,
+                };
+                rec.dropped_late(ticket, now);
+            }
+            break;
+        }
+        let actual = Instant::now();
+        let b0 = bytes_counter.get();
+        let a0 = alloc::thread_allocs();
+        let result = worker.call(op);
+        let end = Instant::now();
+        op += 1;
+        i += plan.workers.max(1);
+        if !measured {
+            continue;
+        }
+        bytes += bytes_counter.get().zip(b0).map_or(0, |(b1, b0)| b1 - b0);
+        allocs += alloc::thread_allocs() - a0;
+        first.get_or_insert(intended);
+        let ticket = Ticket {
+            intended,
+            measured,
+            deadline,
+        };
+        record_open(&mut rec, ticket, actual, end, result);
+    }
+    rec.start = first.unwrap_or(rec.start);
+    rec.bytes = bytes_counter.get().map(|_| bytes);
+    rec.allocs = counting.then_some(allocs);
+    rec.accounted_ops = rec.operations;
+    rec.lag = Some(lag);
+    rec
+}
+
 /// Consumes tickets on a blocking worker.
 fn open_sync(
     worker: &mut dyn Worker,
@@ -723,6 +881,7 @@ fn generate(
     let deadline = start + warmup + duration + DRAIN_GRACE;
     let mut waiter = Waiter {
         window: INITIAL_SPIN_WINDOW,
+        share_core: false,
     };
     for i in 0..total_n {
         let intended = start + Duration::from_nanos((i as f64 * period) as u64);
@@ -755,6 +914,10 @@ fn generate(
 /// recent oversleep: precise release without spinning a whole core.
 struct Waiter {
     window: Duration,
+    /// Yield the core while spinning: when more threads wait than there
+    /// are cores, a pure spin starves the others (8 workers spinning on 2
+    /// cores put 14ms into p99).
+    share_core: bool,
 }
 
 impl Waiter {
@@ -774,6 +937,8 @@ impl Waiter {
                 self.window = decayed
                     .max(late + Duration::from_micros(5))
                     .min(MAX_SPIN_WINDOW);
+            } else if self.share_core {
+                std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
             }
