@@ -27,6 +27,7 @@ pub mod keys;
 pub mod regress;
 pub mod results;
 pub mod run;
+mod schedule;
 pub mod stats;
 pub mod target;
 pub mod verify;
