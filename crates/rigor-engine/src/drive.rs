@@ -4,12 +4,13 @@
 //! - Closed loop: each worker issues its next operation when the previous
 //!   one completes. Blocking workers get one OS thread each; async workers
 //!   (connections) are spread over one single-threaded tokio runtime per core.
-//! - Open loop (rate mode): a generator thread releases tickets on a fixed
-//!   schedule; up to `concurrency` consumers take them. Latency runs from the
-//!   ticket's *intended* start (what a caller waits: queueing behind a slow
-//!   operation counts, coordinated omission is avoided as wrk2 and YCSB do),
-//!   service time from the actual send. The generator's own lag behind the
-//!   schedule is measured; when it is large the case is generator-bound.
+//! - Open loop (rate mode, [`crate::schedule`]): blocking workers each keep
+//!   their share of a fixed schedule; async workers take tickets from a
+//!   generator thread. Latency runs from the *intended* start (what a caller
+//!   waits: queueing behind a slow operation counts, coordinated omission is
+//!   avoided as wrk2 and YCSB do), service time from the actual send. The
+//!   waiters' lag behind the schedule is measured; when it is large the case
+//!   is generator-bound.
 //!
 //! Workers only record into their own histograms; the caller merges.
 
