@@ -1601,8 +1601,16 @@ fn three_trials_fail_a_doubling_and_pass_identical_runs() {
     );
     // Throughput halves: read as a drop, and as worse.
     let res = results(&r.path("slow/results.json"));
-    let _ = res;
-    assert!(md.contains("worse"), "{md}");
+    let throughput = check(&res, "throughput");
+    assert_eq!(throughput["verdict"], "fail", "{throughput}");
+    let line = md
+        .lines()
+        .find(|l| l.contains("| spin | `throughput`"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        (line.contains("| -4") || line.contains("| -5")) && line.contains("worse"),
+        "{line}"
+    );
     // +20%: twice the threshold; the verdict is recorded (FAIL with spin's low noise).
     run_with(
         &r,
