@@ -734,13 +734,27 @@ impl Live {
             self.stderr.push_str(&line);
             self.stderr.push('\n');
         }
-        (status.code().unwrap_or(-1), self.stderr)
+        (
+            status.code().unwrap_or(-1),
+            std::mem::take(&mut self.stderr),
+        )
     }
 
     fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on a child this test started and has not reaped.
         unsafe {
             libc::kill(self.child.id() as i32, signal);
+        }
+    }
+}
+
+impl Drop for Live {
+    /// A test that panics mid-run leaves no rigor (nor, through
+    /// PR_SET_PDEATHSIG, its managed servers) behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
@@ -778,9 +792,25 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A process a test started, killed when the test ends, passed or panicked.
+struct Spawned(std::process::Child);
+
+impl Spawned {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A `redis-server` of the test's own on `port` (with `extra` settings),
 /// answering before this returns.
-fn start_redis(port: u16, extra: &[&str]) -> std::process::Child {
+fn start_redis(port: u16, extra: &[&str]) -> Spawned {
     let mut child = Command::new("redis-server")
         .args([
             "--port",
@@ -798,7 +828,7 @@ fn start_redis(port: u16, extra: &[&str]) -> std::process::Child {
         .expect("redis-server (just deps installs it)");
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
+            return Spawned(child);
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
@@ -833,13 +863,11 @@ fn redis_killed_mid_trial_is_counted_and_the_run_finishes() {
         let mut live = Live::start(&r, &["run", "s.yaml", "--out", "out"]);
         live.wait_for("trial 1/1 r");
         std::thread::sleep(std::time::Duration::from_millis(500));
-        redis.kill().unwrap();
-        redis.wait().unwrap();
+        redis.stop();
         std::thread::sleep(std::time::Duration::from_millis(300));
         let mut restarted = start_redis(port, &[]);
         let (code, stderr) = live.finish();
-        let _ = restarted.kill();
-        let _ = restarted.wait();
+        restarted.stop();
         assert_eq!(
             code, 1,
             "{client}: errors fail errors.rate (exit 1)\n{stderr}"
@@ -954,8 +982,7 @@ fn passwords_in_urls_never_reach_results_reports_or_logs() {
         "--junit",
         "out/j.xml",
     ]);
-    let _ = redis.kill();
-    let _ = redis.wait();
+    redis.stop();
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
         assert!(!text.contains("hunter"), "{what} holds a password: {text}");
