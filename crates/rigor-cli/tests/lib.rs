@@ -1836,8 +1836,13 @@ fn regressions_against_a_saved_baseline() {
     )
     .expect(0);
     let res = results(&r.path("same/results.json"));
+    // Nothing FAILs; the body of the distribution is shown within the
+    // threshold (a tail may read "inconclusive" on a loaded machine: WARN).
     for c in res["regression"]["checks"].as_array().unwrap() {
-        assert_eq!(c["verdict"], "pass", "{c}");
+        assert_ne!(c["verdict"], "fail", "{c}");
+        if ["latency.p50", "latency.mean", "throughput"].contains(&c["metric"].as_str().unwrap()) {
+            assert_eq!(c["verdict"], "pass", "{c}");
+        }
     }
 
     // `rigor compare` shows the same regression, with geomean rows.
