@@ -396,6 +396,17 @@ fn disagreeing_targets_stop_before_timing_with_exit_3() {
     assert!(!r.path("out/results.json").exists(), "nothing was measured");
 }
 
+/// A target's grade of `metric` in a results file (every target is graded on
+/// `errors.rate`, by default if the scenario names no threshold).
+fn grade_of<'a>(target: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value {
+    target["grades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metric"] == metric)
+        .unwrap_or_else(|| panic!("{metric} is not graded: {}", target["grades"]))
+}
+
 /// A policy that calls a builtin regorus does not have (as the Envoy JWT primer does).
 const JWT: &str = "package jwt\n\nimport rego.v1\n\ndefault allow := false\n\nallow if {\n\t[valid, _, _] := io.jwt.decode_verify(input.token, {\"secret\": \"s\"})\n\tvalid\n}\n";
 
@@ -449,12 +460,7 @@ fn a_run_where_every_operation_fails_is_a_failed_run() {
     );
     assert_eq!(t["trials"][0]["operations"], 0);
     assert!(t["trials"][0]["error_kinds"]["eval"].as_u64().unwrap() > 0);
-    let grade = t["grades"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["metric"] == "errors.rate")
-        .expect("errors.rate is graded by default");
+    let grade = grade_of(t, "errors.rate");
     assert_eq!(grade["critical"], 0.0);
     assert_eq!(grade["verdict"], "fail");
     assert!(out.stdout.contains("verdict: FAIL"), "{}", out.stdout);
@@ -493,12 +499,7 @@ fn failed_operations_are_counted_apart_from_successes() {
         "throughput counts successes only: {tp}/s over {elapsed}s"
     );
     assert!(t["metrics"]["errors.per_second"].as_f64().unwrap() > 0.0);
-    let grade = t["grades"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["metric"] == "errors.rate")
-        .unwrap();
+    let grade = grade_of(t, "errors.rate");
     assert_eq!(
         grade["verdict"], "warn",
         "50% misses target 0% but meets critical 60%"

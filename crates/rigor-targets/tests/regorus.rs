@@ -87,27 +87,32 @@ fn rego_syntax_errors_name_file_line_and_column() {
     );
 }
 
-#[test]
-fn evaluation_errors_are_errors_not_decisions() {
-    let dir = tempfile::tempdir().unwrap();
-    // Conflicting values for a complete rule is a runtime error in Rego.
+/// An interpreter target over `policy` (written as `p.rego`) for `query`.
+fn interpreter(dir: &Path, policy: &str, query: &str) -> Regorus {
+    std::fs::write(dir.join("p.rego"), policy).unwrap();
     std::fs::write(
-        dir.path().join("p.rego"),
-        "package p\n\nx := input.a\nx := input.b\n",
+        dir.join("s.yaml"),
+        format!("name: t\nworkload: {{iterations: 1}}\npolicy: {{files: [p.rego], query: {query}}}\ntargets: [{{id: a, kind: regorus}}]\n"),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("s.yaml"),
-        "name: t\nworkload: {iterations: 1}\npolicy: {files: [p.rego], query: data.p.x}\ntargets: [{id: a, kind: regorus}]\n",
-    )
-    .unwrap();
-    let plan = Plan::from_file(&dir.path().join("s.yaml"), Mode::Default).unwrap();
-    let target = Regorus::new(
+    let plan = Plan::from_file(&dir.join("s.yaml"), Mode::Default).unwrap();
+    Regorus::new(
         plan.policy.as_ref().unwrap(),
         &[],
         RegorusEngine::Interpreter,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn evaluation_errors_are_errors_not_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    // Conflicting values for a complete rule is a runtime error in Rego.
+    let target = interpreter(
+        dir.path(),
+        "package p\n\nx := input.a\nx := input.b\n",
+        "data.p.x",
+    );
     let result = target.decide(&serde_json::json!({"a": 1, "b": 2}));
     assert!(result.is_err(), "{result:?}");
 }
@@ -117,24 +122,9 @@ fn evaluation_errors_are_errors_not_decisions() {
 #[test]
 fn prints_are_gathered_and_errors_located_on_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("p.rego"),
-        "package p\n\nimport rego.v1\n\nx if {\n\tprint(\"seen\", input.a)\n\tinput.a == 1\n}\n\ny if io.jwt.decode_verify(input.t, {})\n",
-    )
-    .unwrap();
+    let policy = "package p\n\nimport rego.v1\n\nx if {\n\tprint(\"seen\", input.a)\n\tinput.a == 1\n}\n\ny if io.jwt.decode_verify(input.t, {})\n";
     for (query, ok) in [("data.p.x", true), ("data.p.y", false)] {
-        std::fs::write(
-            dir.path().join("s.yaml"),
-            format!("name: t\nworkload: {{iterations: 1}}\npolicy: {{files: [p.rego], query: {query}}}\ntargets: [{{id: a, kind: regorus}}]\n"),
-        )
-        .unwrap();
-        let plan = Plan::from_file(&dir.path().join("s.yaml"), Mode::Default).unwrap();
-        let target = Regorus::new(
-            plan.policy.as_ref().unwrap(),
-            &[],
-            RegorusEngine::Interpreter,
-        )
-        .unwrap();
+        let target = interpreter(dir.path(), policy, query);
         let answer = target.decide(&serde_json::json!({"a": 1, "t": "x"}));
         if ok {
             let answer = answer.unwrap();
