@@ -825,6 +825,9 @@ fn check_decisions(
     for note in &v.notes {
         eprintln!("rigor: note: {}", terminal_safe(note));
     }
+    if let Some(warning) = rigor_engine::verify::warning(&v) {
+        eprintln!("rigor: warning: {}", terminal_safe(&warning));
+    }
     match rigor_engine::verify::stop_reason(&v) {
         Some(reason) => Err(Failure::Run(reason)),
         None => Ok(Some(v)),

@@ -137,6 +137,7 @@ mod tests {
             ]
             .into(),
             histogram: String::new(),
+            samples: BTreeMap::new(),
             interrupted: false,
             service_histogram: None,
             dropped: 0,

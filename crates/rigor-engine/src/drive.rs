@@ -142,6 +142,9 @@ pub(crate) struct WorkerRecord {
     /// operations it was idle for (operations it was behind on wait in
     /// the latency instead).
     pub lag: Option<Histogram<u64>>,
+    /// Figures the workers gathered per operation besides latency
+    /// ([`crate::target::AsyncWorker::samples`]), by metric prefix.
+    pub samples: std::collections::BTreeMap<&'static str, Histogram<u64>>,
 }
 
 impl WorkerRecord {
@@ -164,6 +167,21 @@ impl WorkerRecord {
             kinds: kinds.then(|| Box::new(Kinds::new())),
             batch: 1,
             lag: None,
+            samples: Default::default(),
+        }
+    }
+
+    /// Adds a worker's samples (after its measured phase).
+    pub(crate) fn add_samples(&mut self, samples: Vec<(&'static str, Histogram<u64>)>) {
+        for (name, h) in samples {
+            match self.samples.get_mut(name) {
+                Some(all) => {
+                    let _ = all.add(&h);
+                }
+                None => {
+                    self.samples.insert(name, h);
+                }
+            }
         }
     }
 
@@ -238,6 +256,7 @@ impl WorkerRecord {
         }
         self.interrupted |= other.interrupted;
         self.batch = self.batch.max(other.batch);
+        self.add_samples(other.samples.into_iter().collect());
     }
 }
 
@@ -806,6 +825,7 @@ async fn closed_async(
     stop: Arc<AtomicBool>,
 ) -> WorkerRecord {
     let mut op = 1u64 << 32;
+    worker.measuring();
     loop {
         let t0 = Instant::now();
         let result = worker.call(op).await;
@@ -825,6 +845,7 @@ async fn closed_async(
             break;
         }
     }
+    rec.add_samples(worker.samples());
     rec
 }
 
@@ -846,6 +867,9 @@ async fn open_async(
         if rec.dropped_late(ticket, actual) {
             continue;
         }
+        if ticket.measured && first.is_none() {
+            worker.measuring();
+        }
         let result = worker.call(op).await;
         let end = Instant::now();
         op += 1;
@@ -858,6 +882,7 @@ async fn open_async(
     }
     rec.start = first.unwrap_or(rec.start);
     rec.accounted_ops = rec.operations + warm_ops;
+    rec.add_samples(worker.samples());
     rec
 }
 

@@ -41,6 +41,7 @@ pub fn capture(
         rigor_version: rigor_version.to_string(),
         git_commit: git_commit.map(str::to_string),
         cargo_lock: cargo_lock.map(str::to_string),
+        peers: Default::default(),
         clock_source: read_trimmed(
             "/sys/devices/system/clocksource/clocksource0/current_clocksource",
         ),

@@ -113,6 +113,9 @@ pub struct Verification {
     /// the run before timing (`verify:`, on by default).
     #[serde(default)]
     pub gate: bool,
+    /// `gate`, `warn` (measured anyway, verdict at least WARN) or `off`.
+    #[serde(default)]
+    pub mode: rigor_scenario::plan::VerifyMode,
     /// Each target's decisions with how many inputs got each, by target id.
     #[serde(default)]
     pub summaries: BTreeMap<String, BTreeMap<String, usize>>,
@@ -262,6 +265,10 @@ pub struct Environment {
     /// Hash of the Cargo.lock rigor was built with.
     #[serde(default)]
     pub cargo_lock: Option<String>,
+    /// Peer programs the targets measured, with their versions
+    /// (`opa`: `1.22.3 (go1.26.8)`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peers: BTreeMap<String, String>,
 }
 
 /// The harness's own costs, so a reader can judge small numbers.
@@ -304,6 +311,12 @@ pub struct TargetInfo {
     /// `client` (the server's work is elsewhere; only the client is counted).
     #[serde(default)]
     pub memory_scope: String,
+    /// The peer program and version this target measured (`opa 1.22.3 (go1.26.8)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// How this target measures, when it is not rigor's own timing (`opa bench`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 /// One swept case (e.g. one concurrency value).
@@ -390,8 +403,13 @@ pub struct TrialResult {
     pub elapsed_ns: u64,
     /// Metrics of this trial by name.
     pub metrics: BTreeMap<String, f64>,
-    /// This trial's latencies (base64 of a deflated HdrHistogram V2, ns).
+    /// This trial's latencies (base64 of a deflated HdrHistogram V2, ns);
+    /// empty for a trial the target measured itself (`opa bench`).
     pub histogram: String,
+    /// Figures gathered per operation besides latency, like `histogram`, by
+    /// metric prefix (`server.eval`, `server.handler`: the server's own timings).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub samples: BTreeMap<String, String>,
     /// The trial was cut short by Ctrl-C.
     pub interrupted: bool,
     /// Rate mode: service times (from the actual send), like `histogram`.
@@ -430,6 +448,9 @@ impl Results {
         if let Some(r) = &self.regression {
             v = v.max(r.verdict);
         }
+        if self.verification.as_ref().is_some_and(Verification::warned) {
+            v = v.max(Verdict::Warn);
+        }
         v
     }
 
@@ -451,6 +472,9 @@ impl Results {
         for c in self.regression.iter().flat_map(|r| &r.checks) {
             counts[c.verdict as usize] += 1;
         }
+        if self.verification.as_ref().is_some_and(Verification::warned) {
+            counts[Verdict::Warn as usize] += 1;
+        }
         counts
     }
 
@@ -463,6 +487,15 @@ impl Results {
             .map(|v| format!("{} {}", counts[*v as usize], v.label()))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+impl Verification {
+    /// `verify: warn` found a problem and the run went on: the verdict is
+    /// at least WARN.
+    pub fn warned(&self) -> bool {
+        self.mode == rigor_scenario::plan::VerifyMode::Warn
+            && self.failed + self.unexpected + self.disagreements > 0
     }
 }
 

@@ -91,6 +91,11 @@ pub fn run(
                 config: redact_json(spec_config(&t.plan)),
                 setup: t.target.setup(),
                 memory_scope: t.target.memory_scope().to_string(),
+                peer: t
+                    .target
+                    .peer()
+                    .map(|(name, version)| format!("{name} {version}")),
+                method: t.target.method(),
             })
             .collect(),
         cases: Vec::new(),
@@ -104,6 +109,11 @@ pub fn run(
         history: Vec::new(),
         artifacts: Vec::new(),
     };
+    for t in targets {
+        if let Some((name, version)) = t.target.peer() {
+            results.environment.peers.insert(name, version);
+        }
+    }
     let workload = &plan.workload;
     let cases = workload.cases();
     let total = cases.len() * workload.trials as usize * targets.len();
@@ -157,19 +167,35 @@ pub fn run(
                     .prepare(&trial_context)
                     .map_err(|e| e.to_string())
                     .and_then(|before| {
-                        drive::trial(
-                            prepared.target.as_ref(),
-                            case_plan,
-                            trial,
-                            workload,
-                            &ctx.stop,
-                        )
-                        .map(|data| (before, data))
+                        let counters = prepared.target.server_counters();
+                        let trial_result =
+                            match prepared.target.measure(&trial_context, workload, &ctx.stop) {
+                                Some(measured) => measured
+                                    .map(|m| measured_trial(m, trial, position as u32))
+                                    .map_err(|e| e.to_string()),
+                                None => drive::trial(
+                                    prepared.target.as_ref(),
+                                    case_plan,
+                                    trial,
+                                    workload,
+                                    &ctx.stop,
+                                )
+                                .map(|data| {
+                                    let after = prepared.target.cache_state();
+                                    collect(data, trial, position as u32, before, after)
+                                }),
+                            };
+                        trial_result.map(|mut t| {
+                            server_metrics(
+                                counters.as_ref(),
+                                prepared.target.server_counters().as_ref(),
+                                &mut t.metrics,
+                            );
+                            t
+                        })
                     });
                 match outcome {
-                    Ok((before, data)) => {
-                        let after = prepared.target.cache_state();
-                        let mut trial_result = collect(data, trial, position as u32, before, after);
+                    Ok(mut trial_result) => {
                         trial_result.events = prepared
                             .target
                             .events()
@@ -269,8 +295,14 @@ fn spec_config(t: &TargetPlan) -> serde_json::Value {
         TargetSpec::Spin(s) => {
             serde_json::json!({ "service_time_ns": s.service_time.0.as_nanos() as u64 })
         }
+        TargetSpec::OpaBench(s) => serde_json::json!({
+            "opa_binary": s.opa_binary,
+            "max_inputs": s.max_inputs,
+        }),
         TargetSpec::OpaHttp(s) => serde_json::json!({
             "url": s.url,
+            "server": s.server,
+            "server_metrics": s.server_metrics.unwrap_or(true),
             "upload": s.upload,
             "timeout_ns": s.timeout.map(|t| t.0.as_nanos() as u64),
             "cache": s.cache.as_ref().map(decision_cache_config),
@@ -375,10 +407,23 @@ fn collect(
     cache_after: Option<CacheState>,
 ) -> TrialResult {
     let TrialData {
-        records,
+        mut records,
         peak_resident,
         generator,
     } = data;
+    let mut samples: BTreeMap<&'static str, hdrhistogram::Histogram<u64>> = BTreeMap::new();
+    for r in &mut records {
+        for (name, h) in std::mem::take(&mut r.samples) {
+            match samples.get_mut(name) {
+                Some(all) => {
+                    let _ = all.add(&h);
+                }
+                None => {
+                    samples.insert(name, h);
+                }
+            }
+        }
+    }
     let mut histogram = new_histogram();
     let mut service = generator.as_ref().map(|_| new_histogram());
     let (mut operations, mut errors, mut dropped, mut accounted) = (0u64, 0u64, 0u64, 0u64);
@@ -504,6 +549,12 @@ fn collect(
     }
     hit_ratio(&kind_counts, &mut metrics);
     cache_metrics(cache_before.as_ref(), cache_after.as_ref(), &mut metrics);
+    let mut encoded_samples = BTreeMap::new();
+    for (name, h) in &samples {
+        sample_metrics(name, h, &mut metrics);
+        encoded_samples.insert(name.to_string(), stats::encode(h));
+    }
+    eval_share(&mut metrics);
     TrialResult {
         trial,
         position,
@@ -520,6 +571,7 @@ fn collect(
         elapsed_ns,
         metrics,
         histogram: stats::encode(&histogram),
+        samples: encoded_samples,
         interrupted,
         service_histogram: service.as_ref().map(stats::encode),
         dropped,
@@ -610,6 +662,95 @@ fn lag_metrics(lag: &hdrhistogram::Histogram<u64>, out: &mut BTreeMap<String, f6
 }
 
 /// Recomputes every target's summary metrics and grades, and the verdict.
+/// `{prefix}.mean`, `.p50`, `.p90`, `.p99`, `.max` of a sample histogram.
+fn sample_metrics(prefix: &str, h: &hdrhistogram::Histogram<u64>, out: &mut BTreeMap<String, f64>) {
+    if h.is_empty() {
+        return;
+    }
+    out.insert(format!("{prefix}.mean"), h.mean());
+    for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+        out.insert(format!("{prefix}.{name}"), h.value_at_quantile(q) as f64);
+    }
+    out.insert(format!("{prefix}.max"), h.max() as f64);
+}
+
+/// `server.eval_share`: the server's evaluation time over the client's latency.
+fn eval_share(out: &mut BTreeMap<String, f64>) {
+    if let (Some(eval), Some(latency)) = (out.get("server.eval.mean"), out.get("latency.mean")) {
+        if *latency > 0.0 {
+            let share = eval / latency;
+            out.insert("server.eval_share".into(), share);
+        }
+    }
+}
+
+/// `server.memory.*` and `server.gc_per_1k` from a server's counters
+/// before and after a trial, per request the server itself counted (its
+/// warm-up requests, and the two `/metrics` reads, are in both the numerator
+/// and the denominator).
+fn server_metrics(
+    before: Option<&BTreeMap<&'static str, f64>>,
+    after: Option<&BTreeMap<&'static str, f64>>,
+    out: &mut BTreeMap<String, f64>,
+) {
+    let (Some(before), Some(after)) = (before, after) else {
+        return;
+    };
+    let delta = |k: &str| Some(after.get(k)? - before.get(k)?).filter(|d| *d >= 0.0);
+    if let Some(h) = after.get("heap_inuse") {
+        out.insert("server.memory.heap_inuse".into(), *h);
+    }
+    let Some(requests) = delta("requests").filter(|r| *r > 0.0) else {
+        return;
+    };
+    for (counter, metric, scale) in [
+        ("alloc_bytes", "server.memory.bytes_per_op", 1.0),
+        ("mallocs", "server.memory.allocs_per_op", 1.0),
+        ("gc_cycles", "server.gc_per_1k", 1000.0),
+    ] {
+        if let Some(d) = delta(counter) {
+            out.insert(metric.into(), d * scale / requests);
+        }
+    }
+}
+
+/// A trial the target measured itself, as a trial result (no histogram:
+/// its latency figures are the tool's).
+fn measured_trial(m: crate::target::Measured, trial: u32, position: u32) -> TrialResult {
+    let mut metrics = m.metrics;
+    let attempted = m.operations + m.errors;
+    metrics.insert("errors.count".into(), m.errors as f64);
+    if attempted > 0 {
+        metrics.insert("errors.rate".into(), m.errors as f64 / attempted as f64);
+    }
+    TrialResult {
+        trial,
+        position,
+        batch: 1,
+        kind_histograms: BTreeMap::new(),
+        kind_counts: BTreeMap::new(),
+        cache_before: None,
+        cache_after: None,
+        operations: m.operations,
+        errors: m.errors,
+        events: BTreeMap::new(),
+        error_messages: m.error_messages.into_iter().take(KEEP_MESSAGES).collect(),
+        error_kinds: if m.errors > 0 {
+            BTreeMap::from([("eval".to_string(), m.errors)])
+        } else {
+            BTreeMap::new()
+        },
+        elapsed_ns: m.elapsed_ns,
+        metrics,
+        histogram: String::new(),
+        samples: BTreeMap::new(),
+        interrupted: m.interrupted,
+        service_histogram: None,
+        dropped: 0,
+        generator_bound: false,
+    }
+}
+
 fn summarize(results: &mut Results, targets: &[Prepared]) {
     let mut verdict = Verdict::Pass;
     for case in &mut results.cases {
@@ -623,7 +764,34 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             let mut peak: Option<f64> = None;
             let mut kinds: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
             let mut kind_counts: BTreeMap<String, u64> = BTreeMap::new();
+            let mut samples: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
+            let mut tool_latency: BTreeMap<String, Vec<f64>> = BTreeMap::new();
             for trial in &t.trials {
+                for (name, text) in &trial.samples {
+                    if let Ok(h) = stats::decode(text) {
+                        let _ = samples
+                            .entry(name.clone())
+                            .or_insert_with(new_histogram)
+                            .add(&h);
+                    }
+                }
+                // A trial the target measured itself has its latency figures
+                // but no histogram: those are summarised by their median.
+                if trial.histogram.is_empty() {
+                    for (k, v) in &trial.metrics {
+                        if k.starts_with("latency.") {
+                            tool_latency.entry(k.clone()).or_default().push(*v);
+                        }
+                    }
+                }
+                for k in [
+                    "server.memory.bytes_per_op",
+                    "server.memory.allocs_per_op",
+                    "server.gc_per_1k",
+                    "server.memory.heap_inuse",
+                ] {
+                    medians.entry(k).or_default().extend(trial.metrics.get(k));
+                }
                 for (name, text) in &trial.kind_histograms {
                     if let Ok(h) = stats::decode(text) {
                         let _ = kinds
@@ -679,6 +847,17 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             }
             let mut m = BTreeMap::new();
             stats::latency_metrics(&merged, &mut m);
+            if merged.is_empty() {
+                for (k, v) in &tool_latency {
+                    if let Some(value) = stats::median(v) {
+                        m.insert(k.clone(), value);
+                    }
+                }
+            }
+            for (name, h) in &samples {
+                sample_metrics(name, h, &mut m);
+            }
+            eval_share(&mut m);
             service_metrics(service.as_ref(), &mut m);
             kind_metrics(kinds.iter().map(|(k, h)| (h, k.as_str())), &mut m);
             hit_ratio(&kind_counts, &mut m);

@@ -7,6 +7,8 @@
 //! single operations. Workers only do work; timing and counting are the
 //! engine's.
 
+use std::collections::BTreeMap;
+
 use rigor_scenario::plan::{CasePlan, Plan, TargetPlan};
 
 /// Errors a target raises while being built or while handing out workers.
@@ -138,8 +140,8 @@ pub trait Target: Send + Sync {
     /// Running totals of events worth reporting besides errors (a client's
     /// `reconnects`), read before and after each trial, outside timing; each
     /// trial records the difference.
-    fn events(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        std::collections::BTreeMap::new()
+    fn events(&self) -> BTreeMap<&'static str, u64> {
+        BTreeMap::new()
     }
 
     /// The cache's state after a trial, outside timing.
@@ -198,6 +200,58 @@ pub trait Target: Send + Sync {
         let _ = input;
         None
     }
+
+    /// The peer program this target measures and its version (`opa`,
+    /// `1.22.3 (go1.26.8)`), for the environment fingerprint and the report.
+    fn peer(&self) -> Option<(String, String)> {
+        None
+    }
+
+    /// How this target measures when it differs from rigor's own timing
+    /// (an external tool's loop, a sampled percentile), for the report.
+    fn method(&self) -> Option<String> {
+        None
+    }
+
+    /// A server's cumulative counters and current gauges, read before and
+    /// after each trial, outside timing: `requests`, `alloc_bytes`,
+    /// `mallocs`, `gc_cycles` (counters) and `heap_inuse` (gauge). The
+    /// engine turns their differences into `server.memory.*` and
+    /// `server.gc_per_1k`, per request the server counted.
+    fn server_counters(&self) -> Option<BTreeMap<&'static str, f64>> {
+        None
+    }
+
+    /// A trial the target measures itself (an external benchmark tool such
+    /// as `opa bench`) instead of the engine timing its workers: `None` for
+    /// every target the engine drives.
+    fn measure(
+        &self,
+        trial: &TrialContext,
+        workload: &rigor_scenario::plan::WorkloadPlan,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Option<Result<Measured, TargetError>> {
+        let _ = (trial, workload, stop);
+        None
+    }
+}
+
+/// A trial measured by the target itself ([`Target::measure`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    /// Successful operations, as the tool counted them.
+    pub operations: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// First error messages.
+    pub error_messages: Vec<String>,
+    /// Time the tool measured over, ns.
+    pub elapsed_ns: u64,
+    /// Metrics by catalogue name (`throughput`, `latency.mean`,
+    /// `latency.p99`, `memory.bytes_per_op`, ...), as the tool reported them.
+    pub metrics: BTreeMap<String, f64>,
+    /// The trial was cut short by Ctrl-C.
+    pub interrupted: bool,
 }
 
 /// What a policy answered for one input, outside any measurement.
@@ -335,5 +389,16 @@ pub trait AsyncWorker {
         &mut self,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), OpError>> + '_>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Called when this worker's measured phase starts (after its warm-up,
+    /// outside timing): samples gathered before it are dropped.
+    fn measuring(&mut self) {}
+
+    /// Per-operation figures the worker gathered during the measured phase
+    /// besides its latency (a server's own timings for each request, ns),
+    /// by metric prefix (`server.eval`); taken once, after the phase.
+    fn samples(&mut self) -> Vec<(&'static str, hdrhistogram::Histogram<u64>)> {
+        Vec::new()
     }
 }

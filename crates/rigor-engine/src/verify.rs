@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use rigor_scenario::plan::{Plan, UNDEFINED};
+use rigor_scenario::plan::{Plan, VerifyMode, UNDEFINED};
 
 use crate::results::{InputAnswers, Verification};
 use crate::run::Prepared;
@@ -61,7 +61,8 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
         inputs: inputs.len(),
         targets: Vec::new(),
         decisions: BTreeMap::new(),
-        gate: plan.verify,
+        gate: plan.verify == VerifyMode::Gate,
+        mode: plan.verify,
         summaries: BTreeMap::new(),
         expectations: 0,
         unexpected: 0,
@@ -157,7 +158,29 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
 /// Why a gated run stops before timing, naming the first problem inputs:
 /// evaluation errors, answers that miss `expect:`, disagreeing targets.
 pub fn stop_reason(v: &Verification) -> Option<String> {
-    if !v.gate || v.failed + v.unexpected + v.disagreements == 0 {
+    if !v.gate {
+        return None;
+    }
+    problems(
+        v,
+        "nothing was timed (set `verify: warn` or `verify: false` to measure anyway)",
+    )
+}
+
+/// With `verify: warn`, what the run goes on despite (the same text as
+/// [`stop_reason`]'s); the run's verdict is then at least WARN.
+pub fn warning(v: &Verification) -> Option<String> {
+    if v.mode != VerifyMode::Warn {
+        return None;
+    }
+    problems(
+        v,
+        "measured anyway (`verify: warn`): the verdict is at least WARN",
+    )
+}
+
+fn problems(v: &Verification, consequence: &str) -> Option<String> {
+    if v.failed + v.unexpected + v.disagreements == 0 {
         return None;
     }
     let mut what = Vec::new();
@@ -173,10 +196,7 @@ pub fn stop_reason(v: &Verification) -> Option<String> {
     if v.disagreements > 0 {
         what.push(format!("targets disagree on {} input(s)", v.disagreements));
     }
-    let mut text = format!(
-        "{}; nothing was timed (set `verify: false` to measure anyway)",
-        what.join(", ")
-    );
+    let mut text = format!("{}; {consequence}", what.join(", "));
     for a in v
         .answers
         .iter()

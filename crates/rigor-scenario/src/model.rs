@@ -47,9 +47,11 @@ pub struct Scenario {
     /// Before timing, every input is evaluated once on every policy target
     /// (the decisions are always recorded); with `verify: true` (the default)
     /// the run stops there (exit 3) when targets disagree, an answer misses
-    /// its `expect:`, or an input cannot be evaluated. `false` measures anyway.
+    /// its `expect:`, or an input cannot be evaluated. `warn` measures anyway
+    /// and marks the run (its verdict is at least WARN); `false` measures
+    /// anyway.
     #[serde(default)]
-    pub verify: Option<bool>,
+    pub verify: Option<Verify>,
     /// The cache workload that `moka` and `redis` targets run: keyspace, key
     /// distribution, value sizes, read/write mix and capacities to sweep.
     #[serde(default)]
@@ -543,6 +545,24 @@ impl JsonSchema for EnvDur {
     }
 }
 
+/// `verify:`: `true`, `false` or `warn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Verify {
+    /// `true`: stop before timing on a problem; `false`: measure anyway.
+    Gate(bool),
+    /// `warn`: measure anyway and mark the run.
+    Word(VerifyWord),
+}
+
+/// The word form of `verify:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyWord {
+    /// Measure anyway; the run's verdict is at least WARN.
+    Warn,
+}
+
 /// A system under test. `kind` selects the implementation.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -555,6 +575,8 @@ pub enum TargetSpec {
     Spin(SpinSpec),
     /// A policy server speaking OPA's REST Data API (OPA itself, or `rigor serve`).
     OpaHttp(OpaHttpSpec),
+    /// OPA's own in-process benchmark (`opa bench`), one run per input per trial.
+    OpaBench(OpaBenchSpec),
     /// An in-process cache (`moka::sync::Cache`) running the `cache:` workload.
     Moka(MokaSpec),
     /// A Redis server running the `cache:` workload.
@@ -569,6 +591,7 @@ impl TargetSpec {
             TargetSpec::Noop(s) => &s.id,
             TargetSpec::Spin(s) => &s.id,
             TargetSpec::OpaHttp(s) => &s.id,
+            TargetSpec::OpaBench(s) => &s.id,
             TargetSpec::Moka(s) => &s.id,
             TargetSpec::Redis(s) => &s.id,
         }
@@ -581,6 +604,7 @@ impl TargetSpec {
             TargetSpec::Noop(_) => "noop",
             TargetSpec::Spin(_) => "spin",
             TargetSpec::OpaHttp(_) => "opa-http",
+            TargetSpec::OpaBench(_) => "opa-bench",
             TargetSpec::Moka(_) => "moka",
             TargetSpec::Redis(_) => "redis",
         }
@@ -593,6 +617,7 @@ impl TargetSpec {
             TargetSpec::Noop(s) => &s.thresholds,
             TargetSpec::Spin(s) => &s.thresholds,
             TargetSpec::OpaHttp(s) => &s.thresholds,
+            TargetSpec::OpaBench(s) => &s.thresholds,
             TargetSpec::Moka(s) => &s.thresholds,
             TargetSpec::Redis(s) => &s.thresholds,
         }
@@ -623,7 +648,10 @@ impl TargetSpec {
 
     /// Whether the target evaluates the scenario's policy.
     pub fn needs_policy(&self) -> bool {
-        matches!(self, TargetSpec::Regorus(_) | TargetSpec::OpaHttp(_))
+        matches!(
+            self,
+            TargetSpec::Regorus(_) | TargetSpec::OpaHttp(_) | TargetSpec::OpaBench(_)
+        )
     }
 }
 
@@ -688,8 +716,25 @@ pub struct OpaHttpSpec {
     /// Unique name of the target in this scenario.
     pub id: String,
     /// The server's base URL, e.g. `http://127.0.0.1:8181`. `${VAR}` and
-    /// `${VAR:-default}` are replaced from the environment.
-    pub url: String,
+    /// `${VAR:-default}` are replaced from the environment. Required unless
+    /// `server: managed`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `managed`: rigor starts the real OPA (`opa run --server`) on a free
+    /// loopback port with the scenario's policy and data, and stops it
+    /// afterwards (also on Ctrl-C, and when rigor dies).
+    #[serde(default)]
+    pub server: Option<ServerMode>,
+    /// Path of the `opa` binary for `server: managed` (default: `opa` on
+    /// PATH, then `$GOBIN`, `$GOPATH/bin`, `~/go/bin`).
+    #[serde(default)]
+    pub opa_binary: Option<String>,
+    /// Ask the server for its own timings (`?metrics=true`, OPA's
+    /// `timer_rego_query_eval_ns` and `timer_server_handler_ns`) and report
+    /// them as `server.*` beside the client's latency. Default `true`;
+    /// servers that send no metrics simply add none.
+    #[serde(default)]
+    pub server_metrics: Option<bool>,
     /// PUT the scenario's policy and data to the server before measuring.
     #[serde(default)]
     pub upload: bool,
@@ -699,6 +744,26 @@ pub struct OpaHttpSpec {
     /// A decision cache in front of the server: a hit answers without a request.
     #[serde(default)]
     pub cache: Option<DecisionCacheSpec>,
+    /// Thresholds for this target only.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// `kind: opa-bench`: OPA's own in-process benchmark (`opa bench`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpaBenchSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// Path of the `opa` binary (default: `opa` on PATH, then `$GOBIN`,
+    /// `$GOPATH/bin`, `~/go/bin`).
+    #[serde(default)]
+    pub opa_binary: Option<String>,
+    /// Inputs benchmarked in each trial, spread evenly over `inputs:`
+    /// (default 4): each `opa bench` run takes one input and about a second
+    /// of Go's benchmark loop, plus OPA's per-iteration bookkeeping.
+    #[serde(default)]
+    pub max_inputs: Option<usize>,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,
@@ -730,12 +795,12 @@ pub struct MokaSpec {
     pub thresholds: Thresholds,
 }
 
-/// Who runs the Redis server.
+/// Who runs the server (Redis, OPA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServerMode {
-    /// rigor starts `redis-server` on a free loopback port (persistence off)
-    /// and stops it afterwards.
+    /// rigor starts the server (`redis-server` with persistence off, or
+    /// `opa run --server`) on a free loopback port and stops it afterwards.
     Managed,
 }
 

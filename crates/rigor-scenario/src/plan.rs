@@ -220,6 +220,19 @@ pub struct PolicyPlan {
     pub rego_v0: bool,
 }
 
+/// What the decision check before timing does with a problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyMode {
+    /// Stop before timing (exit 3).
+    #[default]
+    Gate,
+    /// Measure anyway; the run's verdict is at least WARN.
+    Warn,
+    /// Measure anyway.
+    Off,
+}
+
 /// The metric every target is graded on even when the scenario names no
 /// threshold for it: `errors.rate` with `critical: 0%`.
 pub const DEFAULT_ERRORS_METRIC: &str = "errors.rate";
@@ -275,9 +288,9 @@ pub struct Plan {
     pub mode: Mode,
     /// The target others are compared to, if any.
     pub compare: Option<String>,
-    /// Whether disagreeing targets, missed expectations and evaluation
-    /// errors stop the run before timing.
-    pub verify: bool,
+    /// What disagreeing targets, missed expectations and evaluation errors
+    /// do: stop the run before timing, mark it, or nothing.
+    pub verify: VerifyMode,
     /// The cache workload, when the scenario has `cache:`.
     pub cache: Option<CachePlan>,
     /// How operations pick inputs; `None` is round-robin.
@@ -396,7 +409,11 @@ impl Builder<'_> {
             Some(c) => Some(c.baseline.value.clone()),
             None => None,
         };
-        let verify = s.verify.unwrap_or(true);
+        let verify = match s.verify {
+            None | Some(crate::model::Verify::Gate(true)) => VerifyMode::Gate,
+            Some(crate::model::Verify::Gate(false)) => VerifyMode::Off,
+            Some(crate::model::Verify::Word(crate::model::VerifyWord::Warn)) => VerifyMode::Warn,
+        };
         let policy = match &s.policy {
             Some(p) => Some(self.policy(p)?),
             None => {
@@ -769,22 +786,55 @@ impl Builder<'_> {
             }
             let mut spec = t.value.clone();
             if let TargetSpec::OpaHttp(http) = &mut spec {
-                http.url = expand_env(&http.url, |name| std::env::var(name).ok()).map_err(|e| {
-                    self.error(t, format!("target `{id}`: `url`: {e}"))
-                        .with_help(
-                        "set the variable, or give a default: `${OPA_URL:-http://127.0.0.1:8181}`",
-                    )
-                })?;
-                if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
-                    return Err(self
-                        .error(
-                            t,
-                            format!(
-                                "target `{id}`: `url` `{}` is not an http:// or https:// URL",
-                                http.url
-                            ),
-                        )
-                        .with_help("write the server's base URL, e.g. `http://127.0.0.1:8181`"));
+                match (http.server, http.url.take()) {
+                    (Some(_), Some(_)) => {
+                        return Err(self
+                            .error(t, format!("target `{id}`: `server: managed` and `url` both name the server"))
+                            .with_help("keep `server: managed` for an OPA that rigor starts, or `url` for one you run"));
+                    }
+                    (None, None) => {
+                        return Err(self
+                            .error(t, format!("target `{id}`: no server: `opa-http` needs `url` or `server: managed`"))
+                            .with_help("add `server: managed` (rigor starts the real OPA; install it with `just deps`), or `url: ${OPA_URL:-http://127.0.0.1:8181}`"));
+                    }
+                    (Some(_), None) => {
+                        if http.upload {
+                            return Err(self
+                                .error(t, format!("target `{id}`: `upload` does not apply to `server: managed`, which starts OPA with the policy and data loaded"))
+                                .with_help("drop `upload`"));
+                        }
+                    }
+                    (None, Some(url)) => {
+                        let url = expand_env(&url, |name| std::env::var(name).ok()).map_err(|e| {
+                            self.error(t, format!("target `{id}`: `url`: {e}"))
+                                .with_help(
+                                "set the variable, or give a default: `${OPA_URL:-http://127.0.0.1:8181}`",
+                            )
+                        })?;
+                        if !(url.starts_with("http://") || url.starts_with("https://")) {
+                            return Err(self
+                                .error(
+                                    t,
+                                    format!(
+                                        "target `{id}`: `url` `{url}` is not an http:// or https:// URL"
+                                    ),
+                                )
+                                .with_help("write the server's base URL, e.g. `http://127.0.0.1:8181`"));
+                        }
+                        if http.opa_binary.is_some() {
+                            return Err(self
+                                .error(t, format!("target `{id}`: `opa_binary` applies to `server: managed` only"))
+                                .with_help("drop `opa_binary`, or replace `url` with `server: managed`"));
+                        }
+                        http.url = Some(url);
+                    }
+                }
+            }
+            if let TargetSpec::OpaBench(b) = &spec {
+                if b.max_inputs == Some(0) {
+                    return Err(
+                        self.error(t, format!("target `{id}`: `max_inputs` must be at least 1"))
+                    );
                 }
             }
             match &mut spec {
@@ -1066,6 +1116,7 @@ fn set_id(spec: &mut TargetSpec, id: &str) {
         TargetSpec::Noop(s) => &mut s.id,
         TargetSpec::Spin(s) => &mut s.id,
         TargetSpec::OpaHttp(s) => &mut s.id,
+        TargetSpec::OpaBench(s) => &mut s.id,
         TargetSpec::Moka(s) => &mut s.id,
         TargetSpec::Redis(s) => &mut s.id,
     };

@@ -6,6 +6,14 @@
 //! HTTP/1.1 keep-alive connection per worker, reconnecting after errors):
 //! a general-purpose client's pooling and URL handling would be measured
 //! too. Setup calls (health check, policy and data upload) use reqwest.
+//!
+//! With `server: managed` the server is the real OPA, started by rigor
+//! ([`crate::opa::ManagedOpa`]). With `server_metrics` (the default) each
+//! request asks for OPA's own timers (`?metrics=true`); the evaluation and
+//! handler times are recorded per request into histograms of the
+//! connection (a few ns after the answer is parsed, inside the timed
+//! request: parsing the answer is part of the operation either way), and
+//! OPA's `/metrics` is read before and after each trial for its Go heap.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +32,7 @@ use rigor_scenario::model::{OpaHttpSpec, TargetSpec};
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
 
 use crate::decision::{self, AsyncHandle, DecisionCache};
+use crate::opa::{ManagedOpa, Opa};
 
 /// Per-request timeout when the scenario sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,6 +50,8 @@ pub struct OpaHttp {
     order: Option<DistributionPlan>,
     /// The decision cache, with each input's canonical JSON.
     cache: Option<decision::Cached>,
+    /// The OPA rigor started, stopped when the target is dropped.
+    managed: Option<ManagedOpa>,
 }
 
 #[derive(Debug)]
@@ -52,6 +63,8 @@ struct Endpoint {
     /// Base URL as written (expanded), for messages.
     url: String,
     timeout: Duration,
+    /// Requests ask for the server's own timings (`?metrics=true`).
+    server_metrics: bool,
 }
 
 /// Splits `http://host:port/base` into `(host:port, /base)`.
@@ -100,8 +113,23 @@ impl OpaHttp {
         policy: &PolicyPlan,
         inputs: &[serde_json::Value],
     ) -> Result<Self, TargetError> {
-        let (authority, base) = parse_url(&spec.url).map_err(TargetError::Invalid)?;
-        let url = spec.url.trim_end_matches('/').to_string();
+        let managed = match spec.server {
+            Some(_) => Some(ManagedOpa::start(
+                &Opa::find(spec.opa_binary.as_deref())?,
+                policy,
+            )?),
+            None => None,
+        };
+        let url = match (&managed, &spec.url) {
+            (Some(m), _) => m.url(),
+            (None, Some(u)) => u.trim_end_matches('/').to_string(),
+            (None, None) => {
+                return Err(TargetError::Invalid(
+                    "no server: add `server: managed` or `url:`".into(),
+                ))
+            }
+        };
+        let (authority, base) = parse_url(&url).map_err(TargetError::Invalid)?;
         let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
         let client = reqwest::Client::builder()
             .timeout(timeout.max(Duration::from_secs(10)))
@@ -121,7 +149,7 @@ impl OpaHttp {
                     health.status()
                 )));
             }
-            if spec.upload {
+            if spec.upload && managed.is_none() {
                 upload(&client, &url, policy).await?;
             }
             Ok(())
@@ -134,16 +162,23 @@ impl OpaHttp {
                 .map(|i| Bytes::from(serde_json::json!({ "input": i }).to_string()))
                 .collect()
         };
+        let server_metrics = spec.server_metrics.unwrap_or(true);
         Ok(OpaHttp {
             endpoint: Arc::new(Endpoint {
                 authority,
-                path: format!("{base}/v1/data/{}", query_path(&policy.query)),
+                path: format!(
+                    "{base}/v1/data/{}{}",
+                    query_path(&policy.query),
+                    if server_metrics { "?metrics=true" } else { "" }
+                ),
                 url,
                 timeout,
+                server_metrics,
             }),
             bodies: Arc::new(bodies),
             order: None,
             cache: None,
+            managed,
         })
     }
 }
@@ -223,6 +258,34 @@ struct Connection {
     /// Input indices drawn before timing, when inputs are not round-robin.
     order: Option<Vec<u32>>,
     cache: Option<(AsyncHandle, Arc<Vec<Vec<u8>>>)>,
+    /// The server's own timings of each answered request.
+    timings: Option<Box<ServerTimings>>,
+}
+
+/// OPA's per-request timers, as the server reported them.
+struct ServerTimings {
+    eval: hdrhistogram::Histogram<u64>,
+    handler: hdrhistogram::Histogram<u64>,
+}
+
+impl ServerTimings {
+    fn new() -> Box<Self> {
+        Box::new(ServerTimings {
+            eval: rigor_engine::stats::new_histogram(),
+            handler: rigor_engine::stats::new_histogram(),
+        })
+    }
+
+    #[inline]
+    fn record(&mut self, metrics: &serde_json::Value) {
+        let timer = |name: &str| metrics.get(name).and_then(serde_json::Value::as_u64);
+        if let Some(ns) = timer("timer_rego_query_eval_ns") {
+            self.eval.saturating_record(ns.max(1));
+        }
+        if let Some(ns) = timer("timer_server_handler_ns") {
+            self.handler.saturating_record(ns.max(1));
+        }
+    }
 }
 
 impl Connection {
@@ -324,6 +387,9 @@ impl Connection {
                     format!("{} answered invalid JSON: {e}", endpoint.path),
                 )
             })?;
+            if let (Some(t), Some(m)) = (&mut self.timings, doc.get("metrics")) {
+                t.record(m);
+            }
             Ok(doc
                 .get("result")
                 .cloned()
@@ -388,6 +454,56 @@ impl AsyncWorker for Connection {
             }
         })
     }
+
+    /// Warm-up requests' server timings are dropped.
+    fn measuring(&mut self) {
+        if let Some(t) = &mut self.timings {
+            t.eval.reset();
+            t.handler.reset();
+        }
+    }
+
+    fn samples(&mut self) -> Vec<(&'static str, hdrhistogram::Histogram<u64>)> {
+        match self.timings.take() {
+            Some(t) => [("server.eval", t.eval), ("server.handler", t.handler)]
+                .into_iter()
+                .filter(|(_, h)| !h.is_empty())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// What a server's Prometheus `/metrics` says of its requests and Go heap:
+/// `requests` (the Data API's, `http_request_duration_seconds_count` with
+/// `handler="v1/data"`), `alloc_bytes`, `mallocs`, `gc_cycles`, `heap_inuse`.
+pub fn go_server_counters(text: &str) -> Option<std::collections::BTreeMap<&'static str, f64>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut requests = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let key = match name {
+            "go_memstats_alloc_bytes_total" => "alloc_bytes",
+            "go_memstats_mallocs_total" => "mallocs",
+            "go_gc_duration_seconds_count" => "gc_cycles",
+            "go_memstats_heap_inuse_bytes" => "heap_inuse",
+            n if n.starts_with("http_request_duration_seconds_count{")
+                && n.contains("handler=\"v1/data\"") =>
+            {
+                *requests.get_or_insert(0.0) += value;
+                continue;
+            }
+            _ => continue,
+        };
+        out.insert(key, value);
+    }
+    out.insert("requests", requests?);
+    Some(out)
 }
 
 impl Target for OpaHttp {
@@ -419,6 +535,24 @@ impl Target for OpaHttp {
         "client"
     }
 
+    fn peer(&self) -> Option<(String, String)> {
+        self.managed
+            .as_ref()
+            .map(|m| ("opa".to_string(), m.opa.version.clone()))
+    }
+
+    /// The server's `/metrics` (OPA's Prometheus endpoint), when it has one
+    /// and rigor can reach it directly by IP address.
+    fn server_counters(&self) -> Option<std::collections::BTreeMap<&'static str, f64>> {
+        if !self.endpoint.server_metrics {
+            return None;
+        }
+        let (status, body) =
+            crate::opa::http_get(&self.endpoint.authority, "/metrics", Duration::from_secs(5))
+                .ok()?;
+        (status == 200).then(|| go_server_counters(&body)).flatten()
+    }
+
     fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
         let order = self.order.as_ref().map(|o| {
             rigor_engine::keys::index_stream(o, self.bodies.len() as u64, ctx.seed, ctx.index)
@@ -434,6 +568,7 @@ impl Target for OpaHttp {
             sender: None,
             order,
             cache,
+            timings: self.endpoint.server_metrics.then(ServerTimings::new),
         }))
     }
 
@@ -451,6 +586,7 @@ impl Target for OpaHttp {
             sender: None,
             order: None,
             cache: None,
+            timings: None,
         };
         let local = tokio::task::LocalSet::new();
         Some(
@@ -483,12 +619,14 @@ impl TargetFactory for Factory {
         Ok(Box::new(target))
     }
 
-    /// The URL and the policy offline; whether the server answers is the run's business.
+    /// The URL and the policy offline; whether the server answers is the
+    /// run's business. A managed server needs the `opa` binary.
     fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
         let (spec, _) = Self::parts(target, plan)?;
-        parse_url(&spec.url)
-            .map(|_| ())
-            .map_err(TargetError::Invalid)
+        match &spec.url {
+            Some(url) => parse_url(url).map(|_| ()).map_err(TargetError::Invalid),
+            None => Opa::find(spec.opa_binary.as_deref()).map(|_| ()),
+        }
     }
 }
 
@@ -512,6 +650,22 @@ impl Factory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_server_counters_are_read_from_prometheus_text() {
+        let text = "# HELP x\ngo_memstats_alloc_bytes_total 8.12624e+06\ngo_memstats_mallocs_total 102242\n\
+            go_gc_duration_seconds_count 3\ngo_memstats_heap_inuse_bytes 6.127616e+06\n\
+            http_request_duration_seconds_count{code=\"200\",handler=\"v1/data\",method=\"post\"} 40\n\
+            http_request_duration_seconds_count{code=\"400\",handler=\"v1/data\",method=\"post\"} 2\n\
+            http_request_duration_seconds_count{code=\"200\",handler=\"health\",method=\"get\"} 9\n";
+        let c = go_server_counters(text).expect("counters");
+        assert_eq!(c["requests"], 42.0);
+        assert_eq!(c["alloc_bytes"], 8_126_240.0);
+        assert_eq!(c["mallocs"], 102_242.0);
+        assert_eq!(c["gc_cycles"], 3.0);
+        assert_eq!(c["heap_inuse"], 6_127_616.0);
+        assert!(go_server_counters("go_memstats_mallocs_total 1\n").is_none());
+    }
 
     #[test]
     fn urls_and_paths() {

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rigor_engine::target::TargetError;
+
+use crate::process::{die_with_parent, free_port};
 use rigor_scenario::model::{Eviction, RedisConnection};
 use rigor_scenario::units::{format_bytes, Capacity};
 
@@ -106,31 +108,6 @@ impl Drop for ManagedRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Asks the kernel to kill the server if rigor dies without dropping it
-/// (a crash, SIGKILL): no orphaned servers.
-fn die_with_parent(command: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: prctl is async-signal-safe and touches only the child.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
-}
-
-fn free_port() -> Result<u16, TargetError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| TargetError::Failed(format!("cannot find a free loopback port: {e}")))
 }
 
 /// A Redis server a target uses: managed or given, with a client for it.
