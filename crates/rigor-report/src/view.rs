@@ -116,6 +116,20 @@ const CACHE_SUMMARY: &[(&str, &str)] = &[
     ("cache.bytes_per_entry", "bytes/entry"),
 ];
 
+/// The server table's columns: the client's mean beside the server's own view.
+const SERVER_SUMMARY: &[(&str, &str)] = &[
+    ("latency.mean", "client mean"),
+    ("server.handler.mean", "handler mean"),
+    ("server.eval.mean", "eval mean"),
+    ("server.eval.p50", "eval p50"),
+    ("server.eval.p99", "eval p99"),
+    ("server.eval_share", "eval share"),
+    ("server.memory.bytes_per_op", "server B/op"),
+    ("server.memory.allocs_per_op", "server allocs/op"),
+    ("server.gc_per_1k", "GC per 1k req"),
+    ("server.memory.heap_inuse", "heap in use"),
+];
+
 fn distribution_label(d: &rigor_scenario::plan::DistributionPlan) -> String {
     use rigor_scenario::model::Distribution;
     match d.kind {
@@ -219,6 +233,12 @@ pub struct CaseView {
     pub cache_rows: Vec<Vec<String>>,
     /// Cache table column widths for text output.
     pub cache_widths: Vec<usize>,
+    /// Server table (the server's own timings and memory): header cells.
+    pub server_header: Vec<String>,
+    /// Server table rows, one per target that reported server figures.
+    pub server_rows: Vec<Vec<String>>,
+    /// Server table column widths for text output.
+    pub server_widths: Vec<usize>,
     /// How each cache applied the case's capacity, and how latencies were timed.
     pub notes: Vec<String>,
     /// Statistics across trials: target, metric, median, 95% CI, range, CV.
@@ -397,6 +417,9 @@ impl ReportView {
         ];
         if let Some(c) = &env.git_commit {
             environment.push(("Commit".into(), c.clone()));
+        }
+        for (name, version) in &env.peers {
+            environment.push((name.clone(), version.clone()));
         }
         let w = &results.scenario.workload;
         let stop = match w.stop {
@@ -581,6 +604,33 @@ impl ReportView {
                     std::iter::once(cache_header.clone()).chain(cache_rows.iter().cloned()),
                     cache_header.len(),
                 );
+                let served: Vec<_> = case
+                    .targets
+                    .iter()
+                    .filter(|t| t.metrics.keys().any(|k| k.starts_with("server.")))
+                    .collect();
+                let mut server_header: Vec<String> = Vec::new();
+                let mut server_rows: Vec<Vec<String>> = Vec::new();
+                if !served.is_empty() {
+                    server_header.push("server's view".into());
+                    server_header.extend(SERVER_SUMMARY.iter().map(|(_, h)| h.to_string()));
+                    server_rows = served
+                        .iter()
+                        .map(|t| {
+                            let mut row = vec![t.id.clone()];
+                            row.extend(
+                                SERVER_SUMMARY
+                                    .iter()
+                                    .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
+                            );
+                            row
+                        })
+                        .collect();
+                }
+                let server_widths = column_widths(
+                    std::iter::once(server_header.clone()).chain(server_rows.iter().cloned()),
+                    server_header.len(),
+                );
                 let mut case_notes = Vec::new();
                 for t in &case.targets {
                     if let Some(b) = t.trials.iter().map(|t| t.batch).max().filter(|b| *b > 1) {
@@ -673,6 +723,9 @@ impl ReportView {
                     cache_header,
                     cache_rows,
                     cache_widths,
+                    server_header,
+                    server_rows,
+                    server_widths,
                     notes: case_notes,
                     name: case.name.clone(),
                     header,
@@ -708,6 +761,19 @@ impl ReportView {
         ));
         notes.push("Thresholds are graded on the trials' 95% interval of the median (order statistics; with 5 trials or fewer the range, at lower confidence): PASS when the whole interval meets the target, FAIL when even its best end misses the critical level, WARN in between. See docs/STATISTICS.md.".into());
         notes.push("memory.peak_resident is jemalloc's process-wide resident bytes, sampled every 10ms while all workers measure.".into());
+        for t in &results.targets {
+            if let Some(method) = &t.method {
+                notes.push(format!("{}: {method}", t.id));
+            }
+        }
+        if results
+            .cases
+            .iter()
+            .flat_map(|c| &c.targets)
+            .any(|t| t.metrics.contains_key("server.eval.mean"))
+        {
+            notes.push("The server's view: OPA's own timers for each measured request (?metrics=true): eval = timer_rego_query_eval_ns, the policy evaluation; handler = timer_server_handler_ns, the whole request inside OPA (input parse, evaluation, answer). client mean - handler mean is network, HTTP and the client; eval share = eval mean / client mean. Server B/op, allocs/op and GC are Go's heap counters from OPA's /metrics, read before and after each trial, per request OPA counted (warm-up included; scope: server, not comparable with in-process bytes/op).".into());
+        }
         if results.status != RunStatus::Complete {
             notes.push(format!(
                 "The run is {}: the numbers cover only what was measured.",

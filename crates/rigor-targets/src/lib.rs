@@ -9,6 +9,7 @@ pub mod decision;
 pub mod keyspace;
 pub mod moka;
 pub mod opa;
+pub mod opa_bench;
 pub mod opa_http;
 pub mod process;
 pub mod redis;
@@ -23,6 +24,7 @@ pub fn registry() -> Registry {
         Box::new(calibration::NoopFactory),
         Box::new(calibration::SpinFactory),
         Box::new(opa_http::Factory),
+        Box::new(opa_bench::Factory),
         Box::new(moka::Factory),
         Box::new(redis::Factory),
     ];

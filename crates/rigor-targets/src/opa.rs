@@ -263,17 +263,43 @@ impl Drop for ManagedOpa {
     }
 }
 
+/// A plain HTTP/1.0 POST of a JSON body outside any measurement (the
+/// decisions of the correctness gate): status and body.
+pub fn http_post(
+    addr: &str,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    request(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+        timeout,
+    )
+}
+
 /// A plain HTTP/1.0 GET outside any measurement (health checks, `/metrics`):
 /// status and body. HTTP/1.0 so the server closes the connection and sends
 /// no chunked encoding.
 pub fn http_get(addr: &str, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+        timeout,
+    )
+}
+
+fn request(addr: &str, text: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
     let sock: std::net::SocketAddr = addr.parse().map_err(|e| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
     })?;
     let mut stream = std::net::TcpStream::connect_timeout(&sock, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    stream.write_all(text.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
