@@ -86,6 +86,44 @@ impl Opa {
     pub fn command(&self) -> Command {
         Command::new(&self.path)
     }
+
+    /// `opa check` on the scenario's policy (parse, compile, type check),
+    /// for `rigor validate`: a policy OPA rejects is `Invalid` with OPA's
+    /// own message.
+    pub fn check(&self, policy: &PolicyPlan) -> Result<(), TargetError> {
+        let staged = stage(policy)?;
+        let mut command = self.command();
+        command.arg("check");
+        if policy.rego_v0 {
+            command.arg("--v0-compatible");
+        }
+        // Data files are not Rego: only the modules are checked.
+        let modules = staged
+            .files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "rego"));
+        let out = command
+            .args(modules)
+            .current_dir(staged.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                TargetError::Failed(format!("cannot run `{}`: {e}", self.path.display()))
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Err(TargetError::Invalid(format!(
+            "OPA {} rejected the policy (`opa check`): {}",
+            self.version,
+            opa_message(&text)
+        )))
+    }
 }
 
 /// The scenario's policy and data as files for OPA's loader.
@@ -133,9 +171,16 @@ pub fn stage(policy: &PolicyPlan) -> Result<Staged, TargetError> {
 
 /// Whether OPA's message is about the policy or data (the user's input: exit 2).
 pub fn rejects_input(message: &str) -> bool {
-    ["rego_", "load error", "compile error", "json: ", "yaml: "]
-        .iter()
-        .any(|m| message.contains(m))
+    [
+        "rego_",
+        "load error",
+        "initialization error",
+        "compile error",
+        "json: ",
+        "yaml: ",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// OPA's stderr without its warning about running as root, one message.
@@ -180,11 +225,15 @@ impl ManagedOpa {
             if policy.rego_v0 {
                 command.arg("--v0-compatible");
             }
+            // OPA prints start-up errors on stdout and its log on stderr: both to the file.
+            let out_file = log_file
+                .try_clone()
+                .map_err(|e| TargetError::Failed(format!("cannot share OPA's log file: {e}")))?;
             command
                 .args(&staged.files)
                 .current_dir(staged.dir.path())
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(out_file)
                 .stderr(log_file);
             die_with_parent(&mut command);
             let mut child = command.spawn().map_err(|e| {

@@ -458,17 +458,27 @@ impl TargetFactory for Factory {
         }))
     }
 
+    /// `rigor validate` asks OPA too: a local `opa run --server`, started on
+    /// the first decision.
+    fn offline_decider(
+        &self,
+        target: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Option<Box<dyn Target>>, TargetError> {
+        self.build(target, plan).map(Some)
+    }
+
     /// Offline: the binary is there and the policy is one.
     fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
         let TargetSpec::OpaBench(spec) = &target.spec else {
             return Err(TargetError::Invalid("not an opa-bench target".into()));
         };
-        if plan.policy.is_none() {
-            return Err(TargetError::Invalid(
+        let policy = plan.policy.as_ref().ok_or_else(|| {
+            TargetError::Invalid(
                 "the scenario has no `policy:` (opa-bench benchmarks its query)".into(),
-            ));
-        }
-        Opa::find(spec.opa_binary.as_deref()).map(|_| ())
+            )
+        })?;
+        Opa::find(spec.opa_binary.as_deref())?.check(policy)
     }
 }
 

@@ -619,13 +619,28 @@ impl TargetFactory for Factory {
         Ok(Box::new(target))
     }
 
+    /// A managed OPA is local: `rigor validate` starts it and asks it for
+    /// every decision, as `run` does. A server at `url:` is not asked.
+    fn offline_decider(
+        &self,
+        target: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Option<Box<dyn Target>>, TargetError> {
+        let (spec, policy) = Self::parts(target, plan)?;
+        if spec.server.is_none() || spec.cache.is_some() {
+            return Ok(None);
+        }
+        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
+        Ok(Some(Box::new(OpaHttp::new(spec, policy, &inputs)?)))
+    }
+
     /// The URL and the policy offline; whether the server answers is the
     /// run's business. A managed server needs the `opa` binary.
     fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        let (spec, _) = Self::parts(target, plan)?;
+        let (spec, policy) = Self::parts(target, plan)?;
         match &spec.url {
             Some(url) => parse_url(url).map(|_| ()).map_err(TargetError::Invalid),
-            None => Opa::find(spec.opa_binary.as_deref()).map(|_| ()),
+            None => Opa::find(spec.opa_binary.as_deref())?.check(policy),
         }
     }
 }
