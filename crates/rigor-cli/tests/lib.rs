@@ -72,6 +72,8 @@ fn results(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+mod opa;
+
 const RBAC: &str = "package rbac\n\ndefault allow := false\n\nallow if input.user == \"alice\"\n";
 
 fn calibration(spin: &str, p50: &str) -> String {

@@ -113,6 +113,7 @@ pub fn run(
         if let Some((name, version)) = t.target.peer() {
             results.environment.peers.insert(name, version);
         }
+        t.target.before_timing();
     }
     let workload = &plan.workload;
     let cases = workload.cases();

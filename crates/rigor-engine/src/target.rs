@@ -201,6 +201,12 @@ pub trait Target: Send + Sync {
         None
     }
 
+    /// Called once after the decision check and before the first trial of
+    /// any target: a target stops what it started only to answer
+    /// [`Target::decide`] (a helper server), so it does not share the
+    /// machine with anything measured.
+    fn before_timing(&self) {}
+
     /// The peer program this target measures and its version (`opa`,
     /// `1.22.3 (go1.26.8)`), for the environment fingerprint and the report.
     fn peer(&self) -> Option<(String, String)> {

@@ -331,10 +331,15 @@ impl Target for OpaBench {
     }
 
     /// Stops the decision server before anything is measured.
-    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+    fn before_timing(&self) {
         if let Ok(mut d) = self.decider.lock() {
             d.take();
         }
+    }
+
+    /// (Again, in case a decision was asked for after [`Target::before_timing`].)
+    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        self.before_timing();
         Ok(None)
     }
 
@@ -434,6 +439,8 @@ impl TargetFactory for Factory {
             ));
         }
         let opa = Opa::find(spec.opa_binary.as_deref())?;
+        // A policy OPA rejects is the scenario's error (exit 2), found before anything runs.
+        opa.check(policy)?;
         let staged = opa::stage(policy)?;
         let chosen = spread(
             plan.inputs.len(),
