@@ -332,8 +332,21 @@ targets: [{targets}]
         server.wait()
 
 
-def http_vs_wrk(quick):
-    """Requests/s against wrk on the same `rigor serve`, 64 connections, rounds alternating (ABBA).
+def opa_binary():
+    """The pinned OPA `just deps` installs: on PATH or in $(go env GOPATH)/bin."""
+    found = shutil.which("opa")
+    if found:
+        return found
+    try:
+        gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return None
+    candidate = os.path.join(gopath, "bin", "opa")
+    return candidate if os.access(candidate, os.X_OK) else None
+
+
+def http_vs_wrk(quick, server_kind="rigor serve"):
+    """Requests/s against wrk on the same server (`rigor serve`, or the real OPA), 64 connections, rounds alternating (ABBA).
 
     With the same client threads on each side. Two placements: the server pinned
     to core 0 and the client to the rest, where each tool's request rate is its
@@ -344,17 +357,40 @@ def http_vs_wrk(quick):
         row("HTTP: rigor vs wrk", "-", "wrk not installed", "-", ">= 0.9x", None)
         return
     log_path = os.path.join(WORK, "serve.log")
-    with open(log_path, "w") as logf:
-        server = subprocess.Popen([RIGOR, "serve", os.path.join(ROOT, "scenarios/opa-simple.yaml"), "--addr", "127.0.0.1:0"],
-                                  stderr=logf, stdout=subprocess.DEVNULL)
-    try:
-        url = None
-        for _ in range(50):
-            m = re.search(r"http://[0-9.:]+", open(log_path).read())
-            if m:
-                url = m.group(0)
+    if server_kind == "opa":
+        opa = opa_binary()
+        if not opa:
+            row("HTTP: rigor vs wrk on OPA", "-", "opa not installed (just deps)", "-", ">= 0.9x", None)
+            return
+        # OPA loads a data.json given by path at the root of `data`, as rigor merges it.
+        data = os.path.join(WORK, "opa-data")
+        os.makedirs(data, exist_ok=True)
+        shutil.copy(RBAC["data"], os.path.join(data, "data.json"))
+        port = free_port()
+        with open(log_path, "w") as logf:
+            server = subprocess.Popen([opa, "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error",
+                                       "--skip-version-check", RBAC["policy"], os.path.join(data, "data.json")],
+                                      stderr=logf, stdout=logf)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
-            time.sleep(0.1)
+            except OSError:
+                time.sleep(0.1)
+    else:
+        with open(log_path, "w") as logf:
+            server = subprocess.Popen([RIGOR, "serve", os.path.join(ROOT, "scenarios/opa-simple.yaml"), "--addr", "127.0.0.1:0"],
+                                      stderr=logf, stdout=subprocess.DEVNULL)
+    try:
+        if server_kind != "opa":
+            url = None
+            for _ in range(50):
+                m = re.search(r"http://[0-9.:]+", open(log_path).read())
+                if m:
+                    url = m.group(0)
+                    break
+                time.sleep(0.1)
         secs = 2 if quick else 3
         rounds = 1 if quick else 3
         lua = os.path.join(WORK, "post.lua")
@@ -383,18 +419,18 @@ def http_vs_wrk(quick):
 {RBAC_POLICY}
 inputs: [{{inline: {{user: bob, action: update, type: finance}}}}]
 workload: {{concurrency: 64, warmup: 1s, duration: {secs}s, trials: 1, threads: {threads}}}
-targets: [{{id: rigor, kind: opa-http, url: "{url}"}}]
+targets: [{{id: rigor, kind: opa-http, url: "{url}", server_metrics: false}}]
 """, prefix=prefix)
                 ours.append(metrics(res)["throughput"])
 
             for r in range(rounds):
                 for side in abba(r, peer_once, ours_once):
                     side()
-                log(f"  http, {placement}, {threads} client thread(s): rigor {ours[-1]/1e3:.1f}k, wrk {peer[-1]/1e3:.1f}k requests/s")
+                log(f"  http ({server_kind}), {placement}, {threads} client thread(s): rigor {ours[-1]/1e3:.1f}k, wrk {peer[-1]/1e3:.1f}k requests/s")
             paired = median([a / b for a, b in zip(ours, peer)])
             where = ("server pinned to core 0, clients to the rest" if placement == "pinned"
                      else "server and clients share the cores")
-            row(f"HTTP POST to `rigor serve`, 64 connections, {threads} client thread(s) (`threads: {threads}`, wrk `-t{threads}`), "
+            row(f"HTTP POST to {'the real OPA (`opa run --server`)' if server_kind == 'opa' else '`rigor serve`'}, 64 connections, {threads} client thread(s) (`threads: {threads}`, wrk `-t{threads}`), "
                 f"{where}: requests/s" + (f", median of {rounds} alternating rounds" if rounds > 1 else ""),
                 f"{median(ours)/1e3:.1f}k", f"wrk {median(peer)/1e3:.1f}k",
                 f"{paired:.2f}x" + (" (paired)" if rounds > 1 else ""), ">= 0.9x", paired >= 0.9)
@@ -438,7 +474,10 @@ NOTES = """## How to read it
   multiplexed` adds a tokio runtime, redis-rs's driver task and its channels,
   and two more epoll calls per request (7.5-8.8k in those rounds). At 50
   connections rigor's one client thread drives more than redis-benchmark.
-- **HTTP.** With the server pinned to one core and the client to the other,
+- **HTTP.** The same rows run against `rigor serve` and against the real OPA
+  (`opa run --server`, pinned `just deps` release); rigor's side asks for no
+  server metrics there (`server_metrics: false`), so both tools send the same
+  request. With the server pinned to one core and the client to the other,
   rigor drives as many requests as wrk. When they share the cores, the client's
   CPU per request comes out of the server's: rigor's client (hyper's connection
   task, a timeout, the clock, the histogram, parsing the decision) spends about
@@ -454,7 +493,7 @@ NOTES = """## How to read it
 """
 
 
-def write(env):
+def write(env, to_file=True):
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# rigor's own speed and accuracy",
@@ -470,17 +509,21 @@ def write(env):
     ]
     lines += [f"| {w} | {r} | {p} | {ra} | {g} | {m} |" for (w, r, p, ra, g, m) in ROWS]
     lines += ["", NOTES]
-    with open(os.path.join(ROOT, "docs", "PERFORMANCE.md"), "w") as f:
-        f.write("\n".join(lines))
+    if to_file:
+        with open(os.path.join(ROOT, "docs", "PERFORMANCE.md"), "w") as f:
+            f.write("\n".join(lines))
     print("\n".join(lines))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, for checking the script")
-    ap.add_argument("--only", default="harness,criterion,memory,scaling,redis,http")
+    everything = "harness,criterion,memory,scaling,redis,http,opa-http"
+    ap.add_argument("--only", default=everything,
+                    help="comma-separated steps; docs/PERFORMANCE.md is rewritten only when all of them run")
     args = ap.parse_args()
-    steps = {"harness": harness, "criterion": criterion_peer, "memory": memory, "scaling": scaling, "redis": redis_vs_benchmark, "http": http_vs_wrk}
+    steps = {"harness": harness, "criterion": criterion_peer, "memory": memory, "scaling": scaling, "redis": redis_vs_benchmark,
+             "http": http_vs_wrk, "opa-http": lambda quick: http_vs_wrk(quick, "opa")}
     for name in args.only.split(","):
         steps[name](args.quick)
     env = None
@@ -489,7 +532,7 @@ def main():
         if os.path.exists(p):
             env = json.load(open(p))["environment"]
             break
-    write(env)
+    write(env, to_file=set(args.only.split(",")) == set(everything.split(",")))
 
 
 if __name__ == "__main__":

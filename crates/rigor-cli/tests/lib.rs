@@ -718,8 +718,13 @@ impl Live {
     }
 
     /// Waits (at most 30 s) for the exit code; the rest of stderr is kept.
-    fn finish(mut self) -> (i32, String) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    fn finish(self) -> (i32, String) {
+        self.finish_within(30)
+    }
+
+    /// Waits at most `secs` for the exit code; the rest of stderr is kept.
+    fn finish_within(mut self, secs: u64) -> (i32, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;

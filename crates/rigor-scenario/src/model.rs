@@ -760,8 +760,9 @@ pub struct OpaBenchSpec {
     #[serde(default)]
     pub opa_binary: Option<String>,
     /// Inputs benchmarked in each trial, spread evenly over `inputs:`
-    /// (default 4): each `opa bench` run takes one input and about a second
-    /// of Go's benchmark loop, plus OPA's per-iteration bookkeeping.
+    /// (default 4; one in `--mode quick`): each `opa bench` run takes one
+    /// input and about a second of Go's benchmark loop, plus OPA's
+    /// per-iteration bookkeeping.
     #[serde(default)]
     pub max_inputs: Option<usize>,
     /// Thresholds for this target only.

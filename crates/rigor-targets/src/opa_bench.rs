@@ -40,7 +40,8 @@ use rigor_scenario::plan::{Plan, PolicyPlan, TargetPlan, WorkloadPlan, UNDEFINED
 
 use crate::opa::{self, ManagedOpa, Opa, Staged};
 
-/// Inputs benchmarked per trial when the scenario sets no `max_inputs`.
+/// Inputs benchmarked per trial when the scenario sets no `max_inputs`
+/// (`--mode quick`: one).
 pub const DEFAULT_MAX_INPUTS: usize = 4;
 
 /// Builds `kind: opa-bench`.
@@ -442,10 +443,13 @@ impl TargetFactory for Factory {
         // A policy OPA rejects is the scenario's error (exit 2), found before anything runs.
         opa.check(policy)?;
         let staged = opa::stage(policy)?;
-        let chosen = spread(
-            plan.inputs.len(),
-            spec.max_inputs.unwrap_or(DEFAULT_MAX_INPUTS),
-        );
+        // A quick run checks that the scenario runs: one input is enough,
+        // and each `opa bench` takes seconds whatever the duration.
+        let cap = match plan.mode {
+            rigor_scenario::plan::Mode::Quick => 1,
+            _ => spec.max_inputs.unwrap_or(DEFAULT_MAX_INPUTS),
+        };
+        let chosen = spread(plan.inputs.len(), cap);
         let mut inputs = Vec::new();
         for i in chosen {
             let item = &plan.inputs[i];

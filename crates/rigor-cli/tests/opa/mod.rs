@@ -56,7 +56,9 @@ fn regorus_beside_the_real_opa_over_http_and_in_process() {
     live.wait_for("trial 1/1 opa");
     let servers = children_named(live.child.id(), "opa");
     assert_eq!(servers.len(), 1, "one managed OPA: {servers:?}");
-    let (code, stderr) = live.finish();
+    // Each `opa bench` takes 10-20 s here: Go's 1 s loop plus OPA's
+    // stop-the-world memory reads around every iteration.
+    let (code, stderr) = live.finish_within(180);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         !running(servers[0]),
