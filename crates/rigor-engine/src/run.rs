@@ -304,6 +304,7 @@ fn spec_config(t: &TargetPlan) -> serde_json::Value {
             "url": s.url,
             "server": s.server,
             "server_metrics": s.server_metrics.unwrap_or(true),
+            "server_metrics_every": s.server_metrics_every,
             "upload": s.upload,
             "timeout_ns": s.timeout.map(|t| t.0.as_nanos() as u64),
             "cache": s.cache.as_ref().map(decision_cache_config),

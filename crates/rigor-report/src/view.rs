@@ -845,6 +845,8 @@ const CONSOLE_ANSWERS: usize = 5;
 pub struct DecisionsView {
     /// Whether a problem stops the run (`verify:`).
     pub gate: bool,
+    /// `verify: warn`: a problem is measured anyway and marks the run.
+    pub warn: bool,
     /// Policy targets, in column order.
     pub targets: Vec<String>,
     /// Each target's decisions: `(id, "false x3, true x1")`.
@@ -967,6 +969,7 @@ fn decisions_view(v: &rigor_engine::results::Verification) -> DecisionsView {
     }
     DecisionsView {
         gate: v.gate,
+        warn: v.mode == rigor_scenario::plan::VerifyMode::Warn,
         targets: v.targets.clone(),
         summaries: v
             .summaries

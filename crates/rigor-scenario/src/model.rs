@@ -730,11 +730,15 @@ pub struct OpaHttpSpec {
     #[serde(default)]
     pub opa_binary: Option<String>,
     /// Ask the server for its own timings (`?metrics=true`, OPA's
-    /// `timer_rego_query_eval_ns` and `timer_server_handler_ns`) and report
-    /// them as `server.*` beside the client's latency. Default `true`;
-    /// servers that send no metrics simply add none.
+    /// `timer_rego_query_eval_ns` and `timer_server_handler_ns`) on a
+    /// sample of requests and report them as `server.*` beside the client's
+    /// latency. Default `true`; servers that send no metrics add none.
     #[serde(default)]
     pub server_metrics: Option<bool>,
+    /// With `server_metrics`: on average one request in this many asks
+    /// (default 16; 1 asks on every request, which costs OPA throughput).
+    #[serde(default)]
+    pub server_metrics_every: Option<u32>,
     /// PUT the scenario's policy and data to the server before measuring.
     #[serde(default)]
     pub upload: bool,
