@@ -46,6 +46,8 @@ pub struct ReportView {
     pub errors: Vec<String>,
     /// Notes a reader needs to judge the numbers.
     pub notes: Vec<String>,
+    /// `id measures: ...` for targets not timed by rigor itself (`opa bench`).
+    pub methods: Vec<String>,
     /// `case target` pairs whose throughput varied more than [`NOISY_CV_PERCENT`] across trials.
     pub noisy: Vec<String>,
     /// The scenario file text.
@@ -761,11 +763,12 @@ impl ReportView {
         ));
         notes.push("Thresholds are graded on the trials' 95% interval of the median (order statistics; with 5 trials or fewer the range, at lower confidence): PASS when the whole interval meets the target, FAIL when even its best end misses the critical level, WARN in between. See docs/STATISTICS.md.".into());
         notes.push("memory.peak_resident is jemalloc's process-wide resident bytes, sampled every 10ms while all workers measure.".into());
-        for t in &results.targets {
-            if let Some(method) = &t.method {
-                notes.push(format!("{}: {method}", t.id));
-            }
-        }
+        let methods: Vec<String> = results
+            .targets
+            .iter()
+            .filter_map(|t| t.method.as_ref().map(|m| format!("{} measures: {m}", t.id)))
+            .collect();
+        notes.extend(methods.iter().cloned());
         if results
             .cases
             .iter()
@@ -807,6 +810,7 @@ impl ReportView {
             cases,
             errors: results.errors.clone(),
             notes,
+            methods,
             noisy,
             source: results.scenario.source.clone(),
             baseline: results.baseline.clone(),

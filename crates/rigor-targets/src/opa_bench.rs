@@ -350,7 +350,7 @@ impl Target for OpaBench {
 
     fn method(&self) -> Option<String> {
         Some(format!(
-            "OPA {}'s own benchmark (`opa bench`, Go's testing loop of about 1s per input, whatever the scenario's duration), {} of {} input(s) per trial, N processes side by side at concurrency N. Mean = Go's ns/op around Eval; percentiles = OPA's eval timer (timer_rego_query_eval_ns) from a sampling reservoir, inside Eval, so below the mean's scope; B/op and allocs/op = Go's heap while timed.",
+            "OPA {}'s own benchmark (`opa bench`: Go's testing loop, about 1s per input whatever the scenario's duration) on {} of the scenario's {} input(s) (`max_inputs`; the other targets use all of them), N processes side by side at concurrency N. Mean = Go's ns/op around Eval; percentiles = OPA's eval timer (timer_rego_query_eval_ns) from a sampling reservoir, inside Eval, so narrower in scope than the mean; B/op and allocs/op = Go's heap allocated while timed.",
             self.opa.version,
             self.inputs.len().max(1),
             self.total_inputs.max(1),
