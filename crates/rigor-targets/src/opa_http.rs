@@ -382,7 +382,8 @@ impl Connection {
         x ^= x << 25;
         x ^= x >> 27;
         self.sample = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D) % self.endpoint.metrics_every == 0
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            .is_multiple_of(self.endpoint.metrics_every)
     }
 
     async fn decide(&mut self, index: usize) -> Result<serde_json::Value, OpError> {
