@@ -520,7 +520,11 @@ mod tests {
         assert_eq!(r.mem_bytes, 249779448);
         assert!((r.ns_per_op() - 24486.4).abs() < 0.1);
         let qs: Vec<f64> = r.eval_quantiles.iter().map(|q| q.0).collect();
-        assert_eq!(qs, vec![0.0, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0]);
+        let want = [0.0, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0];
+        assert_eq!(qs.len(), want.len(), "{qs:?}");
+        for (q, w) in qs.iter().zip(want) {
+            assert!((q - w).abs() < 1e-12, "{qs:?}");
+        }
         assert!(parse_bench("Error: boom").is_err());
         assert!(parse_bench(r#"{"N": 0, "T": 1}"#).is_err());
     }
