@@ -74,11 +74,14 @@ pub fn calibrate_timer() -> Harness {
             resolution
         },
         memory_accounting: crate::alloc::counting_installed(),
-        timing: "each operation timed alone between two Instant::now() reads (the timer \
-                 cost is inside every latency); with `timing: auto` operations under 1us, \
-                 and with `timing: batch` all, are timed in batches of at least 10us whose \
-                 means make the histogram (a trial's `batch` says how many per batch)"
+        timing: "each operation timed alone with one Instant::now() read: an operation's \
+                 end is the next one's start, so each latency includes one clock read and \
+                 the loop's own recording (`loop_cost_ns`); with `timing: auto` operations \
+                 under 1us, and with `timing: batch` all, are timed in batches of at least \
+                 10us whose means make the histogram (a trial's `batch` says how many per \
+                 batch)"
             .into(),
+        loop_cost_ns: Some(crate::drive::loop_cost_ns()),
     }
 }
 

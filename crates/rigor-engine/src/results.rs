@@ -282,6 +282,11 @@ pub struct Harness {
     pub memory_accounting: bool,
     /// How latency is timed.
     pub timing: String,
+    /// What the closed loop costs per operation timed alone (one clock read,
+    /// recording, the loop's checks), measured on an empty operation: every
+    /// per-operation latency includes it, ns.
+    #[serde(default)]
+    pub loop_cost_ns: Option<f64>,
 }
 
 /// Whether the run finished.

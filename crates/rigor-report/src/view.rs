@@ -749,9 +749,12 @@ impl ReportView {
             .collect();
         let grade_counts = results.check_counts_text();
         let mut notes = vec![format!(
-            "Latency: {}. Timer cost {} per read.",
+            "Latency: {}. Timer cost {} per read{}.",
             h.timing,
-            format_nanos(h.timer_cost_ns)
+            format_nanos(h.timer_cost_ns),
+            h.loop_cost_ns
+                .map(|c| format!("; the closed loop's own cost, inside each per-operation latency: {} per operation", format_nanos(c)))
+                .unwrap_or_default()
         )];
         if !h.memory_accounting {
             notes.push("Memory accounting was off (jemalloc not the global allocator): memory metrics are absent.".into());
