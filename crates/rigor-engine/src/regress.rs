@@ -494,6 +494,25 @@ pub fn downgrade(report: &mut RegressionReport, why: String) {
     report.verdict = worst(&report.checks);
 }
 
+/// Peer programs (`opa`) whose version changed, appeared or went away
+/// between two runs: a baseline of another OPA is another environment.
+pub fn peer_differences(
+    base: &std::collections::BTreeMap<String, String>,
+    new: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = base.keys().chain(new.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (x, y) = (base.get(name), new.get(name));
+            (x != y).then(|| {
+                let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
+                format!("{name}: {} -> {}", show(x), show(y))
+            })
+        })
+        .collect()
+}
+
 /// What differs between the environments of two runs.
 pub fn environment_differences(base: &Results, new: &Results) -> Vec<String> {
     let (a, b) = (&base.environment, &new.environment);
@@ -528,6 +547,7 @@ pub fn environment_differences(base: &Results, new: &Results) -> Vec<String> {
         format!("{:?}", base.scenario.mode).to_lowercase(),
         format!("{:?}", new.scenario.mode).to_lowercase(),
     );
+    out.extend(peer_differences(&a.peers, &b.peers));
     out
 }
 
@@ -544,4 +564,23 @@ pub fn content_hash(text: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_of_another_version_is_another_environment() {
+        let opa = |v: &str| std::collections::BTreeMap::from([("opa".to_string(), v.to_string())]);
+        assert!(peer_differences(&opa("1.22.3 (go1.26.8)"), &opa("1.22.3 (go1.26.8)")).is_empty());
+        assert_eq!(
+            peer_differences(&opa("1.22.3 (go1.26.8)"), &opa("1.23.0 (go1.26.8)")),
+            vec!["opa: 1.22.3 (go1.26.8) -> 1.23.0 (go1.26.8)".to_string()]
+        );
+        assert_eq!(
+            peer_differences(&Default::default(), &opa("1.22.3")),
+            vec!["opa: (none) -> 1.22.3".to_string()]
+        );
+    }
 }
