@@ -72,6 +72,8 @@ enum Command {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// List every metric: name (for thresholds), unit, which way is better, meaning.
+    Metrics,
     /// Serve a scenario's policy over OPA's REST Data API (a stand-in for `opa run --server`).
     Serve {
         /// Scenario whose `policy:` to serve; without it the server starts empty
@@ -289,6 +291,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Schema => {
             say(&rigor_scenario::json_schema());
+            Ok(())
+        }
+        Command::Metrics => {
+            say(&metrics_table());
             Ok(())
         }
         Command::Report {
@@ -857,6 +863,42 @@ fn verdict_outcome(results: &Results) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// The metric catalogue as an aligned table (the README's table, from the
+/// same source).
+fn metrics_table() -> String {
+    use rigor_scenario::metrics::{Direction, Unit, METRICS};
+    let rows: Vec<[&str; 4]> = METRICS
+        .iter()
+        .map(|m| {
+            let unit = match m.unit {
+                Unit::Nanos => "duration",
+                Unit::Bytes => "size",
+                Unit::Fraction => "ratio",
+                Unit::PerSecond => "rate",
+                Unit::Count => "count",
+            };
+            let better = match m.direction {
+                Direction::LowerIsBetter => "lower",
+                Direction::HigherIsBetter => "higher",
+            };
+            [m.name, unit, better, m.description]
+        })
+        .collect();
+    let header = ["metric", "unit", "better", "meaning"];
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].len())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    std::iter::once(header)
+        .chain(rows)
+        .map(|r| format!("{:w0$}  {:w1$}  {:w2$}  {}\n", r[0], r[1], r[2], r[3]))
+        .collect()
 }
 
 /// Writes to stdout. A closed stdout (`rigor run ... | head`) must not end

@@ -242,6 +242,34 @@ fn invalid_scenarios_exit_2_with_positions() {
 }
 
 #[test]
+fn metrics_command_lists_every_metric_with_unit_and_direction() {
+    let r = Rigor::new();
+    let out = r.run(&["metrics"]).expect(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        rigor_scenario::metrics::METRICS.len() + 1,
+        "{}",
+        out.stdout
+    );
+    assert!(lines[0].starts_with("metric"));
+    for m in rigor_scenario::metrics::METRICS {
+        let line = lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(m.name))
+            .unwrap_or_else(|| panic!("{} missing", m.name));
+        assert!(line.ends_with(m.description), "{line}");
+    }
+    let p99 = lines
+        .iter()
+        .find(|l| l.starts_with("latency.p99 "))
+        .unwrap();
+    assert!(p99.contains("duration") && p99.contains("lower"), "{p99}");
+    let tp = lines.iter().find(|l| l.starts_with("throughput ")).unwrap();
+    assert!(tp.contains("rate") && tp.contains("higher"), "{tp}");
+}
+
+#[test]
 fn schema_command_prints_the_checked_in_schema() {
     let out = Rigor::new().run(&["schema"]).expect(0);
     let checked_in = std::fs::read_to_string(

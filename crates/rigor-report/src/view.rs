@@ -118,6 +118,29 @@ const CACHE_SUMMARY: &[(&str, &str)] = &[
     ("cache.bytes_per_entry", "bytes/entry"),
 ];
 
+/// `regorus (engine: vm)`: the kind and the settings that are set (unset
+/// ones, `null` in the results, are left out: "cache: null" reads as a
+/// setting).
+fn kind_label(kind: &str, config: &serde_json::Value) -> String {
+    let set: Vec<String> = config
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            format!(
+                "{k}: {}",
+                v.as_str().map(str::to_string).unwrap_or(v.to_string())
+            )
+        })
+        .collect();
+    if set.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} ({})", set.join(", "))
+    }
+}
+
 /// The server table's columns: the client's mean beside the server's own view.
 const SERVER_SUMMARY: &[(&str, &str)] = &[
     ("latency.mean", "client mean"),
@@ -467,20 +490,7 @@ impl ReportView {
                     .collect();
                 SetupRow {
                     id: t.id.clone(),
-                    kind: match t.config.as_object() {
-                        Some(o) if !o.is_empty() => format!(
-                            "{} ({})",
-                            t.kind,
-                            o.iter()
-                                .map(|(k, v)| format!(
-                                    "{k}: {}",
-                                    v.as_str().map(str::to_string).unwrap_or(v.to_string())
-                                ))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                        _ => t.kind.clone(),
-                    },
+                    kind: kind_label(&t.kind, &t.config),
                     total: med(&total),
                     parse: med(&t.setup.parse_ns),
                     compile: med(&t.setup.compile_ns),
@@ -1090,5 +1100,24 @@ fn status(s: RunStatus) -> &'static str {
         RunStatus::Running => "running",
         RunStatus::Complete => "complete",
         RunStatus::Interrupted => "interrupted",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_show_only_the_settings_that_are_set() {
+        let config = serde_json::json!({"cache": null, "engine": "vm"});
+        assert_eq!(kind_label("regorus", &config), "regorus (engine: vm)");
+        assert_eq!(
+            kind_label("regorus", &serde_json::json!({"cache": null})),
+            "regorus"
+        );
+        assert_eq!(
+            kind_label("spin", &serde_json::json!({"service_time_ns": 50000})),
+            "spin (service_time_ns: 50000)"
+        );
     }
 }
