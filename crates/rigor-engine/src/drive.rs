@@ -172,17 +172,11 @@ impl WorkerRecord {
     }
 
     /// Adds a worker's samples (after its measured phase).
-    pub(crate) fn add_samples(&mut self, samples: Vec<(&'static str, Histogram<u64>)>) {
-        for (name, h) in samples {
-            match self.samples.get_mut(name) {
-                Some(all) => {
-                    let _ = all.add(&h);
-                }
-                None => {
-                    self.samples.insert(name, h);
-                }
-            }
-        }
+    pub(crate) fn add_samples(
+        &mut self,
+        samples: impl IntoIterator<Item = (&'static str, Histogram<u64>)>,
+    ) {
+        add_histograms(&mut self.samples, samples);
     }
 
     /// Records one timed operation. Only a success enters the latency
@@ -256,7 +250,24 @@ impl WorkerRecord {
         }
         self.interrupted |= other.interrupted;
         self.batch = self.batch.max(other.batch);
-        self.add_samples(other.samples.into_iter().collect());
+        self.add_samples(other.samples);
+    }
+}
+
+/// Adds histograms by name into `into` (the first of a name is moved in).
+pub(crate) fn add_histograms(
+    into: &mut std::collections::BTreeMap<&'static str, Histogram<u64>>,
+    from: impl IntoIterator<Item = (&'static str, Histogram<u64>)>,
+) {
+    for (name, h) in from {
+        match into.get_mut(name) {
+            Some(all) => {
+                let _ = all.add(&h);
+            }
+            None => {
+                into.insert(name, h);
+            }
+        }
     }
 }
 
@@ -638,17 +649,20 @@ fn closed_each(
     }
 }
 
+/// An operation that does nothing: what is left is the harness.
+struct Empty;
+
+impl Worker for Empty {
+    fn call(&mut self, _: u64) -> Result<Outcome, crate::target::OpError> {
+        Ok(Outcome::Done)
+    }
+}
+
 /// What rigor's closed loop costs per operation when timing each one alone:
 /// one clock read, recording into the histogram and the loop's checks, from
 /// the loop run on an operation that does nothing (median of 7 runs of
 /// 100,000 operations). Every per-operation latency includes it.
 pub fn loop_cost_ns() -> f64 {
-    struct Empty;
-    impl Worker for Empty {
-        fn call(&mut self, _: u64) -> Result<Outcome, crate::target::OpError> {
-            Ok(Outcome::Done)
-        }
-    }
     const OPS: u64 = 100_000;
     let stop = AtomicBool::new(false);
     let mut costs: Vec<f64> = (0..7)
@@ -931,12 +945,6 @@ mod tests {
     /// arithmetic, which a second clock read per operation would break).
     #[test]
     fn closed_loop_latencies_sum_to_the_measured_span() {
-        struct Empty;
-        impl Worker for Empty {
-            fn call(&mut self, _: u64) -> Result<Outcome, crate::target::OpError> {
-                Ok(Outcome::Done)
-            }
-        }
         let stop = AtomicBool::new(false);
         let mut rec = WorkerRecord::new(false, false);
         let start = Instant::now();

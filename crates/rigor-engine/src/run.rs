@@ -409,23 +409,11 @@ fn collect(
     cache_after: Option<CacheState>,
 ) -> TrialResult {
     let TrialData {
-        mut records,
+        records,
         peak_resident,
         generator,
     } = data;
     let mut samples: BTreeMap<&'static str, hdrhistogram::Histogram<u64>> = BTreeMap::new();
-    for r in &mut records {
-        for (name, h) in std::mem::take(&mut r.samples) {
-            match samples.get_mut(name) {
-                Some(all) => {
-                    let _ = all.add(&h);
-                }
-                None => {
-                    samples.insert(name, h);
-                }
-            }
-        }
-    }
     let mut histogram = new_histogram();
     let mut service = generator.as_ref().map(|_| new_histogram());
     let (mut operations, mut errors, mut dropped, mut accounted) = (0u64, 0u64, 0u64, 0u64);
@@ -448,6 +436,7 @@ fn collect(
     let mut kinds: Option<drive::Kinds> = None;
     let mut batch = 1;
     for r in records {
+        drive::add_histograms(&mut samples, r.samples);
         batch = batch.max(r.batch);
         if let Some(k) = &r.kinds {
             match &mut kinds {
@@ -753,6 +742,37 @@ fn measured_trial(m: crate::target::Measured, trial: u32, position: u32) -> Tria
     }
 }
 
+/// Metrics a target reports as the median of its trials' values.
+const MEDIAN_METRICS: &[&str] = &[
+    "cache.entries",
+    "cache.entries_end",
+    "cache.memory",
+    "cache.bytes_per_entry",
+    "rate.achieved",
+    "schedule.lag.p50",
+    "schedule.lag.p99",
+    "errors.per_second",
+    "server.memory.bytes_per_op",
+    "server.memory.allocs_per_op",
+    "server.gc_per_1k",
+    "server.memory.heap_inuse",
+];
+
+/// Decodes a trial's named histograms and adds them into `into`.
+fn add_encoded(
+    into: &mut BTreeMap<String, hdrhistogram::Histogram<u64>>,
+    encoded: &BTreeMap<String, String>,
+) {
+    for (name, text) in encoded {
+        if let Ok(h) = stats::decode(text) {
+            let _ = into
+                .entry(name.clone())
+                .or_insert_with(new_histogram)
+                .add(&h);
+        }
+    }
+}
+
 fn summarize(results: &mut Results, targets: &[Prepared]) {
     let mut verdict = Verdict::Pass;
     for case in &mut results.cases {
@@ -769,14 +789,8 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             let mut samples: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
             let mut tool_latency: BTreeMap<String, Vec<f64>> = BTreeMap::new();
             for trial in &t.trials {
-                for (name, text) in &trial.samples {
-                    if let Ok(h) = stats::decode(text) {
-                        let _ = samples
-                            .entry(name.clone())
-                            .or_insert_with(new_histogram)
-                            .add(&h);
-                    }
-                }
+                add_encoded(&mut samples, &trial.samples);
+                add_encoded(&mut kinds, &trial.kind_histograms);
                 // A trial the target measured itself has its latency figures
                 // but no histogram: those are summarised by their median.
                 if trial.histogram.is_empty() {
@@ -786,46 +800,17 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
                         }
                     }
                 }
-                for k in [
-                    "server.memory.bytes_per_op",
-                    "server.memory.allocs_per_op",
-                    "server.gc_per_1k",
-                    "server.memory.heap_inuse",
-                ] {
-                    medians.entry(k).or_default().extend(trial.metrics.get(k));
-                }
-                for (name, text) in &trial.kind_histograms {
-                    if let Ok(h) = stats::decode(text) {
-                        let _ = kinds
-                            .entry(name.clone())
-                            .or_insert_with(new_histogram)
-                            .add(&h);
-                    }
-                }
                 for (name, n) in &trial.kind_counts {
                     *kind_counts.entry(name.clone()).or_insert(0) += n;
                 }
-                for k in [
-                    "cache.entries",
-                    "cache.entries_end",
-                    "cache.memory",
-                    "cache.bytes_per_entry",
-                ] {
-                    medians.entry(k).or_default().extend(trial.metrics.get(k));
+                for k in MEDIAN_METRICS {
+                    medians.entry(k).or_default().extend(trial.metrics.get(*k));
                 }
                 if let Ok(h) = stats::decode(&trial.histogram) {
                     let _ = merged.add(&h);
                 }
                 if let Some(Ok(h)) = trial.service_histogram.as_deref().map(stats::decode) {
                     let _ = service.get_or_insert_with(new_histogram).add(&h);
-                }
-                for k in [
-                    "rate.achieved",
-                    "schedule.lag.p50",
-                    "schedule.lag.p99",
-                    "errors.per_second",
-                ] {
-                    medians.entry(k).or_default().extend(trial.metrics.get(k));
                 }
                 if let Some(max) = trial.metrics.get("schedule.lag.max") {
                     medians.entry("schedule.lag.max").or_default().push(*max);

@@ -118,6 +118,42 @@ const CACHE_SUMMARY: &[(&str, &str)] = &[
     ("cache.bytes_per_entry", "bytes/entry"),
 ];
 
+/// A table of `columns` for the targets with any metric under `prefix`:
+/// header cells, rows, column widths (all empty when no target has one).
+fn summary_table(
+    case: &rigor_engine::results::CaseResult,
+    prefix: &str,
+    first: &str,
+    columns: &[(&str, &str)],
+) -> (Vec<String>, Vec<Vec<String>>, Vec<usize>) {
+    let rows: Vec<Vec<String>> = case
+        .targets
+        .iter()
+        .filter(|t| t.metrics.keys().any(|k| k.starts_with(prefix)))
+        .map(|t| {
+            std::iter::once(t.id.clone())
+                .chain(
+                    columns
+                        .iter()
+                        .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
+                )
+                .collect()
+        })
+        .collect();
+    let header: Vec<String> = if rows.is_empty() {
+        Vec::new()
+    } else {
+        std::iter::once(first.to_string())
+            .chain(columns.iter().map(|(_, h)| h.to_string()))
+            .collect()
+    };
+    let widths = column_widths(
+        std::iter::once(header.clone()).chain(rows.iter().cloned()),
+        header.len(),
+    );
+    (header, rows, widths)
+}
+
 /// `regorus (engine: vm)`: the kind and the settings that are set (unset
 /// ones, `null` in the results, are left out: "cache: null" reads as a
 /// setting).
@@ -589,60 +625,10 @@ impl ReportView {
                     })),
                     6,
                 );
-                let cached: Vec<&TargetResult> = case
-                    .targets
-                    .iter()
-                    .filter(|t| t.metrics.keys().any(|k| k.starts_with("cache.")))
-                    .collect();
-                let mut cache_header: Vec<String> = Vec::new();
-                let mut cache_rows: Vec<Vec<String>> = Vec::new();
-                if !cached.is_empty() {
-                    cache_header.push("target".into());
-                    cache_header.extend(CACHE_SUMMARY.iter().map(|(_, h)| h.to_string()));
-                    cache_rows = cached
-                        .iter()
-                        .map(|t| {
-                            let mut row = vec![t.id.clone()];
-                            row.extend(
-                                CACHE_SUMMARY
-                                    .iter()
-                                    .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
-                            );
-                            row
-                        })
-                        .collect();
-                }
-                let cache_widths = column_widths(
-                    std::iter::once(cache_header.clone()).chain(cache_rows.iter().cloned()),
-                    cache_header.len(),
-                );
-                let served: Vec<_> = case
-                    .targets
-                    .iter()
-                    .filter(|t| t.metrics.keys().any(|k| k.starts_with("server.")))
-                    .collect();
-                let mut server_header: Vec<String> = Vec::new();
-                let mut server_rows: Vec<Vec<String>> = Vec::new();
-                if !served.is_empty() {
-                    server_header.push("server's view".into());
-                    server_header.extend(SERVER_SUMMARY.iter().map(|(_, h)| h.to_string()));
-                    server_rows = served
-                        .iter()
-                        .map(|t| {
-                            let mut row = vec![t.id.clone()];
-                            row.extend(
-                                SERVER_SUMMARY
-                                    .iter()
-                                    .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
-                            );
-                            row
-                        })
-                        .collect();
-                }
-                let server_widths = column_widths(
-                    std::iter::once(server_header.clone()).chain(server_rows.iter().cloned()),
-                    server_header.len(),
-                );
+                let (cache_header, cache_rows, cache_widths) =
+                    summary_table(case, "cache.", "target", CACHE_SUMMARY);
+                let (server_header, server_rows, server_widths) =
+                    summary_table(case, "server.", "server's view", SERVER_SUMMARY);
                 let mut case_notes = Vec::new();
                 for t in &case.targets {
                     if let Some(b) = t.trials.iter().map(|t| t.batch).max().filter(|b| *b > 1) {

@@ -35,7 +35,7 @@ use rigor_engine::target::{
     Answer, CacheState, Measured, Target, TargetError, TargetFactory, TrialContext, Worker,
     WorkerContext,
 };
-use rigor_scenario::model::TargetSpec;
+use rigor_scenario::model::{OpaBenchSpec, TargetSpec};
 use rigor_scenario::plan::{Plan, PolicyPlan, TargetPlan, WorkloadPlan, UNDEFINED};
 
 use crate::opa::{self, ManagedOpa, Opa, Staged};
@@ -392,10 +392,7 @@ impl Target for OpaBench {
             let server = guard.as_ref().ok_or("no decision server")?;
             let path = format!(
                 "/v1/data/{}",
-                self.policy
-                    .query
-                    .trim_start_matches("data.")
-                    .replace('.', "/")
+                crate::opa_http::query_path(&self.policy.query)
             );
             let body = serde_json::json!({ "input": input }).to_string();
             let (status, text) = opa::http_post(
@@ -426,14 +423,7 @@ impl TargetFactory for Factory {
     }
 
     fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        let TargetSpec::OpaBench(spec) = &target.spec else {
-            return Err(TargetError::Invalid("not an opa-bench target".into()));
-        };
-        let policy = plan.policy.as_ref().ok_or_else(|| {
-            TargetError::Invalid(
-                "the scenario has no `policy:` (opa-bench benchmarks its query)".into(),
-            )
-        })?;
+        let (spec, policy) = parts(target, plan)?;
         if !plan.workload.rate.is_empty() {
             return Err(TargetError::Invalid(
                 "opa-bench runs Go's closed benchmark loop; it has no rate mode: drop `rate:` or this target".into(),
@@ -481,16 +471,25 @@ impl TargetFactory for Factory {
 
     /// Offline: the binary is there and the policy is one.
     fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        let TargetSpec::OpaBench(spec) = &target.spec else {
-            return Err(TargetError::Invalid("not an opa-bench target".into()));
-        };
-        let policy = plan.policy.as_ref().ok_or_else(|| {
-            TargetError::Invalid(
-                "the scenario has no `policy:` (opa-bench benchmarks its query)".into(),
-            )
-        })?;
+        let (spec, policy) = parts(target, plan)?;
         Opa::find(spec.opa_binary.as_deref())?.check(policy)
     }
+}
+
+/// The target's spec and the scenario's policy.
+fn parts<'a>(
+    target: &'a TargetPlan,
+    plan: &'a Plan,
+) -> Result<(&'a OpaBenchSpec, &'a PolicyPlan), TargetError> {
+    let TargetSpec::OpaBench(spec) = &target.spec else {
+        return Err(TargetError::Invalid("not an opa-bench target".into()));
+    };
+    let policy = plan.policy.as_ref().ok_or_else(|| {
+        TargetError::Invalid(
+            "the scenario has no `policy:` (opa-bench benchmarks its query)".into(),
+        )
+    })?;
+    Ok((spec, policy))
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ pub fn parse_url(url: &str) -> Result<(String, String), String> {
 }
 
 /// `data.a.b` -> `a/b`.
-fn query_path(query: &str) -> String {
+pub(crate) fn query_path(query: &str) -> String {
     query.trim_start_matches("data.").replace('.', "/")
 }
 
