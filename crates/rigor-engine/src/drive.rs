@@ -5,8 +5,8 @@
 //!   one completes. Blocking workers get one OS thread each; async workers
 //!   (connections) are spread over one single-threaded tokio runtime per core.
 //! - Open loop (rate mode, [`crate::schedule`]): blocking workers each keep
-//!   their share of a fixed schedule; async workers take tickets from a
-//!   generator thread. Latency runs from the *intended* start (what a caller
+//!   their share of a fixed schedule; so does each async runtime thread, for
+//!   the connections it runs. Latency runs from the *intended* start (what a caller
 //!   waits: queueing behind a slow operation counts, coordinated omission is
 //!   avoided as wrk2 and YCSB do), service time from the actual send. The
 //!   waiters' lag behind the schedule is measured; when it is large the case
@@ -24,7 +24,7 @@ use rigor_scenario::model::Timing;
 use rigor_scenario::plan::{CasePlan, Stop, WorkloadPlan};
 
 use crate::alloc::{self, ThreadBytes};
-use crate::schedule::{generate, open_scheduled, record_open, Scheduled, Ticket};
+use crate::schedule::{open_scheduled, pace, record_open, Scheduled, Ticket};
 use crate::stats::new_histogram;
 use crate::target::{AsyncWorker, Outcome, Target, Worker, WorkerContext};
 
@@ -344,26 +344,22 @@ pub(crate) fn trial(
     } else {
         concurrency
     };
-    // Blocking workers in rate mode keep their own share of the schedule
-    // (as wrk2's connections do): the thread that waits for an operation's
+    // In rate mode every thread keeps its own share of the schedule (as
+    // wrk2's connections do): the thread that waits for an operation's
     // start is the one that runs it, with no hand-off from a generator
-    // thread (which put 20-35us into every latency on the 2-core VM). Async
-    // workers share a generator: a single-threaded runtime cannot spin for
-    // one task's sub-millisecond start without stalling the others.
-    let own_schedule = case
-        .rate
-        .filter(|_| !target.is_async())
-        .map(|rate| Scheduled {
-            rate,
-            workers: concurrency as u64,
-            warmup: workload.warmup,
-            duration: stop_duration(workload.stop),
-        });
-    let schedule = case.rate.filter(|_| own_schedule.is_none()).map(|rate| {
-        let (tx, rx) = async_channel::unbounded::<Ticket>();
-        (rate, tx, rx)
+    // thread (which put 15-40us into every latency on the 2-core VM). A
+    // blocking worker is its own thread; an async runtime thread paces its
+    // share for the connections it runs.
+    let own_schedule = case.rate.map(|rate| Scheduled {
+        rate,
+        workers: if target.is_async() {
+            threads as u64
+        } else {
+            concurrency as u64
+        },
+        warmup: workload.warmup,
+        duration: stop_duration(workload.stop),
     });
-    let rx = schedule.as_ref().map(|(_, _, rx)| rx.clone());
     let shared = Shared {
         barrier: Barrier::new(threads + 1),
         go: Barrier::new(threads + 1),
@@ -374,12 +370,10 @@ pub(crate) fn trial(
         schedule_start: std::sync::OnceLock::new(),
     };
     let mut peak_resident: Option<u64> = None;
-    let mut generator = None;
     let records = std::thread::scope(|scope| {
         let shared = &shared;
         let handles: Vec<_> = (0..threads)
             .map(|thread| {
-                let rx = rx.clone();
                 let stop = stop.clone();
                 std::thread::Builder::new()
                     .name(format!("rigor-worker-{thread}"))
@@ -393,7 +387,8 @@ pub(crate) fn trial(
                                     (thread..concurrency).step_by(threads).collect();
                                 let contexts: Vec<WorkerContext> =
                                     tasks.iter().map(|&i| context(i)).collect();
-                                async_thread(target, &contexts, workload, rx, &stop, shared)
+                                let own = own_schedule.map(|plan| (plan, thread as u64));
+                                async_thread(target, &contexts, workload, own, &stop, shared)
                             } else {
                                 sync_thread(
                                     target,
@@ -430,20 +425,6 @@ pub(crate) fn trial(
             .schedule_start
             .set(Instant::now() + Duration::from_millis(2));
         shared.go.wait();
-        let gen_handle = schedule.map(|(rate, tx, _)| {
-            let stop = stop.clone();
-            let (warmup, duration) = (workload.warmup, stop_duration(workload.stop));
-            let failed = shared.failed_setup.load(Ordering::Relaxed);
-            std::thread::Builder::new()
-                .name("rigor-generator".into())
-                .spawn_scoped(scope, move || {
-                    if failed {
-                        drop(tx);
-                        return None;
-                    }
-                    Some(generate(rate, warmup, duration, tx, &stop))
-                })
-        });
         while shared.finished.load(Ordering::Acquire) < threads {
             std::thread::sleep(SAMPLE_EVERY);
             if shared.measuring.load(Ordering::Acquire) == threads
@@ -453,9 +434,6 @@ pub(crate) fn trial(
                     peak_resident = Some(peak_resident.map_or(r, |p: u64| p.max(r)));
                 }
             }
-        }
-        if let Some(Ok(h)) = gen_handle {
-            generator = h.join().ok().flatten();
         }
         handles
             .into_iter()
@@ -469,16 +447,16 @@ pub(crate) fn trial(
         return Err(e);
     }
     let mut records = records?;
-    if own_schedule.is_some() {
-        // The workers' own wake-up lag is the schedule's lag.
+    let generator = own_schedule.map(|_| {
+        // The waiters' own wake-up lag is the schedule's lag.
         let mut lag = new_histogram();
         for r in &mut records {
             if let Some(l) = r.lag.take() {
                 let _ = lag.add(&l);
             }
         }
-        generator = Some(GeneratorRecord { lag });
-    }
+        GeneratorRecord { lag }
+    });
     Ok(TrialData {
         records,
         peak_resident,
@@ -738,7 +716,7 @@ fn async_thread(
     target: &dyn Target,
     tasks: &[WorkerContext],
     workload: &WorkloadPlan,
-    rx: Option<async_channel::Receiver<Ticket>>,
+    own: Option<(Scheduled, u64)>,
     stop: &Arc<AtomicBool>,
     shared: &Shared,
 ) -> Result<WorkerRecord, String> {
@@ -770,11 +748,11 @@ fn async_thread(
     let workload = workload.clone();
     let stop = stop.clone();
     let kinds = target.outcomes();
+    let schedule_start = shared.schedule_start.get().copied();
     let mut rec = local.block_on(&rt, async move {
-        let open = rx.is_some();
-        let mut rec = WorkerRecord::new(open, kinds);
+        let mut rec = WorkerRecord::new(own.is_some(), kinds);
         let (b0, a0);
-        match rx {
+        match own {
             None => {
                 // Warm up every connection, then measure them together.
                 // The workers run as futures of this one task, not as tasks of
@@ -808,23 +786,30 @@ fn async_thread(
                 }
                 rec.start = start;
             }
-            Some(rx) => {
+            Some((plan, index)) => {
                 let records: Vec<_> = workers
                     .iter()
                     .map(|_| WorkerRecord::new(true, kinds))
                     .collect();
+                // This thread's tickets, from its pacer to its workers.
+                let (tx, rx) = async_channel::unbounded::<Ticket>();
+                let start = schedule_start.unwrap_or_else(Instant::now);
                 shared.measuring.fetch_add(1, Ordering::Release);
                 (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
-                let records = run_all(
-                    workers
-                        .into_iter()
-                        .zip(records)
-                        .map(|(w, r)| open_async(w, r, rx.clone(), stop.clone())),
+                let (lag, records) = futures_util::future::join(
+                    pace(plan, start, index, tx, stop.clone()),
+                    run_all(
+                        workers
+                            .into_iter()
+                            .zip(records)
+                            .map(|(w, r)| open_async(w, r, rx.clone(), stop.clone())),
+                    ),
                 )
                 .await;
                 for r in records {
                     rec.merge(r);
                 }
+                rec.lag = Some(lag);
             }
         }
         // Async tasks interleave on this thread, so memory is counted for the

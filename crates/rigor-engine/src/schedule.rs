@@ -3,19 +3,31 @@
 //! Blocking workers keep their own share of the schedule ([`open_scheduled`]):
 //! the thread that waits for an operation's start runs it, so no hand-off
 //! sits inside the latency (wrk2's per-connection schedule). Async workers
-//! take tickets from one generator thread ([`generate`]). Either way latency
+//! take tickets from a pacer on their own runtime thread ([`pace`]). Either way latency
 //! runs from the intended start and the waiter's own delay is `schedule.lag`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
+
 use crate::alloc::{self, ThreadBytes};
-use crate::drive::{GeneratorRecord, WorkerRecord};
+use crate::drive::WorkerRecord;
 use crate::stats::new_histogram;
 use crate::target::{Outcome, Worker};
 
 /// The first guess of how late a sleep wakes; it then learns.
 const INITIAL_SPIN_WINDOW: Duration = Duration::from_micros(50);
+/// The spin window shrinks by this factor a sleep: it follows the largest
+/// oversleep of about the last 10,000 sleeps. Measured on the 2-core VM,
+/// `noop` at 1000/s with 1 in flight, 4 runs: p99 7-44us when it shrank by
+/// 1% a sleep (rare long oversleeps came back before the window had grown
+/// again), 2.2-2.5us with this.
+const WINDOW_DECAY: f64 = 0.9999;
+/// A waiter sharing a core yields while more than this is left, then spins:
+/// a yield is a system call (~1us), too coarse for the last stretch.
+const YIELD_ABOVE: Duration = Duration::from_micros(3);
 /// No waiter spins longer than this per operation.
 const MAX_SPIN_WINDOW: Duration = Duration::from_micros(500);
 /// After the schedule ends, operations not started within this time are dropped.
@@ -158,55 +170,214 @@ pub(crate) fn record_open(
     );
 }
 
-/// Releases tickets on schedule; returns its own lag.
-pub(crate) fn generate(
-    rate: f64,
-    warmup: Duration,
-    duration: Duration,
+/// Paces one async runtime thread's share of the schedule: releases each
+/// of its operations at the intended start into `tx`, which that thread's
+/// workers take from. The pacer runs on the workers' own thread (as a
+/// future beside them), so a release wakes a worker without waking another
+/// thread (a cross-thread wake put 15-40us into every latency on the 2-core
+/// VM). It sleeps on a timerfd (tokio's own timer has millisecond
+/// resolution), then spins for the last stretch by yielding to the runtime,
+/// which polls I/O meanwhile, so replies to operations in flight are not
+/// held up. Returns its lag behind the schedule (measured operations).
+pub(crate) async fn pace(
+    plan: Scheduled,
+    start: Instant,
+    index: u64,
     tx: async_channel::Sender<Ticket>,
-    stop: &AtomicBool,
-) -> GeneratorRecord {
-    // Linux rounds sleeps up by the thread's timer slack (50us by default):
-    // ask for none so sub-millisecond schedules hold.
+    stop: Arc<AtomicBool>,
+) -> Histogram<u64> {
     // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
     #[cfg(target_os = "linux")]
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
     }
-    let period = 1e9 / rate;
-    let warm_n = (warmup.as_secs_f64() * rate).round() as u64;
-    let total_n = warm_n + (duration.as_secs_f64() * rate).round() as u64;
+    let period = 1e9 / plan.rate;
+    let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
+    let total_n = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
+    let deadline = start + plan.warmup + plan.duration + DRAIN_GRACE;
     let mut lag = new_histogram();
-    // Give consumers a moment to block on the channel.
-    let start = Instant::now() + Duration::from_millis(2);
-    let deadline = start + warmup + duration + DRAIN_GRACE;
-    let mut waiter = Waiter {
-        window: INITIAL_SPIN_WINDOW,
-        share_core: false,
-    };
-    for i in 0..total_n {
+    let step = plan.workers.max(1);
+    let mut waiter = AsyncWaiter::new(Duration::from_nanos((step as f64 * period) as u64));
+    for i in (index..total_n).step_by(step as usize) {
         let intended = start + Duration::from_nanos((i as f64 * period) as u64);
-        waiter.wait_until(intended);
+        waiter.wait_until(intended).await;
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let released = Instant::now();
         let measured = i >= warm_n;
         if measured {
-            lag.saturating_record(released.duration_since(intended).as_nanos() as u64);
+            lag.saturating_record(Instant::now().duration_since(intended).as_nanos() as u64);
         }
-        if tx
-            .try_send(Ticket {
-                intended,
-                measured,
-                deadline,
-            })
-            .is_err()
-        {
+        let ticket = Ticket {
+            intended,
+            measured,
+            deadline,
+        };
+        if tx.try_send(ticket).is_err() {
             break;
         }
+        // Let the worker start before this pacer arms its next sleep: arming
+        // a timer first put 10us (p50) between release and start here.
+        tokio::task::yield_now().await;
     }
-    GeneratorRecord { lag }
+    lag
+}
+
+/// [`Waiter`] for a runtime thread: the sleep is a periodic timerfd the
+/// runtime polls, the spin a yield to the runtime. The timer is armed once
+/// per spin window (the pacer's ticks are evenly spaced, so a periodic timer
+/// wakes `offset` before each of them): arming a timer costs 3-4us on the
+/// VM, and a re-arm per operation landed inside other operations' service
+/// times.
+struct AsyncWaiter {
+    /// The spin window learned from oversleeps (as [`Waiter`]'s).
+    window: Duration,
+    /// The window the timer is armed with (wakes this long before a tick).
+    offset: Option<Duration>,
+    /// Between this pacer's ticks.
+    interval: Duration,
+    #[cfg(target_os = "linux")]
+    timer: Option<hrtimer::Timer>,
+}
+
+impl AsyncWaiter {
+    fn new(interval: Duration) -> Self {
+        AsyncWaiter {
+            window: INITIAL_SPIN_WINDOW,
+            offset: None,
+            interval,
+            #[cfg(target_os = "linux")]
+            timer: hrtimer::Timer::new().ok(),
+        }
+    }
+
+    /// Waits for the tick at `t` until `offset` before it (or returns
+    /// early: a spurious or stale expiration; the caller checks the time).
+    async fn sleep_before(&mut self, t: Instant, offset: Duration) {
+        #[cfg(target_os = "linux")]
+        if let Some(timer) = &self.timer {
+            let armed = match self.offset {
+                Some(o) if o == offset => Ok(()),
+                _ => timer.arm(t - offset, self.interval),
+            };
+            if armed.is_ok() {
+                self.offset = Some(offset);
+                if timer.wait().await.is_ok() {
+                    return;
+                }
+            }
+            self.timer = None;
+        }
+        tokio::time::sleep_until((t - offset).into()).await;
+    }
+
+    async fn wait_until(&mut self, t: Instant) {
+        loop {
+            let now = Instant::now();
+            if now >= t {
+                return;
+            }
+            // Re-arm when the learned window outgrows the armed one, or has
+            // shrunk well below it.
+            let offset = match self.offset {
+                Some(o) if self.window <= o && self.window >= o.mul_f64(0.8) => o,
+                _ => self.window,
+            };
+            let left = t - now;
+            if left > offset {
+                let wake = t - offset;
+                self.sleep_before(t, offset).await;
+                let late = Instant::now().saturating_duration_since(wake);
+                let decayed = self.window.mul_f64(WINDOW_DECAY);
+                self.window = decayed
+                    .max(late + Duration::from_micros(5))
+                    .min(MAX_SPIN_WINDOW);
+            } else {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+/// A periodic high-resolution timer the tokio runtime can wait on.
+#[cfg(target_os = "linux")]
+mod hrtimer {
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::{Duration, Instant};
+
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+
+    pub(super) struct Timer {
+        fd: AsyncFd<OwnedFd>,
+    }
+
+    fn timespec(d: Duration) -> libc::timespec {
+        libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        }
+    }
+
+    impl Timer {
+        pub(super) fn new() -> io::Result<Self> {
+            // SAFETY: timerfd_create has no memory-safety preconditions; the
+            // returned descriptor is owned here from now on.
+            let raw = unsafe {
+                libc::timerfd_create(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+                )
+            };
+            if raw < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `raw` is a fresh descriptor nobody else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            // SAFETY: the OwnedFd stays inside the AsyncFd, open and the
+            // same descriptor, until both are dropped together.
+            let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+                .map_err(io::Error::from)?;
+            Ok(Timer { fd })
+        }
+
+        /// Expires at `first` (at once if past), then every `interval`.
+        pub(super) fn arm(&self, first: Instant, interval: Duration) -> io::Result<()> {
+            let first = first
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_nanos(1));
+            let spec = libc::itimerspec {
+                it_interval: timespec(interval.max(Duration::from_nanos(1))),
+                it_value: timespec(first),
+            };
+            let fd = self.fd.get_ref().as_raw_fd();
+            // SAFETY: `fd` is our timerfd; `spec` is a valid itimerspec.
+            if unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }
+
+        /// Waits for the next expiration (returns at once for one not yet read).
+        pub(super) async fn wait(&self) -> io::Result<()> {
+            let fd = self.fd.get_ref().as_raw_fd();
+            loop {
+                let mut guard = self.fd.readable().await?;
+                let mut expirations = 0u64;
+                // SAFETY: reads 8 bytes into a u64 we own.
+                let n = unsafe { libc::read(fd, (&mut expirations as *mut u64).cast(), 8) };
+                if n == 8 {
+                    return Ok(());
+                }
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    return Err(e);
+                }
+                guard.clear_ready();
+            }
+        }
+    }
 }
 
 /// Waits for ticket times: sleeps until shortly before, then spins. How
@@ -233,12 +404,12 @@ impl Waiter {
                 let wake = t - self.window;
                 std::thread::sleep(left - self.window);
                 let late = Instant::now().saturating_duration_since(wake);
-                // Grow at once to cover an oversleep; shrink slowly (1% a sleep).
-                let decayed = self.window.mul_f64(0.99);
+                // Grow at once to cover an oversleep; shrink slowly.
+                let decayed = self.window.mul_f64(WINDOW_DECAY);
                 self.window = decayed
                     .max(late + Duration::from_micros(5))
                     .min(MAX_SPIN_WINDOW);
-            } else if self.share_core {
+            } else if self.share_core && left > YIELD_ABOVE {
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();

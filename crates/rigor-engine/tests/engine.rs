@@ -382,6 +382,110 @@ fn rate_mode_counts_queueing_behind_a_stall() {
     assert!(m["latency.max"] >= 95_000_000.0);
 }
 
+/// An async target whose operation `stall_at` awaits `stall`; every other
+/// operation yields once and completes.
+struct AsyncStalling {
+    stall_at: Option<u64>,
+    stall: Duration,
+}
+
+impl Target for AsyncStalling {
+    fn is_async(&self) -> bool {
+        true
+    }
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
+        Err(TargetError::Invalid("async only".into()))
+    }
+    fn async_worker(
+        &self,
+        _: &WorkerContext,
+    ) -> Result<Box<dyn rigor_engine::target::AsyncWorker>, TargetError> {
+        Ok(Box::new(AsyncStalling {
+            stall_at: self.stall_at,
+            stall: self.stall,
+        }))
+    }
+}
+
+impl rigor_engine::target::AsyncWorker for AsyncStalling {
+    fn call(
+        &mut self,
+        op: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, OpError>> + '_>> {
+        let stall = (Some(op) == self.stall_at).then_some(self.stall);
+        Box::pin(async move {
+            match stall {
+                Some(d) => tokio::time::sleep(d).await,
+                None => tokio::task::yield_now().await,
+            }
+            Ok(Outcome::Done)
+        })
+    }
+}
+
+/// Async workers in rate mode: each runtime thread paces its own share of
+/// the schedule, and together they run every scheduled operation once.
+#[test]
+fn async_rate_mode_runs_the_whole_schedule_over_several_threads() {
+    let plan = plan(
+        "{rate: 5000/s, concurrency: 4, threads: 2, warmup: 100ms, duration: 1s}",
+        &["async"],
+        "",
+    );
+    let target = AsyncStalling {
+        stall_at: None,
+        stall: Duration::ZERO,
+    };
+    let (results, _) = execute(&plan, vec![Box::new(target)], Arc::default());
+    let t = &results.cases[0].targets[0];
+    let trial = &t.trials[0];
+    assert_eq!(
+        trial.operations, 5000,
+        "every scheduled operation ran exactly once: {:?}",
+        t.metrics
+    );
+    assert!(
+        !trial.generator_bound,
+        "pacers fell behind: {:?}",
+        t.metrics
+    );
+    let achieved = t.metrics["rate.achieved"];
+    assert!(
+        (achieved - 5000.0).abs() / 5000.0 < 0.02,
+        "achieved {achieved}/s"
+    );
+    assert!(t.metrics.contains_key("schedule.lag.p99"));
+    assert!(t.metrics["latency.p50"] >= t.metrics["service.p50"]);
+}
+
+/// Coordinated omission on the async side: operations due while one
+/// connection stalls wait behind it, and latency shows the wait.
+#[test]
+fn async_rate_mode_counts_queueing_behind_a_stall() {
+    let plan = plan(
+        "{rate: 1000/s, concurrency: 1, threads: 1, duration: 500ms}",
+        &["stall"],
+        "",
+    );
+    let target = AsyncStalling {
+        stall_at: Some(250),
+        stall: Duration::from_millis(100),
+    };
+    let (results, _) = execute(&plan, vec![Box::new(target)], Arc::default());
+    let m = &results.cases[0].targets[0].metrics;
+    assert!(
+        m["latency.p90"] > 10_000_000.0,
+        "latency p90 {}ns hides the stall",
+        m["latency.p90"]
+    );
+    assert!(
+        m["service.p90"] < 1_000_000.0,
+        "service p90 {}ns",
+        m["service.p90"]
+    );
+    assert!(m["latency.max"] >= 95_000_000.0);
+}
+
 /// Reports cache outcomes in a fixed pattern: of every 4 operations, two
 /// read hits, one read miss and one write. `always_hit` makes every one a hit.
 struct Kinds {
