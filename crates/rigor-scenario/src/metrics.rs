@@ -115,15 +115,15 @@ pub const METRICS: &[MetricDef] = &[
     lat("service.max", "rate mode: longest service time"),
     lat(
         "schedule.lag.p50",
-        "rate mode: median delay of the generator behind the schedule",
+        "rate mode: median delay of an idle worker's start behind the schedule",
     ),
     lat(
         "schedule.lag.p99",
-        "rate mode: 99th percentile delay of the generator behind the schedule",
+        "rate mode: 99th percentile delay of an idle worker's start behind the schedule",
     ),
     lat(
         "schedule.lag.max",
-        "rate mode: longest delay of the generator behind the schedule",
+        "rate mode: longest delay of an idle worker's start behind the schedule",
     ),
     // Per-kind latencies: cache targets split reads (get) from writes (set);
     // cache reads and decision-cache lookups split hits from misses.
