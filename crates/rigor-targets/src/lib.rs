@@ -15,6 +15,7 @@ pub mod process;
 pub mod redis;
 pub mod redis_server;
 pub mod regorus;
+mod resp;
 pub mod serve;
 
 /// Every kind built into rigor.

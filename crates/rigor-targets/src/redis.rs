@@ -1,9 +1,12 @@
 //! `kind: redis`: a real Redis server running the `cache:` workload.
 //!
-//! - Operations use the `redis` crate's multiplexed async connection, as
-//!   most applications do: `connections:` of them (default 1), shared by
-//!   the workers, no pipelining beyond what concurrent workers on one
-//!   connection produce; timeouts are explicit. The engine runs async
+//! - Operations use multiplexed async connections, as most applications
+//!   do: `connections:` of them (default 1), shared by the workers, no
+//!   pipelining beyond what concurrent workers on one connection produce;
+//!   timeouts are explicit. Over TCP the client is rigor's own
+//!   ([`crate::resp`]: no driver task, no channels; the `redis` crate's
+//!   `MultiplexedConnection` did 0.83-0.91x redis-benchmark's requests on one
+//!   connection); unix sockets use the `redis` crate's. The engine runs async
 //!   workers on one single-threaded runtime per core, and a connection is
 //!   driven by the runtime that opened it, so each runtime thread opens its
 //!   own share (`connections` split over the threads in proportion to
@@ -38,6 +41,7 @@ use rigor_scenario::units::Capacity;
 
 use crate::keyspace::Keyspace;
 use crate::redis_server::{self as rs, Server, Sizing};
+use crate::resp;
 
 /// Builds `kind: redis`.
 #[derive(Debug)]
@@ -216,6 +220,11 @@ impl Target for Redis {
         let concurrency = first.case.concurrency.max(1) as usize;
         let share = (self.connections as usize * contexts.len()).div_ceil(concurrency);
         let slots: Vec<Slot> = (0..share.max(1)).map(|_| Slot::default()).collect();
+        let own = resp::Target::from_info(
+            self.server.client.get_connection_info(),
+            self.server.connect_timeout,
+            self.server.timeout,
+        );
         Ok(contexts
             .iter()
             .enumerate()
@@ -223,6 +232,8 @@ impl Target for Redis {
                 Box::new(RedisWorker {
                     slot: slots[k % slots.len()].clone(),
                     connection: None,
+                    own: own.clone(),
+                    command: Vec::with_capacity(512),
                     client: self.server.client.clone(),
                     config: self.server.async_config(),
                     reconnects: self.reconnects.clone(),
@@ -240,7 +251,14 @@ impl Target for Redis {
 }
 
 /// A connection shared by the workers of one runtime thread, opened by the first.
-type Slot = Rc<RefCell<Option<MultiplexedConnection>>>;
+type Slot = Rc<RefCell<Option<AsyncConn>>>;
+
+/// A multiplexed connection: rigor's own over TCP, the `redis` crate's otherwise.
+#[derive(Clone)]
+enum AsyncConn {
+    Own(resp::Conn),
+    Crate(MultiplexedConnection),
+}
 
 /// What one worker sends, whatever its connection: the key stream drawn
 /// before timing, and the commands for entry `op`.
@@ -294,6 +312,34 @@ impl Ops {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.keyspace.name(i));
         cmd
+    }
+
+    /// [`Ops::set`] encoded into `buf` (cleared first).
+    fn encode_set(&self, buf: &mut Vec<u8>, i: usize) {
+        let ks = &self.keyspace;
+        buf.clear();
+        match self.ttl_ms {
+            Some(ms) => {
+                let ms = ms.to_string();
+                resp::encode(
+                    buf,
+                    &[
+                        b"SET",
+                        ks.name(i).as_bytes(),
+                        ks.value(i),
+                        b"PX",
+                        ms.as_bytes(),
+                    ],
+                )
+            }
+            None => resp::encode(buf, &[b"SET", ks.name(i).as_bytes(), ks.value(i)]),
+        }
+    }
+
+    /// [`Ops::get`] encoded into `buf` (cleared first).
+    fn encode_get(&self, buf: &mut Vec<u8>, i: usize) {
+        buf.clear();
+        resp::encode(buf, &[b"GET", self.keyspace.name(i).as_bytes()]);
     }
 }
 
@@ -373,7 +419,11 @@ impl BlockingWorker {
 
 struct RedisWorker {
     slot: Slot,
-    connection: Option<MultiplexedConnection>,
+    connection: Option<AsyncConn>,
+    /// Where rigor's own client connects (`None`: the `redis` crate's client).
+    own: Option<resp::Target>,
+    /// The command being sent, reused.
+    command: Vec<u8>,
     client: redis::Client,
     config: redis::AsyncConnectionConfig,
     reconnects: Arc<AtomicU64>,
@@ -390,7 +440,8 @@ impl RedisWorker {
         }
         let result = self.op(op).await;
         if let Err(e) = &result {
-            if broken(e, false) {
+            let own_broken = matches!(&self.connection, Some(AsyncConn::Own(c)) if c.is_broken());
+            if own_broken || broken(e, false) {
                 self.connection = None;
                 *self.slot.borrow_mut() = None;
             }
@@ -403,11 +454,15 @@ impl RedisWorker {
         let connection = match existing {
             Some(c) => c,
             None => {
-                let c = self
-                    .client
-                    .get_multiplexed_async_connection_with_config(&self.config)
-                    .await
-                    .map_err(op_error)?;
+                let c = match &self.own {
+                    Some(target) => AsyncConn::Own(resp::Conn::connect(target).await?),
+                    None => AsyncConn::Crate(
+                        self.client
+                            .get_multiplexed_async_connection_with_config(&self.config)
+                            .await
+                            .map_err(op_error)?,
+                    ),
+                };
                 *self.slot.borrow_mut() = Some(c.clone());
                 c
             }
@@ -418,32 +473,79 @@ impl RedisWorker {
 
     async fn op(&mut self, op: u64) -> Result<Outcome, OpError> {
         let step = self.ops.step(op);
-        let Some(c) = self.connection.as_mut() else {
-            return Err(OpError::new("connect", "not connected"));
-        };
-        match step {
-            Step::Set(i) => {
-                self.ops
-                    .set(i)
-                    .query_async::<()>(c)
-                    .await
-                    .map_err(op_error)?;
-                Ok(Outcome::Set)
-            }
-            Step::Get(i) => {
-                let value: Option<Vec<u8>> =
-                    self.ops.get(i).query_async(c).await.map_err(op_error)?;
-                let hit = value.is_some();
-                std::hint::black_box(value);
-                if !hit && self.ops.fill {
-                    self.ops
-                        .set(i)
-                        .query_async::<()>(c)
-                        .await
-                        .map_err(op_error)?;
+        match self.connection.as_mut() {
+            None => Err(OpError::new("connect", "not connected")),
+            Some(AsyncConn::Own(c)) => own_op(c, &self.ops, &mut self.command, step).await,
+            Some(AsyncConn::Crate(c)) => crate_op(c, &self.ops, step).await,
+        }
+    }
+}
+
+/// One operation on rigor's own connection.
+async fn own_op(
+    c: &resp::Conn,
+    ops: &Ops,
+    buf: &mut Vec<u8>,
+    step: Step,
+) -> Result<Outcome, OpError> {
+    match step {
+        Step::Set(i) => {
+            own_set(c, ops, buf, i).await?;
+            Ok(Outcome::Set)
+        }
+        Step::Get(i) => {
+            ops.encode_get(buf, i);
+            let hit = match c.request(buf).await? {
+                resp::Reply::Bulk(value) => {
+                    std::hint::black_box(value);
+                    true
                 }
-                Ok(Outcome::Get { hit })
+                resp::Reply::Nil => false,
+                other => return Err(unexpected("GET", &other)),
+            };
+            if !hit && ops.fill {
+                own_set(c, ops, buf, i).await?;
             }
+            Ok(Outcome::Get { hit })
+        }
+    }
+}
+
+async fn own_set(c: &resp::Conn, ops: &Ops, buf: &mut Vec<u8>, i: usize) -> Result<(), OpError> {
+    ops.encode_set(buf, i);
+    match c.request(buf).await? {
+        resp::Reply::Status(_) => Ok(()),
+        other => Err(unexpected("SET", &other)),
+    }
+}
+
+#[cold]
+fn unexpected(command: &str, reply: &resp::Reply) -> OpError {
+    OpError::new(
+        "protocol",
+        format!("{command} answered {reply:?}, which it never does"),
+    )
+}
+
+/// One operation on the `redis` crate's multiplexed connection.
+async fn crate_op(
+    c: &mut MultiplexedConnection,
+    ops: &Ops,
+    step: Step,
+) -> Result<Outcome, OpError> {
+    match step {
+        Step::Set(i) => {
+            ops.set(i).query_async::<()>(c).await.map_err(op_error)?;
+            Ok(Outcome::Set)
+        }
+        Step::Get(i) => {
+            let value: Option<Vec<u8>> = ops.get(i).query_async(c).await.map_err(op_error)?;
+            let hit = value.is_some();
+            std::hint::black_box(value);
+            if !hit && ops.fill {
+                ops.set(i).query_async::<()>(c).await.map_err(op_error)?;
+            }
+            Ok(Outcome::Get { hit })
         }
     }
 }

@@ -21,7 +21,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// A `redis-server` process rigor started; stopped when dropped.
 #[derive(Debug)]
 pub struct ManagedRedis {
-    child: Child,
+    pub(crate) child: Child,
     /// The loopback port it listens on.
     pub port: u16,
 }
