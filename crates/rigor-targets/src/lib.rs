@@ -6,6 +6,7 @@ use rigor_engine::target::{Registry, TargetFactory};
 
 pub mod calibration;
 pub mod decision;
+mod http1;
 pub mod keyspace;
 pub mod moka;
 pub mod opa;

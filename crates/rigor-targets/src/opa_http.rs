@@ -2,10 +2,12 @@
 //!
 //! Each operation is `POST {url}/v1/data/{query path}` with `{"input": ...}`;
 //! the decision is read from `result`. Request bodies are serialised before
-//! timing. The measured path uses hyper's connection API directly (one
-//! HTTP/1.1 keep-alive connection per worker, reconnecting after errors):
-//! a general-purpose client's pooling and URL handling would be measured
-//! too. Setup calls (health check, policy and data upload) use reqwest.
+//! timing, and whole requests (headers included) prepared from them. The
+//! measured path is rigor's own HTTP/1.1 client ([`crate::http1`]: one
+//! keep-alive connection per worker, reconnecting after errors, no
+//! connection task); a general-purpose client's pooling, URL handling and
+//! task hand-offs would be measured too. Setup calls (health check, policy
+//! and data upload) use reqwest.
 //!
 //! With `server: managed` the server is the real OPA, started by rigor
 //! ([`crate::opa::ManagedOpa`]). With `server_metrics` (the default) a
@@ -23,9 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use rigor_engine::target::{
     Answer, AsyncWorker, CacheState, OpError, Outcome, Target, TargetError, TargetFactory,
     TrialContext, Worker, WorkerContext,
@@ -34,6 +33,7 @@ use rigor_scenario::model::{OpaHttpSpec, TargetSpec};
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
 
 use crate::decision::{self, AsyncHandle, DecisionCache};
+use crate::http1;
 use crate::opa::{ManagedOpa, Opa};
 
 /// One request in this many asks for OPA's timers by default: asking for
@@ -72,13 +72,29 @@ pub struct Factory;
 #[derive(Debug)]
 pub struct OpaHttp {
     endpoint: Arc<Endpoint>,
-    bodies: Arc<Vec<Bytes>>,
+    requests: Arc<Vec<Prepared>>,
     /// How operations pick inputs; `None` is round-robin.
     order: Option<DistributionPlan>,
     /// The decision cache, with each input's canonical JSON.
     cache: Option<decision::Cached>,
     /// The OPA rigor started, stopped when the target is dropped.
     managed: Option<ManagedOpa>,
+}
+
+/// One input's request, whole, without and with `?metrics=true`.
+#[derive(Debug)]
+struct Prepared {
+    plain: Vec<u8>,
+    metrics: Vec<u8>,
+}
+
+impl Prepared {
+    fn new(endpoint: &Endpoint, body: &[u8]) -> Self {
+        Prepared {
+            plain: http1::post(&endpoint.authority, &endpoint.path, body),
+            metrics: http1::post(&endpoint.authority, &endpoint.metrics_path, body),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -195,21 +211,23 @@ impl OpaHttp {
         };
         let server_metrics = spec.server_metrics.unwrap_or(true);
         let path = format!("{base}/v1/data/{}", query_path(&policy.query));
+        let endpoint = Endpoint {
+            authority,
+            metrics_path: format!("{path}?metrics=true"),
+            path,
+            url,
+            timeout,
+            server_metrics,
+            metrics_every: u64::from(
+                spec.server_metrics_every
+                    .unwrap_or(DEFAULT_METRICS_EVERY)
+                    .max(1),
+            ),
+        };
+        let requests = bodies.iter().map(|b| Prepared::new(&endpoint, b)).collect();
         Ok(OpaHttp {
-            endpoint: Arc::new(Endpoint {
-                authority,
-                metrics_path: format!("{path}?metrics=true"),
-                path,
-                url,
-                timeout,
-                server_metrics,
-                metrics_every: u64::from(
-                    spec.server_metrics_every
-                        .unwrap_or(DEFAULT_METRICS_EVERY)
-                        .max(1),
-                ),
-            }),
-            bodies: Arc::new(bodies),
+            endpoint: Arc::new(endpoint),
+            requests: Arc::new(requests),
             order: None,
             cache: None,
             managed,
@@ -286,9 +304,9 @@ async fn put(
 /// One keep-alive connection.
 struct Connection {
     endpoint: Arc<Endpoint>,
-    bodies: Arc<Vec<Bytes>>,
+    requests: Arc<Vec<Prepared>>,
     offset: u64,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    conn: Option<http1::Conn>,
     /// Input indices drawn before timing, when inputs are not round-robin.
     order: Option<Vec<u32>>,
     cache: Option<(AsyncHandle, Arc<Vec<Vec<u8>>>)>,
@@ -324,39 +342,28 @@ impl ServerTimings {
 }
 
 impl Connection {
-    async fn connect(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, OpError> {
-        if self.sender.as_ref().is_some_and(|s| !s.is_closed()) {
-            return self
-                .sender
-                .as_mut()
-                .ok_or_else(|| OpError::new("connect", "no connection"));
+    async fn connect(&mut self) -> Result<&mut http1::Conn, OpError> {
+        if self.conn.as_ref().is_some_and(|c| !c.reusable()) {
+            self.conn = None;
         }
-        let e = &self.endpoint;
-        let stream = tokio::time::timeout(e.timeout, tokio::net::TcpStream::connect(&e.authority))
-            .await
-            .map_err(|_| {
-                OpError::new(
-                    "timeout",
-                    format!("connecting to {} took longer than {:?}", e.url, e.timeout),
-                )
-            })?
-            .map_err(|err| {
-                OpError::new("connect", format!("cannot connect to {}: {err}", e.url))
-            })?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|err| {
-                OpError::new(
-                    "connect",
-                    format!("HTTP handshake with {} failed: {err}", e.url),
-                )
-            })?;
-        // The connection task ends when the sender is dropped or the peer closes.
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-        });
-        Ok(self.sender.insert(sender))
+        if self.conn.is_none() {
+            let e = &self.endpoint;
+            let conn = tokio::time::timeout(e.timeout, http1::Conn::connect(&e.authority))
+                .await
+                .map_err(|_| {
+                    OpError::new(
+                        "timeout",
+                        format!("connecting to {} took longer than {:?}", e.url, e.timeout),
+                    )
+                })?
+                .map_err(|err| {
+                    OpError::new("connect", format!("cannot connect to {}: {err}", e.url))
+                })?;
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| OpError::new("connect", "no connection"))
     }
 
     /// Sends one request and returns the decision (`"<undefined>"` when the
@@ -365,7 +372,7 @@ impl Connection {
     fn pick(&self, op: u64) -> usize {
         match &self.order {
             Some(order) => order[(op % order.len() as u64) as usize] as usize,
-            None => ((op + self.offset) % self.bodies.len() as u64) as usize,
+            None => ((op + self.offset) % self.requests.len() as u64) as usize,
         }
     }
 
@@ -389,62 +396,24 @@ impl Connection {
     async fn decide(&mut self, index: usize) -> Result<serde_json::Value, OpError> {
         let ask = self.sample_metrics();
         let endpoint = self.endpoint.clone();
-        let path = if ask {
-            endpoint.metrics_path.as_str()
+        let requests = self.requests.clone();
+        let prepared = &requests[index.min(requests.len() - 1)];
+        let message = if ask {
+            &prepared.metrics
         } else {
-            endpoint.path.as_str()
+            &prepared.plain
         };
-        let body = self.bodies[index.min(self.bodies.len() - 1)].clone();
         let result = tokio::time::timeout(endpoint.timeout, async {
-            let sender = self.connect().await?;
-            // A connection the server closed while idle is noticed here, not as a failed request.
-            if sender.ready().await.is_err() {
-                self.sender = None;
-                let sender = self.connect().await?;
-                sender.ready().await.map_err(|e| {
-                    OpError::new(
-                        "connect",
-                        format!("connection to {} not ready: {e}", endpoint.url),
-                    )
-                })?;
-            }
-            let sender = self
-                .sender
-                .as_mut()
-                .ok_or_else(|| OpError::new("connect", "no connection"))?;
-            let request = hyper::Request::post(path)
-                .header(hyper::header::HOST, endpoint.authority.as_str())
-                .header(hyper::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(body))
-                .map_err(|e| OpError::new("io", e.to_string()))?;
-            let response = sender.send_request(request).await.map_err(|e| {
-                OpError::new("io", format!("request to {} failed: {e}", endpoint.url))
-            })?;
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| {
-                    OpError::new(
-                        "io",
-                        format!("reading the answer of {} failed: {e}", endpoint.url),
-                    )
-                })?
-                .to_bytes();
-            if !status.is_success() {
-                let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                return Err(OpError::new(
-                    "http_status",
-                    format!("{} answered {status}: {text}", endpoint.path),
-                ));
-            }
-            let reply: Reply = serde_json::from_slice(&bytes).map_err(|e| {
-                OpError::new(
-                    "decode",
-                    format!("{} answered invalid JSON: {e}", endpoint.path),
-                )
-            })?;
+            // A connection the server closed while idle fails its first write
+            // or read; one fresh connection is tried before it counts.
+            let fresh = self.conn.is_none();
+            let reply = match self.exchange(&endpoint, message).await {
+                Err(e) if !fresh && e.kind == "io" => {
+                    self.conn = None;
+                    self.exchange(&endpoint, message).await
+                }
+                other => other,
+            }?;
             if let (Some(t), Some(m)) = (&mut self.timings, &reply.metrics) {
                 t.record(m);
             }
@@ -463,11 +432,47 @@ impl Connection {
             // After a transport failure the connection's state is unknown: start
             // afresh. A complete answer (an HTTP error status, bad JSON) leaves it usable.
             if matches!(e.kind, "io" | "timeout" | "connect") {
-                self.sender = None;
+                self.conn = None;
             }
         }
         result
     }
+}
+
+impl Connection {
+    /// One request on the open connection (opened first if needed), its
+    /// answer parsed.
+    async fn exchange(&mut self, endpoint: &Endpoint, message: &[u8]) -> Result<Reply, OpError> {
+        let response = self
+            .connect()
+            .await?
+            .request(message)
+            .await
+            .map_err(|e| request_failed(endpoint, e))?;
+        parse_reply(endpoint, response.status, response.body)
+    }
+}
+
+fn request_failed(endpoint: &Endpoint, e: OpError) -> OpError {
+    OpError::new(e.kind, format!("request to {} failed: {e}", endpoint.url))
+}
+
+/// A complete answer: its decision and timers, or an error naming the status
+/// or the invalid JSON.
+fn parse_reply(endpoint: &Endpoint, status: u16, body: &[u8]) -> Result<Reply, OpError> {
+    if !(200..300).contains(&status) {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        return Err(OpError::new(
+            "http_status",
+            format!("{} answered {status}: {text}", endpoint.path),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        OpError::new(
+            "decode",
+            format!("{} answered invalid JSON: {e}", endpoint.path),
+        )
+    })
 }
 
 impl Connection {
@@ -612,7 +617,7 @@ impl Target for OpaHttp {
 
     fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
         let order = self.order.as_ref().map(|o| {
-            rigor_engine::keys::index_stream(o, self.bodies.len() as u64, ctx.seed, ctx.index)
+            rigor_engine::keys::index_stream(o, self.requests.len() as u64, ctx.seed, ctx.index)
         });
         let cache = match &self.cache {
             Some((c, canon)) => Some((c.async_handle()?, canon.clone())),
@@ -620,9 +625,9 @@ impl Target for OpaHttp {
         };
         Ok(Box::new(Connection {
             endpoint: self.endpoint.clone(),
-            bodies: self.bodies.clone(),
+            requests: self.requests.clone(),
             offset: ctx.index as u64,
-            sender: None,
+            conn: None,
             order,
             cache,
             timings: self.endpoint.server_metrics.then(ServerTimings::new),
@@ -635,13 +640,12 @@ impl Target for OpaHttp {
             Ok(rt) => rt,
             Err(e) => return Some(Err(e.to_string())),
         };
+        let body = serde_json::json!({ "input": input }).to_string();
         let mut connection = Connection {
             endpoint: self.endpoint.clone(),
-            bodies: Arc::new(vec![Bytes::from(
-                serde_json::json!({ "input": input }).to_string(),
-            )]),
+            requests: Arc::new(vec![Prepared::new(&self.endpoint, body.as_bytes())]),
             offset: 0,
-            sender: None,
+            conn: None,
             order: None,
             cache: None,
             timings: None,
