@@ -106,6 +106,7 @@ impl Conn {
                         return Err(io("read", "the server closed the connection mid-body"));
                     }
                 }
+                self.drained(head_end + n);
                 Ok(Response {
                     status,
                     body: &self.input[head_end..head_end + n],
@@ -127,6 +128,7 @@ impl Conn {
                         Some((used, done)) => {
                             at += used;
                             if done {
+                                self.drained(at);
                                 break;
                             }
                         }
@@ -167,21 +169,34 @@ impl Conn {
 
     /// Reads what the socket has into `input`; 0 at end of stream.
     async fn fill(&mut self) -> Result<usize, OpError> {
-        let mut chunk = [0u8; 16 * 1024];
+        // Read into the buffer's spare room: a zeroed stack chunk copied
+        // over was 5% of the client's CPU per request.
+        self.input.reserve(16 * 1024);
         loop {
-            match self.stream.try_read(&mut chunk) {
-                Ok(n) => {
-                    self.input.extend_from_slice(&chunk[..n]);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.stream
-                        .readable()
-                        .await
-                        .map_err(|e| self.broke("read", e))?;
-                }
+            // Wait first: after a whole response the readiness was cleared
+            // ([`Conn::drained`]), so no read is tried before the answer is there.
+            self.stream
+                .readable()
+                .await
+                .map_err(|e| self.broke("read", e))?;
+            match self.stream.try_read_buf(&mut self.input) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(self.broke("read", e)),
             }
+        }
+    }
+
+    /// The response was read whole and nothing follows it (one request at
+    /// a time): the socket is empty, so forget its readiness without the
+    /// failing read that would otherwise find that out (a system call per
+    /// request). Safe on a current-thread runtime: data arriving later is a
+    /// new edge that epoll reports at the next turn.
+    fn drained(&self, used: usize) {
+        if self.input.len() == used {
+            let _ = self.stream.try_io(tokio::io::Interest::READABLE, || {
+                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+            });
         }
     }
 

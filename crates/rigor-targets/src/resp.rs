@@ -299,23 +299,30 @@ impl Conn {
 
     /// Reads what the socket has and parses every complete reply.
     async fn read_some(&self) {
-        let mut chunk = [0u8; 16 * 1024];
         loop {
-            match self.shared.stream.try_read(&mut chunk) {
+            // Wait first: when every reply so far was parsed the readiness
+            // was cleared ([`Conn::take_replies`]), so no read is tried
+            // before one is there.
+            if let Err(e) = self.shared.stream.readable().await {
+                self.break_with("read", e);
+                return;
+            }
+            let result = {
+                let mut st = self.shared.state.borrow_mut();
+                // Read into the buffer's spare room, not a zeroed chunk copied over.
+                st.input.reserve(16 * 1024);
+                self.shared.stream.try_read_buf(&mut st.input)
+            };
+            match result {
                 Ok(0) => {
                     self.break_with("read", "the server closed the connection");
                     return;
                 }
-                Ok(n) => {
-                    self.take_replies(&chunk[..n]);
+                Ok(_) => {
+                    self.take_replies();
                     return;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if let Err(e) = self.shared.stream.readable().await {
-                        self.break_with("read", e);
-                        return;
-                    }
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     self.break_with("read", e);
                     return;
@@ -324,9 +331,9 @@ impl Conn {
         }
     }
 
-    fn take_replies(&self, bytes: &[u8]) {
+    /// Parses every complete reply in the input buffer.
+    fn take_replies(&self) {
         let mut st = self.shared.state.borrow_mut();
-        st.input.extend_from_slice(bytes);
         let mut at = 0;
         let mut bad = None;
         loop {
@@ -347,7 +354,17 @@ impl Conn {
             }
         }
         st.input.drain(..at);
+        let answered_all = st.input.is_empty() && st.answered == st.next;
         drop(st);
+        if answered_all {
+            // Nothing is owed and nothing is buffered: forget the socket's
+            // readiness instead of learning it from a failing read (a system
+            // call per request). Safe on a current-thread runtime: data
+            // arriving later is a new edge epoll reports at the next turn.
+            let _ = self.shared.stream.try_io(tokio::io::Interest::READABLE, || {
+                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+            });
+        }
         if let Some(e) = bad {
             self.break_with("read", e);
         }
