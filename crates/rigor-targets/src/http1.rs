@@ -85,8 +85,8 @@ impl Conn {
         self.input.clear();
         self.write_all(message).await?;
         let head_end = loop {
-            if let Some(i) = find(&self.input, b"\r\n\r\n") {
-                break i + 4;
+            if let Some(end) = head_end(&self.input) {
+                break end;
             }
             if self.input.len() > MAX_HEAD {
                 return Err(protocol("headers longer than 64 KiB"));
@@ -210,42 +210,78 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Where the head ends (just past its blank line), if it is all there.
+/// Byte scans, not `str` searches: parsing the head was a tenth of the
+/// client's CPU per request when it went through `str::split`.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+        let at = from + i;
+        if at >= 3 && &buf[at - 3..=at] == b"\r\n\r\n" {
+            return Some(at + 1);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &bytes[start..end.max(start)]
+}
+
+fn digits(bytes: &[u8]) -> Option<usize> {
+    if bytes.is_empty() || bytes.len() > 18 {
+        return None;
+    }
+    bytes.iter().try_fold(0usize, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + usize::from(b - b'0'))
+    })
+}
+
 /// Status, body framing, and whether the server closes after this response.
 fn parse_head(head: &[u8]) -> Result<(u16, Framing, bool), OpError> {
-    let text = std::str::from_utf8(head).map_err(|_| protocol("headers that are not UTF-8"))?;
-    let mut lines = text.split("\r\n");
+    let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(protocol(format!("status line `{status_line}`")));
+    // `HTTP/1.x NNN reason`
+    if status_line.len() < 12 || !status_line.starts_with(b"HTTP/1.") || status_line[8] != b' ' {
+        return Err(protocol(format!("status line `{}`", show(status_line))));
     }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| protocol(format!("status line `{status_line}`")))?;
+    let status = digits(&status_line[9..12])
+        .filter(|_| status_line.get(12).is_none_or(|&b| b == b' '))
+        .ok_or_else(|| protocol(format!("status line `{}`", show(status_line))))?
+        as u16;
     let mut framing = Framing::Close;
-    let mut close = version == "HTTP/1.0";
+    let mut close = status_line[7] == b'0';
     for line in lines.filter(|l| !l.is_empty()) {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(protocol(format!("header line `{line}`")));
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Err(protocol(format!("header line `{}`", show(line))));
         };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse()
-                .map_err(|_| protocol(format!("Content-Length `{value}`")))?;
+        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = digits(value)
+                .ok_or_else(|| protocol(format!("Content-Length `{}`", show(value))))?;
             if !matches!(framing, Framing::Chunked) {
                 framing = Framing::Length(n);
             }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            if value.eq_ignore_ascii_case("chunked") {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            if value.eq_ignore_ascii_case(b"chunked") {
                 framing = Framing::Chunked;
             } else {
-                return Err(protocol(format!("Transfer-Encoding `{value}`")));
+                return Err(protocol(format!("Transfer-Encoding `{}`", show(value))));
             }
-        } else if name.eq_ignore_ascii_case("connection") {
-            close = value.eq_ignore_ascii_case("close");
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            close = value.eq_ignore_ascii_case(b"close");
         }
     }
     // 1xx, 204 and 304 have no body.
@@ -306,6 +342,19 @@ mod tests {
         ] {
             assert!(parse_head(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn heads_end_at_their_blank_line() {
+        let response = b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody";
+        assert_eq!(&response[head_end(response).unwrap()..], b"body");
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n"), None);
+        assert_eq!(head_end(b"\n\n\r\n"), None);
+        assert_eq!(digits(b"0123"), Some(123));
+        assert_eq!(digits(b"12a"), None);
+        assert_eq!(digits(b""), None);
+        assert_eq!(trim(b"  x y \t"), b"x y");
+        assert_eq!(trim(b"   "), b"");
     }
 
     #[test]

@@ -361,9 +361,12 @@ impl Conn {
             // readiness instead of learning it from a failing read (a system
             // call per request). Safe on a current-thread runtime: data
             // arriving later is a new edge epoll reports at the next turn.
-            let _ = self.shared.stream.try_io(tokio::io::Interest::READABLE, || {
-                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-            });
+            let _ = self
+                .shared
+                .stream
+                .try_io(tokio::io::Interest::READABLE, || {
+                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                });
         }
         if let Some(e) = bad {
             self.break_with("read", e);
