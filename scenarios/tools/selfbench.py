@@ -537,23 +537,23 @@ NOTES = """## How to read it
   own keys (`key:%012d`, 256B) and no `maxmemory`, as rigor's trials hold
   rigor's keys, so both GETs hit. On one connection the round trip is mostly
   the VM waking the other core. `client: blocking` issues 2 system calls per
-  request (send, receive), redis-benchmark 9 (epoll). In 4 alternating
-  pinned rounds where every GET hit, redis-benchmark did 7.9-11.7k GET/s,
-  rigor's blocking worker 8.2-11.2k, and a 40-line program using the `redis`
-  crate's blocking connection alone 7.3-10.6k: what remains against
-  redis-benchmark is within the noise and not rigor's harness. `client:
-  multiplexed` adds a tokio runtime, redis-rs's driver task and its channels,
-  and two more epoll calls per request (7.5-8.8k in those rounds). At 50
-  connections rigor's one client thread drives more than redis-benchmark.
-- **HTTP.** The same rows run against `rigor serve` and against the real OPA
-  (`opa run --server`, pinned `just deps` release); rigor's side asks for no
-  server metrics there (`server_metrics: false`), so both tools send the same
-  request. With the server pinned to one core and the client to the other,
-  rigor drives as many requests as wrk. When they share the cores, the client's
-  CPU per request comes out of the server's: rigor's client (hyper's connection
-  task, a timeout, the clock, the histogram, parsing the decision) spends about
-  20% more than wrk's per request (`perf stat`: 16.7us vs 13.8us, most of both
-  in the kernel's loopback TCP), which costs the server 5-15% of its rate.
+  request (send, receive); `client: multiplexed` is rigor's own RESP2 client
+  (no driver task, no channel: a send, a receive and an epoll wait per
+  request; the `redis` crate's multiplexed connection it replaced added a
+  driver task, its channels and two more epoll calls). Both stay at
+  0.83-0.93x redis-benchmark on one connection, as did a 40-line program
+  using the `redis` crate's blocking connection alone in an earlier session
+  (7.3-10.6k against redis-benchmark's 7.9-11.7k): the gap is not rigor's
+  harness, and this session did not find it. At 50 connections rigor's one
+  client thread drives more than redis-benchmark.
+- **HTTP.** Both tools send the same request on 64 keep-alive connections;
+  against OPA rigor asks for no server metrics (`server_metrics: false`). The
+  CPU row is each client process's user + system time per request (rigor's
+  includes its start-up: plan, calibration, health check, about 0.04s). rigor's
+  client is its own HTTP/1.1 code (one send and one receive per request, the
+  response parsed in place); what it spends beyond wrk is the tokio runtime,
+  the per-request timeout and the decision's JSON. When client and server
+  share the cores, the client's CPU per request comes out of the server's.
   Benchmarks of a server on the same machine should pin it (`taskset`) or
   leave it a core (`workload.threads: 1`).
 - **Scaling.** 1 and 2 workers alternate which runs first; each worker owns its
