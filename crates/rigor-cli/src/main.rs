@@ -63,6 +63,14 @@ enum Command {
         /// Colour the console report: auto, always, never.
         #[arg(long, value_enum, default_value = "auto")]
         color: ColorArg,
+        /// Change one value for this run, e.g. `workload.duration=2s` or
+        /// `targets.vm.engine=interpreter` (repeatable; the value is YAML).
+        /// Recorded in the results; the scenario's hash stays the file's.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        overrides: Vec<rigor_scenario::overrides::Override>,
+        /// Run only these targets (ids, comma-separated or repeated).
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Check scenario files: types, units, files, inputs, and that policies compile.
     Validate {
@@ -214,6 +222,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             junit,
             markdown,
             reports,
+            overrides,
+            only,
         } => {
             let mode = match mode {
                 ModeArg::Quick => Mode::Quick,
@@ -231,6 +241,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 baseline,
                 outputs: Outputs { junit, markdown },
                 reports,
+                overrides: &overrides,
+                only: &only,
             })
         }
         Command::Compare {
@@ -475,6 +487,10 @@ struct RunArgs<'a> {
     baseline: Option<String>,
     outputs: Outputs,
     reports: PathBuf,
+    /// `--set` overrides.
+    overrides: &'a [rigor_scenario::overrides::Override],
+    /// `--only` target ids.
+    only: &'a [String],
 }
 
 /// `<reports>/baselines/<scenario>/<name>.json`, with the name checked.
@@ -610,8 +626,15 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         baseline,
         outputs,
         reports,
+        overrides,
+        only,
     } = args;
-    let plan = Plan::from_file(scenario, mode)?;
+    let mut plan = Plan::from_file_with(scenario, mode, overrides)?;
+    if !only.is_empty() {
+        for note in plan.keep_only(only)? {
+            eprintln!("rigor: note: {note}");
+        }
+    }
     // A missing baseline or a bad name is found before minutes of measuring.
     let base = baseline
         .as_deref()

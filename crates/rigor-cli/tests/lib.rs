@@ -196,6 +196,170 @@ fn missed_critical_threshold_exits_1_and_report_rerenders() {
     assert!(r.path("out/report.html").exists());
 }
 
+/// `generate:` inputs: made before timing, typed, seeded (the same seed
+/// gives the same documents in another run), recorded in the results, and
+/// their mistakes located in the scenario file.
+#[test]
+fn generated_inputs_are_typed_seeded_recorded_and_checked() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    let scenario = |template: &str| {
+        format!(
+            "name: gen\n\
+             policy: {{files: [p.rego], query: data.rbac.allow}}\n\
+             inputs:\n\
+             \x20 - generate:\n\
+             \x20     count: 40\n\
+             \x20     template: {template}\n\
+             \x20     fields:\n\
+             \x20       user: {{pick: [alice, bob], weights: [1, 3]}}\n\
+             \x20       n: {{range: 5..9}}\n\
+             \x20 - inline: {{user: alice}}\n\
+             workload: {{iterations: 200}}\n\
+             targets: [{{id: a, kind: regorus}}]\n"
+        )
+    };
+    r.file(
+        "s.yaml",
+        &scenario(r#"{user: "{{user}}", n: "{{n}}", path: "/x/{{n}}"}"#),
+    );
+    r.run(&["run", "s.yaml", "--out", "one"]).expect(0);
+    r.run(&["run", "s.yaml", "--out", "two"]).expect(0);
+    let one = results(&r.path("one/results.json"));
+    let two = results(&r.path("two/results.json"));
+    assert_eq!(one["scenario"]["inputs"], 41, "40 generated and 1 inline");
+    let generated = &one["scenario"]["generated"][0];
+    assert_eq!(generated["count"], 40);
+    assert_eq!(generated["origin"], "inputs[0] (generate)");
+    assert!(generated["seed"].as_u64().is_some());
+    let samples = generated["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 3);
+    for d in samples {
+        let n = d["n"]
+            .as_i64()
+            .expect("a whole-string reference keeps the number's type");
+        assert!((5..=9).contains(&n), "{d}");
+        assert_eq!(d["path"], format!("/x/{n}"), "interpolated");
+        assert!(d["user"] == "alice" || d["user"] == "bob", "{d}");
+    }
+    assert_eq!(
+        one["scenario"]["generated"], two["scenario"]["generated"],
+        "seeded"
+    );
+    // The decisions cover the generated inputs: alice is allowed, bob is not.
+    assert_eq!(one["verification"]["inputs"], 41);
+    let decisions = &one["verification"]["decisions"];
+    let (yes, no) = (decisions["true"].as_u64(), decisions["false"].as_u64());
+    assert!(
+        yes.unwrap_or(0) >= 1 && no.unwrap_or(0) >= 1 && yes.unwrap_or(0) + no.unwrap_or(0) == 41,
+        "{decisions}"
+    );
+
+    r.file("bad.yaml", &scenario(r#"{user: "{{usr}}", n: "{{n}}"}"#));
+    let out = r.run(&["run", "bad.yaml", "--out", "bad"]).expect(2);
+    assert!(
+        out.stderr.contains("bad.yaml:4:"),
+        "located: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("`{{usr}}`, which is not in `fields` (fields: n, user)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !r.path("bad").exists(),
+        "nothing measured for invalid input"
+    );
+}
+
+/// `--set` changes the plan for one run (typed and checked like the file),
+/// `--only` keeps some targets; both are recorded and shown, and the file's
+/// own text (its hash) is untouched.
+#[test]
+fn set_and_only_change_one_run_and_are_recorded() {
+    let r = Rigor::new();
+    let text = "name: over\nworkload: {duration: 30s, warmup: 5s}\ncompare: {baseline: b}\ntargets: [{id: a, kind: noop}, {id: b, kind: spin, service_time: 1us}]\n";
+    r.file("s.yaml", text);
+    let out = r
+        .run(&[
+            "run",
+            "s.yaml",
+            "--out",
+            "out",
+            "--set",
+            "workload.duration=200ms",
+            "--set",
+            "workload.warmup=0s",
+            "--set",
+            "workload.trials=2",
+            "--only",
+            "a",
+        ])
+        .expect(0);
+    assert!(
+        out.stderr
+            .contains("--only leaves out `b`, the `compare:` baseline"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("changed for this run: --set workload.duration=200ms --set workload.warmup=0s --set workload.trials=2 --only a"),
+        "{}",
+        out.stdout
+    );
+    let res = results(&r.path("out/results.json"));
+    assert_eq!(res["scenario"]["source"], text, "the file's own text");
+    assert_eq!(
+        res["scenario"]["overrides"],
+        serde_json::json!([
+            "workload.duration=200ms",
+            "workload.warmup=0s",
+            "workload.trials=2"
+        ])
+    );
+    assert_eq!(res["scenario"]["only"], serde_json::json!(["a"]));
+    assert_eq!(res["scenario"]["workload"]["trials"], 2);
+    let targets = res["cases"][0]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0]["id"], "a");
+    assert_eq!(targets[0]["trials"].as_array().unwrap().len(), 2);
+    let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
+    assert!(html.contains("changed for this run: --set workload.duration=200ms"));
+
+    let out = r
+        .run(&["run", "s.yaml", "--set", "workload.concurency=2"])
+        .expect(2);
+    assert!(
+        out.stderr
+            .contains("s.yaml (with --set workload.concurency=2)")
+            && out.stderr.contains("unknown field `concurency`")
+            && out.stderr.contains("did you mean `concurrency`?"),
+        "{}",
+        out.stderr
+    );
+    let out = r
+        .run(&["run", "s.yaml", "--set", "workload.duration=fast"])
+        .expect(2);
+    assert!(out.stderr.contains("fast"), "{}", out.stderr);
+    let out = r.run(&["run", "s.yaml", "--only", "c"]).expect(2);
+    assert!(
+        out.stderr
+            .contains("--only c: the scenario has no target `c`"),
+        "{}",
+        out.stderr
+    );
+    let out = r
+        .run(&["run", "s.yaml", "--set", "targets.x.kind=noop"])
+        .expect(2);
+    assert!(
+        out.stderr.contains("no entry with id `x` (ids: a, b)"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn invalid_scenarios_exit_2_with_positions() {
     let r = Rigor::new();

@@ -537,11 +537,16 @@ pub fn environment_differences(base: &Results, new: &Results) -> Vec<String> {
         a.cargo_lock.clone().unwrap_or_default(),
         b.cargo_lock.clone().unwrap_or_default(),
     );
-    diff(
-        "scenario",
-        content_hash(&base.scenario.source),
-        content_hash(&new.scenario.source),
-    );
+    // What was measured, when both runs say (descriptions, thresholds and
+    // durations aside); older results only have the file's text.
+    match (&base.scenario.fingerprint, &new.scenario.fingerprint) {
+        (Some(a), Some(b)) => diff("scenario (what is measured)", a.clone(), b.clone()),
+        _ => diff(
+            "scenario",
+            content_hash(&base.scenario.source),
+            content_hash(&new.scenario.source),
+        ),
+    }
     diff(
         "mode",
         format!("{:?}", base.scenario.mode).to_lowercase(),
@@ -556,15 +561,7 @@ pub fn format_p(p: f64) -> String {
     sig(p)
 }
 
-/// A short stable hash of a text (FNV-1a 64, hex).
-pub fn content_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
+pub use rigor_scenario::content_hash;
 
 #[cfg(test)]
 mod tests {

@@ -235,6 +235,21 @@ pub struct ScenarioInfo {
     pub workload: WorkloadPlan,
     /// Number of inputs.
     pub inputs: usize,
+    /// `--set` overrides applied to the scenario file for this run
+    /// (the file's text in `source` is as written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
+    /// A hash of what affects the measurement (the document without
+    /// descriptions, thresholds, durations or trial counts; the policy, data
+    /// and inputs as loaded): baselines compare it.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// `--only`: the targets this run kept (absent: all of the file's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+    /// Inputs generated from `generate:` entries: seed, count, samples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<rigor_scenario::plan::GeneratedInputs>,
     /// The cache workload, for cache scenarios.
     #[serde(default)]
     pub cache: Option<rigor_scenario::plan::CachePlan>,

@@ -267,6 +267,17 @@ pub fn markdown(results: &Results) -> String {
         badge(results.overall_verdict()),
         results.check_counts_text()
     );
+    let s = &results.scenario;
+    if !s.overrides.is_empty() || !s.only.is_empty() {
+        let mut parts: Vec<String> = s.overrides.iter().map(|o| format!("--set {o}")).collect();
+        if !s.only.is_empty() {
+            parts.push(format!("--only {}", s.only.join(",")));
+        }
+        out.push_str(&format!(
+            "Changed for this run: {}\n\n",
+            md_code(&parts.join(" "))
+        ));
+    }
     let grades: Vec<_> = results
         .cases
         .iter()

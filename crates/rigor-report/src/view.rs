@@ -26,6 +26,8 @@ pub struct ReportView {
     pub status: String,
     /// Run mode.
     pub mode: String,
+    /// What the run changed from the file: `--set` overrides and `--only`.
+    pub overrides: Option<String>,
     /// Overall verdict label (PASS/WARN/FAIL).
     pub verdict: String,
     /// Overall verdict, coloured for terminals when colour is on.
@@ -157,18 +159,36 @@ fn summary_table(
 /// `regorus (engine: vm)`: the kind and the settings that are set (unset
 /// ones, `null` in the results, are left out: "cache: null" reads as a
 /// setting).
+/// A setting as a reader writes it: strings bare, maps and lists in YAML's
+/// flow style without the settings left unset (`{kind: moka, key: [input.user]}`).
+fn setting(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(setting).collect::<Vec<_>>().join(", ")
+            )
+        }
+        serde_json::Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("{k}: {}", setting(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
 fn kind_label(kind: &str, config: &serde_json::Value) -> String {
     let set: Vec<String> = config
         .as_object()
         .into_iter()
         .flatten()
         .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| {
-            format!(
-                "{k}: {}",
-                v.as_str().map(str::to_string).unwrap_or(v.to_string())
-            )
-        })
+        .map(|(k, v)| format!("{k}: {}", setting(v)))
         .collect();
     if set.is_empty() {
         kind.to_string()
@@ -799,6 +819,7 @@ impl ReportView {
             finished_at: results.finished_at.clone(),
             status: status(results.status).into(),
             mode: format!("{:?}", results.scenario.mode).to_lowercase(),
+            overrides: overrides_line(&results.scenario),
             verdict: verdict.label().into(),
             verdict_colored: colored(verdict, color),
             verdict_class: class(verdict).into(),
@@ -1089,6 +1110,15 @@ fn status(s: RunStatus) -> &'static str {
     }
 }
 
+/// `--set a=b --set c=d --only x,y`, or `None` when the run is the file as written.
+fn overrides_line(s: &rigor_engine::results::ScenarioInfo) -> Option<String> {
+    let mut parts: Vec<String> = s.overrides.iter().map(|o| format!("--set {o}")).collect();
+    if !s.only.is_empty() {
+        parts.push(format!("--only {}", s.only.join(",")));
+    }
+    (!parts.is_empty()).then(|| format!("changed for this run: {}", parts.join(" ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1104,6 +1134,11 @@ mod tests {
         assert_eq!(
             kind_label("spin", &serde_json::json!({"service_time_ns": 50000})),
             "spin (service_time_ns: 50000)"
+        );
+        let cached = serde_json::json!({"engine": "vm", "cache": {"kind": "moka", "capacity": null, "key": ["input.user", "input.action"]}});
+        assert_eq!(
+            kind_label("regorus", &cached),
+            "regorus (cache: {key: [input.user, input.action], kind: moka}, engine: vm)"
         );
     }
 }

@@ -9,8 +9,10 @@
 //! - Raw input ([`model`]) and the checked plan ([`plan`]) are separate types
 //!   (ripgrep's LowArgs -> HiArgs): downstream code only sees the plan.
 
+pub mod generate;
 pub mod metrics;
 pub mod model;
+pub mod overrides;
 pub mod plan;
 pub mod redact;
 pub mod units;
@@ -200,6 +202,16 @@ fn suggestion(message: &str) -> Option<String> {
         None if !names.is_empty() => Some(format!("valid names: {}", names.join(", "))),
         None => None,
     }
+}
+
+/// A short stable hash of a text (FNV-1a 64, hex).
+pub fn content_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 /// The JSON Schema of scenario files, generated from the Rust types.

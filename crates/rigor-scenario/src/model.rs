@@ -246,6 +246,15 @@ pub enum InputSource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expect: Option<serde_json::Value>,
     },
+    /// Documents generated from a template and seeded field generators,
+    /// before timing (`expect`, if given, applies to every one).
+    Generate {
+        /// The template, the count and the fields.
+        generate: crate::generate::GenerateSpec,
+        /// The decision every generated input must get; `undefined` for no value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<serde_json::Value>,
+    },
     /// A file with an expected decision (`.json`/`.yaml`: one input; for a
     /// `.jsonl` file, `expect` applies to every line that has none).
     File {
@@ -263,9 +272,9 @@ impl InputSource {
     pub fn expect(&self) -> Option<&serde_json::Value> {
         match self {
             InputSource::Path(_) => None,
-            InputSource::Inline { expect, .. } | InputSource::File { expect, .. } => {
-                expect.as_ref()
-            }
+            InputSource::Inline { expect, .. }
+            | InputSource::File { expect, .. }
+            | InputSource::Generate { expect, .. } => expect.as_ref(),
         }
     }
 }
@@ -273,19 +282,19 @@ impl InputSource {
 impl<'de> Deserialize<'de> for InputSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
-        const FIELDS: &[&str] = &["inline", "file", "expect"];
+        const FIELDS: &[&str] = &["inline", "file", "generate", "expect"];
         impl<'de> Visitor<'de> for V {
             type Value = InputSource;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "a file path, `inline: <document>` or `file: <path>` (either with `expect:`)",
+                    "a file path, `inline: <document>`, `file: <path>` or `generate: {count, template, fields}` (each with `expect:`)",
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<InputSource, E> {
                 Ok(InputSource::Path(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InputSource, A::Error> {
-                let (mut inline, mut file, mut expect) = (None, None, None);
+                let (mut inline, mut file, mut expect, mut generate) = (None, None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "inline" if inline.is_some() => {
@@ -294,6 +303,12 @@ impl<'de> Deserialize<'de> for InputSource {
                         "inline" => inline = Some(map.next_value::<serde_json::Value>()?),
                         "file" if file.is_some() => return Err(de::Error::duplicate_field("file")),
                         "file" => file = Some(map.next_value::<String>()?),
+                        "generate" if generate.is_some() => {
+                            return Err(de::Error::duplicate_field("generate"))
+                        }
+                        "generate" => {
+                            generate = Some(map.next_value::<crate::generate::GenerateSpec>()?)
+                        }
                         "expect" if expect.is_some() => {
                             return Err(de::Error::duplicate_field("expect"))
                         }
@@ -302,13 +317,16 @@ impl<'de> Deserialize<'de> for InputSource {
                         other => return Err(de::Error::unknown_field(other, FIELDS)),
                     }
                 }
-                match (inline, file) {
-                    (Some(inline), None) => Ok(InputSource::Inline { inline, expect }),
-                    (None, Some(file)) => Ok(InputSource::File { file, expect }),
-                    (Some(_), Some(_)) => Err(de::Error::custom(
-                        "an input is either `inline:` or `file:`, not both",
+                match (inline, file, generate) {
+                    (Some(inline), None, None) => Ok(InputSource::Inline { inline, expect }),
+                    (None, Some(file), None) => Ok(InputSource::File { file, expect }),
+                    (None, None, Some(generate)) => Ok(InputSource::Generate { generate, expect }),
+                    (None, None, None) => Err(de::Error::custom(
+                        "an input needs one of `inline:`, `file:` or `generate:`",
                     )),
-                    (None, None) => Err(de::Error::missing_field("inline")),
+                    _ => Err(de::Error::custom(
+                        "an input is one of `inline:`, `file:` or `generate:`, not several",
+                    )),
                 }
             }
         }

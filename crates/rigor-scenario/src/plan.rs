@@ -249,6 +249,22 @@ pub struct InputItem {
     pub expect: Option<serde_json::Value>,
 }
 
+/// What one `generate:` entry made, recorded in the results.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GeneratedInputs {
+    /// `inputs[n] (generate)`.
+    pub origin: String,
+    /// Documents made.
+    pub count: u64,
+    /// The seed they were drawn from.
+    pub seed: u64,
+    /// The first few documents.
+    pub samples: Vec<serde_json::Value>,
+}
+
+/// Generated documents kept as samples in the results.
+const GENERATED_SAMPLES: usize = 3;
+
 /// A checked target.
 #[derive(Debug, Clone)]
 pub struct TargetPlan {
@@ -280,6 +296,14 @@ pub struct Plan {
     pub policy: Option<PolicyPlan>,
     /// Inputs in round-robin order.
     pub inputs: Vec<InputItem>,
+    /// The `generate:` entries among them: seed, count and samples.
+    pub generated: Vec<GeneratedInputs>,
+    /// `--set` overrides applied to the file, as given (`workload.duration=2s`).
+    pub overrides: Vec<String>,
+    /// `--only`: the targets kept (empty: all of them).
+    pub only: Vec<String>,
+    /// A hash of what affects the measurement ([`fingerprint`]).
+    pub fingerprint: String,
     /// The workload.
     pub workload: WorkloadPlan,
     /// Targets in scenario order.
@@ -304,17 +328,150 @@ pub struct Plan {
 impl Plan {
     /// Loads and validates a scenario file.
     pub fn from_file(path: &Path, mode: Mode) -> Result<Plan, ScenarioError> {
+        Self::from_file_with(path, mode, &[])
+    }
+
+    /// Loads a scenario file, applies `--set` overrides
+    /// ([`crate::overrides`]) and validates the result. The plan keeps the
+    /// file's own text (its hash is the file's) and lists the overrides.
+    pub fn from_file_with(
+        path: &Path,
+        mode: Mode,
+        overrides: &[crate::overrides::Override],
+    ) -> Result<Plan, ScenarioError> {
         let (scenario, source) = crate::load(path)?;
+        // With overrides, problems are located in the document as changed,
+        // under a name that says so.
+        let changed = match overrides {
+            [] => None,
+            _ => {
+                let text = crate::overrides::apply(path, &source, overrides)?;
+                let list: Vec<String> = overrides.iter().map(|o| o.to_string()).collect();
+                let label = PathBuf::from(format!(
+                    "{} (with --set {})",
+                    path.display(),
+                    crate::redact::redact_credentials(&list.join(" --set "))
+                ));
+                Some((text, label))
+            }
+        };
+        let (scenario, file, text) = match &changed {
+            None => (scenario, path, source.as_str()),
+            Some((text, label)) => (
+                crate::parse_yaml(label, text).map_err(ScenarioError::Invalid)?,
+                label.as_path(),
+                text.as_str(),
+            ),
+        };
         Builder {
-            file: path,
-            source: &source,
+            file,
+            source: text,
             base: path.parent().unwrap_or(Path::new(".")),
         }
         .build(scenario, mode)
         .map(|mut plan| {
+            plan.fingerprint = fingerprint(&plan, text);
+            plan.path = path.to_path_buf();
             plan.source = source.clone();
+            // Results never hold a password given on the command line either.
+            plan.overrides = overrides
+                .iter()
+                .map(|o| crate::redact::redact_credentials(&o.to_string()))
+                .collect();
             plan
         })
+    }
+}
+
+/// A hash of what affects the measurement: the document without its
+/// descriptions, thresholds, regression settings, modes and the workload's
+/// durations and trial count, plus the policy's modules and data and the
+/// inputs as loaded (generated ones included). Two runs with the same
+/// fingerprint measured the same thing; a longer `--set workload.duration`
+/// or an edited threshold keeps it, another concurrency or policy does not.
+fn fingerprint(plan: &Plan, text: &str) -> String {
+    let mut doc: serde_json::Value =
+        crate::parse_yaml(&plan.path, text).unwrap_or(serde_json::Value::Null);
+    if let Some(map) = doc.as_object_mut() {
+        for key in [
+            "description",
+            "thresholds",
+            "regression",
+            "modes",
+            "compare",
+            "verify",
+        ] {
+            map.remove(key);
+        }
+        if let Some(w) = map.get_mut("workload").and_then(|w| w.as_object_mut()) {
+            for key in ["duration", "warmup", "trials", "iterations"] {
+                w.remove(key);
+            }
+        }
+        if let Some(ts) = map.get_mut("targets").and_then(|t| t.as_array_mut()) {
+            for t in ts.iter_mut().filter_map(|t| t.as_object_mut()) {
+                t.remove("thresholds");
+            }
+        }
+    }
+    let policy = plan.policy.as_ref().map(|p| {
+        serde_json::json!({
+            "modules": p.modules.iter().map(|m| [&m.path, &m.text]).collect::<Vec<_>>(),
+            "data": p.data,
+            "query": p.query,
+            "rego_v0": p.rego_v0,
+        })
+    });
+    let inputs: Vec<&serde_json::Value> = plan.inputs.iter().map(|i| &i.value).collect();
+    let all = serde_json::json!({"document": doc, "policy": policy, "inputs": inputs});
+    crate::content_hash(&all.to_string())
+}
+
+impl Plan {
+    /// Keeps only the targets named in `ids` (`--only`), in scenario order.
+    /// An unknown id is an error with the ids there are. In full mode the
+    /// A/A control becomes a copy of the first kept target. Returns notes
+    /// for what `--only` turned off (a `compare:` baseline left out).
+    pub fn keep_only(&mut self, ids: &[String]) -> Result<Vec<String>, ScenarioError> {
+        let original: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| t.id().to_string())
+            .filter(|id| Some(id) != self.aa_control.as_ref())
+            .collect();
+        for id in ids {
+            if !original.contains(id) {
+                let hint = crate::metrics::did_you_mean(id, original.iter().map(String::as_str))
+                    .map(|b| format!("did you mean `{b}`?"))
+                    .unwrap_or_else(|| format!("targets: {}", original.join(", ")));
+                return Err(Diagnostic::new(
+                    &self.path,
+                    format!("--only {id}: the scenario has no target `{id}`"),
+                )
+                .with_help(hint)
+                .into());
+            }
+        }
+        let aa = self.aa_control.take();
+        self.targets.retain(|t| ids.iter().any(|id| id == t.id()));
+        self.only = self.targets.iter().map(|t| t.id().to_string()).collect();
+        if aa.is_some() {
+            let mut copy = self.targets[0].clone();
+            let id = format!("{}{AA_SUFFIX}", copy.id());
+            set_id(&mut copy.spec, &id);
+            self.targets.push(copy);
+            self.aa_control = Some(id);
+        }
+        let mut notes = Vec::new();
+        if let Some(c) = &self.compare {
+            if !ids.contains(c) {
+                notes.push(format!(
+                    "--only leaves out `{c}`, the `compare:` baseline: no comparisons this run"
+                ));
+                self.compare = None;
+            }
+        }
+        Ok(notes)
     }
 }
 
@@ -433,8 +590,9 @@ impl Builder<'_> {
             }
         };
         let mut inputs = Vec::new();
+        let mut generated = Vec::new();
         for (i, input) in s.inputs.iter().enumerate() {
-            self.input(input, i, &mut inputs)?;
+            self.input(input, i, workload.seed, &mut inputs, &mut generated)?;
         }
         let mut workload = workload;
         let cache = match &s.cache {
@@ -495,6 +653,10 @@ impl Builder<'_> {
             source: String::new(),
             policy,
             inputs,
+            generated,
+            overrides: Vec::new(),
+            only: Vec::new(),
+            fingerprint: String::new(),
             workload,
             targets,
             mode,
@@ -1020,10 +1182,41 @@ impl Builder<'_> {
         &self,
         input: &Spanned<InputSource>,
         index: usize,
+        workload_seed: u64,
         out: &mut Vec<InputItem>,
+        generated: &mut Vec<GeneratedInputs>,
     ) -> Result<(), Diagnostic> {
         let expect = input.value.expect().map(normalize_expect);
         let path = match &input.value {
+            InputSource::Generate { generate, .. } => {
+                let generator = generate.check().map_err(|e| {
+                    self.error(input, format!("inputs[{index}].generate: {e}"))
+                        .with_help("see README, \"Generated inputs\"")
+                })?;
+                // Each entry its own stream: two entries with the same fields differ.
+                let seed = generate.seed.unwrap_or_else(|| {
+                    workload_seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                });
+                let origin = format!("inputs[{index}] (generate)");
+                let documents = generator.documents(seed);
+                generated.push(GeneratedInputs {
+                    origin: origin.clone(),
+                    count: generator.count(),
+                    seed,
+                    samples: documents.iter().take(GENERATED_SAMPLES).cloned().collect(),
+                });
+                out.extend(
+                    documents
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, value)| InputItem {
+                            origin: format!("{origin} #{}", i + 1),
+                            value,
+                            expect: expect.clone(),
+                        }),
+                );
+                return Ok(());
+            }
             InputSource::Inline { inline, .. } => {
                 out.push(InputItem {
                     origin: format!("inputs[{index}] (inline)"),
