@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod init;
 use rigor_engine::results::{Results, RunStatus, Verdict};
 use rigor_engine::run::{Prepared, RunContext};
 use rigor_engine::target::TargetError;
@@ -82,6 +84,15 @@ enum Command {
     Schema,
     /// List every metric: name (for thresholds), unit, which way is better, meaning.
     Metrics,
+    /// Write a starter scenario that runs as written, with its example policy
+    /// and data and the JSON Schema beside it (never overwriting a file).
+    Init {
+        /// `policy` (embedded Rego), `cache` (moka vs Redis) or `http` (regorus vs OPA).
+        #[arg(value_enum, default_value = "policy")]
+        kind: init::Starter,
+        /// The scenario file to write (default: `<kind>.yaml`).
+        file: Option<PathBuf>,
+    },
     /// Serve a scenario's policy over OPA's REST Data API (a stand-in for `opa run --server`).
     Serve {
         /// Scenario whose `policy:` to serve; without it the server starts empty
@@ -307,6 +318,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Metrics => {
             say(&metrics_table());
+            Ok(())
+        }
+        Command::Init { kind, file } => {
+            let written = init::write(kind, file.as_deref()).map_err(Failure::Invalid)?;
+            for p in &written {
+                eprintln!("rigor: wrote {}", p.display());
+            }
+            if let Some(scenario) = written.first() {
+                say(&format!(
+                    "next: rigor run {} --mode quick   (then edit the policy path, inputs and thresholds)\n",
+                    scenario.display()
+                ));
+            }
             Ok(())
         }
         Command::Report {

@@ -360,6 +360,72 @@ fn set_and_only_change_one_run_and_are_recorded() {
     );
 }
 
+/// `rigor init` writes starters that run as written (policy: embedded,
+/// with generated inputs and expectations; cache: moka and a managed Redis),
+/// with the schema their modeline names, and never overwrites a file.
+#[test]
+fn init_writes_starters_that_run_as_written() {
+    let r = Rigor::new();
+    let out = r.run(&["init", "policy", "my.yaml"]).expect(0);
+    assert!(out.stdout.contains("rigor run my.yaml"), "{}", out.stdout);
+    for f in ["my.yaml", "my.rego", "my-data.json", "scenario.schema.json"] {
+        assert!(r.path(f).exists(), "{f} written");
+    }
+    let text = std::fs::read_to_string(r.path("my.yaml")).unwrap();
+    assert!(text.starts_with("# yaml-language-server: $schema=scenario.schema.json\n"));
+    assert_eq!(
+        std::fs::read_to_string(r.path("scenario.schema.json")).unwrap(),
+        r.run(&["schema"]).expect(0).stdout,
+        "the schema beside it is rigor's own"
+    );
+    let out = r
+        .run(&["run", "my.yaml", "--mode", "quick", "--out", "p"])
+        .expect(0);
+    assert!(
+        out.stderr.contains("2 expectation(s) met"),
+        "{}",
+        out.stderr
+    );
+    let res = results(&r.path("p/results.json"));
+    assert_eq!(res["scenario"]["inputs"], 2002);
+    assert_eq!(
+        res["cases"].as_array().unwrap().len(),
+        2,
+        "concurrency [1, 2]"
+    );
+
+    let before = std::fs::read_to_string(r.path("my.rego")).unwrap();
+    r.file("my.rego", "package rbac\n# edited\n");
+    let out = r.run(&["init", "policy", "my.yaml"]).expect(2);
+    assert!(
+        out.stderr
+            .contains("my.yaml exists; rigor init never overwrites"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(
+        before,
+        std::fs::read_to_string(r.path("my.rego")).unwrap(),
+        "untouched"
+    );
+
+    r.run(&["init", "cache", "sub/c.yaml"]).expect(0);
+    assert!(
+        !r.path("sub/c.rego").exists(),
+        "a cache starter needs no policy"
+    );
+    r.run(&["run", "sub/c.yaml", "--mode", "quick", "--out", "c"])
+        .expect(0);
+    let res = results(&r.path("c/results.json"));
+    let ids: Vec<&str> = res["cases"][0]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["moka", "redis"]);
+}
+
 #[test]
 fn invalid_scenarios_exit_2_with_positions() {
     let r = Rigor::new();
