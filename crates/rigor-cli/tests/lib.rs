@@ -1828,6 +1828,16 @@ fn three_trials_fail_a_doubling_and_pass_identical_runs() {
         &["run", "s.yaml", "--save-baseline", "b3", "--out", "base"],
     )
     .expect(0);
+    // The HTML's first screen: headline numbers with the trials' interval,
+    // and a bar per target whose whisker spans that interval.
+    let html = std::fs::read_to_string(r.path("base/report.html")).unwrap();
+    let glance = &html[html.find(r#"id="glance""#).expect("an At a glance section")..];
+    let glance = &glance[..glance.find("<h2").unwrap_or(glance.len())];
+    assert!(glance.contains("throughput (higher is better)"), "{glance}");
+    assert!(glance.contains("latency p99 (lower is better)"), "{glance}");
+    assert!(glance.matches("<rect ").count() >= 2, "bars: {glance}");
+    assert!(glance.contains("<line x1="), "interval whiskers: {glance}");
+    assert!(glance.contains("us ["), "values with intervals: {glance}");
     let verdicts = |dir: &str| -> serde_json::Value {
         let res = results(&r.path(&format!("{dir}/results.json")));
         check(&res, "latency.p50").clone()

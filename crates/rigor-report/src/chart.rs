@@ -414,3 +414,97 @@ pub fn trend_charts(results: &rigor_engine::results::Results) -> Vec<TrendChart>
     }
     out
 }
+
+/// One bar of a [`BarChart`].
+#[derive(Debug, Serialize)]
+pub struct Bar {
+    /// Target id.
+    pub label: String,
+    /// Top of the bar.
+    pub y: f64,
+    /// Length of the bar (from `BarChart::left`).
+    pub w: f64,
+    /// The 95% interval across trials, as x positions, when there is one.
+    pub lo: Option<f64>,
+    /// Its upper end.
+    pub hi: Option<f64>,
+    /// The value as text, with its interval.
+    pub text: String,
+    /// Fill colour (the target's colour on every chart of the report).
+    pub color: String,
+}
+
+/// Horizontal bars of one metric per target of a case, on a linear scale
+/// from zero (a bar's length is the value), with interval whiskers.
+#[derive(Debug, Serialize)]
+pub struct BarChart {
+    /// What the bars show (`throughput`, `latency p99`).
+    pub title: String,
+    /// SVG width.
+    pub width: f64,
+    /// SVG height.
+    pub height: f64,
+    /// Where bars start.
+    pub left: f64,
+    /// Bar thickness.
+    pub bar: f64,
+    /// The bars, in the case's target order.
+    pub bars: Vec<Bar>,
+}
+
+/// A bar chart of `metric` for every target of `case` that measured it;
+/// `None` when fewer than one did.
+pub fn bar_chart(case: &CaseResult, metric: &str, title: &str, width: f64) -> Option<BarChart> {
+    let values: Vec<_> = case
+        .targets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.metrics.get(metric).map(|v| (i, t, *v)))
+        .filter(|(_, _, v)| v.is_finite() && *v >= 0.0)
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    let interval = |t: &rigor_engine::results::TargetResult| {
+        t.stats
+            .get(metric)
+            .and_then(|s| s.interval.as_ref())
+            .map(|i| (i.low, i.high))
+    };
+    let max = values
+        .iter()
+        .map(|(_, t, v)| interval(t).map_or(*v, |(_, hi)| hi.max(*v)))
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let (left, right, row, bar) = (130.0, 210.0, 26.0, 16.0);
+    let span = (width - left - right).max(60.0);
+    let x = |v: f64| left + span * (v / max).clamp(0.0, 1.0);
+    let format = |v: f64| crate::view::format_metric(metric, Some(v));
+    let bars = values
+        .iter()
+        .enumerate()
+        .map(|(k, (i, t, v))| {
+            let ci = interval(t);
+            Bar {
+                label: t.id.clone(),
+                y: 4.0 + row * k as f64,
+                w: x(*v) - left,
+                lo: ci.map(|(lo, _)| x(lo)),
+                hi: ci.map(|(_, hi)| x(hi)),
+                text: match ci {
+                    Some((lo, hi)) => format!("{} [{}, {}]", format(*v), format(lo), format(hi)),
+                    None => format(*v),
+                },
+                color: PALETTE[i % PALETTE.len()].into(),
+            }
+        })
+        .collect::<Vec<_>>();
+    Some(BarChart {
+        title: title.into(),
+        width,
+        height: 8.0 + row * bars.len() as f64,
+        left,
+        bar,
+        bars,
+    })
+}
