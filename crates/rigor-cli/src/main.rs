@@ -131,7 +131,19 @@ enum Command {
         /// Colour the console report: auto, always, never.
         #[arg(long, value_enum, default_value = "auto")]
         color: ColorArg,
+        /// Print one format to stdout instead (console, html, markdown, junit),
+        /// from its template (`--templates` overrides it too).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Console,
+    Html,
+    Markdown,
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -277,7 +289,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             say(&rigor_report::ci::compare_table(&report));
             let mut with = new_results;
             with.regression = Some(report);
-            Outputs { junit, markdown }.write(&with)?;
+            Outputs { junit, markdown }.write(&Renderer::new(None)?, &with)?;
             outcome(&with)
         }
         Command::Validate { scenarios } => {
@@ -338,6 +350,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
             html,
             templates,
             color,
+            format: Some(format),
+        } => {
+            let parsed = read_results(&results)?;
+            let renderer = Renderer::new(templates.as_deref())?;
+            let format = match format {
+                FormatArg::Console => rigor_report::Format::Console,
+                FormatArg::Html => rigor_report::Format::Html,
+                FormatArg::Markdown => rigor_report::Format::Markdown,
+                FormatArg::Junit => rigor_report::Format::Junit,
+            };
+            if html.is_some() {
+                eprintln!(
+                    "rigor: note: --html is ignored with --format (the output goes to stdout)"
+                );
+            }
+            say(&renderer.format(format, &parsed, color.enabled())?);
+            verdict_outcome(&parsed)?;
+            outcome(&parsed)
+        }
+        Command::Report {
+            results,
+            html,
+            templates,
+            color,
+            format: None,
         } => {
             let parsed = read_results(&results)?;
             let html = html.unwrap_or_else(|| results.with_file_name("report.html"));
@@ -470,18 +507,18 @@ impl Outputs {
         Ok(())
     }
 
-    fn write(&self, results: &Results) -> Result<(), Failure> {
+    fn write(&self, renderer: &Renderer, results: &Results) -> Result<(), Failure> {
         let write = |path: &Path, text: String| {
             std::fs::write(path, text)
                 .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display())))
         };
         if let Some(p) = &self.junit {
-            write(p, rigor_report::ci::junit(results))?;
+            write(p, renderer.junit(results)?)?;
             eprintln!("rigor: JUnit XML in {}", p.display());
         }
         let summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty());
         if self.markdown.is_some() || summary.is_some() {
-            let md = rigor_report::ci::markdown(results);
+            let md = renderer.markdown(results)?;
             if let Some(p) = &self.markdown {
                 write(p, md.clone())?;
                 eprintln!("rigor: Markdown summary in {}", p.display());
@@ -794,7 +831,7 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     {
         unwritten.push(m);
     }
-    if let Err(Failure::Run(m) | Failure::Invalid(m)) = outputs.write(&results) {
+    if let Err(Failure::Run(m) | Failure::Invalid(m)) = outputs.write(&renderer, &results) {
         unwritten.push(m);
     }
     for m in &unwritten {

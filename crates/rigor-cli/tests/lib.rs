@@ -327,6 +327,49 @@ fn set_and_only_change_one_run_and_are_recorded() {
     assert_eq!(targets[0]["trials"].as_array().unwrap().len(), 2);
     let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
     assert!(html.contains("changed for this run: --set workload.duration=200ms"));
+    // Every format renders from the results file alone, from its template.
+    let md = r
+        .run(&["report", "out/results.json", "--format", "markdown"])
+        .expect(0)
+        .stdout;
+    assert!(md.starts_with("## rigor · over — ✅ PASS"), "{md}");
+    assert!(
+        md.contains("| changed for this run | `--set workload.duration=200ms"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| target | ops/s | ns/op | p50 | p95 | p99 | B/op | allocs/op | compile |"),
+        "{md}"
+    );
+    let xml = r
+        .run(&["report", "out/results.json", "--format", "junit"])
+        .expect(0)
+        .stdout;
+    assert!(
+        xml.starts_with("<?xml") && xml.contains(r#"<testcase classname="over.thresholds.a""#),
+        "{xml}"
+    );
+    let console = r
+        .run(&["report", "out/results.json", "--format", "console"])
+        .expect(0)
+        .stdout;
+    assert!(console.contains("verdict: PASS"), "{console}");
+    r.file(
+        "tpl/summary.md.j2",
+        "custom summary of {{ name }}: {{ badge }}\n",
+    );
+    let md = r
+        .run(&[
+            "report",
+            "out/results.json",
+            "--format",
+            "markdown",
+            "--templates",
+            "tpl",
+        ])
+        .expect(0)
+        .stdout;
+    assert_eq!(md, "custom summary of over: ✅ PASS\n");
 
     let out = r
         .run(&["run", "s.yaml", "--set", "workload.concurency=2"])

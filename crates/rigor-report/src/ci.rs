@@ -1,42 +1,15 @@
-//! Outputs for CI systems: JUnit XML (each threshold and regression check a
-//! test case), a Markdown summary (GitHub's `$GITHUB_STEP_SUMMARY`), and
+//! Outputs for CI systems and reviews: the views of JUnit XML (each
+//! threshold and regression check a test case) and of the Markdown summary
+//! (GitHub's `$GITHUB_STEP_SUMMARY`, pasted into reviews), rendered by the
+//! templates `junit.xml.j2` and `summary.md.j2` like the other reports, and
 //! the benchstat-like table of `rigor compare`. All read a results file alone.
 
 use rigor_engine::regress::{RegressionCheck, RegressionReport};
 use rigor_engine::results::{Results, Verdict};
+use serde::Serialize;
 
-use rigor_scenario::redact::redact_credentials;
-
-use crate::escape::{is_hostile, terminal_safe};
+use crate::escape::terminal_safe;
 use crate::view::format_metric;
-
-/// Text for an XML attribute or element, passwords in URLs redacted.
-fn xml_escape(s: &str) -> String {
-    let s = redact_credentials(s);
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // As references, so that attributes keep them (parsers turn a
-            // literal newline in an attribute into a space).
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            // XML 1.0 forbids the other C0 controls and U+FFFE/U+FFFF, even escaped.
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            // Allowed, but terminal-active or reordering when a CI log prints them.
-            c if is_hostile(c, true) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn pct(v: f64) -> String {
     if v.is_finite() {
@@ -91,13 +64,19 @@ pub fn change_text(c: &RegressionCheck) -> String {
     }
 }
 
-struct Case {
-    class: String,
-    name: String,
-    failure: Option<String>,
+/// One JUnit test case.
+#[derive(Debug, Serialize)]
+pub struct Case {
+    /// `scenario.thresholds.target` and the like.
+    pub class: String,
+    /// `case target metric`.
+    pub name: String,
+    /// The failure's text, when it failed.
+    pub failure: Option<String>,
     /// A WARN: the case passes, and carries the reason where CI shows it.
-    warning: Option<String>,
-    skipped: bool,
+    pub warning: Option<String>,
+    /// Not measured for this target.
+    pub skipped: bool,
 }
 
 fn cases(results: &Results) -> Vec<Case> {
@@ -167,89 +146,6 @@ fn cases(results: &Results) -> Vec<Case> {
     out
 }
 
-/// JUnit XML: one test suite, a test case per threshold grade and per
-/// regression check; failures carry the numbers.
-pub fn junit(results: &Results) -> String {
-    let cases = cases(results);
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let skipped = cases.iter().filter(|c| c.skipped).count();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"rigor\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" timestamp=\"{}\">\n",
-        cases.len(),
-        xml_escape(&results.scenario.name),
-        cases.len(),
-        xml_escape(&results.started_at)
-    ));
-    for c in &cases {
-        out.push_str(&format!(
-            "    <testcase classname=\"{}\" name=\"{}\"",
-            xml_escape(&c.class),
-            xml_escape(&c.name)
-        ));
-        match (&c.failure, &c.warning, c.skipped) {
-            (Some(f), _, _) => out.push_str(&format!(
-                ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                xml_escape(f),
-                xml_escape(f)
-            )),
-            // A WARN passes, but says so where CI shows it: a property and the output.
-            (None, Some(w), _) => out.push_str(&format!(
-                ">\n      <properties><property name=\"verdict\" value=\"WARN\"/></properties>\n      <system-out>WARN: {}</system-out>\n    </testcase>\n",
-                xml_escape(w)
-            )),
-            (None, None, true) => out.push_str(">\n      <skipped/>\n    </testcase>\n"),
-            (None, None, false) => out.push_str("/>\n"),
-        }
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
-/// Text for Markdown (a table cell or a heading), passwords in URLs redacted:
-/// HTML is shown, not rendered (`<` as `&lt;`), Markdown's punctuation is
-/// backslash-escaped, and line breaks (which would end a table row) and
-/// control characters are spaces and `\u{..}` escapes.
-fn md_escape(s: &str) -> String {
-    let s = redact_credentials(s);
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '{' | '}' | '#' | '!' | '|' | '~'
-            | '$' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if is_hostile(c, false) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Text inside a Markdown code span (metric names, the baseline), passwords
-/// in URLs redacted: nothing renders there and backslashes do not escape,
-/// so a backtick (which would end the span) becomes a quote; a pipe is
-/// still escaped (tables split cells before code spans).
-fn md_code(s: &str) -> String {
-    let s = redact_credentials(s);
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '`' => out.push('\''),
-            '|' => out.push_str("\\|"),
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if is_hostile(c, false) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn badge(v: Verdict) -> &'static str {
     match v {
         Verdict::Skip => "N/A",
@@ -259,94 +155,309 @@ fn badge(v: Verdict) -> &'static str {
     }
 }
 
-/// A Markdown summary: the verdict, threshold grades, regressions.
-pub fn markdown(results: &Results) -> String {
-    let mut out = format!(
-        "## rigor · {} — {} ({})\n\n",
-        md_escape(&results.scenario.name),
-        badge(results.overall_verdict()),
-        results.check_counts_text()
-    );
-    let s = &results.scenario;
-    if !s.overrides.is_empty() || !s.only.is_empty() {
-        let mut parts: Vec<String> = s.overrides.iter().map(|o| format!("--set {o}")).collect();
-        if !s.only.is_empty() {
-            parts.push(format!("--only {}", s.only.join(",")));
-        }
-        out.push_str(&format!(
-            "Changed for this run: {}\n\n",
-            md_code(&parts.join(" "))
-        ));
-    }
-    let grades: Vec<_> = results
-        .cases
-        .iter()
-        .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
-        .flat_map(|(c, t)| t.grades.iter().map(move |g| (c, t, g)))
-        .collect();
-    if !grades.is_empty() {
-        out.push_str("| case | target | metric | value | target level | critical level | verdict |\n|---|---|---|---:|---:|---:|---|\n");
-        for (c, t, g) in grades {
-            out.push_str(&format!(
-                "| {} | {} | `{}` | {} | {} | {} | {} |\n",
-                md_escape(&c.name),
-                md_escape(&t.id),
-                md_code(&g.metric),
-                format_metric(&g.metric, g.value),
-                format_metric(&g.metric, g.target),
-                format_metric(&g.metric, g.critical),
-                badge(g.verdict)
-            ));
-        }
-        out.push('\n');
-    }
-    if let Some(r) = &results.regression {
-        out.push_str(&regression_markdown(r));
-    }
-    let noisy: Vec<String> = results
-        .cases
-        .iter()
-        .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
-        .filter(|(_, t)| t.noisy)
-        .map(|(c, t)| format!("{} {}", c.name, t.id))
-        .collect();
-    if !noisy.is_empty() {
-        out.push_str(&format!(
-            "Noisy (CV above {}): {}\n\n",
-            pct(results.regression_config.noisy_cv).trim_start_matches('+'),
-            md_escape(&noisy.join(", "))
-        ));
-    }
-    out
+/// What `junit.xml.j2` sees: one test suite, a test case per threshold
+/// grade, per failed target and per regression check.
+#[derive(Debug, Serialize)]
+pub struct JunitView {
+    /// Scenario name.
+    pub suite: String,
+    /// When the run started.
+    pub timestamp: String,
+    /// Test cases.
+    pub tests: usize,
+    /// Failed ones.
+    pub failures: usize,
+    /// Skipped ones.
+    pub skipped: usize,
+    /// The cases.
+    pub cases: Vec<Case>,
 }
 
-fn regression_markdown(r: &RegressionReport) -> String {
-    let mut out = format!(
-        "### Against baseline `{}` — {}\n\n",
-        md_code(&r.baseline),
-        badge(r.verdict)
-    );
-    if let Some(d) = &r.downgraded {
-        out.push_str(&format!("> **Note:** {}\n\n", md_escape(d)));
+impl JunitView {
+    /// The JUnit view of a results file.
+    pub fn new(results: &Results) -> Self {
+        let cases = cases(results);
+        JunitView {
+            suite: results.scenario.name.clone(),
+            timestamp: results.started_at.clone(),
+            tests: cases.len(),
+            failures: cases.iter().filter(|c| c.failure.is_some()).count(),
+            skipped: cases.iter().filter(|c| c.skipped).count(),
+            cases,
+        }
     }
-    out.push_str("| case | target | metric | base | new | change of the value [95% interval] | p | verdict | why |\n|---|---|---|---:|---:|---|---:|---|---|\n");
-    for c in &r.checks {
-        out.push_str(&format!(
-            "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
-            md_escape(&c.case),
-            md_escape(&c.target),
-            md_code(&c.metric),
-            format_metric(&c.metric, Some(c.base)),
-            format_metric(&c.metric, Some(c.new)),
-            change_text(c),
-            c.p_value
-                .map_or("-".into(), rigor_engine::regress::format_p),
-            badge(c.verdict),
-            md_escape(&c.reason)
-        ));
+}
+
+/// JUnit XML from the built-in template.
+pub fn junit(results: &Results) -> String {
+    built_in(|r| r.junit(results))
+}
+
+/// The Markdown summary from the built-in template.
+pub fn markdown(results: &Results) -> String {
+    built_in(|r| r.markdown(results))
+}
+
+/// Renders with the built-in templates, which the tests render on every
+/// kind of results; a failure is shown in the output rather than lost.
+fn built_in(f: impl FnOnce(&crate::Renderer) -> Result<String, crate::ReportError>) -> String {
+    crate::Renderer::new(None)
+        .and_then(|r| f(&r))
+        .unwrap_or_else(|e| format!("rigor: cannot render a built-in template: {e}\n"))
+}
+
+/// What `summary.md.j2` sees: the summary reviews paste, in their usual
+/// shape. Values are formatted, not escaped: the template's auto-escape does that.
+#[derive(Debug, Serialize)]
+pub struct MarkdownView {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario file.
+    pub path: String,
+    /// `✅ PASS` and the like.
+    pub badge: String,
+    /// `3 FAIL, 2 WARN, 10 PASS`.
+    pub checks: String,
+    /// When the run started.
+    pub date: String,
+    /// rigor's version and commit.
+    pub rigor: String,
+    /// CPU, cores, OS.
+    pub platform: String,
+    /// Run mode.
+    pub mode: String,
+    /// `--set` and `--only`, when the run changed the file.
+    pub changed: Option<String>,
+    /// The comparison baseline target.
+    pub baseline: Option<String>,
+    /// One section per case.
+    pub cases: Vec<MarkdownCase>,
+    /// Threshold grades.
+    pub grades: Vec<Vec<String>>,
+    /// Against a saved baseline.
+    pub regression: Option<MarkdownRegression>,
+    /// Memory rows: case, target, peak resident, B/op, allocs/op.
+    pub memory: Vec<Vec<String>>,
+    /// Notes a reader needs (noisy, generator-bound, unresolved, errors).
+    pub notes: Vec<String>,
+}
+
+/// One case of the Markdown summary.
+#[derive(Debug, Serialize)]
+pub struct MarkdownCase {
+    /// Case name.
+    pub name: String,
+    /// Quick metrics: target, ops/s, ns/op, p50, p95, p99, B/op, allocs/op, compile.
+    pub quick: Vec<Vec<String>>,
+    /// Detailed percentiles: target, p50, p90, p95, p99, p99.9, max.
+    pub percentiles: Vec<Vec<String>>,
+    /// Comparisons: target, metric, ratio, 95% interval, conclusion.
+    pub ratios: Vec<Vec<String>>,
+}
+
+/// The regression section of the Markdown summary.
+#[derive(Debug, Serialize)]
+pub struct MarkdownRegression {
+    /// Baseline name.
+    pub baseline: String,
+    /// Its verdict badge.
+    pub badge: String,
+    /// Why FAILs were capped.
+    pub downgraded: Option<String>,
+    /// Rows: case, target, metric, previous, current, change, p, verdict, why.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl MarkdownView {
+    /// The Markdown view of a results file.
+    pub fn new(results: &Results) -> Self {
+        let env = &results.environment;
+        let metric = |t: &rigor_engine::results::TargetResult, m: &str| {
+            format_metric(m, t.metrics.get(m).copied())
+        };
+        let cases = results
+            .cases
+            .iter()
+            .map(|c| MarkdownCase {
+                name: c.name.clone(),
+                quick: c
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        let ops = if c.rate.is_some() {
+                            "rate.achieved"
+                        } else {
+                            "throughput"
+                        };
+                        vec![
+                            t.id.clone(),
+                            metric(t, ops),
+                            metric(t, "latency.mean"),
+                            metric(t, "latency.p50"),
+                            metric(t, "latency.p95"),
+                            metric(t, "latency.p99"),
+                            metric(t, "memory.bytes_per_op"),
+                            metric(t, "memory.allocs_per_op"),
+                            metric(t, "compile.time"),
+                        ]
+                    })
+                    .collect(),
+                percentiles: c
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        std::iter::once(t.id.clone())
+                            .chain(
+                                [
+                                    "latency.p50",
+                                    "latency.p90",
+                                    "latency.p95",
+                                    "latency.p99",
+                                    "latency.p99.9",
+                                    "latency.max",
+                                ]
+                                .iter()
+                                .map(|m| metric(t, m)),
+                            )
+                            .collect()
+                    })
+                    .collect(),
+                ratios: c
+                    .targets
+                    .iter()
+                    .flat_map(|t| t.ratios.iter().map(move |r| (t, r)))
+                    .map(|(t, r)| {
+                        vec![
+                            t.id.clone(),
+                            r.metric.clone(),
+                            format!("{}x", rigor_scenario::units::significant(r.ratio)),
+                            match (r.low, r.high) {
+                                (Some(l), Some(h)) => format!(
+                                    "[{}x, {}x]",
+                                    rigor_scenario::units::significant(l),
+                                    rigor_scenario::units::significant(h)
+                                ),
+                                _ => "-".into(),
+                            },
+                            r.conclusion.clone(),
+                        ]
+                    })
+                    .collect(),
+            })
+            .collect();
+        let grades = results
+            .cases
+            .iter()
+            .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
+            .flat_map(|(c, t)| t.grades.iter().map(move |g| (c, t, g)))
+            .map(|(c, t, g)| {
+                vec![
+                    c.name.clone(),
+                    t.id.clone(),
+                    g.metric.clone(),
+                    format_metric(&g.metric, g.value),
+                    format_metric(&g.metric, g.target),
+                    format_metric(&g.metric, g.critical),
+                    badge(g.verdict).into(),
+                ]
+            })
+            .collect();
+        let regression = results.regression.as_ref().map(|r| MarkdownRegression {
+            baseline: r.baseline.clone(),
+            badge: badge(r.verdict).into(),
+            downgraded: r.downgraded.clone(),
+            rows: r
+                .checks
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.case.clone(),
+                        c.target.clone(),
+                        c.metric.clone(),
+                        format_metric(&c.metric, Some(c.base)),
+                        format_metric(&c.metric, Some(c.new)),
+                        change_text(c),
+                        c.p_value
+                            .map_or("-".into(), rigor_engine::regress::format_p),
+                        badge(c.verdict).into(),
+                        c.reason.clone(),
+                    ]
+                })
+                .collect(),
+        });
+        let memory = results
+            .cases
+            .iter()
+            .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
+            .filter(|(_, t)| {
+                t.metrics.contains_key("memory.bytes_per_op")
+                    || t.metrics.contains_key("memory.peak_resident")
+            })
+            .map(|(c, t)| {
+                vec![
+                    c.name.clone(),
+                    t.id.clone(),
+                    metric(t, "memory.peak_resident"),
+                    metric(t, "memory.bytes_per_op"),
+                    metric(t, "memory.allocs_per_op"),
+                ]
+            })
+            .collect();
+        let mut notes = Vec::new();
+        let noisy: Vec<String> = results
+            .cases
+            .iter()
+            .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
+            .filter(|(_, t)| t.noisy)
+            .map(|(c, t)| format!("{} {}", c.name, t.id))
+            .collect();
+        if !noisy.is_empty() {
+            notes.push(format!(
+                "Noisy (CV above {}): {}",
+                pct(results.regression_config.noisy_cv).trim_start_matches('+'),
+                noisy.join(", ")
+            ));
+        }
+        for c in &results.cases {
+            for t in &c.targets {
+                if t.trials.iter().any(|tr| tr.generator_bound) {
+                    notes.push(format!(
+                        "{} {}: generator-bound (the schedule's p99 lag exceeded 1ms): its latencies partly measure rigor",
+                        c.name, t.id
+                    ));
+                }
+                if let Some(e) = &t.error {
+                    notes.push(format!("{} {} failed: {e}", c.name, t.id));
+                }
+            }
+        }
+        notes.extend(results.errors.iter().map(|e| format!("run error: {e}")));
+        let s = &results.scenario;
+        let mut changed: Vec<String> = s.overrides.iter().map(|o| format!("--set {o}")).collect();
+        if !s.only.is_empty() {
+            changed.push(format!("--only {}", s.only.join(",")));
+        }
+        MarkdownView {
+            name: s.name.clone(),
+            path: s.path.clone(),
+            badge: badge(results.overall_verdict()).into(),
+            checks: results.check_counts_text(),
+            date: results.started_at.clone(),
+            rigor: match &env.git_commit {
+                Some(c) => format!("{} ({c})", env.rigor_version),
+                None => env.rigor_version.clone(),
+            },
+            platform: format!("{} ({} cores), {}", env.cpu_model, env.cores, env.os),
+            mode: format!("{:?}", s.mode).to_lowercase(),
+            changed: (!changed.is_empty()).then(|| changed.join(" ")),
+            baseline: results.baseline.clone(),
+            cases,
+            grades,
+            regression,
+            memory,
+            notes,
+        }
     }
-    out.push('\n');
-    out
 }
 
 /// `rigor compare`: every shared case, target and metric, then geomeans.

@@ -76,6 +76,78 @@ impl serde::Serialize for Styled {
     }
 }
 
+/// Text for an XML attribute or element, passwords in URLs redacted.
+pub(crate) fn xml_escape(s: &str) -> String {
+    let s = redact_credentials(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // As references, so that attributes keep them (parsers turn a
+            // literal newline in an attribute into a space).
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            // XML 1.0 forbids the other C0 controls and U+FFFE/U+FFFF, even escaped.
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            // Allowed, but terminal-active or reordering when a CI log prints them.
+            c if is_hostile(c, true) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for Markdown (a table cell or a heading), passwords in URLs redacted:
+/// HTML is shown, not rendered (`<` as `&lt;`), Markdown's punctuation is
+/// backslash-escaped, and line breaks (which would end a table row) and
+/// control characters are spaces and `\u{..}` escapes.
+pub(crate) fn md_escape(s: &str) -> String {
+    let s = redact_credentials(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '{' | '}' | '#' | '!' | '|' | '~'
+            | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if is_hostile(c, false) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside a Markdown code span (metric names, the baseline), passwords
+/// in URLs redacted: nothing renders there and backslashes do not escape,
+/// so a backtick (which would end the span) becomes a quote; a pipe is
+/// still escaped (tables split cells before code spans).
+pub(crate) fn md_code(s: &str) -> String {
+    let s = redact_credentials(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '`' => out.push('\''),
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if is_hostile(c, false) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The templates' formatter: every value except safe ones ([`Styled`]) is
 /// [`clean`]ed, then auto-escaped as the template asks (HTML for
 /// `*.html.j2`); safe ones only have their passwords redacted.
@@ -90,6 +162,9 @@ pub(crate) fn formatter(
         // is, but never with a password.
         let text = value.to_string();
         let redacted = redact_credentials(&text);
+        if matches!(state.auto_escape(), minijinja::AutoEscape::Custom(_)) {
+            return out.write_str(&redacted).map_err(minijinja::Error::from);
+        }
         if redacted == text {
             return minijinja::escape_formatter(out, state, value);
         }
@@ -100,16 +175,41 @@ pub(crate) fn formatter(
         value.kind(),
         ValueKind::Undefined | ValueKind::None | ValueKind::Bool | ValueKind::Number
     ) {
+        // minijinja's own formatter knows no custom escape; these need none.
+        if matches!(state.auto_escape(), minijinja::AutoEscape::Custom(_)) {
+            return match value.kind() {
+                ValueKind::Undefined | ValueKind::None => Ok(()),
+                _ => out
+                    .write_str(&value.to_string())
+                    .map_err(minijinja::Error::from),
+            };
+        }
         return minijinja::escape_formatter(out, state, value);
     }
     let text = match value.as_str() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(value.to_string()),
     };
-    let html = matches!(state.auto_escape(), minijinja::AutoEscape::Html);
-    let cleaned = minijinja::Value::from(clean(&text, html));
-    minijinja::escape_formatter(out, state, &cleaned)
+    match state.auto_escape() {
+        // Markdown (`*.md.j2`) and XML (`*.xml.j2`) have escapes of their own.
+        minijinja::AutoEscape::Custom(name) if name == MARKDOWN => out
+            .write_str(&md_escape(&text))
+            .map_err(minijinja::Error::from),
+        minijinja::AutoEscape::Custom(name) if name == XML => out
+            .write_str(&xml_escape(&text))
+            .map_err(minijinja::Error::from),
+        escape => {
+            let html = matches!(escape, minijinja::AutoEscape::Html);
+            let cleaned = minijinja::Value::from(clean(&text, html));
+            minijinja::escape_formatter(out, state, &cleaned)
+        }
+    }
 }
+
+/// The auto-escape of `*.md.j2` templates ([`md_escape`]).
+pub(crate) const MARKDOWN: &str = "markdown";
+/// The auto-escape of `*.xml.j2` templates ([`xml_escape`]).
+pub(crate) const XML: &str = "xml";
 
 #[cfg(test)]
 mod tests {

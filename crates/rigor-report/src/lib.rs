@@ -32,7 +32,28 @@ pub const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
         "report.html.j2",
         include_str!("../../../reports/templates/report.html.j2"),
     ),
+    (
+        "summary.md.j2",
+        include_str!("../../../reports/templates/summary.md.j2"),
+    ),
+    (
+        "junit.xml.j2",
+        include_str!("../../../reports/templates/junit.xml.j2"),
+    ),
 ];
+
+/// The formats `rigor report --format` renders, each a template above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `console.txt.j2`.
+    Console,
+    /// `report.html.j2`.
+    Html,
+    /// `summary.md.j2`.
+    Markdown,
+    /// `junit.xml.j2`.
+    Junit,
+}
 
 /// Errors of the report layer.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +89,10 @@ impl Renderer {
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html.j2") || name.ends_with(".html") {
                 minijinja::AutoEscape::Html
+            } else if name.ends_with(".md.j2") {
+                minijinja::AutoEscape::Custom(escape::MARKDOWN.into())
+            } else if name.ends_with(".xml.j2") {
+                minijinja::AutoEscape::Custom(escape::XML.into())
             } else {
                 minijinja::AutoEscape::None
             }
@@ -84,6 +109,10 @@ impl Renderer {
         env.set_formatter(escape::formatter);
         env.add_filter("ljust", |s: String, w: usize| format!("{s:<w$}", w = w));
         env.add_filter("rjust", |s: String, w: usize| format!("{s:>w$}", w = w));
+        // Markdown: a value in a code span (shown as is; a backtick cannot end it).
+        env.add_filter("code", |s: String| {
+            Value::from_safe_string(format!("`{}`", escape::md_code(&s)))
+        });
         for (name, text) in DEFAULT_TEMPLATES {
             let text = match dir.map(|d| d.join(name)) {
                 Some(path) if path.exists() => {
@@ -113,6 +142,41 @@ impl Renderer {
     /// The console report; `color` adds ANSI colours to verdicts.
     pub fn console(&self, results: &Results, color: bool) -> Result<String, ReportError> {
         self.render("console.txt.j2", &view::ReportView::new(results, color))
+    }
+
+    /// The Markdown summary, in the shape reviews use.
+    pub fn markdown(&self, results: &Results) -> Result<String, ReportError> {
+        self.render_any("summary.md.j2", &ci::MarkdownView::new(results))
+    }
+
+    /// JUnit XML: a test case per threshold grade, failed target and regression check.
+    pub fn junit(&self, results: &Results) -> Result<String, ReportError> {
+        self.render_any("junit.xml.j2", &ci::JunitView::new(results))
+    }
+
+    /// Any format, by name.
+    pub fn format(
+        &self,
+        format: Format,
+        results: &Results,
+        color: bool,
+    ) -> Result<String, ReportError> {
+        match format {
+            Format::Console => self.console(results, color),
+            Format::Html => self.html(results),
+            Format::Markdown => self.markdown(results),
+            Format::Junit => self.junit(results),
+        }
+    }
+
+    fn render_any<T: serde::Serialize>(&self, name: &str, view: &T) -> Result<String, ReportError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(name, &e))?;
+        template
+            .render(Value::from(minijinja::value::Serde(view)))
+            .map_err(|e| template_error(name, &e))
     }
 
     /// The HTML report: one file, no network fetches.
