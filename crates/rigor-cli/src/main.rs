@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod init;
+mod store;
 use rigor_engine::results::{Results, RunStatus, Verdict};
 use rigor_engine::run::{Prepared, RunContext};
 use rigor_engine::target::TargetError;
@@ -53,10 +54,10 @@ enum Command {
         /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
         #[arg(long, value_name = "PATH")]
         markdown: Option<PathBuf>,
-        /// Root directory of baselines/ and history/.
+        /// Root directory of runs/, baselines/ and history/.
         #[arg(long, default_value = "reports")]
         reports: PathBuf,
-        /// Directory for results (default: reports/runs/<scenario>/<timestamp>).
+        /// Directory for results (default: <reports>/runs/<scenario>/<timestamp>).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Directory of templates overriding the built-in ones.
@@ -209,6 +210,15 @@ impl Failure {
 impl From<rigor_scenario::ScenarioError> for Failure {
     fn from(e: rigor_scenario::ScenarioError) -> Self {
         Failure::Invalid(e.to_string())
+    }
+}
+
+impl From<store::StoreError> for Failure {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::Invalid(m) => Failure::Invalid(m),
+            store::StoreError::Io(m) => Failure::Run(m),
+        }
     }
 }
 
@@ -465,16 +475,7 @@ fn build(plan: &Plan) -> Result<Vec<Prepared>, Failure> {
 
 /// Reads a results file, or says why it is not one.
 fn read_results(path: &Path) -> Result<Results, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Invalid(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Failure::Invalid(format!(
-            "{}:{}:{}: not a rigor results file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
+    Ok(store::read_results(path)?)
 }
 
 /// CI outputs besides console, HTML and JSON.
@@ -554,128 +555,6 @@ struct RunArgs<'a> {
     only: &'a [String],
 }
 
-/// `<reports>/baselines/<scenario>/<name>.json`, with the name checked.
-fn baseline_path(reports: &Path, scenario: &str, name: &str) -> Result<PathBuf, Failure> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(Failure::Invalid(format!(
-            "baseline name `{name}`: use letters, digits, `-`, `_` and `.` only"
-        )));
-    }
-    Ok(reports
-        .join("baselines")
-        .join(scenario)
-        .join(format!("{name}.json")))
-}
-
-/// Loads a saved baseline, listing the saved ones when it is missing.
-fn load_baseline(reports: &Path, scenario: &str, name: &str) -> Result<Results, Failure> {
-    let path = baseline_path(reports, scenario, name)?;
-    if !path.exists() {
-        let dir = reports.join("baselines").join(scenario);
-        let mut saved: Vec<String> = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| {
-                        e.path()
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        saved.sort();
-        return Err(Failure::Invalid(format!(
-            "no baseline `{name}` for scenario `{scenario}` ({} does not exist); {}",
-            path.display(),
-            if saved.is_empty() {
-                "save one with `rigor run SCENARIO --save-baseline NAME`".to_string()
-            } else {
-                format!("saved: {}", saved.join(", "))
-            }
-        )));
-    }
-    read_results(&path)
-}
-
-/// The results without histograms: per-trial summaries are what baselines compare.
-fn slim(results: &Results) -> Results {
-    let mut r = results.clone();
-    for case in &mut r.cases {
-        for t in &mut case.targets {
-            t.histogram.clear();
-            for trial in &mut t.trials {
-                trial.histogram.clear();
-                trial.service_histogram = None;
-                trial.kind_histograms.clear();
-            }
-        }
-    }
-    r.history.clear();
-    r
-}
-
-/// History: the last entries of `<reports>/history/<scenario>.jsonl`.
-const HISTORY_SHOWN: usize = 20;
-
-fn history_path(reports: &Path, scenario: &str) -> PathBuf {
-    reports.join("history").join(format!("{scenario}.jsonl"))
-}
-
-/// The last runs of `mode` in a history file.
-fn read_history(path: &Path, mode: Mode) -> Vec<rigor_engine::results::HistoryEntry> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut entries: Vec<rigor_engine::results::HistoryEntry> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|e: &rigor_engine::results::HistoryEntry| e.mode == mode)
-        .collect();
-    let skip = entries.len().saturating_sub(HISTORY_SHOWN);
-    entries.drain(..skip);
-    entries
-}
-
-fn history_entry(results: &Results) -> rigor_engine::results::HistoryEntry {
-    let mut metrics = std::collections::BTreeMap::new();
-    for case in &results.cases {
-        for t in &case.targets {
-            let keep: std::collections::BTreeMap<String, f64> =
-                ["throughput", "latency.p50", "latency.p99"]
-                    .iter()
-                    .filter_map(|m| t.metrics.get(*m).map(|v| (m.to_string(), *v)))
-                    .collect();
-            if !keep.is_empty() {
-                metrics.insert(format!("{}/{}", case.name, t.id), keep);
-            }
-        }
-    }
-    rigor_engine::results::HistoryEntry {
-        started_at: results.started_at.clone(),
-        git_commit: results.environment.git_commit.clone(),
-        mode: results.scenario.mode,
-        verdict: results.verdict,
-        metrics,
-    }
-}
-
-fn append_history(path: &Path, entry: &rigor_engine::results::HistoryEntry) -> Result<(), String> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let line = serde_json::to_string(entry).map_err(|e| e.to_string())?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    writeln!(f, "{line}").map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
 fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     let RunArgs {
         scenario,
@@ -690,6 +569,7 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         overrides,
         only,
     } = args;
+    let store = store::Store::new(reports);
     let mut plan = Plan::from_file_with(scenario, mode, overrides)?;
     if !only.is_empty() {
         for note in plan.keep_only(only)? {
@@ -699,10 +579,14 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     // A missing baseline or a bad name is found before minutes of measuring.
     let base = baseline
         .as_deref()
-        .map(|name| load_baseline(&reports, &plan.name, name).map(|r| (name.to_string(), r)))
+        .map(|name| {
+            store
+                .load_baseline(&plan.name, name)
+                .map(|r| (name.to_string(), r))
+        })
         .transpose()?;
     if let Some(name) = &save_baseline {
-        baseline_path(&reports, &plan.name, name)?;
+        store.baseline_path(&plan.name, name)?;
     }
     if let Some((_, b)) = &base {
         let cases: Vec<String> = plan.workload.cases().iter().map(|c| c.name()).collect();
@@ -730,11 +614,7 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     );
     let targets = build(&plan)?;
     let verification = check_decisions(&plan, &targets)?;
-    let dir = out.unwrap_or_else(|| {
-        Path::new("reports/runs")
-            .join(&plan.name)
-            .join(rigor_engine::env::now_compact())
-    });
+    let dir = out.unwrap_or_else(|| store.run_dir(&plan.name));
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Run(format!("cannot create {}: {e}", dir.display())))?;
     let results_path = dir.join("results.json");
@@ -758,7 +638,7 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     );
     let mut write_error = None;
     let mut on_update = |r: &Results| {
-        if let Err(e) = write_atomically(&results_path, r) {
+        if let Err(e) = store::write_atomically(&results_path, r) {
             write_error.get_or_insert(e);
         }
     };
@@ -776,7 +656,7 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         },
     );
     if let Some(e) = write_error {
-        return Err(Failure::Run(e));
+        return Err(e.into());
     }
     if let Some(p) = profiler {
         match profile::finish(p, &dir.join("flamegraph.svg")) {
@@ -804,23 +684,17 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         }
         results.regression = Some(report);
     }
-    let history = history_path(&reports, &plan.name);
     // The trend is of runs like this one: a quick probe is not a point on the default trend.
-    results.history = read_history(&history, results.scenario.mode);
-    write_atomically(&results_path, &results).map_err(Failure::Run)?;
+    results.history = store.history(&plan.name, results.scenario.mode);
+    store::write_atomically(&results_path, &results)?;
     // Quick runs are smoke runs: one short trial says nothing about a trend.
     if results.status == RunStatus::Complete && results.scenario.mode != Mode::Quick {
-        if let Err(e) = append_history(&history, &history_entry(&results)) {
+        if let Err(e) = store.append_history(&results) {
             eprintln!("rigor: history not updated: {e}");
         }
     }
     if let Some(name) = &save_baseline {
-        let path = baseline_path(&reports, &plan.name, name)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Failure::Run(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        write_atomically(&path, &slim(&results)).map_err(Failure::Run)?;
+        let path = store.save_baseline(&plan.name, name, &results)?;
         eprintln!("rigor: baseline `{name}` saved in {}", path.display());
     }
     // A report that cannot be written is reported beside the measurement's
@@ -991,12 +865,4 @@ fn say(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-}
-
-/// Writes JSON to a temporary file beside `path`, then renames it over `path`.
-fn write_atomically(path: &Path, results: &Results) -> Result<(), String> {
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
-    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

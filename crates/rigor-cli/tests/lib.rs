@@ -469,6 +469,55 @@ fn init_writes_starters_that_run_as_written() {
     assert_eq!(ids, ["moka", "redis"]);
 }
 
+/// `--reports DIR` is the one root of runs, baselines and history: a run
+/// without `--out` lands under it, a saved baseline is slimmed there, and
+/// complete runs append to its history; nothing goes to `./reports`.
+#[test]
+fn the_reports_root_holds_runs_baselines_and_history() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: store\nworkload: {duration: 200ms, warmup: 0s, trials: 2}\ntargets: [{id: a, kind: spin, service_time: 5us}]\n",
+    );
+    r.run(&["run", "s.yaml", "--reports", "reps", "--save-baseline", "b"])
+        .expect(0);
+    let runs: Vec<_> = std::fs::read_dir(r.path("reps/runs/store"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "one run directory");
+    let run = results(&runs[0].path().join("results.json"));
+    assert!(!run["cases"][0]["targets"][0]["histogram"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    let base = results(&r.path("reps/baselines/store/b.json"));
+    assert_eq!(
+        base["cases"][0]["targets"][0]["histogram"], "",
+        "baselines are slimmed"
+    );
+    assert_eq!(
+        base["cases"][0]["targets"][0]["trials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let out = r.run(&["run", "s.yaml", "--reports", "reps", "--baseline", "b"]);
+    assert!(out.code == 0 || out.code == 4, "{}", out.stderr);
+    let history = std::fs::read_to_string(r.path("reps/history/store.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+    assert!(!r.path("reports").exists(), "nothing outside the root");
+    let out = r
+        .run(&["run", "s.yaml", "--reports", "reps", "--baseline", "nope"])
+        .expect(2);
+    assert!(
+        out.stderr.contains("no baseline `nope`") && out.stderr.contains("saved: b"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn invalid_scenarios_exit_2_with_positions() {
     let r = Rigor::new();
