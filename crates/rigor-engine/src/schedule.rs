@@ -288,15 +288,21 @@ impl AsyncWaiter {
                 let wake = t - offset;
                 self.sleep_before(t, offset).await;
                 let late = Instant::now().saturating_duration_since(wake);
-                let decayed = self.window.mul_f64(WINDOW_DECAY);
-                self.window = decayed
-                    .max(late + Duration::from_micros(5))
-                    .min(MAX_SPIN_WINDOW);
+                self.window = learn(self.window, late);
             } else {
                 tokio::task::yield_now().await;
             }
         }
     }
+}
+
+/// The next spin window after a sleep that woke `late`: grown at once to
+/// cover an oversleep, shrunk slowly ([`WINDOW_DECAY`]), capped.
+fn learn(window: Duration, late: Duration) -> Duration {
+    window
+        .mul_f64(WINDOW_DECAY)
+        .max(late + Duration::from_micros(5))
+        .min(MAX_SPIN_WINDOW)
 }
 
 /// A periodic high-resolution timer the tokio runtime can wait on.
@@ -404,11 +410,7 @@ impl Waiter {
                 let wake = t - self.window;
                 std::thread::sleep(left - self.window);
                 let late = Instant::now().saturating_duration_since(wake);
-                // Grow at once to cover an oversleep; shrink slowly.
-                let decayed = self.window.mul_f64(WINDOW_DECAY);
-                self.window = decayed
-                    .max(late + Duration::from_micros(5))
-                    .min(MAX_SPIN_WINDOW);
+                self.window = learn(self.window, late);
             } else if self.share_core && left > YIELD_ABOVE {
                 std::thread::yield_now();
             } else {

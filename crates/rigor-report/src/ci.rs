@@ -146,6 +146,20 @@ fn cases(results: &Results) -> Vec<Case> {
     out
 }
 
+/// A regression check's cells: case, target, metric, old, new, change, p.
+fn check_cells(c: &RegressionCheck) -> Vec<String> {
+    vec![
+        c.case.clone(),
+        c.target.clone(),
+        c.metric.clone(),
+        format_metric(&c.metric, Some(c.base)),
+        format_metric(&c.metric, Some(c.new)),
+        change_text(c),
+        c.p_value
+            .map_or("-".into(), rigor_engine::regress::format_p),
+    ]
+}
+
 fn badge(v: Verdict) -> &'static str {
     match v {
         Verdict::Skip => "N/A",
@@ -370,18 +384,9 @@ impl MarkdownView {
                 .checks
                 .iter()
                 .map(|c| {
-                    vec![
-                        c.case.clone(),
-                        c.target.clone(),
-                        c.metric.clone(),
-                        format_metric(&c.metric, Some(c.base)),
-                        format_metric(&c.metric, Some(c.new)),
-                        change_text(c),
-                        c.p_value
-                            .map_or("-".into(), rigor_engine::regress::format_p),
-                        badge(c.verdict).into(),
-                        c.reason.clone(),
-                    ]
+                    let mut cells = check_cells(c);
+                    cells.extend([badge(c.verdict).into(), c.reason.clone()]);
+                    cells
                 })
                 .collect(),
         });
@@ -433,10 +438,6 @@ impl MarkdownView {
         }
         notes.extend(results.errors.iter().map(|e| format!("run error: {e}")));
         let s = &results.scenario;
-        let mut changed: Vec<String> = s.overrides.iter().map(|o| format!("--set {o}")).collect();
-        if !s.only.is_empty() {
-            changed.push(format!("--only {}", s.only.join(",")));
-        }
         MarkdownView {
             name: s.name.clone(),
             path: s.path.clone(),
@@ -449,7 +450,7 @@ impl MarkdownView {
             },
             platform: format!("{} ({} cores), {}", env.cpu_model, env.cores, env.os),
             mode: format!("{:?}", s.mode).to_lowercase(),
-            changed: (!changed.is_empty()).then(|| changed.join(" ")),
+            changed: crate::view::changes(s),
             baseline: results.baseline.clone(),
             cases,
             grades,
@@ -476,17 +477,9 @@ pub fn compare_table(r: &RegressionReport) -> String {
         .checks
         .iter()
         .map(|c| {
-            vec![
-                c.case.clone(),
-                c.target.clone(),
-                c.metric.clone(),
-                format_metric(&c.metric, Some(c.base)),
-                format_metric(&c.metric, Some(c.new)),
-                change_text(c),
-                c.p_value
-                    .map_or("-".into(), rigor_engine::regress::format_p),
-                c.verdict.label().to_string(),
-            ]
+            let mut cells = check_cells(c);
+            cells.push(c.verdict.label().to_string());
+            cells
         })
         .collect();
     for (metric, label) in [

@@ -129,7 +129,7 @@ impl Renderer {
         Ok(Renderer { env })
     }
 
-    fn render(&self, name: &str, view: &view::ReportView) -> Result<String, ReportError> {
+    fn render<T: serde::Serialize>(&self, name: &str, view: &T) -> Result<String, ReportError> {
         let template = self
             .env
             .get_template(name)
@@ -146,12 +146,12 @@ impl Renderer {
 
     /// The Markdown summary, in the shape reviews use.
     pub fn markdown(&self, results: &Results) -> Result<String, ReportError> {
-        self.render_any("summary.md.j2", &ci::MarkdownView::new(results))
+        self.render("summary.md.j2", &ci::MarkdownView::new(results))
     }
 
     /// JUnit XML: a test case per threshold grade, failed target and regression check.
     pub fn junit(&self, results: &Results) -> Result<String, ReportError> {
-        self.render_any("junit.xml.j2", &ci::JunitView::new(results))
+        self.render("junit.xml.j2", &ci::JunitView::new(results))
     }
 
     /// Any format, by name.
@@ -167,16 +167,6 @@ impl Renderer {
             Format::Markdown => self.markdown(results),
             Format::Junit => self.junit(results),
         }
-    }
-
-    fn render_any<T: serde::Serialize>(&self, name: &str, view: &T) -> Result<String, ReportError> {
-        let template = self
-            .env
-            .get_template(name)
-            .map_err(|e| template_error(name, &e))?;
-        template
-            .render(Value::from(minijinja::value::Serde(view)))
-            .map_err(|e| template_error(name, &e))
     }
 
     /// The HTML report: one file, no network fetches.

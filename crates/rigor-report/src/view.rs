@@ -1219,11 +1219,17 @@ fn glance(results: &Results) -> Vec<GlanceCase> {
 
 /// `--set a=b --set c=d --only x,y`, or `None` when the run is the file as written.
 fn overrides_line(s: &rigor_engine::results::ScenarioInfo) -> Option<String> {
+    changes(s).map(|c| format!("changed for this run: {c}"))
+}
+
+/// What the run changed from the file, as command-line arguments
+/// (`--set a=b --only x,y`); `None` for the file as written.
+pub(crate) fn changes(s: &rigor_engine::results::ScenarioInfo) -> Option<String> {
     let mut parts: Vec<String> = s.overrides.iter().map(|o| format!("--set {o}")).collect();
     if !s.only.is_empty() {
         parts.push(format!("--only {}", s.only.join(",")));
     }
-    (!parts.is_empty()).then(|| format!("changed for this run: {}", parts.join(" ")))
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 #[cfg(test)]
