@@ -26,7 +26,9 @@ use rigor_scenario::plan::{CasePlan, Stop, WorkloadPlan};
 use crate::alloc::{self, ThreadBytes};
 use crate::schedule::{open_scheduled, pace, record_open, Scheduled, Ticket};
 use crate::stats::new_histogram;
-use crate::target::{AsyncWorker, Outcome, Target, Worker, WorkerContext};
+use crate::target::{
+    AsyncWorker, AsyncWorkers, BlockingWorkers, Outcome, Target, Worker, WorkerContext, Workers,
+};
 
 /// Error messages kept per worker per trial.
 pub(crate) const KEEP_MESSAGES: usize = 5;
@@ -339,7 +341,18 @@ pub(crate) fn trial(
         .map(|n| n.get())
         .unwrap_or(1);
     let concurrency = case.concurrency as usize;
-    let threads = if target.is_async() {
+    let workers = target.workers();
+    let is_async = match workers {
+        Workers::Async(_) => true,
+        Workers::Blocking(_) => false,
+        Workers::SelfTimed(_) => {
+            return Err(
+                "this target measures its trials itself; the engine has no workers to drive".into(),
+            )
+        }
+    };
+    let kinds = target.outcomes();
+    let threads = if is_async {
         concurrency.min(workload.threads.map_or(cores, |t| t as usize))
     } else {
         concurrency
@@ -352,7 +365,7 @@ pub(crate) fn trial(
     // share for the connections it runs.
     let own_schedule = case.rate.map(|rate| Scheduled {
         rate,
-        workers: if target.is_async() {
+        workers: if is_async {
             threads as u64
         } else {
             concurrency as u64
@@ -381,24 +394,25 @@ pub(crate) fn trial(
                         let _finished = OnDrop(|| {
                             shared.finished.fetch_add(1, Ordering::Release);
                         });
-                        let body = std::panic::AssertUnwindSafe(|| {
-                            if target.is_async() {
+                        let body = std::panic::AssertUnwindSafe(|| match workers {
+                            Workers::Async(target) => {
                                 let tasks: Vec<usize> =
                                     (thread..concurrency).step_by(threads).collect();
                                 let contexts: Vec<WorkerContext> =
                                     tasks.iter().map(|&i| context(i)).collect();
                                 let own = own_schedule.map(|plan| (plan, thread as u64));
-                                async_thread(target, &contexts, workload, own, &stop, shared)
-                            } else {
-                                sync_thread(
-                                    target,
-                                    context(thread),
-                                    workload,
-                                    own_schedule,
-                                    &stop,
-                                    shared,
-                                )
+                                async_thread(target, kinds, &contexts, workload, own, &stop, shared)
                             }
+                            Workers::Blocking(target) => sync_thread(
+                                target,
+                                kinds,
+                                context(thread),
+                                workload,
+                                own_schedule,
+                                &stop,
+                                shared,
+                            ),
+                            Workers::SelfTimed(_) => Err("no workers".into()),
                         });
                         std::panic::catch_unwind(body).unwrap_or_else(|p| {
                             shared.failed_setup.store(true, Ordering::Relaxed);
@@ -410,9 +424,11 @@ pub(crate) fn trial(
         // Everyone is set up (or has failed); arm the target, then start the clock.
         shared.barrier.wait();
         if !shared.failed_setup.load(Ordering::Relaxed) {
-            let armed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.armed()))
-                .map_err(panic_message)
-                .and_then(|r| r.map_err(|e| e.to_string()));
+            let armed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                target.hooks().map_or(Ok(()), |h| h.armed())
+            }))
+            .map_err(panic_message)
+            .and_then(|r| r.map_err(|e| e.to_string()));
             if let Err(e) = armed {
                 shared.failed_setup.store(true, Ordering::Relaxed);
                 if let Ok(mut slot) = shared.armed_error.lock() {
@@ -488,7 +504,8 @@ fn start<T>(shared: &Shared, setup: Result<T, String>) -> Result<T, String> {
 }
 
 fn sync_thread(
-    target: &dyn Target,
+    target: &dyn BlockingWorkers,
+    kinds: bool,
     ctx: WorkerContext,
     workload: &WorkloadPlan,
     own: Option<Scheduled>,
@@ -500,7 +517,6 @@ fn sync_thread(
         .map_err(panic_message)
         .and_then(|w| w.map_err(|e| e.to_string()));
     let mut worker = start(shared, setup)?;
-    let kinds = target.outcomes();
     if let (Some(own), Some(start)) = (own, shared.schedule_start.get()) {
         return Ok(open_scheduled(
             worker.as_mut(),
@@ -713,7 +729,8 @@ fn closed_batches(
 
 /// One OS thread with a single-threaded runtime running `tasks` async workers.
 fn async_thread(
-    target: &dyn Target,
+    target: &dyn AsyncWorkers,
+    kinds: bool,
     tasks: &[WorkerContext],
     workload: &WorkloadPlan,
     own: Option<(Scheduled, u64)>,
@@ -747,7 +764,6 @@ fn async_thread(
     let counting = alloc::counting_installed();
     let workload = workload.clone();
     let stop = stop.clone();
-    let kinds = target.outcomes();
     let schedule_start = shared.schedule_start.get().copied();
     let mut rec = local.block_on(&rt, async move {
         let mut rec = WorkerRecord::new(own.is_some(), kinds);

@@ -1,5 +1,5 @@
 //! rigor's executor: runs a validated [`rigor_scenario::Plan`] against
-//! targets from a [`target::Registry`] and produces [`results::Results`].
+//! `dyn` [`target::Target`]s the binary built and produces [`results::Results`].
 //!
 //! Design choices worth knowing:
 //! - Closed loop, one OS thread per worker for in-process targets; each

@@ -17,7 +17,7 @@ use crate::drive::{self, TrialData, GENERATOR_BOUND_LAG_NS, KEEP_MESSAGES, KIND_
 use crate::grade;
 use crate::results::*;
 use crate::stats::{self, new_histogram};
-use crate::target::{CacheState, Target, TrialContext};
+use crate::target::{CacheState, Target, TrialContext, Workers};
 
 /// What the executor needs besides the plan.
 pub struct RunContext<'a> {
@@ -92,7 +92,7 @@ pub fn run(
             .map(|t| TargetInfo {
                 id: t.plan.id().to_string(),
                 kind: t.plan.spec.kind().to_string(),
-                config: redact_json(spec_config(&t.plan)),
+                config: redact_json(t.plan.spec.as_kind().config()),
                 setup: t.target.setup(),
                 memory_scope: t.target.memory_scope().to_string(),
                 peer: t
@@ -167,33 +167,29 @@ pub fn run(
                     seed: crate::keys::derive(workload.seed, &[trial as u64]),
                 };
                 let events_before = prepared.target.events();
-                let outcome = prepared
-                    .target
-                    .prepare(&trial_context)
+                let target = prepared.target.as_ref();
+                let outcome = target
+                    .hooks()
+                    .map_or(Ok(None), |h| h.prepare(&trial_context))
                     .map_err(|e| e.to_string())
                     .and_then(|before| {
-                        let counters = prepared.target.server_counters();
-                        let trial_result =
-                            match prepared.target.measure(&trial_context, workload, &ctx.stop) {
-                                Some(measured) => measured
-                                    .map(|m| measured_trial(m, trial, position as u32))
-                                    .map_err(|e| e.to_string()),
-                                None => drive::trial(
-                                    prepared.target.as_ref(),
-                                    case_plan,
-                                    trial,
-                                    workload,
-                                    &ctx.stop,
-                                )
-                                .map(|data| {
-                                    let after = prepared.target.cache_state();
+                        let counters = target.server_counters();
+                        let trial_result = match target.workers() {
+                            Workers::SelfTimed(t) => t
+                                .measure(&trial_context, workload, &ctx.stop)
+                                .map(|m| measured_trial(m, trial, position as u32))
+                                .map_err(|e| e.to_string()),
+                            _ => drive::trial(target, case_plan, trial, workload, &ctx.stop).map(
+                                |data| {
+                                    let after = target.hooks().and_then(|h| h.cache_state());
                                     collect(data, trial, position as u32, before, after)
-                                }),
-                            };
+                                },
+                            ),
+                        };
                         trial_result.map(|mut t| {
                             server_metrics(
                                 counters.as_ref(),
-                                prepared.target.server_counters().as_ref(),
+                                target.server_counters().as_ref(),
                                 &mut t.metrics,
                             );
                             t
@@ -289,42 +285,6 @@ pub fn trial_order(n: usize, trial: u32, seed: u64) -> Vec<usize> {
     order
 }
 
-fn spec_config(t: &TargetPlan) -> serde_json::Value {
-    use rigor_scenario::model::TargetSpec;
-    match &t.spec {
-        TargetSpec::Regorus(s) => serde_json::json!({
-            "engine": s.engine,
-            "cache": s.cache.as_ref().map(decision_cache_config),
-        }),
-        TargetSpec::Noop(_) => serde_json::json!({}),
-        TargetSpec::Spin(s) => {
-            serde_json::json!({ "service_time_ns": s.service_time.0.as_nanos() as u64 })
-        }
-        TargetSpec::OpaBench(s) => serde_json::json!({
-            "opa_binary": s.opa_binary,
-            "max_inputs": s.max_inputs,
-        }),
-        TargetSpec::OpaHttp(s) => serde_json::json!({
-            "url": s.url,
-            "server": s.server,
-            "server_metrics": s.server_metrics.unwrap_or(true),
-            "server_metrics_every": s.server_metrics_every,
-            "upload": s.upload,
-            "timeout_ns": s.timeout.map(|t| t.0.as_nanos() as u64),
-            "cache": s.cache.as_ref().map(decision_cache_config),
-        }),
-        TargetSpec::Moka(s) => serde_json::json!({ "eviction": s.eviction }),
-        TargetSpec::Redis(s) => serde_json::json!({
-            "server": s.server,
-            // Never the URL itself: it may carry a password.
-            "url": s.url.as_ref().map(|_| "(given)"),
-            "connections": s.connections.unwrap_or(1),
-            "eviction": s.eviction,
-            "timeout_ns": s.timeout.map(|t| t.0.as_nanos() as u64),
-        }),
-    }
-}
-
 /// A JSON value with every string's credentials redacted.
 fn redact_json(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
@@ -336,17 +296,6 @@ fn redact_json(value: serde_json::Value) -> serde_json::Value {
         }
         other => other,
     }
-}
-
-fn decision_cache_config(c: &rigor_scenario::model::DecisionCacheSpec) -> serde_json::Value {
-    serde_json::json!({
-        "kind": c.kind,
-        "key": c.key,
-        "capacity": c.capacity,
-        "ttl_ns": c.ttl.map(|t| t.0.as_nanos() as u64),
-        "eviction": c.eviction,
-        "server": c.server,
-    })
 }
 
 fn trial_line(t: &TrialResult) -> String {

@@ -1,15 +1,16 @@
 //! The contract between the engine and the systems under test.
 //!
-//! A kind is one [`TargetFactory`] registered in a list the binary hands to
-//! the engine; the engine never names an implementation. A factory builds a
-//! [`Target`] (shared, set up once: policy loaded, compile time measured),
-//! and each worker thread asks it for its own [`Worker`], which performs
-//! single operations. Workers only do work; timing and counting are the
-//! engine's.
+//! The binary builds each planned target (`rigor-targets` holds the kinds);
+//! the engine only sees `dyn Target` and never names an implementation. A
+//! [`Target`] is shared and set up once (policy loaded, compile time
+//! measured); it says how its workers run ([`Workers`]: blocking threads,
+//! async runtimes, or a tool that times itself), and each worker thread asks
+//! it for its own [`Worker`] or [`AsyncWorker`], which performs single
+//! operations. Workers only do work; timing and counting are the engine's.
 
 use std::collections::BTreeMap;
 
-use rigor_scenario::plan::{CasePlan, Plan, TargetPlan};
+use rigor_scenario::plan::CasePlan;
 
 /// Errors a target raises while being built or while handing out workers.
 #[derive(Debug, thiserror::Error)]
@@ -115,26 +116,92 @@ pub struct Setup {
     pub compile_ns: Vec<u64>,
 }
 
-/// A built system under test, shared by its workers.
-pub trait Target: Send + Sync {
-    /// Setup costs measured while building.
-    fn setup(&self) -> Setup {
-        Setup::default()
-    }
+/// How a target's workers run; the engine drives each shape its own way.
+#[derive(Clone, Copy)]
+pub enum Workers<'a> {
+    /// Blocking calls: each worker is an OS thread of its own.
+    Blocking(&'a dyn BlockingWorkers),
+    /// Futures on single-threaded runtimes, one per core (I/O-bound targets).
+    Async(&'a dyn AsyncWorkers),
+    /// The target measures each trial itself (an external benchmark tool
+    /// such as `opa bench`) instead of the engine timing its workers.
+    SelfTimed(&'a dyn SelfTimed),
+}
 
-    /// Called before each trial, outside timing: a cache target builds a
-    /// fresh cache with the case's capacity and preloads it. Returns the
-    /// state after preparing (for `cache.memory` and `cache.entries`).
-    fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
-        let _ = trial;
-        Ok(None)
+impl std::fmt::Debug for Workers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Workers::Blocking(_) => "Blocking",
+            Workers::Async(_) => "Async",
+            Workers::SelfTimed(_) => "SelfTimed",
+        })
     }
+}
 
-    /// Called once per trial after every worker is set up and connected
+/// A target whose workers are blocking calls ([`Workers::Blocking`]).
+pub trait BlockingWorkers: Sync {
+    /// A worker for the calling thread. Called on the worker's own thread,
+    /// before timing starts.
+    fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError>;
+}
+
+/// A target whose workers are futures ([`Workers::Async`]).
+pub trait AsyncWorkers: Sync {
+    /// The async workers of one runtime thread, created on that thread (the
+    /// engine runs one single-threaded runtime per core). A target whose
+    /// workers share connections shares them within the thread, so no
+    /// operation hops between threads.
+    fn async_workers(
+        &self,
+        contexts: &[WorkerContext],
+    ) -> Result<Vec<Box<dyn AsyncWorker>>, TargetError>;
+}
+
+/// A target that measures its trials itself ([`Workers::SelfTimed`]).
+pub trait SelfTimed: Sync {
+    /// Runs and measures one trial.
+    fn measure(
+        &self,
+        trial: &TrialContext,
+        workload: &rigor_scenario::plan::WorkloadPlan,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<Measured, TargetError>;
+}
+
+/// Per-trial hooks of a target that keeps state between trials (a cache),
+/// all called outside timing.
+pub trait TrialHooks: Sync {
+    /// Before each trial: build a fresh cache with the case's capacity and
+    /// preload it. Returns the state after preparing (for `cache.memory` and
+    /// `cache.entries`).
+    fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError>;
+
+    /// Once per trial after every worker is set up and connected
     /// ([`AsyncWorker::ready`]) and before any of them runs: a Redis target
     /// sets its memory limit here, with the trial's connections open.
     fn armed(&self) -> Result<(), TargetError> {
         Ok(())
+    }
+
+    /// The cache's state after a trial.
+    fn cache_state(&self) -> Option<CacheState> {
+        None
+    }
+}
+
+/// A built system under test, shared by its workers.
+pub trait Target: Send + Sync {
+    /// How its workers run.
+    fn workers(&self) -> Workers<'_>;
+
+    /// Its per-trial hooks, if it keeps state between trials.
+    fn hooks(&self) -> Option<&dyn TrialHooks> {
+        None
+    }
+
+    /// Setup costs measured while building.
+    fn setup(&self) -> Setup {
+        Setup::default()
     }
 
     /// Running totals of events worth reporting besides errors (a client's
@@ -144,45 +211,10 @@ pub trait Target: Send + Sync {
         BTreeMap::new()
     }
 
-    /// The cache's state after a trial, outside timing.
-    fn cache_state(&self) -> Option<CacheState> {
-        None
-    }
-
-    /// A worker for the calling thread. Called on the worker's own thread,
-    /// before timing starts.
-    fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError>;
-
     /// Whether this target's operations report kinds ([`Outcome`] other than
     /// `Done`): per-kind histograms are then allocated before timing.
     fn outcomes(&self) -> bool {
         false
-    }
-
-    /// Whether this target's operations are futures ([`Target::async_worker`])
-    /// rather than blocking calls ([`Target::worker`]).
-    fn is_async(&self) -> bool {
-        false
-    }
-
-    /// The async workers of one runtime thread, created on that thread (the
-    /// engine runs one single-threaded runtime per core). By default one
-    /// [`Target::async_worker`] each; a target whose workers share
-    /// connections overrides this to share them within the thread, so no
-    /// operation hops between threads.
-    fn async_workers(
-        &self,
-        contexts: &[WorkerContext],
-    ) -> Result<Vec<Box<dyn AsyncWorker>>, TargetError> {
-        contexts.iter().map(|c| self.async_worker(c)).collect()
-    }
-
-    /// An async worker (one connection, say), created on the runtime's thread.
-    fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
-        let _ = ctx;
-        Err(TargetError::Failed(
-            "this target has no async workers".into(),
-        ))
     }
 
     /// What the memory metrics of this target cover: `operation` (the whole
@@ -225,19 +257,6 @@ pub trait Target: Send + Sync {
     /// engine turns their differences into `server.memory.*` and
     /// `server.gc_per_1k`, per request the server counted.
     fn server_counters(&self) -> Option<BTreeMap<&'static str, f64>> {
-        None
-    }
-
-    /// A trial the target measures itself (an external benchmark tool such
-    /// as `opa bench`) instead of the engine timing its workers: `None` for
-    /// every target the engine drives.
-    fn measure(
-        &self,
-        trial: &TrialContext,
-        workload: &rigor_scenario::plan::WorkloadPlan,
-        stop: &std::sync::atomic::AtomicBool,
-    ) -> Option<Result<Measured, TargetError>> {
-        let _ = (trial, workload, stop);
         None
     }
 }
@@ -283,100 +302,6 @@ impl From<serde_json::Value> for Answer {
 pub trait Worker {
     /// One operation; `op` counts this worker's operations from 0.
     fn call(&mut self, op: u64) -> Result<Outcome, OpError>;
-}
-
-/// Builds targets of one `kind:`.
-pub trait TargetFactory: Send + Sync {
-    /// The `kind:` this factory handles.
-    fn kind(&self) -> &'static str;
-
-    /// Builds the target, measuring setup costs.
-    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError>;
-
-    /// Checks the configuration without side effects on the outside world
-    /// (`rigor validate`): by default a full build; targets that talk to
-    /// servers check what they can offline.
-    fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        self.build(target, plan).map(|_| ())
-    }
-
-    /// A target that makes this target's decisions without any server (an
-    /// embedded policy without its decision cache), for `rigor validate` to
-    /// evaluate every input. `None` for kinds that need a server.
-    fn offline_decider(
-        &self,
-        target: &TargetPlan,
-        plan: &Plan,
-    ) -> Result<Option<Box<dyn Target>>, TargetError> {
-        let _ = (target, plan);
-        Ok(None)
-    }
-}
-
-/// The kinds a binary knows.
-pub struct Registry {
-    factories: Vec<Box<dyn TargetFactory>>,
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.factories.iter().map(|t| t.kind()))
-            .finish()
-    }
-}
-
-impl Registry {
-    /// A registry of these factories.
-    pub fn new(factories: Vec<Box<dyn TargetFactory>>) -> Self {
-        Registry { factories }
-    }
-
-    fn factory(&self, target: &TargetPlan) -> Result<&dyn TargetFactory, TargetError> {
-        let kind = target.spec.kind();
-        self.factories
-            .iter()
-            .find(|f| f.kind() == kind)
-            .map(|f| f.as_ref())
-            .ok_or_else(|| {
-                TargetError::Invalid(format!("target kind `{kind}` is not built into this rigor"))
-            })
-    }
-
-    /// Prefixes a target's errors with its id.
-    fn named(target: &TargetPlan, e: TargetError) -> TargetError {
-        match e {
-            TargetError::Invalid(m) => {
-                TargetError::Invalid(format!("target `{}`: {m}", target.id()))
-            }
-            TargetError::Failed(m) => TargetError::Failed(format!("target `{}`: {m}", target.id())),
-        }
-    }
-
-    /// Builds one planned target.
-    pub fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        self.factory(target)?
-            .build(target, plan)
-            .map_err(|e| Self::named(target, e))
-    }
-
-    /// The offline decider of one planned target (see [`TargetFactory::offline_decider`]).
-    pub fn offline_decider(
-        &self,
-        target: &TargetPlan,
-        plan: &Plan,
-    ) -> Result<Option<Box<dyn Target>>, TargetError> {
-        self.factory(target)?
-            .offline_decider(target, plan)
-            .map_err(|e| Self::named(target, e))
-    }
-
-    /// Checks one planned target offline (see [`TargetFactory::check`]).
-    pub fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        self.factory(target)?
-            .check(target, plan)
-            .map_err(|e| Self::named(target, e))
-    }
 }
 
 /// Performs operations as futures, for I/O-bound targets. The engine runs

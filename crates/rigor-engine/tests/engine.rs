@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use rigor_engine::results::{Results, RunStatus, Verdict};
 use rigor_engine::run::{run, Prepared, RunContext};
-use rigor_engine::target::{OpError, Outcome, Target, TargetError, Worker, WorkerContext};
+use rigor_engine::target::{
+    AsyncWorkers, BlockingWorkers, OpError, Outcome, Target, TargetError, Worker, WorkerContext,
+    Workers,
+};
 use rigor_scenario::{Mode, Plan};
 
 #[global_allocator]
@@ -22,6 +25,12 @@ struct Allocating {
 }
 
 impl Target for Allocating {
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
+    }
+}
+
+impl BlockingWorkers for Allocating {
     fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(Allocating {
             size: self.size,
@@ -47,6 +56,12 @@ struct Flaky {
 }
 
 impl Target for Flaky {
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
+    }
+}
+
+impl BlockingWorkers for Flaky {
     fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(Flaky {
             every: self.every,
@@ -347,6 +362,11 @@ fn rate_mode_keeps_a_sub_millisecond_schedule() {
 fn rate_mode_counts_queueing_behind_a_stall() {
     struct Stalling;
     impl Target for Stalling {
+        fn workers(&self) -> Workers<'_> {
+            Workers::Blocking(self)
+        }
+    }
+    impl BlockingWorkers for Stalling {
         fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
             Ok(Box::new(Stalling))
         }
@@ -390,20 +410,25 @@ struct AsyncStalling {
 }
 
 impl Target for AsyncStalling {
-    fn is_async(&self) -> bool {
-        true
+    fn workers(&self) -> Workers<'_> {
+        Workers::Async(self)
     }
-    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
-        Err(TargetError::Invalid("async only".into()))
-    }
-    fn async_worker(
+}
+
+impl AsyncWorkers for AsyncStalling {
+    fn async_workers(
         &self,
-        _: &WorkerContext,
-    ) -> Result<Box<dyn rigor_engine::target::AsyncWorker>, TargetError> {
-        Ok(Box::new(AsyncStalling {
-            stall_at: self.stall_at,
-            stall: self.stall,
-        }))
+        contexts: &[WorkerContext],
+    ) -> Result<Vec<Box<dyn rigor_engine::target::AsyncWorker>>, TargetError> {
+        Ok(contexts
+            .iter()
+            .map(|_| {
+                Box::new(AsyncStalling {
+                    stall_at: self.stall_at,
+                    stall: self.stall,
+                }) as Box<dyn rigor_engine::target::AsyncWorker>
+            })
+            .collect())
     }
 }
 
@@ -493,9 +518,15 @@ struct Kinds {
 }
 
 impl Target for Kinds {
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
+    }
     fn outcomes(&self) -> bool {
         true
     }
+}
+
+impl BlockingWorkers for Kinds {
     fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(Kinds {
             always_hit: self.always_hit,

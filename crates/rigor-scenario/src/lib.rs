@@ -10,6 +10,7 @@
 //!   (ripgrep's LowArgs -> HiArgs): downstream code only sees the plan.
 
 pub mod generate;
+pub mod kinds;
 pub mod metrics;
 pub mod model;
 pub mod overrides;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::metrics::{self, MetricDef, Unit};
-use crate::units::{Capacity, Dur, Percent, SizeRange};
+use crate::units::{Capacity, Dur, Percent, Size, SizeRange};
 
 /// A benchmark scenario: what to measure, how hard, and what counts as good.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -591,6 +591,8 @@ pub enum TargetSpec {
     Noop(NoopSpec),
     /// Busy-waits a fixed service time: a known truth to check rigor's accuracy.
     Spin(SpinSpec),
+    /// Retains a fixed number of bytes per operation: a known leak to check rigor's memory figures.
+    Leak(LeakSpec),
     /// A policy server speaking OPA's REST Data API (OPA itself, or `rigor serve`).
     OpaHttp(OpaHttpSpec),
     /// OPA's own in-process benchmark (`opa bench`), one run per input per trial.
@@ -599,78 +601,6 @@ pub enum TargetSpec {
     Moka(MokaSpec),
     /// A Redis server running the `cache:` workload.
     Redis(RedisSpec),
-}
-
-impl TargetSpec {
-    /// The target's id.
-    pub fn id(&self) -> &str {
-        match self {
-            TargetSpec::Regorus(s) => &s.id,
-            TargetSpec::Noop(s) => &s.id,
-            TargetSpec::Spin(s) => &s.id,
-            TargetSpec::OpaHttp(s) => &s.id,
-            TargetSpec::OpaBench(s) => &s.id,
-            TargetSpec::Moka(s) => &s.id,
-            TargetSpec::Redis(s) => &s.id,
-        }
-    }
-
-    /// The `kind:` string.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            TargetSpec::Regorus(_) => "regorus",
-            TargetSpec::Noop(_) => "noop",
-            TargetSpec::Spin(_) => "spin",
-            TargetSpec::OpaHttp(_) => "opa-http",
-            TargetSpec::OpaBench(_) => "opa-bench",
-            TargetSpec::Moka(_) => "moka",
-            TargetSpec::Redis(_) => "redis",
-        }
-    }
-
-    /// Thresholds that this target adds to (or overrides in) the scenario's.
-    pub fn thresholds(&self) -> &Thresholds {
-        match self {
-            TargetSpec::Regorus(s) => &s.thresholds,
-            TargetSpec::Noop(s) => &s.thresholds,
-            TargetSpec::Spin(s) => &s.thresholds,
-            TargetSpec::OpaHttp(s) => &s.thresholds,
-            TargetSpec::OpaBench(s) => &s.thresholds,
-            TargetSpec::Moka(s) => &s.thresholds,
-            TargetSpec::Redis(s) => &s.thresholds,
-        }
-    }
-
-    /// Whether the target runs the scenario's `cache:` workload.
-    pub fn needs_cache(&self) -> bool {
-        matches!(self, TargetSpec::Moka(_) | TargetSpec::Redis(_))
-    }
-
-    /// The decision cache in front of a policy target, if any.
-    pub fn decision_cache(&self) -> Option<&DecisionCacheSpec> {
-        match self {
-            TargetSpec::Regorus(s) => s.cache.as_ref(),
-            TargetSpec::OpaHttp(s) => s.cache.as_ref(),
-            _ => None,
-        }
-    }
-
-    /// Mutable access to the decision cache, for planning.
-    pub fn decision_cache_mut(&mut self) -> Option<&mut DecisionCacheSpec> {
-        match self {
-            TargetSpec::Regorus(s) => s.cache.as_mut(),
-            TargetSpec::OpaHttp(s) => s.cache.as_mut(),
-            _ => None,
-        }
-    }
-
-    /// Whether the target evaluates the scenario's policy.
-    pub fn needs_policy(&self) -> bool {
-        matches!(
-            self,
-            TargetSpec::Regorus(_) | TargetSpec::OpaHttp(_) | TargetSpec::OpaBench(_)
-        )
-    }
 }
 
 /// `kind: regorus`.
@@ -722,6 +652,21 @@ pub struct SpinSpec {
     /// the environment, so a known slowdown can be injected without editing
     /// the scenario (to check the regression verdicts).
     pub service_time: EnvDur,
+    /// Thresholds for this target only.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// `kind: leak`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeakSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// Bytes each operation allocates, touches and never frees while the
+    /// trial runs (`64B`, `1KiB`; at least `8B`): the truth that memory
+    /// growth must find. Freed when the trial's workers end, outside timing.
+    pub leak: Size,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,

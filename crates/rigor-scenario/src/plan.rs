@@ -9,8 +9,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use crate::model::{
-    Distribution, InputSource, MissPolicy, RedisConnection, Scenario, TargetSpec, Threshold,
-    Thresholds, Timing,
+    Distribution, InputSource, MissPolicy, Scenario, TargetSpec, Threshold, Thresholds, Timing,
 };
 use crate::units::{Capacity, Percent};
 use crate::{Diagnostic, ScenarioError};
@@ -458,7 +457,7 @@ impl Plan {
         if aa.is_some() {
             let mut copy = self.targets[0].clone();
             let id = format!("{}{AA_SUFFIX}", copy.id());
-            set_id(&mut copy.spec, &id);
+            *copy.spec.as_kind_mut().id_mut() = id.clone();
             self.targets.push(copy);
             self.aa_control = Some(id);
         }
@@ -510,7 +509,7 @@ impl Builder<'_> {
         let aa_control = if mode == Mode::Full {
             let mut copy = targets[0].clone();
             let id = format!("{}{AA_SUFFIX}", copy.id());
-            set_id(&mut copy.spec, &id);
+            *copy.spec.as_kind_mut().id_mut() = id.clone();
             targets.push(copy);
             Some(id)
         } else {
@@ -766,37 +765,12 @@ impl Builder<'_> {
     }
 
     /// Checks where a Redis server is: managed, or a URL the user allows rigor to flush.
-    fn redis<T>(
-        &self,
-        at: &Spanned<T>,
-        id: &str,
-        c: &mut RedisConnection,
-    ) -> Result<(), Diagnostic> {
-        match (&c.server, &mut c.url) {
-            (Some(_), Some(_)) => Err(self
-                .error(at, format!("target `{id}` has both `server: managed` and `url`"))
-                .with_help("keep one: `server: managed` starts a private redis-server, `url` uses yours")),
-            (None, None) => Err(self
-                .error(at, format!("target `{id}` needs a Redis server"))
-                .with_help("add `server: managed` (rigor starts redis-server on a free loopback port) or `url: redis://127.0.0.1:6379`")),
-            (Some(_), None) => Ok(()),
-            (None, Some(url)) => {
-                *url = expand_env(url, |name| std::env::var(name).ok()).map_err(|e| {
-                    self.error(at, format!("target `{id}`: `url`: {e}"))
-                        .with_help("set the variable, or give a default: `${REDIS_URL:-redis://127.0.0.1:6379}`")
-                })?;
-                if !(url.starts_with("redis://") || url.starts_with("redis+unix://") || url.starts_with("unix://")) {
-                    return Err(self
-                        .error(at, format!("target `{id}`: `url` `{url}` is not a redis:// URL"))
-                        .with_help("write e.g. `redis://127.0.0.1:6379/0`"));
-                }
-                if !c.flush {
-                    return Err(self
-                        .error(at, format!("target `{id}` uses an existing Redis server: rigor empties its database (FLUSHDB) before each trial and sets its `maxmemory`"))
-                        .with_help("add `flush: true` if that server is rigor's to use, or use `server: managed`"));
-                }
-                Ok(())
-            }
+    /// A kind's own complaint, placed at its target.
+    fn kind_error<T>(&self, at: &Spanned<T>, e: crate::kinds::KindError) -> Diagnostic {
+        let d = self.error(at, e.message);
+        match e.help {
+            Some(h) => d.with_help(h),
+            None => d,
         }
     }
 
@@ -947,104 +921,32 @@ impl Builder<'_> {
                     .with_help("give every target its own `id`"));
             }
             let mut spec = t.value.clone();
-            if let TargetSpec::OpaHttp(http) = &mut spec {
-                match (http.server, http.url.take()) {
-                    (Some(_), Some(_)) => {
+            spec.as_kind_mut()
+                .resolve()
+                .map_err(|e| self.kind_error(t, e))?;
+            if let Some(dc) = spec.decision_cache_mut() {
+                if let Some(key) = &dc.key {
+                    let bad = key.iter().find(|p| {
+                        let mut parts = p.split('.');
+                        parts.next() != Some("input") || parts.any(str::is_empty)
+                    });
+                    if key.is_empty() || bad.is_some() {
                         return Err(self
-                            .error(t, format!("target `{id}`: `server: managed` and `url` both name the server"))
-                            .with_help("keep `server: managed` for an OPA that rigor starts, or `url` for one you run"));
-                    }
-                    (None, None) => {
-                        return Err(self
-                            .error(t, format!("target `{id}`: no server: `opa-http` needs `url` or `server: managed`"))
-                            .with_help("add `server: managed` (rigor starts the real OPA; install it with `just deps`), or `url: ${OPA_URL:-http://127.0.0.1:8181}`"));
-                    }
-                    (Some(_), None) => {
-                        if http.upload {
-                            return Err(self
-                                .error(t, format!("target `{id}`: `upload` does not apply to `server: managed`, which starts OPA with the policy and data loaded"))
-                                .with_help("drop `upload`"));
-                        }
-                    }
-                    (None, Some(url)) => {
-                        let url = expand_env(&url, |name| std::env::var(name).ok()).map_err(|e| {
-                            self.error(t, format!("target `{id}`: `url`: {e}"))
-                                .with_help(
-                                "set the variable, or give a default: `${OPA_URL:-http://127.0.0.1:8181}`",
-                            )
-                        })?;
-                        if !(url.starts_with("http://") || url.starts_with("https://")) {
-                            return Err(self
-                                .error(
-                                    t,
-                                    format!(
-                                        "target `{id}`: `url` `{url}` is not an http:// or https:// URL"
-                                    ),
-                                )
-                                .with_help("write the server's base URL, e.g. `http://127.0.0.1:8181`"));
-                        }
-                        if http.opa_binary.is_some() {
-                            return Err(self
-                                .error(t, format!("target `{id}`: `opa_binary` applies to `server: managed` only"))
-                                .with_help("drop `opa_binary`, or replace `url` with `server: managed`"));
-                        }
-                        http.url = Some(url);
+                            .error(t, format!(
+                                "target `{id}`: cache `key` {}",
+                                bad.map_or("is empty".to_string(), |p| format!("path `{p}` is not a path into the input"))
+                            ))
+                            .with_help("list paths such as `input.user` or `input.resource.type`, or drop `key` to key on the whole input"));
                     }
                 }
-            }
-            if let TargetSpec::OpaBench(b) = &spec {
-                if b.max_inputs == Some(0) {
-                    return Err(
-                        self.error(t, format!("target `{id}`: `max_inputs` must be at least 1"))
-                    );
-                }
-            }
-            match &mut spec {
-                TargetSpec::Redis(r) => {
-                    let mut c = r.connection();
-                    self.redis(t, id, &mut c)?;
-                    r.url = c.url;
-                    if r.connections == Some(0) {
-                        return Err(self.error(
-                            t,
-                            format!("target `{id}`: `connections` must be at least 1"),
-                        ));
-                    }
-                    if r.client == crate::model::RedisClient::Blocking && r.connections.is_some() {
-                        return Err(self
-                            .error(
-                                t,
-                                format!("target `{id}`: `connections` does not apply to `client: blocking`, where each worker owns one connection"),
-                            )
-                            .with_help("drop `connections` (the workers' count is `workload.concurrency`), or use `client: multiplexed`"));
-                    }
-                }
-                other => {
-                    if let Some(dc) = other.decision_cache_mut() {
-                        if let Some(key) = &dc.key {
-                            let bad = key.iter().find(|p| {
-                                let mut parts = p.split('.');
-                                parts.next() != Some("input") || parts.any(str::is_empty)
-                            });
-                            if key.is_empty() || bad.is_some() {
-                                return Err(self
-                                    .error(t, format!(
-                                        "target `{id}`: cache `key` {}",
-                                        bad.map_or("is empty".to_string(), |p| format!("path `{p}` is not a path into the input"))
-                                    ))
-                                    .with_help("list paths such as `input.user` or `input.resource.type`, or drop `key` to key on the whole input"));
-                            }
-                        }
-                        if dc.kind == crate::model::DecisionCacheKind::Redis {
-                            let mut c = dc.connection();
-                            self.redis(t, id, &mut c)?;
-                            dc.url = c.url;
-                        } else if dc.server.is_some() || dc.url.is_some() || dc.flush {
-                            return Err(self
-                                .error(t, format!("target `{id}`: `server`, `url` and `flush` apply to a `kind: redis` decision cache only"))
-                                .with_help("remove them, or set `kind: redis`"));
-                        }
-                    }
+                if dc.kind == crate::model::DecisionCacheKind::Redis {
+                    let mut c = dc.connection();
+                    crate::kinds::resolve_redis(id, &mut c).map_err(|e| self.kind_error(t, e))?;
+                    dc.url = c.url;
+                } else if dc.server.is_some() || dc.url.is_some() || dc.flush {
+                    return Err(self
+                        .error(t, format!("target `{id}`: `server`, `url` and `flush` apply to a `kind: redis` decision cache only"))
+                        .with_help("remove them, or set `kind: redis`"));
                 }
             }
             let mut thresholds = s.thresholds.0.clone();
@@ -1300,20 +1202,6 @@ fn unwrap_expect_line(value: serde_json::Value) -> (serde_json::Value, Option<se
         }
         other => (other, None),
     }
-}
-
-/// Renames a target (for the A/A control's copy).
-fn set_id(spec: &mut TargetSpec, id: &str) {
-    let slot = match spec {
-        TargetSpec::Regorus(s) => &mut s.id,
-        TargetSpec::Noop(s) => &mut s.id,
-        TargetSpec::Spin(s) => &mut s.id,
-        TargetSpec::OpaHttp(s) => &mut s.id,
-        TargetSpec::OpaBench(s) => &mut s.id,
-        TargetSpec::Moka(s) => &mut s.id,
-        TargetSpec::Redis(s) => &mut s.id,
-    };
-    *slot = id.to_string();
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}` with environment values.

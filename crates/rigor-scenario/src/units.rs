@@ -181,6 +181,44 @@ impl schemars::JsonSchema for Dur {
     }
 }
 
+/// A size written with a unit in a scenario file (`64B`, `1KiB`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Size(pub u64);
+
+impl fmt::Debug for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", format_bytes(self.0 as f64))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = unit_string(deserializer, "a size such as `64B` or `1KiB`")?;
+        parse_size(&text)
+            .map(Size)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Size {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{}B", self.0))
+    }
+}
+
+impl schemars::JsonSchema for Size {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Size".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A size with a unit: B, KiB, MiB, GiB (e.g. `64B`, `1KiB`).",
+            "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*(B|KiB|MiB|GiB|KB|MB|GB|kB)\s*$"
+        })
+    }
+}
+
 /// A percentage written with a `%` sign (`90%`), kept as a fraction in [0, 1].
 #[derive(Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Percent(pub f64);

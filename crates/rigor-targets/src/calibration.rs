@@ -1,17 +1,22 @@
-//! Targets that calibrate the harness itself.
+//! Targets that calibrate the harness itself: each is a known truth.
 //!
 //! - `noop` does nothing: its latency is the harness's own cost per
 //!   operation (two clock reads, a dynamic call, a histogram record).
-//! - `spin` busy-waits a configured service time: a known truth against
-//!   which rigor's reported latency can be checked.
+//! - `spin` busy-waits a configured service time: a truth against which
+//!   rigor's reported latency can be checked.
+//! - `leak` keeps a configured number of bytes per operation: a truth
+//!   against which bytes/op, allocs/op and memory growth can be checked.
 
+use std::alloc::Layout;
 use std::time::{Duration, Instant};
 
 use rigor_engine::target::{
-    OpError, Outcome, Target, TargetError, TargetFactory, Worker, WorkerContext,
+    BlockingWorkers, OpError, Outcome, Target, TargetError, Worker, WorkerContext, Workers,
 };
-use rigor_scenario::model::TargetSpec;
+use rigor_scenario::model::{LeakSpec, NoopSpec, SpinSpec};
 use rigor_scenario::plan::{Plan, TargetPlan};
+
+use crate::Kind;
 
 /// Builds `kind: noop`.
 #[derive(Debug)]
@@ -19,16 +24,20 @@ pub struct NoopFactory;
 
 struct Noop;
 
-impl TargetFactory for NoopFactory {
-    fn kind(&self) -> &'static str {
-        "noop"
-    }
-    fn build(&self, _: &TargetPlan, _: &Plan) -> Result<Box<dyn Target>, TargetError> {
+impl Kind for NoopFactory {
+    type Spec = NoopSpec;
+    fn build(_: &NoopSpec, _: &TargetPlan, _: &Plan) -> Result<Box<dyn Target>, TargetError> {
         Ok(Box::new(Noop))
     }
 }
 
 impl Target for Noop {
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
+    }
+}
+
+impl BlockingWorkers for Noop {
     fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(Noop))
     }
@@ -50,19 +59,20 @@ pub struct SpinFactory;
 #[derive(Debug, Clone, Copy)]
 pub struct Spin(pub Duration);
 
-impl TargetFactory for SpinFactory {
-    fn kind(&self) -> &'static str {
-        "spin"
-    }
-    fn build(&self, target: &TargetPlan, _: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        match &target.spec {
-            TargetSpec::Spin(s) => Ok(Box::new(Spin(s.service_time.0))),
-            _ => Err(TargetError::Invalid("not a spin target".into())),
-        }
+impl Kind for SpinFactory {
+    type Spec = SpinSpec;
+    fn build(spec: &SpinSpec, _: &TargetPlan, _: &Plan) -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(Spin(spec.service_time.0)))
     }
 }
 
 impl Target for Spin {
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
+    }
+}
+
+impl BlockingWorkers for Spin {
     fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(*self))
     }
@@ -77,5 +87,119 @@ impl Worker for Spin {
             std::hint::spin_loop();
         }
         Ok(Outcome::Done)
+    }
+}
+
+/// Builds `kind: leak`.
+#[derive(Debug)]
+pub struct LeakFactory;
+
+/// Keeps `bytes` per operation until its worker ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Leak {
+    layout: Layout,
+}
+
+impl Kind for LeakFactory {
+    type Spec = LeakSpec;
+    fn build(spec: &LeakSpec, _: &TargetPlan, _: &Plan) -> Result<Box<dyn Target>, TargetError> {
+        Leak::new(spec.leak.0).map(|l| Box::new(l) as Box<dyn Target>)
+    }
+}
+
+impl Leak {
+    /// A leak of `bytes` per operation (at least a pointer's size: each
+    /// block holds the link to the one before it).
+    pub fn new(bytes: u64) -> Result<Self, TargetError> {
+        let size = usize::try_from(bytes)
+            .ok()
+            .filter(|&b| b >= std::mem::size_of::<*mut u8>())
+            .ok_or_else(|| TargetError::Invalid(format!("`leak` {bytes}B must be at least 8B")))?;
+        Layout::from_size_align(size, std::mem::align_of::<*mut u8>())
+            .map(|layout| Leak { layout })
+            .map_err(|e| TargetError::Invalid(format!("`leak` {bytes}B: {e}")))
+    }
+}
+
+impl Target for Leak {
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
+    }
+}
+
+impl BlockingWorkers for Leak {
+    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
+        Ok(Box::new(Chain {
+            layout: self.layout,
+            head: std::ptr::null_mut(),
+        }))
+    }
+}
+
+/// The blocks one worker kept, as an intrusive list: each block's first
+/// word points at the previous block, so keeping a block allocates nothing
+/// besides the block itself (a `Vec` of blocks would add its own growth to
+/// the truth).
+struct Chain {
+    layout: Layout,
+    head: *mut u8,
+}
+
+impl Worker for Chain {
+    fn call(&mut self, _: u64) -> Result<Outcome, OpError> {
+        // SAFETY: the layout has a non-zero size (at least 8 bytes) and
+        // pointer alignment, so the block holds the link word at offset 0.
+        unsafe {
+            let block = std::alloc::alloc(self.layout);
+            if block.is_null() {
+                return Err(OpError::new("alloc", "out of memory"));
+            }
+            // Touch every byte: the leak is resident, not only reserved.
+            std::ptr::write_bytes(block, 0xa5, self.layout.size());
+            block.cast::<*mut u8>().write(self.head);
+            self.head = block;
+        }
+        Ok(Outcome::Done)
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        while !self.head.is_null() {
+            // SAFETY: every block in the list was allocated with
+            // `self.layout` by `call` and is freed exactly once here.
+            unsafe {
+                let next = self.head.cast::<*mut u8>().read();
+                std::alloc::dealloc(self.head, self.layout);
+                self.head = next;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leak_keeps_its_blocks_until_the_worker_ends() {
+        let leak = Leak::new(64).unwrap();
+        let mut chain = Chain {
+            layout: leak.layout,
+            head: std::ptr::null_mut(),
+        };
+        for op in 0..1000 {
+            chain.call(op).unwrap();
+        }
+        let mut n = 0;
+        let mut p = chain.head;
+        while !p.is_null() {
+            n += 1;
+            // SAFETY: blocks of the chain, still alive.
+            p = unsafe { p.cast::<*mut u8>().read() };
+        }
+        assert_eq!(n, 1000);
+        drop(chain);
+        assert!(Leak::new(4).is_err());
     }
 }

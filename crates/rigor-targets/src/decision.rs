@@ -20,7 +20,7 @@ use std::sync::{Mutex, RwLock};
 
 use bytes::Bytes;
 use moka::sync::Cache;
-use rigor_engine::target::{CacheState, OpError, TargetError};
+use rigor_engine::target::{CacheState, OpError, TargetError, TrialContext, TrialHooks};
 use rigor_scenario::model::{DecisionCacheKind, DecisionCacheSpec, Eviction};
 use rigor_scenario::plan::DEFAULT_DECISION_CAPACITY;
 use rigor_scenario::units::Capacity;
@@ -234,8 +234,8 @@ impl DecisionCache {
         })
     }
 
-    /// Empties the cache before a trial and sizes its capacity (applied in [`DecisionCache::armed`]).
-    pub fn prepare(&self) -> Result<CacheState, TargetError> {
+    /// Empties the cache before a trial and sizes its capacity (applied in `armed`).
+    fn fresh(&self) -> Result<CacheState, TargetError> {
         match &self.kind {
             Kind::Moka(slot) => {
                 let store = crate::moka::build(
@@ -300,7 +300,7 @@ impl DecisionCache {
     }
 
     /// Applies a Redis cache's memory limit once the workers' connections are open.
-    pub fn armed(&self) -> Result<(), TargetError> {
+    fn apply_limit(&self) -> Result<(), TargetError> {
         match &self.kind {
             Kind::Moka(_) => Ok(()),
             Kind::Redis {
@@ -318,7 +318,7 @@ impl DecisionCache {
     }
 
     /// The cache's state after a trial.
-    pub fn state(&self) -> Option<CacheState> {
+    fn state(&self) -> Option<CacheState> {
         let (entries, note) = match &self.kind {
             Kind::Moka(slot) => {
                 let store = slot.read().ok()?.clone()?;
@@ -523,6 +523,20 @@ impl AsyncHandle {
                 cmd.query_async::<()>(&mut c).await.map_err(op_error)
             }
         }
+    }
+}
+
+/// The one implementation of the trial hooks for every policy target with
+/// a decision cache in front: each trial starts with an empty cache.
+impl TrialHooks for DecisionCache {
+    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
+        self.fresh().map(Some)
+    }
+    fn armed(&self) -> Result<(), TargetError> {
+        self.apply_limit()
+    }
+    fn cache_state(&self) -> Option<CacheState> {
+        self.state()
     }
 }
 

@@ -14,14 +14,15 @@ use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 use rigor_engine::keys::{self, WRITE_BIT};
 use rigor_engine::target::{
-    CacheState, OpError, Outcome, Target, TargetError, TargetFactory, TrialContext, Worker,
-    WorkerContext,
+    BlockingWorkers, CacheState, OpError, Outcome, Target, TargetError, TrialContext, TrialHooks,
+    Worker, WorkerContext, Workers,
 };
-use rigor_scenario::model::{Eviction, MissPolicy, TargetSpec};
+use rigor_scenario::model::{Eviction, MissPolicy, MokaSpec};
 use rigor_scenario::plan::{Plan, TargetPlan};
 use rigor_scenario::units::Capacity;
 
 use crate::keyspace::Keyspace;
+use crate::Kind;
 
 type Store = Cache<Box<str>, Arc<[u8]>>;
 
@@ -79,10 +80,18 @@ impl Moka {
 }
 
 impl Target for Moka {
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
+    }
+    fn hooks(&self) -> Option<&dyn TrialHooks> {
+        Some(self)
+    }
     fn outcomes(&self) -> bool {
         true
     }
+}
 
+impl TrialHooks for Moka {
     fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
         let capacity = trial
             .case
@@ -136,7 +145,9 @@ impl Target for Moka {
             )),
         })
     }
+}
 
+impl BlockingWorkers for Moka {
     fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(MokaWorker {
             store: self.current()?,
@@ -186,15 +197,10 @@ impl Worker for MokaWorker {
     }
 }
 
-impl TargetFactory for Factory {
-    fn kind(&self) -> &'static str {
-        "moka"
-    }
+impl Kind for Factory {
+    type Spec = MokaSpec;
 
-    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        let TargetSpec::Moka(spec) = &target.spec else {
-            return Err(TargetError::Invalid("not a moka target".into()));
-        };
+    fn build(spec: &MokaSpec, _: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
         let cache = plan
             .cache
             .as_ref()
@@ -206,10 +212,10 @@ impl TargetFactory for Factory {
         }))
     }
 
-    fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        match (&target.spec, &plan.cache) {
-            (TargetSpec::Moka(_), Some(_)) => Ok(()),
-            _ => Err(TargetError::Invalid("a moka target needs `cache:`".into())),
+    fn check(_: &MokaSpec, _: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        match &plan.cache {
+            Some(_) => Ok(()),
+            None => Err(TargetError::Invalid("a moka target needs `cache:`".into())),
         }
     }
 }

@@ -32,13 +32,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rigor_engine::target::{
-    Answer, CacheState, Measured, Target, TargetError, TargetFactory, TrialContext, Worker,
-    WorkerContext,
+    Answer, Measured, SelfTimed, Target, TargetError, TrialContext, Workers,
 };
-use rigor_scenario::model::{OpaBenchSpec, TargetSpec};
+use rigor_scenario::model::OpaBenchSpec;
 use rigor_scenario::plan::{Plan, PolicyPlan, TargetPlan, WorkloadPlan, UNDEFINED};
 
 use crate::opa::{self, ManagedOpa, Opa, Staged};
+use crate::Kind;
 
 /// Inputs benchmarked per trial when the scenario sets no `max_inputs`
 /// (`--mode quick`: one).
@@ -325,10 +325,9 @@ pub fn trial_metrics(per_input: &[Vec<BenchRun>], copies: u32) -> Measured {
 }
 
 impl Target for OpaBench {
-    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
-        Err(TargetError::Failed(
-            "opa-bench measures with `opa bench`, not with rigor's workers".into(),
-        ))
+    /// `opa bench` times itself: rigor runs no workers.
+    fn workers(&self) -> Workers<'_> {
+        Workers::SelfTimed(self)
     }
 
     /// Stops the decision server before anything is measured.
@@ -336,12 +335,6 @@ impl Target for OpaBench {
         if let Ok(mut d) = self.decider.lock() {
             d.take();
         }
-    }
-
-    /// (Again, in case a decision was asked for after [`Target::before_timing`].)
-    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
-        self.before_timing();
-        Ok(None)
     }
 
     fn peer(&self) -> Option<(String, String)> {
@@ -355,35 +348,6 @@ impl Target for OpaBench {
             self.inputs.len().max(1),
             self.total_inputs.max(1),
         ))
-    }
-
-    fn measure(
-        &self,
-        trial: &TrialContext,
-        _: &WorkloadPlan,
-        stop: &AtomicBool,
-    ) -> Option<Result<Measured, TargetError>> {
-        let copies = trial.case.concurrency.max(1);
-        let mut per_input = Vec::new();
-        let files: Vec<Option<&PathBuf>> = if self.inputs.is_empty() {
-            vec![None]
-        } else {
-            self.inputs.iter().map(|(_, f)| Some(f)).collect()
-        };
-        let mut interrupted = false;
-        for file in files {
-            match self.bench(file, copies, stop) {
-                Ok(Some(runs)) => per_input.push(runs),
-                Ok(None) => {
-                    interrupted = true;
-                    break;
-                }
-                Err(e) => return Some(Err(e)),
-            }
-        }
-        let mut m = trial_metrics(&per_input, copies);
-        m.interrupted = interrupted;
-        Some(Ok(m))
     }
 
     fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
@@ -417,13 +381,48 @@ impl Target for OpaBench {
     }
 }
 
-impl TargetFactory for Factory {
-    fn kind(&self) -> &'static str {
-        "opa-bench"
+impl SelfTimed for OpaBench {
+    fn measure(
+        &self,
+        trial: &TrialContext,
+        _: &WorkloadPlan,
+        stop: &AtomicBool,
+    ) -> Result<Measured, TargetError> {
+        // Again, in case a decision was asked for after `before_timing`.
+        self.before_timing();
+        let copies = trial.case.concurrency.max(1);
+        let mut per_input = Vec::new();
+        let files: Vec<Option<&PathBuf>> = if self.inputs.is_empty() {
+            vec![None]
+        } else {
+            self.inputs.iter().map(|(_, f)| Some(f)).collect()
+        };
+        let mut interrupted = false;
+        for file in files {
+            match self.bench(file, copies, stop) {
+                Ok(Some(runs)) => per_input.push(runs),
+                Ok(None) => {
+                    interrupted = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut m = trial_metrics(&per_input, copies);
+        m.interrupted = interrupted;
+        Ok(m)
     }
+}
 
-    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        let (spec, policy) = parts(target, plan)?;
+impl Kind for Factory {
+    type Spec = OpaBenchSpec;
+
+    fn build(
+        spec: &OpaBenchSpec,
+        _: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Box<dyn Target>, TargetError> {
+        let policy = policy(plan)?;
         if !plan.workload.rate.is_empty() {
             return Err(TargetError::Invalid(
                 "opa-bench runs Go's closed benchmark loop; it has no rate mode: drop `rate:` or this target".into(),
@@ -462,34 +461,26 @@ impl TargetFactory for Factory {
     /// `rigor validate` asks OPA too: a local `opa run --server`, started on
     /// the first decision.
     fn offline_decider(
-        &self,
+        spec: &OpaBenchSpec,
         target: &TargetPlan,
         plan: &Plan,
     ) -> Result<Option<Box<dyn Target>>, TargetError> {
-        self.build(target, plan).map(Some)
+        Self::build(spec, target, plan).map(Some)
     }
 
     /// Offline: the binary is there and the policy is one.
-    fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        let (spec, policy) = parts(target, plan)?;
-        Opa::find(spec.opa_binary.as_deref())?.check(policy)
+    fn check(spec: &OpaBenchSpec, _: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        Opa::find(spec.opa_binary.as_deref())?.check(policy(plan)?)
     }
 }
 
-/// The target's spec and the scenario's policy.
-fn parts<'a>(
-    target: &'a TargetPlan,
-    plan: &'a Plan,
-) -> Result<(&'a OpaBenchSpec, &'a PolicyPlan), TargetError> {
-    let TargetSpec::OpaBench(spec) = &target.spec else {
-        return Err(TargetError::Invalid("not an opa-bench target".into()));
-    };
-    let policy = plan.policy.as_ref().ok_or_else(|| {
+/// The scenario's policy.
+fn policy(plan: &Plan) -> Result<&PolicyPlan, TargetError> {
+    plan.policy.as_ref().ok_or_else(|| {
         TargetError::Invalid(
             "the scenario has no `policy:` (opa-bench benchmarks its query)".into(),
         )
-    })?;
-    Ok((spec, policy))
+    })
 }
 
 #[cfg(test)]

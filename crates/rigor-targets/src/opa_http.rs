@@ -26,15 +26,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rigor_engine::target::{
-    Answer, AsyncWorker, CacheState, OpError, Outcome, Target, TargetError, TargetFactory,
-    TrialContext, Worker, WorkerContext,
+    Answer, AsyncWorker, AsyncWorkers, OpError, Outcome, Target, TargetError, TrialHooks,
+    WorkerContext, Workers,
 };
-use rigor_scenario::model::{OpaHttpSpec, TargetSpec};
+use rigor_scenario::model::OpaHttpSpec;
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
 
 use crate::decision::{self, AsyncHandle, DecisionCache};
 use crate::http1;
 use crate::opa::{ManagedOpa, Opa};
+use crate::Kind;
 
 /// One request in this many asks for OPA's timers by default: asking for
 /// every one cost 13.5% of OPA's throughput at 16 connections on the
@@ -569,28 +570,18 @@ pub fn go_server_counters(text: &str) -> Option<std::collections::BTreeMap<&'sta
 }
 
 impl Target for OpaHttp {
+    fn workers(&self) -> Workers<'_> {
+        Workers::Async(self)
+    }
+
+    fn hooks(&self) -> Option<&dyn TrialHooks> {
+        self.cache
+            .as_ref()
+            .map(|(c, _)| c.as_ref() as &dyn TrialHooks)
+    }
+
     fn outcomes(&self) -> bool {
         self.cache.is_some()
-    }
-
-    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
-        self.cache.as_ref().map(|(c, _)| c.prepare()).transpose()
-    }
-
-    fn armed(&self) -> Result<(), TargetError> {
-        self.cache.as_ref().map_or(Ok(()), |(c, _)| c.armed())
-    }
-
-    fn cache_state(&self) -> Option<CacheState> {
-        self.cache.as_ref().and_then(|(c, _)| c.state())
-    }
-
-    fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
-        Err(TargetError::Failed("opa-http runs on async workers".into()))
-    }
-
-    fn is_async(&self) -> bool {
-        true
     }
 
     fn memory_scope(&self) -> &'static str {
@@ -613,26 +604,6 @@ impl Target for OpaHttp {
             crate::opa::http_get(&self.endpoint.authority, "/metrics", Duration::from_secs(5))
                 .ok()?;
         (status == 200).then(|| go_server_counters(&body)).flatten()
-    }
-
-    fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
-        let order = self.order.as_ref().map(|o| {
-            rigor_engine::keys::index_stream(o, self.requests.len() as u64, ctx.seed, ctx.index)
-        });
-        let cache = match &self.cache {
-            Some((c, canon)) => Some((c.async_handle()?, canon.clone())),
-            None => None,
-        };
-        Ok(Box::new(Connection {
-            endpoint: self.endpoint.clone(),
-            requests: self.requests.clone(),
-            offset: ctx.index as u64,
-            conn: None,
-            order,
-            cache,
-            timings: self.endpoint.server_metrics.then(ServerTimings::new),
-            sample: rigor_engine::keys::derive(ctx.seed, &[0x6d65_7472_6963]) | 1,
-        }))
     }
 
     fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
@@ -661,13 +632,47 @@ impl Target for OpaHttp {
     }
 }
 
-impl TargetFactory for Factory {
-    fn kind(&self) -> &'static str {
-        "opa-http"
+impl AsyncWorkers for OpaHttp {
+    /// One connection per worker.
+    fn async_workers(
+        &self,
+        contexts: &[WorkerContext],
+    ) -> Result<Vec<Box<dyn AsyncWorker>>, TargetError> {
+        contexts.iter().map(|c| self.async_worker(c)).collect()
     }
+}
 
-    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        let (spec, policy) = Self::parts(target, plan)?;
+impl OpaHttp {
+    fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
+        let order = self.order.as_ref().map(|o| {
+            rigor_engine::keys::index_stream(o, self.requests.len() as u64, ctx.seed, ctx.index)
+        });
+        let cache = match &self.cache {
+            Some((c, canon)) => Some((c.async_handle()?, canon.clone())),
+            None => None,
+        };
+        Ok(Box::new(Connection {
+            endpoint: self.endpoint.clone(),
+            requests: self.requests.clone(),
+            offset: ctx.index as u64,
+            conn: None,
+            order,
+            cache,
+            timings: self.endpoint.server_metrics.then(ServerTimings::new),
+            sample: rigor_engine::keys::derive(ctx.seed, &[0x6d65_7472_6963]) | 1,
+        }))
+    }
+}
+
+impl Kind for Factory {
+    type Spec = OpaHttpSpec;
+
+    fn build(
+        spec: &OpaHttpSpec,
+        _: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Box<dyn Target>, TargetError> {
+        let policy = Self::policy(plan)?;
         let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
         let mut target = OpaHttp::new(spec, policy, &inputs)?;
         target.order = plan.inputs_order;
@@ -685,11 +690,11 @@ impl TargetFactory for Factory {
     /// A managed OPA is local: `rigor validate` starts it and asks it for
     /// every decision, as `run` does. A server at `url:` is not asked.
     fn offline_decider(
-        &self,
-        target: &TargetPlan,
+        spec: &OpaHttpSpec,
+        _: &TargetPlan,
         plan: &Plan,
     ) -> Result<Option<Box<dyn Target>>, TargetError> {
-        let (spec, policy) = Self::parts(target, plan)?;
+        let policy = Self::policy(plan)?;
         if spec.server.is_none() || spec.cache.is_some() {
             return Ok(None);
         }
@@ -699,8 +704,8 @@ impl TargetFactory for Factory {
 
     /// The URL and the policy offline; whether the server answers is the
     /// run's business. A managed server needs the `opa` binary.
-    fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        let (spec, policy) = Self::parts(target, plan)?;
+    fn check(spec: &OpaHttpSpec, _: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        let policy = Self::policy(plan)?;
         match &spec.url {
             Some(url) => parse_url(url).map(|_| ()).map_err(TargetError::Invalid),
             None => Opa::find(spec.opa_binary.as_deref())?.check(policy),
@@ -709,19 +714,12 @@ impl TargetFactory for Factory {
 }
 
 impl Factory {
-    fn parts<'a>(
-        target: &'a TargetPlan,
-        plan: &'a Plan,
-    ) -> Result<(&'a OpaHttpSpec, &'a PolicyPlan), TargetError> {
-        let TargetSpec::OpaHttp(spec) = &target.spec else {
-            return Err(TargetError::Invalid("not an opa-http target".into()));
-        };
-        let policy = plan.policy.as_ref().ok_or_else(|| {
+    fn policy(plan: &Plan) -> Result<&PolicyPlan, TargetError> {
+        plan.policy.as_ref().ok_or_else(|| {
             TargetError::Invalid(
                 "the scenario has no `policy:` (its `query` names the rule to ask for)".into(),
             )
-        })?;
-        Ok((spec, policy))
+        })
     }
 }
 

@@ -32,16 +32,17 @@ use std::sync::{Arc, Mutex};
 use redis::aio::MultiplexedConnection;
 use rigor_engine::keys::{self, WRITE_BIT};
 use rigor_engine::target::{
-    AsyncWorker, CacheState, OpError, Outcome, Target, TargetError, TargetFactory, TrialContext,
-    Worker, WorkerContext,
+    AsyncWorker, AsyncWorkers, BlockingWorkers, CacheState, OpError, Outcome, Target, TargetError,
+    TrialContext, TrialHooks, Worker, WorkerContext, Workers,
 };
-use rigor_scenario::model::{Eviction, MissPolicy, RedisClient, RedisSpec, TargetSpec};
+use rigor_scenario::model::{Eviction, MissPolicy, RedisClient, RedisSpec};
 use rigor_scenario::plan::{Plan, TargetPlan};
 use rigor_scenario::units::Capacity;
 
 use crate::keyspace::Keyspace;
 use crate::redis_server::{self as rs, Server, Sizing};
 use crate::resp;
+use crate::Kind;
 
 /// Builds `kind: redis`.
 #[derive(Debug)]
@@ -110,18 +111,31 @@ impl Redis {
 }
 
 impl Target for Redis {
-    fn outcomes(&self) -> bool {
-        true
+    fn workers(&self) -> Workers<'_> {
+        match self.client {
+            RedisClient::Multiplexed => Workers::Async(self),
+            RedisClient::Blocking => Workers::Blocking(self),
+        }
     }
 
-    fn is_async(&self) -> bool {
-        self.client == RedisClient::Multiplexed
+    fn hooks(&self) -> Option<&dyn TrialHooks> {
+        Some(self)
+    }
+
+    fn outcomes(&self) -> bool {
+        true
     }
 
     fn memory_scope(&self) -> &'static str {
         "client"
     }
 
+    fn events(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        [("reconnects", self.reconnects.load(Ordering::Relaxed))].into()
+    }
+}
+
+impl TrialHooks for Redis {
     fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
         let ks = &self.keyspace;
         let capacity = trial
@@ -177,10 +191,6 @@ impl Target for Redis {
         self.limit.arm(&mut c, &self.server)
     }
 
-    fn events(&self) -> std::collections::BTreeMap<&'static str, u64> {
-        [("reconnects", self.reconnects.load(Ordering::Relaxed))].into()
-    }
-
     fn cache_state(&self) -> Option<CacheState> {
         let mut c = self.admin.lock().ok()?;
         let entries = rs::dbsize(&mut c).ok()?;
@@ -191,14 +201,11 @@ impl Target for Redis {
             capacity_note: self.limit.note(),
         })
     }
+}
 
+impl BlockingWorkers for Redis {
     /// `client: blocking`: the worker's own connection, opened here, before timing.
     fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
-        if self.client != RedisClient::Blocking {
-            return Err(TargetError::Failed(
-                "client: multiplexed runs on async workers".into(),
-            ));
-        }
         Ok(Box::new(BlockingWorker {
             connection: Some(self.server.admin()?),
             client: self.server.client.clone(),
@@ -208,7 +215,9 @@ impl Target for Redis {
             ops: Ops::new(self, ctx),
         }))
     }
+}
 
+impl AsyncWorkers for Redis {
     fn async_workers(
         &self,
         contexts: &[WorkerContext],
@@ -241,12 +250,6 @@ impl Target for Redis {
                 }) as Box<dyn AsyncWorker>
             })
             .collect())
-    }
-
-    fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
-        self.async_workers(std::slice::from_ref(ctx))?
-            .pop()
-            .ok_or_else(|| TargetError::Failed("no worker".into()))
     }
 }
 
@@ -565,15 +568,14 @@ impl AsyncWorker for RedisWorker {
     }
 }
 
-impl TargetFactory for Factory {
-    fn kind(&self) -> &'static str {
-        "redis"
-    }
+impl Kind for Factory {
+    type Spec = RedisSpec;
 
-    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        let TargetSpec::Redis(spec) = &target.spec else {
-            return Err(TargetError::Invalid("not a redis target".into()));
-        };
+    fn build(
+        spec: &RedisSpec,
+        _: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Box<dyn Target>, TargetError> {
         let cache = plan
             .cache
             .as_ref()
@@ -585,10 +587,7 @@ impl TargetFactory for Factory {
     }
 
     /// Offline: the URL parses; whether a server answers is the run's business.
-    fn check(&self, target: &TargetPlan, _: &Plan) -> Result<(), TargetError> {
-        let TargetSpec::Redis(spec) = &target.spec else {
-            return Err(TargetError::Invalid("not a redis target".into()));
-        };
+    fn check(spec: &RedisSpec, _: &TargetPlan, _: &Plan) -> Result<(), TargetError> {
         if let Some(url) = &spec.url {
             redis::Client::open(url.as_str())
                 .map_err(|e| TargetError::Invalid(format!("`url` is not a Redis URL: {e}")))?;

@@ -15,13 +15,14 @@ use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::{Program, RegoVM};
 use regorus::{Engine, Value};
 use rigor_engine::target::{
-    Answer, CacheState, OpError, Outcome, Setup, Target, TargetError, TargetFactory, TrialContext,
-    Worker, WorkerContext,
+    Answer, BlockingWorkers, OpError, Outcome, Setup, Target, TargetError, TrialHooks, Worker,
+    WorkerContext, Workers,
 };
-use rigor_scenario::model::{RegorusEngine, TargetSpec};
+use rigor_scenario::model::{RegorusEngine, RegorusSpec};
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
 
 use crate::decision::{self, Handle};
+use crate::Kind;
 
 /// Fresh load + compile runs behind `compile.time`.
 pub const COMPILE_RUNS: usize = 5;
@@ -365,16 +366,17 @@ impl Target for Regorus {
     fn outcomes(&self) -> bool {
         self.cache.is_some()
     }
-    fn prepare(&self, _: &TrialContext) -> Result<Option<CacheState>, TargetError> {
-        self.cache.as_ref().map(|(c, _)| c.prepare()).transpose()
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
     }
+    fn hooks(&self) -> Option<&dyn TrialHooks> {
+        self.cache
+            .as_ref()
+            .map(|(c, _)| c.as_ref() as &dyn TrialHooks)
+    }
+}
 
-    fn armed(&self) -> Result<(), TargetError> {
-        self.cache.as_ref().map_or(Ok(()), |(c, _)| c.armed())
-    }
-    fn cache_state(&self) -> Option<CacheState> {
-        self.cache.as_ref().and_then(|(c, _)| c.state())
-    }
+impl BlockingWorkers for Regorus {
     fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         let mut worker = self.private_worker(ctx.index)?;
         worker.order = self.order.as_ref().map(|o| {
@@ -387,14 +389,13 @@ impl Target for Regorus {
     }
 }
 
-impl TargetFactory for Factory {
-    fn kind(&self) -> &'static str {
-        "regorus"
-    }
-    fn build(&self, target: &TargetPlan, plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        let TargetSpec::Regorus(spec) = &target.spec else {
-            return Err(TargetError::Invalid("not a regorus target".into()));
-        };
+impl Kind for Factory {
+    type Spec = RegorusSpec;
+    fn build(
+        spec: &RegorusSpec,
+        _: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Box<dyn Target>, TargetError> {
         let policy = plan
             .policy
             .as_ref()
@@ -408,19 +409,16 @@ impl TargetFactory for Factory {
     }
 
     /// Everything but the decision cache's server, which the run opens.
-    fn check(&self, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        self.offline_decider(target, plan).map(|_| ())
+    fn check(spec: &RegorusSpec, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        Self::offline_decider(spec, target, plan).map(|_| ())
     }
 
     /// The policy without its decision cache: the cache never changes a decision.
     fn offline_decider(
-        &self,
-        target: &TargetPlan,
+        spec: &RegorusSpec,
+        _: &TargetPlan,
         plan: &Plan,
     ) -> Result<Option<Box<dyn Target>>, TargetError> {
-        let TargetSpec::Regorus(spec) = &target.spec else {
-            return Err(TargetError::Invalid("not a regorus target".into()));
-        };
         let policy = plan
             .policy
             .as_ref()
