@@ -376,7 +376,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 );
             }
             say(&renderer.format(format, &parsed, color.enabled())?);
-            verdict_outcome(&parsed)?;
             outcome(&parsed)
         }
         Command::Report {
@@ -390,7 +389,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let html = html.unwrap_or_else(|| results.with_file_name("report.html"));
             let renderer = Renderer::new(templates.as_deref())?;
             render(&renderer, &parsed, color.enabled(), &html)?;
-            verdict_outcome(&parsed)?;
             outcome(&parsed)
         }
     }
@@ -712,12 +710,6 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         eprintln!("error: {}", terminal_safe(m));
     }
     eprintln!("rigor: results in {}", results_path.display());
-    if results.status == RunStatus::Interrupted {
-        return Err(Failure::Run(
-            "interrupted: partial results were written".into(),
-        ));
-    }
-    verdict_outcome(&results)?;
     outcome(&results)?;
     // Everything passed but an output is missing: CI must not read that as green.
     match unwritten.len() {
@@ -728,19 +720,27 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     }
 }
 
-/// Exit code from thresholds (1), regressions (4) or both (5).
+/// The run's outcome as rigor's exit: [`Results::exit_code`] decides the
+/// code (the same function every report's headline agrees with); this only
+/// says why.
 fn outcome(results: &Results) -> Result<(), Failure> {
-    let threshold = results.verdict == Verdict::Fail;
-    let regressed = results
-        .regression
-        .as_ref()
-        .is_some_and(|r| r.verdict == Verdict::Fail);
-    match (threshold, regressed) {
-        (_, true) => Err(Failure::Regressed {
-            threshold_too: threshold,
+    match results.exit_code() {
+        0 => Ok(()),
+        1 => Err(Failure::ThresholdFailed),
+        4 => Err(Failure::Regressed {
+            threshold_too: false,
         }),
-        (true, false) => Err(Failure::ThresholdFailed),
-        (false, false) => Ok(()),
+        5 => Err(Failure::Regressed {
+            threshold_too: true,
+        }),
+        _ if results.status == RunStatus::Interrupted => Err(Failure::Run(
+            "interrupted: partial results were written".into(),
+        )),
+        _ => Err(Failure::Run(format!(
+            "{} target run(s) failed: {}",
+            results.errors.len(),
+            results.errors.join("; ")
+        ))),
     }
 }
 
@@ -809,17 +809,6 @@ fn render(
     std::fs::write(html_path, html)
         .map_err(|e| Failure::Run(format!("cannot write {}: {e}", html_path.display())))?;
     eprintln!("rigor: HTML report in {}", html_path.display());
-    Ok(())
-}
-
-fn verdict_outcome(results: &Results) -> Result<(), Failure> {
-    if !results.errors.is_empty() {
-        return Err(Failure::Run(format!(
-            "{} target run(s) failed: {}",
-            results.errors.len(),
-            results.errors.join("; ")
-        )));
-    }
     Ok(())
 }
 

@@ -816,6 +816,35 @@ fn a_run_where_every_operation_fails_is_a_failed_run() {
     assert_eq!(grade["critical"], 0.0);
     assert_eq!(grade["verdict"], "fail");
     assert!(out.stdout.contains("verdict: FAIL"), "{}", out.stdout);
+    // One verdict everywhere: console, HTML, Markdown, JUnit and the exit
+    // code, rendered again from the results file alone.
+    let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
+    assert!(
+        html.contains(r#"Verdict: <span class="badge fail">FAIL</span>"#),
+        "HTML headline"
+    );
+    let md = r
+        .run(&["report", "out/results.json", "--format", "markdown"])
+        .expect(3);
+    let headline = md.stdout.lines().next().unwrap_or_default();
+    assert!(headline.contains("FAIL"), "{headline}");
+    let junit = r
+        .run(&["report", "out/results.json", "--format", "junit"])
+        .expect(3);
+    assert!(
+        !junit.stdout.contains(r#"failures="0""#)
+            && junit.stdout.contains("every operation failed"),
+        "{}",
+        junit.stdout
+    );
+    let console = r
+        .run(&["report", "out/results.json", "--format", "console"])
+        .expect(3);
+    assert!(
+        console.stdout.contains("verdict: FAIL"),
+        "{}",
+        console.stdout
+    );
 }
 
 #[test]

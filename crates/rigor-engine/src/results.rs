@@ -459,10 +459,10 @@ pub enum Verdict {
 impl Results {
     /// The run's one verdict, for every headline and output: the worst
     /// threshold grade, the regression check's, and FAIL for a target that
-    /// failed (the run exits 3 then).
+    /// failed or a run cut short (the run exits 3 then).
     pub fn overall_verdict(&self) -> Verdict {
         let mut v = self.verdict;
-        if !self.errors.is_empty() {
+        if !self.errors.is_empty() || self.status == RunStatus::Interrupted {
             v = v.max(Verdict::Fail);
         }
         if let Some(r) = &self.regression {
@@ -472,6 +472,32 @@ impl Results {
             v = v.max(Verdict::Warn);
         }
         v
+    }
+
+    /// The process exit code this run ends with, the one place it is
+    /// decided: 3 a target failed or the run was interrupted, 5 a metric
+    /// regressed and a threshold failed, 4 a metric regressed, 1 a threshold
+    /// failed, 0 otherwise. Every non-zero code goes with a FAIL from
+    /// [`Results::overall_verdict`], and 0 with PASS or WARN.
+    pub fn exit_code(&self) -> u8 {
+        let threshold = self.verdict == Verdict::Fail;
+        let regressed = self
+            .regression
+            .as_ref()
+            .is_some_and(|r| r.verdict == Verdict::Fail);
+        if !self.errors.is_empty() || self.status == RunStatus::Interrupted {
+            3
+        } else if regressed {
+            if threshold {
+                5
+            } else {
+                4
+            }
+        } else if threshold {
+            1
+        } else {
+            0
+        }
     }
 
     /// Every check the verdict covers, counted by verdict (indexed by

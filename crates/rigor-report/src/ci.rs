@@ -122,6 +122,16 @@ fn cases(results: &Results) -> Vec<Case> {
             }
         }
     }
+    // A run cut short fails like a failed target: its exit code is 3.
+    if results.status == rigor_engine::results::RunStatus::Interrupted {
+        out.push(Case {
+            class: format!("{}.run", results.scenario.name),
+            name: "run completed".into(),
+            failure: Some("interrupted: the results are partial".into()),
+            warning: None,
+            skipped: false,
+        });
+    }
     if let Some(r) = &results.regression {
         for c in &r.checks {
             let text = format!(
