@@ -322,6 +322,14 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     format!("worker panicked: {text}")
 }
 
+/// The worker shapes the engine drives itself (a self-timed target runs
+/// its own trials).
+#[derive(Clone, Copy)]
+enum Driven<'a> {
+    Blocking(&'a dyn BlockingWorkers),
+    Async(&'a dyn AsyncWorkers),
+}
+
 /// Runs one trial of `target` for `case`.
 pub(crate) fn trial(
     target: &dyn Target,
@@ -341,16 +349,16 @@ pub(crate) fn trial(
         .map(|n| n.get())
         .unwrap_or(1);
     let concurrency = case.concurrency as usize;
-    let workers = target.workers();
-    let is_async = match workers {
-        Workers::Async(_) => true,
-        Workers::Blocking(_) => false,
+    let workers = match target.workers() {
+        Workers::Async(a) => Driven::Async(a),
+        Workers::Blocking(b) => Driven::Blocking(b),
         Workers::SelfTimed(_) => {
             return Err(
                 "this target measures its trials itself; the engine has no workers to drive".into(),
             )
         }
     };
+    let is_async = matches!(workers, Driven::Async(_));
     let kinds = target.outcomes();
     let threads = if is_async {
         concurrency.min(workload.threads.map_or(cores, |t| t as usize))
@@ -395,7 +403,7 @@ pub(crate) fn trial(
                             shared.finished.fetch_add(1, Ordering::Release);
                         });
                         let body = std::panic::AssertUnwindSafe(|| match workers {
-                            Workers::Async(target) => {
+                            Driven::Async(target) => {
                                 let tasks: Vec<usize> =
                                     (thread..concurrency).step_by(threads).collect();
                                 let contexts: Vec<WorkerContext> =
@@ -403,7 +411,7 @@ pub(crate) fn trial(
                                 let own = own_schedule.map(|plan| (plan, thread as u64));
                                 async_thread(target, kinds, &contexts, workload, own, &stop, shared)
                             }
-                            Workers::Blocking(target) => sync_thread(
+                            Driven::Blocking(target) => sync_thread(
                                 target,
                                 kinds,
                                 context(thread),
@@ -412,7 +420,6 @@ pub(crate) fn trial(
                                 &stop,
                                 shared,
                             ),
-                            Workers::SelfTimed(_) => Err("no workers".into()),
                         });
                         std::panic::catch_unwind(body).unwrap_or_else(|p| {
                             shared.failed_setup.store(true, Ordering::Relaxed);

@@ -157,6 +157,18 @@ macro_rules! common {
     };
 }
 
+/// The decision-cache accessors of a policy spec with a `cache` field.
+macro_rules! cached {
+    () => {
+        fn decision_cache(&self) -> Option<&DecisionCacheSpec> {
+            self.cache.as_ref()
+        }
+        fn decision_cache_mut(&mut self) -> Option<&mut DecisionCacheSpec> {
+            self.cache.as_mut()
+        }
+    };
+}
+
 const POLICY: Needs = Needs {
     policy: true,
     cache_workload: false,
@@ -190,12 +202,7 @@ impl KindSpec for RegorusSpec {
     fn needs(&self) -> Needs {
         POLICY
     }
-    fn decision_cache(&self) -> Option<&DecisionCacheSpec> {
-        self.cache.as_ref()
-    }
-    fn decision_cache_mut(&mut self) -> Option<&mut DecisionCacheSpec> {
-        self.cache.as_mut()
-    }
+    cached!();
     fn config(&self) -> Value {
         json!({
             "engine": self.engine,
@@ -239,12 +246,7 @@ impl KindSpec for OpaHttpSpec {
     fn needs(&self) -> Needs {
         POLICY
     }
-    fn decision_cache(&self) -> Option<&DecisionCacheSpec> {
-        self.cache.as_ref()
-    }
-    fn decision_cache_mut(&mut self) -> Option<&mut DecisionCacheSpec> {
-        self.cache.as_mut()
-    }
+    cached!();
     fn resolve(&mut self) -> Result<(), KindError> {
         let id = &self.id;
         match (self.server, self.url.take()) {
