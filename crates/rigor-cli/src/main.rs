@@ -286,7 +286,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let (old_results, new_results) = (read_results(&old)?, read_results(&new)?);
             let c = &new_results.regression_config;
-            let config = rigor_engine::regress::RegressionConfig {
+            let config = rigor_engine::results::RegressionConfig {
                 threshold: c.threshold,
                 metrics: c.metrics.clone(),
             };
@@ -664,7 +664,7 @@ fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     }
     if let Some((name, base)) = &base {
         let c = &results.regression_config;
-        let config = rigor_engine::regress::RegressionConfig {
+        let config = rigor_engine::results::RegressionConfig {
             threshold: c.threshold,
             metrics: c.metrics.clone(),
         };
@@ -813,10 +813,10 @@ fn render(
 }
 
 /// The metric catalogue as an aligned table (the README's table, from the
-/// same source).
+/// same source), with how trials combine and what each metric is used for.
 fn metrics_table() -> String {
-    use rigor_scenario::metrics::{Direction, Unit, METRICS};
-    let rows: Vec<[&str; 4]> = METRICS
+    use rigor_scenario::metrics::{Across, Direction, Gate, Unit, METRICS};
+    let rows: Vec<[String; 6]> = METRICS
         .iter()
         .map(|m| {
             let unit = match m.unit {
@@ -830,10 +830,30 @@ fn metrics_table() -> String {
                 Direction::LowerIsBetter => "lower",
                 Direction::HigherIsBetter => "higher",
             };
-            [m.name, unit, better, m.description]
+            let across = match m.across {
+                Across::Pooled => "pooled",
+                Across::Median => "median",
+                Across::Max => "max",
+            };
+            let uses: Vec<&str> = [
+                (m.stats, "stats"),
+                (m.gate == Gate::Shift, "gated"),
+                (m.gate == Gate::Exact, "gated-exact"),
+                (m.compared, "compared"),
+                (m.history, "history"),
+            ]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+            let uses = if uses.is_empty() {
+                "-".to_string()
+            } else {
+                uses.join(",")
+            };
+            [m.name, unit, better, across, &uses, m.description].map(str::to_string)
         })
         .collect();
-    let header = ["metric", "unit", "better", "meaning"];
+    let header = ["metric", "unit", "better", "trials", "used for", "meaning"].map(str::to_string);
     let width = |i: usize| {
         rows.iter()
             .map(|r| r[i].len())
@@ -841,10 +861,25 @@ fn metrics_table() -> String {
             .max()
             .unwrap_or(0)
     };
-    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let w: Vec<usize> = (0..5).map(width).collect();
     std::iter::once(header)
         .chain(rows)
-        .map(|r| format!("{:w0$}  {:w1$}  {:w2$}  {}\n", r[0], r[1], r[2], r[3]))
+        .map(|r| {
+            format!(
+                "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {:w4$}  {}\n",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                w0 = w[0],
+                w1 = w[1],
+                w2 = w[2],
+                w3 = w[3],
+                w4 = w[4]
+            )
+        })
         .collect()
 }
 

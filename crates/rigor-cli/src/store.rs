@@ -192,9 +192,8 @@ fn history_entry(results: &Results) -> HistoryEntry {
     for case in &results.cases {
         for t in &case.targets {
             let keep: std::collections::BTreeMap<String, f64> =
-                ["throughput", "latency.p50", "latency.p99"]
-                    .iter()
-                    .filter_map(|m| t.metrics.get(*m).map(|v| (m.to_string(), *v)))
+                rigor_scenario::metrics::in_history()
+                    .filter_map(|m| t.metrics.get(m.name).map(|v| (m.name.to_string(), *v)))
                     .collect();
             if !keep.is_empty() {
                 metrics.insert(format!("{}/{}", case.name, t.id), keep);

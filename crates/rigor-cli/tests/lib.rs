@@ -2488,3 +2488,43 @@ fn hostile_names_render_escaped_and_no_script_runs() {
     );
     assert!(dom.contains("\\u{1b}[2J"), "control characters shown");
 }
+
+#[test]
+fn readme_metric_table_is_the_catalogue() {
+    use rigor_scenario::metrics::{Across, Gate, METRICS};
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let rows: Vec<Vec<&str>> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| metric | unit | better | trials | used for |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        METRICS.len(),
+        "README's metric table is missing rows"
+    );
+    for (row, m) in rows.iter().zip(METRICS) {
+        assert_eq!(row[0], format!("`{}`", m.name), "README's metric order");
+        let across = match m.across {
+            Across::Pooled => "pooled",
+            Across::Median => "median",
+            Across::Max => "max",
+        };
+        assert_eq!(row[3], across, "{}", m.name);
+        assert_eq!(row[4].contains("stats"), m.stats, "{}", m.name);
+        assert_eq!(
+            row[4].contains("gated-exact"),
+            m.gate == Gate::Exact,
+            "{}",
+            m.name
+        );
+        assert_eq!(row[4].contains("gated"), m.gate != Gate::No, "{}", m.name);
+        assert_eq!(row[4].contains("compared"), m.compared, "{}", m.name);
+        assert_eq!(row[4].contains("history"), m.history, "{}", m.name);
+        assert_eq!(row[5], m.description, "{}", m.name);
+    }
+}

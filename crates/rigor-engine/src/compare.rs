@@ -23,20 +23,6 @@ fn t975(df: usize) -> f64 {
     T975.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
 }
 
-/// The metrics compared, when both sides have them.
-pub const COMPARED: &[&str] = &[
-    "throughput",
-    "latency.mean",
-    "latency.p50",
-    "latency.p90",
-    "latency.p99",
-    "latency.p99.9",
-    "service.p50",
-    "service.p99",
-    "memory.bytes_per_op",
-    "memory.allocs_per_op",
-];
-
 /// Geometric-mean ratio and its interval for paired samples.
 pub fn ratio_interval(pairs: &[(f64, f64)]) -> Option<(f64, Option<(f64, f64)>)> {
     let logs: Vec<f64> = pairs
@@ -60,19 +46,18 @@ pub fn ratio_interval(pairs: &[(f64, f64)]) -> Option<(f64, Option<(f64, f64)>)>
 /// Compares `trials` of a target with the baseline's, metric by metric.
 pub fn compare(trials: &[TrialResult], baseline: &[TrialResult]) -> Vec<Ratio> {
     let by_trial: BTreeMap<u32, &TrialResult> = baseline.iter().map(|t| (t.trial, t)).collect();
-    COMPARED
-        .iter()
-        .filter_map(|metric| {
+    metrics::compared()
+        .filter_map(|def| {
+            let metric = def.name;
             let pairs: Vec<(f64, f64)> = trials
                 .iter()
                 .filter_map(|t| {
                     let b = by_trial.get(&t.trial)?;
-                    Some((*t.metrics.get(*metric)?, *b.metrics.get(*metric)?))
+                    Some((*t.metrics.get(metric)?, *b.metrics.get(metric)?))
                 })
                 .collect();
             let (ratio, interval) = ratio_interval(&pairs)?;
-            let higher_better =
-                metrics::metric(metric).map(|m| m.direction) == Some(Direction::HigherIsBetter);
+            let higher_better = def.direction == Direction::HigherIsBetter;
             let conclusion = match interval {
                 None => "one trial: no interval".to_string(),
                 Some((lo, hi)) if lo <= 1.0 && hi >= 1.0 => "no significant difference".to_string(),

@@ -18,114 +18,18 @@
 
 use std::collections::BTreeMap;
 
-use rigor_scenario::metrics::{self, Direction};
-use serde::{Deserialize, Serialize};
+use rigor_scenario::metrics::{self, Direction, Gate};
 
 use crate::inference::{self, Interval};
-use crate::results::{Results, TrialResult, Verdict};
-
-/// Metrics compared by default, and whether each is an exact count.
-pub const GATED: &[(&str, bool)] = &[
-    ("throughput", false),
-    ("latency.mean", false),
-    ("latency.p50", false),
-    ("latency.p90", false),
-    ("latency.p99", false),
-    ("latency.p99.9", false),
-    ("memory.bytes_per_op", true),
-    ("memory.allocs_per_op", true),
-];
+use crate::results::{
+    RegressionCheck, RegressionConfig, RegressionReport, Results, TrialResult, Verdict,
+};
 
 /// Trials need this many operations for their p99.9 to count.
 pub const P999_MIN_OPS: u64 = 10_000;
 
 /// Significance level of a FAIL (after Holm).
 pub const ALPHA: f64 = 0.05;
-
-/// How a comparison is configured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegressionConfig {
-    /// Default threshold T on the change (0.10 = 10% worse).
-    pub threshold: f64,
-    /// Per-metric thresholds.
-    pub metrics: BTreeMap<String, f64>,
-}
-
-impl Default for RegressionConfig {
-    fn default() -> Self {
-        RegressionConfig {
-            threshold: 0.10,
-            metrics: BTreeMap::new(),
-        }
-    }
-}
-
-impl RegressionConfig {
-    fn threshold(&self, metric: &str) -> f64 {
-        self.metrics.get(metric).copied().unwrap_or(self.threshold)
-    }
-}
-
-/// One metric of one target in one case, against the baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegressionCheck {
-    /// Case name.
-    pub case: String,
-    /// Target id.
-    pub target: String,
-    /// Metric name.
-    pub metric: String,
-    /// Median of the baseline's trials.
-    pub base: f64,
-    /// Median of this run's trials.
-    pub new: f64,
-    /// Trials compared (baseline, new).
-    pub trials: (usize, usize),
-    /// Estimated change, positive = worse (0.12 = 12% worse).
-    pub change: f64,
-    /// The change's interval (same sign convention), with its coverage.
-    pub interval: Option<Interval>,
-    /// Two-sided Mann-Whitney p-value of any difference (as benchstat shows).
-    pub p_value: Option<f64>,
-    /// One-sided p-value of "worse by more than T", Holm-adjusted over the run.
-    pub p_regression: Option<f64>,
-    /// The one-sided test behind `p_regression`: `rank` (Mann-Whitney on
-    /// per-trial values) or `welch-t` (Welch's t on log trial values, used
-    /// when there are too few trials for the rank test to reach 5% after Holm).
-    #[serde(default)]
-    pub test: String,
-    /// Threshold T.
-    pub threshold: f64,
-    /// Smallest change these trials can resolve (2.8 x CV x sqrt(2/n)).
-    pub detectable: Option<f64>,
-    /// Trials per side needed to resolve T, when `detectable` exceeds it.
-    pub trials_needed: Option<usize>,
-    /// PASS, WARN or FAIL.
-    pub verdict: Verdict,
-    /// Why, in words.
-    pub reason: String,
-}
-
-/// A whole comparison.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegressionReport {
-    /// What the baseline is (a name or a file).
-    pub baseline: String,
-    /// When the baseline ran.
-    pub baseline_started_at: String,
-    /// Environment fields that differ ("cores: 2 -> 4"); non-empty caps verdicts at WARN.
-    pub environment_differs: Vec<String>,
-    /// Why FAILs were downgraded (A/A control, environment), if they were.
-    pub downgraded: Option<String>,
-    /// The configuration.
-    pub config: RegressionConfig,
-    /// Every check.
-    pub checks: Vec<RegressionCheck>,
-    /// Geometric mean of the new/base ratios of medians over shared cases and targets, by metric.
-    pub geomean: BTreeMap<String, f64>,
-    /// The worst verdict.
-    pub verdict: Verdict,
-}
 
 /// Before measuring: when `tests` one-sided rank tests with `base` and
 /// `new` trials a side cannot reach [`ALPHA`] after Holm, a note saying that
@@ -144,7 +48,7 @@ pub fn rank_test_note(base: usize, new: usize, tests: usize) -> Option<String> {
 /// Timing checks a comparison of these results with a run of `new_cases`
 /// and `new_targets` makes (every shared case and target, each gated timing metric).
 pub fn timing_tests(base: &Results, new_cases: &[String], new_targets: &[String]) -> usize {
-    let per_pair = GATED.iter().filter(|(_, exact)| !exact).count();
+    let per_pair = metrics::gated().filter(|m| m.gate == Gate::Shift).count();
     base.cases
         .iter()
         .filter(|c| new_cases.contains(&c.name))
@@ -281,7 +185,8 @@ pub fn compare_trials(
     let mut ratios: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (case_name, target_id, base_trials, new_trials) in pairs {
         {
-            for (metric, exact) in GATED {
+            for def in metrics::gated() {
+                let (metric, exact) = (def.name, def.gate == Gate::Exact);
                 let (b, n) = (
                     trial_values(base_trials, metric),
                     trial_values(new_trials, metric),
@@ -322,7 +227,7 @@ pub fn compare_trials(
                     verdict: Verdict::Pass,
                     reason: String::new(),
                 };
-                if *exact {
+                if exact {
                     // Counts: the medians decide; float noise below 0.1% is no change.
                     let change = if bm > 0.0 {
                         worse_sign(metric) * (nm / bm - 1.0)

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use rigor_scenario::metrics::{self, Across};
 use rigor_scenario::plan::{Plan, TargetPlan};
 use rigor_scenario::redact::redact_credentials;
 
@@ -695,22 +696,6 @@ fn measured_trial(m: crate::target::Measured, trial: u32, position: u32) -> Tria
     }
 }
 
-/// Metrics a target reports as the median of its trials' values.
-const MEDIAN_METRICS: &[&str] = &[
-    "cache.entries",
-    "cache.entries_end",
-    "cache.memory",
-    "cache.bytes_per_entry",
-    "rate.achieved",
-    "schedule.lag.p50",
-    "schedule.lag.p99",
-    "errors.per_second",
-    "server.memory.bytes_per_op",
-    "server.memory.allocs_per_op",
-    "server.gc_per_1k",
-    "server.memory.heap_inuse",
-];
-
 /// Decodes a trial's named histograms and adds them into `into`.
 fn add_encoded(
     into: &mut BTreeMap<String, hdrhistogram::Histogram<u64>>,
@@ -733,10 +718,9 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             let mut merged = new_histogram();
             let (mut ops, mut errors) = (0u64, 0u64);
             let (mut bytes, mut allocs) = (Some(0.0), Some(0.0));
-            let mut throughputs = Vec::new();
-            let mut medians: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+            // Metrics the catalogue combines as the median or max of trials.
+            let mut per_trial: BTreeMap<&'static str, (Across, Vec<f64>)> = BTreeMap::new();
             let mut service: Option<hdrhistogram::Histogram<u64>> = None;
-            let mut peak: Option<f64> = None;
             let mut kinds: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
             let mut kind_counts: BTreeMap<String, u64> = BTreeMap::new();
             let mut samples: BTreeMap<String, hdrhistogram::Histogram<u64>> = BTreeMap::new();
@@ -756,17 +740,21 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
                 for (name, n) in &trial.kind_counts {
                     *kind_counts.entry(name.clone()).or_insert(0) += n;
                 }
-                for k in MEDIAN_METRICS {
-                    medians.entry(k).or_default().extend(trial.metrics.get(*k));
+                for def in metrics::METRICS
+                    .iter()
+                    .filter(|m| m.across != Across::Pooled)
+                {
+                    per_trial
+                        .entry(def.name)
+                        .or_insert((def.across, Vec::new()))
+                        .1
+                        .extend(trial.metrics.get(def.name));
                 }
                 if let Ok(h) = stats::decode(&trial.histogram) {
                     let _ = merged.add(&h);
                 }
                 if let Some(Ok(h)) = trial.service_histogram.as_deref().map(stats::decode) {
                     let _ = service.get_or_insert_with(new_histogram).add(&h);
-                }
-                if let Some(max) = trial.metrics.get("schedule.lag.max") {
-                    medians.entry("schedule.lag.max").or_default().push(*max);
                 }
                 ops += trial.operations + trial.errors;
                 errors += trial.errors;
@@ -780,10 +768,6 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
                 allocs = allocs
                     .zip(per_op("memory.allocs_per_op"))
                     .map(|(a, b)| a + b);
-                throughputs.extend(trial.metrics.get("throughput"));
-                if let Some(p) = trial.metrics.get("memory.peak_resident") {
-                    peak = Some(peak.map_or(*p, |q: f64| q.max(*p)));
-                }
             }
             let mut m = BTreeMap::new();
             stats::latency_metrics(&merged, &mut m);
@@ -801,18 +785,14 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
             service_metrics(service.as_ref(), &mut m);
             kind_metrics(kinds.iter().map(|(k, h)| (h, k.as_str())), &mut m);
             hit_ratio(&kind_counts, &mut m);
-            for (k, v) in &medians {
-                let value = if *k == "schedule.lag.max" {
-                    v.iter().copied().reduce(f64::max)
-                } else {
-                    stats::median(v)
+            for (name, (across, v)) in &per_trial {
+                let value = match across {
+                    Across::Max => v.iter().copied().reduce(f64::max),
+                    Across::Median | Across::Pooled => stats::median(v),
                 };
                 if let Some(value) = value {
-                    m.insert(k.to_string(), value);
+                    m.insert(name.to_string(), value);
                 }
-            }
-            if let Some(tp) = stats::median(&throughputs) {
-                m.insert("throughput".into(), tp);
             }
             if ops > 0 {
                 m.insert("errors.count".into(), errors as f64);
@@ -823,9 +803,6 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
                 if let Some(a) = allocs {
                     m.insert("memory.allocs_per_op".into(), a / ops as f64);
                 }
-            }
-            if let Some(p) = peak {
-                m.insert("memory.peak_resident".into(), p);
             }
             let setup = prepared.target.setup();
             let compile: Vec<f64> = setup
@@ -908,28 +885,13 @@ fn summarize(results: &mut Results, targets: &[Prepared]) {
     }
 }
 
-/// Metrics summarised across trials.
-pub const STATS_METRICS: &[&str] = &[
-    "throughput",
-    "latency.mean",
-    "latency.p50",
-    "latency.p90",
-    "latency.p99",
-    "latency.p99.9",
-    "memory.bytes_per_op",
-    "memory.allocs_per_op",
-    "cache.hit_ratio",
-    "errors.rate",
-    "rate.achieved",
-];
-
 /// Median, range, the median's interval and the CV of each metric over the
 /// trials (interrupted trials left out; p99.9 only from trials of 10^4
 /// operations or more).
 fn trial_stats(trials: &[TrialResult]) -> BTreeMap<String, MetricStats> {
     use crate::inference;
-    STATS_METRICS
-        .iter()
+    metrics::with_stats()
+        .map(|m| m.name)
         .filter_map(|metric| {
             let v = crate::regress::trial_values(trials, metric);
             if v.is_empty() {
@@ -951,7 +913,7 @@ fn trial_stats(trials: &[TrialResult]) -> BTreeMap<String, MetricStats> {
 }
 
 /// Full mode's A/A control: the first target against its copy, case by case.
-fn aa_control(results: &Results, control: &str) -> Option<crate::regress::RegressionReport> {
+fn aa_control(results: &Results, control: &str) -> Option<RegressionReport> {
     let first = results.targets.first()?.id.clone();
     let pairs: Vec<crate::regress::Pairing> = results
         .cases
@@ -962,7 +924,7 @@ fn aa_control(results: &Results, control: &str) -> Option<crate::regress::Regres
             Some((c.name.clone(), first.clone(), &a.trials[..], &b.trials[..]))
         })
         .collect();
-    let config = crate::regress::RegressionConfig {
+    let config = RegressionConfig {
         threshold: results.regression_config.threshold,
         metrics: results.regression_config.metrics.clone(),
     };

@@ -479,7 +479,7 @@ pub fn bar_chart(case: &CaseResult, metric: &str, title: &str, width: f64) -> Op
     let (left, right, row, bar) = (130.0, 210.0, 26.0, 16.0);
     let span = (width - left - right).max(60.0);
     let x = |v: f64| left + span * (v / max).clamp(0.0, 1.0);
-    let format = |v: f64| crate::view::format_metric(metric, Some(v));
+    let format = |v: f64| crate::format::format_metric(metric, Some(v));
     let bars = values
         .iter()
         .enumerate()

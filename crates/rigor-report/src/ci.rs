@@ -4,65 +4,12 @@
 //! templates `junit.xml.j2` and `summary.md.j2` like the other reports, and
 //! the benchstat-like table of `rigor compare`. All read a results file alone.
 
-use rigor_engine::regress::{RegressionCheck, RegressionReport};
+use rigor_engine::results::{RegressionCheck, RegressionReport};
 use rigor_engine::results::{Results, Verdict};
 use serde::Serialize;
 
 use crate::escape::terminal_safe;
-use crate::view::format_metric;
-
-fn pct(v: f64) -> String {
-    if v.is_finite() {
-        format!("{:+.1}%", v * 100.0)
-    } else {
-        "-".into()
-    }
-}
-
-/// The change of the metric's own value, signed as the value moved (a
-/// throughput drop is negative), with its interval (and the interval's
-/// coverage when it is not 95%) and whether that is worse or better:
-/// `-78.8% [-80.1%, -77.0%] worse`.
-pub fn change_text(c: &RegressionCheck) -> String {
-    let higher_is_better = rigor_scenario::metrics::metric(&c.metric)
-        .is_some_and(|m| m.direction == rigor_scenario::metrics::Direction::HigherIsBetter);
-    // `c.change` is "badness": positive is worse whichever way the metric improves.
-    let value = |bad: f64| {
-        if higher_is_better {
-            1.0 / (1.0 + bad) - 1.0
-        } else {
-            bad
-        }
-    };
-    let word = if c.change > 0.001 {
-        " worse"
-    } else if c.change < -0.001 {
-        " better"
-    } else {
-        ""
-    };
-    match c.interval {
-        Some(i) if c.trials.0.min(c.trials.1) > 1 => {
-            let cov = if (i.confidence - 0.95).abs() > 0.001 {
-                format!(" ({:.0}% interval)", i.confidence * 100.0)
-            } else {
-                String::new()
-            };
-            let (lo, hi) = if higher_is_better {
-                (value(i.high), value(i.low))
-            } else {
-                (value(i.low), value(i.high))
-            };
-            format!(
-                "{} [{}, {}]{cov}{word}",
-                pct(value(c.change)),
-                pct(lo),
-                pct(hi)
-            )
-        }
-        _ => format!("{}{word}", pct(value(c.change))),
-    }
-}
+use crate::format::{change_text, format_metric, format_p, pct};
 
 /// One JUnit test case.
 #[derive(Debug, Serialize)]
@@ -140,8 +87,7 @@ fn cases(results: &Results) -> Vec<Case> {
                 format_metric(&c.metric, Some(c.base)),
                 format_metric(&c.metric, Some(c.new)),
                 change_text(c),
-                c.p_value
-                    .map_or("-".into(), rigor_engine::regress::format_p),
+                c.p_value.map_or("-".into(), format_p),
                 c.reason
             );
             out.push(Case {
@@ -165,8 +111,7 @@ fn check_cells(c: &RegressionCheck) -> Vec<String> {
         format_metric(&c.metric, Some(c.base)),
         format_metric(&c.metric, Some(c.new)),
         change_text(c),
-        c.p_value
-            .map_or("-".into(), rigor_engine::regress::format_p),
+        c.p_value.map_or("-".into(), format_p),
     ]
 }
 

@@ -20,6 +20,7 @@ use rigor_engine::results::Results;
 pub mod chart;
 pub mod ci;
 pub mod escape;
+pub mod format;
 pub mod view;
 
 /// The default templates, embedded.

@@ -1,13 +1,13 @@
 //! View structs: what templates see. Values arrive formatted with units.
 
 use rigor_engine::results::{Results, RunStatus, TargetResult, Verdict};
-use rigor_scenario::metrics::{self, Unit};
 use rigor_scenario::plan::Stop;
 use rigor_scenario::units::{format_nanos, significant};
 use serde::Serialize;
 
 use crate::chart::{self, ChartView};
 use crate::escape::Styled;
+use crate::format::{distribution_label, format_metric, format_p, kind_label};
 
 /// The whole report.
 #[derive(Debug, Serialize)]
@@ -158,47 +158,6 @@ fn summary_table(
     (header, rows, widths)
 }
 
-/// `regorus (engine: vm)`: the kind and the settings that are set (unset
-/// ones, `null` in the results, are left out: "cache: null" reads as a
-/// setting).
-/// A setting as a reader writes it: strings bare, maps and lists in YAML's
-/// flow style without the settings left unset (`{kind: moka, key: [input.user]}`).
-fn setting(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) => {
-            format!(
-                "[{}]",
-                items.iter().map(setting).collect::<Vec<_>>().join(", ")
-            )
-        }
-        serde_json::Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| format!("{k}: {}", setting(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-fn kind_label(kind: &str, config: &serde_json::Value) -> String {
-    let set: Vec<String> = config
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| format!("{k}: {}", setting(v)))
-        .collect();
-    if set.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind} ({})", set.join(", "))
-    }
-}
-
 /// The server table's columns: the client's mean beside the server's own view.
 const SERVER_SUMMARY: &[(&str, &str)] = &[
     ("latency.mean", "client mean"),
@@ -212,20 +171,6 @@ const SERVER_SUMMARY: &[(&str, &str)] = &[
     ("server.gc_per_1k", "GC per 1k req"),
     ("server.memory.heap_inuse", "heap in use"),
 ];
-
-fn distribution_label(d: &rigor_scenario::plan::DistributionPlan) -> String {
-    use rigor_scenario::model::Distribution;
-    match d.kind {
-        Distribution::Uniform => "uniform".into(),
-        Distribution::Zipfian => format!("zipfian (s={})", significant(d.zipf_exponent)),
-        Distribution::Hotspot => format!(
-            "hotspot ({}% of operations on {}% of keys)",
-            significant(d.hotspot_ops * 100.0),
-            significant(d.hotspot_keys * 100.0)
-        ),
-        Distribution::Sequential => "sequential".into(),
-    }
-}
 
 fn keys_line(results: &Results) -> Option<String> {
     use rigor_scenario::units::format_bytes;
@@ -392,30 +337,6 @@ fn colored(v: Verdict, color: bool) -> Styled {
         Verdict::Fail => "1;31",
     };
     Styled(format!("\x1b[{code}m{}\x1b[0m", v.label()))
-}
-
-/// Formats a metric value with its unit.
-pub fn format_metric(name: &str, value: Option<f64>) -> String {
-    match (metrics::metric(name), value) {
-        (_, None) => "-".into(),
-        (Some(def), Some(v)) => match def.unit {
-            Unit::PerSecond => format!("{}/s", compact(v)),
-            Unit::Count if name == "memory.allocs_per_op" => significant(v),
-            unit => unit.format(v),
-        },
-        (None, Some(v)) => significant(v),
-    }
-}
-
-/// 12345 -> 12.35k.
-fn compact(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{}M", significant(v / 1e6))
-    } else if v >= 1e4 {
-        format!("{}k", significant(v / 1e3))
-    } else {
-        significant(v)
-    }
 }
 
 /// Rate mode: latency is from the intended start, service from the actual send.
@@ -1020,7 +941,7 @@ fn decisions_view(v: &rigor_engine::results::Verification) -> DecisionsView {
     }
 }
 
-fn regression_view(r: &rigor_engine::regress::RegressionReport, color: bool) -> RegressionView {
+fn regression_view(r: &rigor_engine::results::RegressionReport, color: bool) -> RegressionView {
     let rows: Vec<RegressionRow> = r
         .checks
         .iter()
@@ -1031,9 +952,8 @@ fn regression_view(r: &rigor_engine::regress::RegressionReport, color: bool) -> 
                 c.metric.clone(),
                 format_metric(&c.metric, Some(c.base)),
                 format_metric(&c.metric, Some(c.new)),
-                crate::ci::change_text(c),
-                c.p_value
-                    .map_or("-".into(), rigor_engine::regress::format_p),
+                crate::format::change_text(c),
+                c.p_value.map_or("-".into(), format_p),
             ],
             verdict_colored: colored(c.verdict, color),
             class: class(c.verdict).into(),

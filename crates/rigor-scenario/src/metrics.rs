@@ -1,6 +1,10 @@
 //! The catalogue of metric names: one table, used by the scenario parser
-//! (threshold keys and units), the engine (what to compute) and the
-//! reporters (how to format). Names are a stable contract.
+//! (threshold keys and units), the engine (what to compute, how trials
+//! combine, which metrics get statistics, regression gating, comparisons and
+//! history) and the reporters (how to format). Names are a stable contract.
+//!
+//! Adding a metric to the statistics or the regression gate is one flag on
+//! its entry here; no other list names metrics for those jobs.
 
 use crate::units;
 
@@ -68,6 +72,29 @@ impl Unit {
     }
 }
 
+/// How a target's value of a metric is made from its trials' values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Across {
+    /// Computed from all trials together (merged histograms, summed counts).
+    Pooled,
+    /// The median of the trials' values.
+    Median,
+    /// The highest of the trials' values.
+    Max,
+}
+
+/// Whether and how a metric is gated against a baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Not gated.
+    No,
+    /// A noisy measurement: gated by a rank test on the trials' shift.
+    Shift,
+    /// An exact count (allocations, bytes per operation): any increase is
+    /// WARN, beyond the threshold FAIL.
+    Exact,
+}
+
 /// One entry of the metric catalogue.
 #[derive(Debug, Clone, Copy)]
 pub struct MetricDef {
@@ -79,27 +106,103 @@ pub struct MetricDef {
     pub direction: Direction,
     /// One line for the documentation and reports.
     pub description: &'static str,
+    /// How trials combine into the target's value.
+    pub across: Across,
+    /// Summarised over trials (median, range, interval, CV in `stats`).
+    pub stats: bool,
+    /// Gated against a baseline (`--baseline`, `rigor compare`, A/A control).
+    pub gate: Gate,
+    /// Compared as a ratio to the scenario's `compare:` target.
+    pub compared: bool,
+    /// Kept in the run history (`reports/history`, trend charts).
+    pub history: bool,
+}
+
+const fn def(
+    name: &'static str,
+    unit: Unit,
+    direction: Direction,
+    description: &'static str,
+) -> MetricDef {
+    MetricDef {
+        name,
+        unit,
+        direction,
+        description,
+        across: Across::Pooled,
+        stats: false,
+        gate: Gate::No,
+        compared: false,
+        history: false,
+    }
 }
 
 const fn lat(name: &'static str, description: &'static str) -> MetricDef {
-    MetricDef {
-        name,
-        unit: Unit::Nanos,
-        direction: Direction::LowerIsBetter,
-        description,
+    def(name, Unit::Nanos, Direction::LowerIsBetter, description)
+}
+
+// Flags, chained on an entry: `lat(..).stats().gated()`.
+impl MetricDef {
+    const fn stats(self) -> Self {
+        MetricDef {
+            stats: true,
+            ..self
+        }
+    }
+    const fn gated(self) -> Self {
+        MetricDef {
+            gate: Gate::Shift,
+            ..self
+        }
+    }
+    const fn exact(self) -> Self {
+        MetricDef {
+            gate: Gate::Exact,
+            ..self
+        }
+    }
+    const fn compared(self) -> Self {
+        MetricDef {
+            compared: true,
+            ..self
+        }
+    }
+    const fn history(self) -> Self {
+        MetricDef {
+            history: true,
+            ..self
+        }
+    }
+    const fn median(self) -> Self {
+        MetricDef {
+            across: Across::Median,
+            ..self
+        }
+    }
+    const fn max(self) -> Self {
+        MetricDef {
+            across: Across::Max,
+            ..self
+        }
     }
 }
 
 /// Every metric rigor computes, in report order.
 pub const METRICS: &[MetricDef] = &[
+    def(
+        "throughput",
+        Unit::PerSecond,
+        Direction::HigherIsBetter,
+        "successful operations per second, all workers together (median of trials); failed ones are errors",
+    ).median().stats().gated().compared().history(),
     lat("latency.min", "fastest operation"),
-    lat("latency.mean", "mean operation latency"),
+    lat("latency.mean", "mean operation latency").stats().gated().compared(),
     lat("latency.stdev", "standard deviation of operation latency"),
-    lat("latency.p50", "median operation latency"),
-    lat("latency.p90", "90th percentile latency"),
+    lat("latency.p50", "median operation latency").stats().gated().compared().history(),
+    lat("latency.p90", "90th percentile latency").stats().gated().compared(),
     lat("latency.p95", "95th percentile latency"),
-    lat("latency.p99", "99th percentile latency"),
-    lat("latency.p99.9", "99.9th percentile latency"),
+    lat("latency.p99", "99th percentile latency").stats().gated().compared().history(),
+    lat("latency.p99.9", "99.9th percentile latency").stats().gated().compared(),
     lat("latency.max", "slowest operation"),
     lat(
         "service.mean",
@@ -108,23 +211,23 @@ pub const METRICS: &[MetricDef] = &[
     lat(
         "service.p50",
         "rate mode: median service time (from the actual send)",
-    ),
+    ).compared(),
     lat("service.p90", "rate mode: 90th percentile service time"),
-    lat("service.p99", "rate mode: 99th percentile service time"),
+    lat("service.p99", "rate mode: 99th percentile service time").compared(),
     lat("service.p99.9", "rate mode: 99.9th percentile service time"),
     lat("service.max", "rate mode: longest service time"),
     lat(
         "schedule.lag.p50",
         "rate mode: median delay of an idle worker's start behind the schedule",
-    ),
+    ).median(),
     lat(
         "schedule.lag.p99",
         "rate mode: 99th percentile delay of an idle worker's start behind the schedule",
-    ),
+    ).median(),
     lat(
         "schedule.lag.max",
         "rate mode: longest delay of an idle worker's start behind the schedule",
-    ),
+    ).max(),
     // Per-kind latencies: cache targets split reads (get) from writes (set);
     // cache reads and decision-cache lookups split hits from misses.
     lat("latency.get.mean", "cache targets: mean latency of reads (get; a miss with `miss: fill` includes the set)"),
@@ -151,85 +254,78 @@ pub const METRICS: &[MetricDef] = &[
     lat("latency.miss.p99", "99th percentile latency of cache misses"),
     lat("latency.miss.p99.9", "99.9th percentile latency of cache misses"),
     lat("latency.miss.max", "slowest cache miss"),
-    MetricDef {
-        name: "cache.hit_ratio",
-        unit: Unit::Fraction,
-        direction: Direction::HigherIsBetter,
-        description: "cache reads (or decision lookups) that found their key / all of them, measured phase",
-    },
-    MetricDef {
-        name: "cache.entries",
-        unit: Unit::Count,
-        direction: Direction::HigherIsBetter,
-        description: "entries in the cache after preload (moka entry_count; Redis DBSIZE)",
-    },
-    MetricDef {
-        name: "cache.entries_end",
-        unit: Unit::Count,
-        direction: Direction::HigherIsBetter,
-        description: "entries in the cache at the end of the trial",
-    },
-    MetricDef {
-        name: "cache.memory",
-        unit: Unit::Bytes,
-        direction: Direction::LowerIsBetter,
-        description: "memory the cache holds after preload: moka, jemalloc bytes allocated since before the cache was built; Redis, INFO used_memory minus the empty server's",
-    },
-    MetricDef {
-        name: "cache.bytes_per_entry",
-        unit: Unit::Bytes,
-        direction: Direction::LowerIsBetter,
-        description: "cache.memory / cache.entries: the memory cost of one cached entry, comparable across caches",
-    },
-    MetricDef {
-        name: "rate.achieved",
-        unit: Unit::PerSecond,
-        direction: Direction::HigherIsBetter,
-        description: "rate mode: measured operations completed per second, first intended start to last completion (compare with the requested rate)",
-    },
-    MetricDef {
-        name: "throughput",
-        unit: Unit::PerSecond,
-        direction: Direction::HigherIsBetter,
-        description: "successful operations per second, all workers together (median of trials); failed ones are errors",
-    },
-    MetricDef {
-        name: "errors.count",
-        unit: Unit::Count,
-        direction: Direction::LowerIsBetter,
-        description: "failed operations in the measured phase, all trials",
-    },
-    MetricDef {
-        name: "errors.rate",
-        unit: Unit::Fraction,
-        direction: Direction::LowerIsBetter,
-        description: "failed operations / all operations (default threshold: critical 0%)",
-    },
-    MetricDef {
-        name: "errors.per_second",
-        unit: Unit::PerSecond,
-        direction: Direction::LowerIsBetter,
-        description: "failed operations per second (median of trials that had errors)",
-    },
-    MetricDef {
-        name: "compile.time",
-        unit: Unit::Nanos,
-        direction: Direction::LowerIsBetter,
-        description:
-            "median of fresh policy load + compile runs (parse and compile apart in results)",
-    },
-    MetricDef {
-        name: "memory.bytes_per_op",
-        unit: Unit::Bytes,
-        direction: Direction::LowerIsBetter,
-        description: "bytes allocated per operation (jemalloc thread.allocatedp)",
-    },
-    MetricDef {
-        name: "memory.allocs_per_op",
-        unit: Unit::Count,
-        direction: Direction::LowerIsBetter,
-        description: "allocator calls per operation (counting GlobalAlloc wrapper)",
-    },
+    def(
+        "cache.hit_ratio",
+        Unit::Fraction,
+        Direction::HigherIsBetter,
+        "cache reads (or decision lookups) that found their key / all of them, measured phase",
+    ).stats(),
+    def(
+        "cache.entries",
+        Unit::Count,
+        Direction::HigherIsBetter,
+        "entries in the cache after preload (moka entry_count; Redis DBSIZE)",
+    ).median(),
+    def(
+        "cache.entries_end",
+        Unit::Count,
+        Direction::HigherIsBetter,
+        "entries in the cache at the end of the trial",
+    ).median(),
+    def(
+        "cache.memory",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "memory the cache holds after preload: moka, jemalloc bytes allocated since before the cache was built; Redis, INFO used_memory minus the empty server's",
+    ).median(),
+    def(
+        "cache.bytes_per_entry",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "cache.memory / cache.entries: the memory cost of one cached entry, comparable across caches",
+    ).median(),
+    def(
+        "rate.achieved",
+        Unit::PerSecond,
+        Direction::HigherIsBetter,
+        "rate mode: measured operations completed per second, first intended start to last completion (compare with the requested rate)",
+    ).median().stats(),
+    def(
+        "errors.count",
+        Unit::Count,
+        Direction::LowerIsBetter,
+        "failed operations in the measured phase, all trials",
+    ),
+    def(
+        "errors.rate",
+        Unit::Fraction,
+        Direction::LowerIsBetter,
+        "failed operations / all operations (default threshold: critical 0%)",
+    ).stats(),
+    def(
+        "errors.per_second",
+        Unit::PerSecond,
+        Direction::LowerIsBetter,
+        "failed operations per second (median of trials that had errors)",
+    ).median(),
+    def(
+        "compile.time",
+        Unit::Nanos,
+        Direction::LowerIsBetter,
+        "median of fresh policy load + compile runs (parse and compile apart in results)",
+    ),
+    def(
+        "memory.bytes_per_op",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "bytes allocated per operation (jemalloc thread.allocatedp)",
+    ).stats().exact().compared(),
+    def(
+        "memory.allocs_per_op",
+        Unit::Count,
+        Direction::LowerIsBetter,
+        "allocator calls per operation (counting GlobalAlloc wrapper)",
+    ).stats().exact().compared(),
     lat("server.eval.mean", "opa-http: the server's own mean query evaluation time (OPA's timer_rego_query_eval_ns, ?metrics=true)"),
     lat("server.eval.p50", "opa-http: median of the server's own query evaluation time"),
     lat("server.eval.p90", "opa-http: 90th percentile of the server's own query evaluation time"),
@@ -240,47 +336,67 @@ pub const METRICS: &[MetricDef] = &[
     lat("server.handler.p90", "opa-http: 90th percentile time in the server's HTTP handler"),
     lat("server.handler.p99", "opa-http: 99th percentile time in the server's HTTP handler"),
     lat("server.handler.max", "opa-http: longest time in the server's HTTP handler"),
-    MetricDef {
-        name: "server.eval_share",
-        unit: Unit::Fraction,
-        direction: Direction::HigherIsBetter,
-        description: "opa-http: server.eval.mean / latency.mean, the share of the client's latency that is the policy evaluation itself (the rest is network, HTTP, JSON and the handler)",
-    },
-    MetricDef {
-        name: "server.memory.bytes_per_op",
-        unit: Unit::Bytes,
-        direction: Direction::LowerIsBetter,
-        description: "managed OPA: Go heap bytes allocated per request the server counted (go_memstats_alloc_bytes_total from /metrics, before and after each trial; scope `server`)",
-    },
-    MetricDef {
-        name: "server.memory.allocs_per_op",
-        unit: Unit::Count,
-        direction: Direction::LowerIsBetter,
-        description: "managed OPA: Go heap allocations per request (go_memstats_mallocs_total)",
-    },
-    MetricDef {
-        name: "server.gc_per_1k",
-        unit: Unit::Count,
-        direction: Direction::LowerIsBetter,
-        description: "managed OPA: Go GC cycles per 1000 requests",
-    },
-    MetricDef {
-        name: "server.memory.heap_inuse",
-        unit: Unit::Bytes,
-        direction: Direction::LowerIsBetter,
-        description: "managed OPA: Go heap in use after the trial (go_memstats_heap_inuse_bytes)",
-    },
-    MetricDef {
-        name: "memory.peak_resident",
-        unit: Unit::Bytes,
-        direction: Direction::LowerIsBetter,
-        description: "highest jemalloc stats.resident sampled during the measured phase",
-    },
+    def(
+        "server.eval_share",
+        Unit::Fraction,
+        Direction::HigherIsBetter,
+        "opa-http: server.eval.mean / latency.mean, the share of the client's latency that is the policy evaluation itself (the rest is network, HTTP, JSON and the handler)",
+    ),
+    def(
+        "server.memory.bytes_per_op",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "managed OPA: Go heap bytes allocated per request the server counted (go_memstats_alloc_bytes_total from /metrics, before and after each trial; scope `server`)",
+    ).median(),
+    def(
+        "server.memory.allocs_per_op",
+        Unit::Count,
+        Direction::LowerIsBetter,
+        "managed OPA: Go heap allocations per request (go_memstats_mallocs_total)",
+    ).median(),
+    def(
+        "server.gc_per_1k",
+        Unit::Count,
+        Direction::LowerIsBetter,
+        "managed OPA: Go GC cycles per 1000 requests",
+    ).median(),
+    def(
+        "server.memory.heap_inuse",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "managed OPA: Go heap in use after the trial (go_memstats_heap_inuse_bytes)",
+    ).median(),
+    def(
+        "memory.peak_resident",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "highest jemalloc stats.resident sampled during the measured phase",
+    ).max(),
 ];
 
 /// Looks a metric up by name.
 pub fn metric(name: &str) -> Option<&'static MetricDef> {
     METRICS.iter().find(|m| m.name == name)
+}
+
+/// The metrics summarised over trials (`stats`), in catalogue order.
+pub fn with_stats() -> impl Iterator<Item = &'static MetricDef> {
+    METRICS.iter().filter(|m| m.stats)
+}
+
+/// The metrics gated against a baseline, in catalogue order.
+pub fn gated() -> impl Iterator<Item = &'static MetricDef> {
+    METRICS.iter().filter(|m| m.gate != Gate::No)
+}
+
+/// The metrics compared as ratios to the scenario's `compare:` target.
+pub fn compared() -> impl Iterator<Item = &'static MetricDef> {
+    METRICS.iter().filter(|m| m.compared)
+}
+
+/// The metrics kept in the run history.
+pub fn in_history() -> impl Iterator<Item = &'static MetricDef> {
+    METRICS.iter().filter(|m| m.history)
 }
 
 /// All metric names, in catalogue order.
@@ -317,6 +433,28 @@ mod tests {
             Direction::HigherIsBetter
         );
         assert!(metric("latency.p999").is_none());
+    }
+
+    #[test]
+    fn flags_are_consistent() {
+        // Gating and comparing need per-trial values, which `stats` has for
+        // every gated metric; exact counts are the allocation figures.
+        for m in gated() {
+            assert!(m.stats, "{} is gated but has no trial statistics", m.name);
+        }
+        let exact: Vec<_> = gated()
+            .filter(|m| m.gate == Gate::Exact)
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(exact, ["memory.bytes_per_op", "memory.allocs_per_op"]);
+        assert_eq!(gated().next().unwrap().name, "throughput");
+        let history: Vec<_> = in_history().map(|m| m.name).collect();
+        assert_eq!(history, ["throughput", "latency.p50", "latency.p99"]);
+        assert!(compared().any(|m| m.name == "service.p99"));
+        assert!(!gated().any(|m| m.name == "service.p99"));
+        assert_eq!(metric("memory.peak_resident").unwrap().across, Across::Max);
+        assert_eq!(metric("cache.entries").unwrap().across, Across::Median);
+        assert_eq!(metric("latency.p99").unwrap().across, Across::Pooled);
     }
 
     #[test]
