@@ -17,6 +17,7 @@
 //!   (never per operation). See [`alloc`].
 //! - The engine knows the [`target::Target`] contract only, never a kind.
 
+mod aggregate;
 pub mod alloc;
 pub mod compare;
 mod drive;
@@ -30,4 +31,5 @@ pub mod run;
 mod schedule;
 pub mod stats;
 pub mod target;
+mod trial;
 pub mod verify;

@@ -472,6 +472,110 @@ pub use rigor_scenario::content_hash;
 mod tests {
     use super::*;
 
+    use crate::results::testing::trials_of;
+
+    /// Eight trials of `metric` around `centre`, with +-1% spread.
+    fn around(metric: &str, centre: f64) -> Vec<TrialResult> {
+        let spread = [1.0, 0.99, 1.01, 0.995, 1.005, 0.998, 1.002, 1.0];
+        trials_of(metric, &spread.map(|f| f * centre))
+    }
+
+    fn verdict_of(metric: &str, base: &[TrialResult], new: &[TrialResult]) -> RegressionCheck {
+        let pairs = [("c".to_string(), "t".to_string(), base, new)];
+        let report = compare_trials(&pairs, "base", &RegressionConfig::default());
+        report
+            .checks
+            .into_iter()
+            .find(|c| c.metric == metric)
+            .expect("the metric is checked")
+    }
+
+    #[test]
+    fn a_clear_slowdown_fails_and_no_change_passes() {
+        let base = around("latency.p50", 1000.0);
+        let slow = verdict_of("latency.p50", &base, &around("latency.p50", 1300.0));
+        assert_eq!(slow.verdict, Verdict::Fail, "{}", slow.reason);
+        assert!((slow.change - 0.3).abs() < 0.02, "{}", slow.change);
+        let same = verdict_of("latency.p50", &base, &around("latency.p50", 1000.0));
+        assert_eq!(same.verdict, Verdict::Pass, "{}", same.reason);
+        assert!(same.interval.unwrap().high < 0.10);
+    }
+
+    #[test]
+    fn throughput_is_worse_when_it_drops() {
+        let base = around("throughput", 1000.0);
+        let drop = verdict_of("throughput", &base, &around("throughput", 700.0));
+        assert_eq!(drop.verdict, Verdict::Fail, "{}", drop.reason);
+        assert!(
+            drop.change > 0.0,
+            "badness is positive for a drop: {}",
+            drop.change
+        );
+        let rise = verdict_of("throughput", &base, &around("throughput", 1300.0));
+        assert_eq!(rise.verdict, Verdict::Pass, "{}", rise.reason);
+        assert!(rise.change < 0.0);
+    }
+
+    #[test]
+    fn a_change_within_the_noise_is_inconclusive_not_a_verdict() {
+        // 8% worse with trials spread over +-15%: neither proven worse than
+        // 10% nor proven better than it.
+        let wide = |c: f64| {
+            let spread = [1.0, 0.85, 1.15, 0.9, 1.1, 0.95, 1.05, 1.0];
+            trials_of("latency.p50", &spread.map(|f| f * c))
+        };
+        let c = verdict_of("latency.p50", &wide(1000.0), &wide(1080.0));
+        assert_eq!(c.verdict, Verdict::Warn, "{}", c.reason);
+    }
+
+    #[test]
+    fn exact_counts_warn_on_any_increase_and_fail_beyond_the_threshold() {
+        let base = trials_of("memory.allocs_per_op", &[10.0; 3]);
+        let small = verdict_of(
+            "memory.allocs_per_op",
+            &base,
+            &trials_of("memory.allocs_per_op", &[10.5; 3]),
+        );
+        assert_eq!(small.verdict, Verdict::Warn, "{}", small.reason);
+        let big = verdict_of(
+            "memory.allocs_per_op",
+            &base,
+            &trials_of("memory.allocs_per_op", &[12.0; 3]),
+        );
+        assert_eq!(big.verdict, Verdict::Fail, "{}", big.reason);
+        let same = verdict_of(
+            "memory.allocs_per_op",
+            &base,
+            &trials_of("memory.allocs_per_op", &[10.0; 3]),
+        );
+        assert_eq!(same.verdict, Verdict::Pass, "{}", same.reason);
+    }
+
+    #[test]
+    fn a_downgrade_caps_fails_at_warn_and_says_why() {
+        let base = around("latency.p50", 1000.0);
+        let slow = around("latency.p50", 1300.0);
+        let pairs = [("c".to_string(), "t".to_string(), &base[..], &slow[..])];
+        let mut report = compare_trials(&pairs, "base", &RegressionConfig::default());
+        assert_eq!(report.verdict, Verdict::Fail);
+        downgrade(&mut report, "cores: 2 -> 4".into());
+        assert_eq!(report.verdict, Verdict::Warn);
+        assert!(report.checks.iter().all(|c| c.verdict != Verdict::Fail));
+        assert!(report.downgraded.as_deref() == Some("cores: 2 -> 4"));
+    }
+
+    #[test]
+    fn interrupted_trials_are_not_compared() {
+        let base = around("latency.p50", 1000.0);
+        let mut new = around("latency.p50", 1000.0);
+        for t in &mut new {
+            t.interrupted = true;
+        }
+        let pairs = [("c".to_string(), "t".to_string(), &base[..], &new[..])];
+        let report = compare_trials(&pairs, "base", &RegressionConfig::default());
+        assert!(report.checks.iter().all(|c| c.metric != "latency.p50"));
+    }
+
     #[test]
     fn a_peer_of_another_version_is_another_environment() {
         let opa = |v: &str| std::collections::BTreeMap::from([("opa".to_string(), v.to_string())]);
