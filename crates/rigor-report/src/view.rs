@@ -1,11 +1,12 @@
 //! View structs: what templates see. Values arrive formatted with units.
 
-use rigor_engine::results::{Results, RunStatus, TargetResult, Verdict};
+use rigor_engine::results::{RegressionReport, Results, RunStatus, Verdict};
 use rigor_scenario::plan::Stop;
 use rigor_scenario::units::{format_nanos, significant};
 use serde::Serialize;
 
-use crate::chart::{self, ChartView};
+use crate::case::{case_view, column_widths, CaseView};
+use crate::chart;
 use crate::escape::Styled;
 use crate::format::{distribution_label, format_metric, format_p, kind_label};
 
@@ -108,70 +109,6 @@ pub struct RegressionRow {
     pub reason: String,
 }
 
-/// The cache table's columns.
-const CACHE_SUMMARY: &[(&str, &str)] = &[
-    ("cache.hit_ratio", "hit ratio"),
-    ("latency.get.p50", "get p50"),
-    ("latency.get.p99", "get p99"),
-    ("latency.set.p99", "set p99"),
-    ("latency.hit.p99", "hit p99"),
-    ("latency.miss.p99", "miss p99"),
-    ("cache.entries", "entries"),
-    ("cache.entries_end", "at end"),
-    ("cache.memory", "memory"),
-    ("cache.bytes_per_entry", "bytes/entry"),
-];
-
-/// A table of `columns` for the targets with any metric under `prefix`:
-/// header cells, rows, column widths (all empty when no target has one).
-fn summary_table(
-    case: &rigor_engine::results::CaseResult,
-    prefix: &str,
-    first: &str,
-    columns: &[(&str, &str)],
-) -> (Vec<String>, Vec<Vec<String>>, Vec<usize>) {
-    let rows: Vec<Vec<String>> = case
-        .targets
-        .iter()
-        .filter(|t| t.metrics.keys().any(|k| k.starts_with(prefix)))
-        .map(|t| {
-            std::iter::once(t.id.clone())
-                .chain(
-                    columns
-                        .iter()
-                        .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
-                )
-                .collect()
-        })
-        .collect();
-    let header: Vec<String> = if rows.is_empty() {
-        Vec::new()
-    } else {
-        std::iter::once(first.to_string())
-            .chain(columns.iter().map(|(_, h)| h.to_string()))
-            .collect()
-    };
-    let widths = column_widths(
-        std::iter::once(header.clone()).chain(rows.iter().cloned()),
-        header.len(),
-    );
-    (header, rows, widths)
-}
-
-/// The server table's columns: the client's mean beside the server's own view.
-const SERVER_SUMMARY: &[(&str, &str)] = &[
-    ("latency.mean", "client mean"),
-    ("server.handler.mean", "handler mean"),
-    ("server.eval.mean", "eval mean"),
-    ("server.eval.p50", "eval p50"),
-    ("server.eval.p99", "eval p99"),
-    ("server.eval_share", "eval share"),
-    ("server.memory.bytes_per_op", "server B/op"),
-    ("server.memory.allocs_per_op", "server allocs/op"),
-    ("server.gc_per_1k", "GC per 1k req"),
-    ("server.memory.heap_inuse", "heap in use"),
-];
-
 fn keys_line(results: &Results) -> Option<String> {
     use rigor_scenario::units::format_bytes;
     let seed = results.scenario.workload.seed;
@@ -230,92 +167,7 @@ pub struct SetupRow {
     pub runs: usize,
 }
 
-/// One case.
-#[derive(Debug, Serialize)]
-pub struct CaseView {
-    /// Case label.
-    pub name: String,
-    /// Summary table: header cells.
-    pub header: Vec<String>,
-    /// Summary table: one row of cells per target.
-    pub rows: Vec<Vec<String>>,
-    /// Column widths for text output.
-    pub widths: Vec<usize>,
-    /// Threshold grades, target by target.
-    pub grades: Vec<GradeRow>,
-    /// Column widths of the grades table for text output.
-    pub grade_widths: Vec<usize>,
-    /// Per-target errors in this case.
-    pub errors: Vec<String>,
-    /// Percentile chart.
-    pub chart: Option<ChartView>,
-    /// Ratios to the baseline, with intervals.
-    pub ratios: Vec<RatioRow>,
-    /// Forest plot of the ratios.
-    pub ratio_chart: Option<chart::RatioChart>,
-    /// Rate mode: the requested rate.
-    pub requested_rate: Option<String>,
-    /// Cache table (hit ratio, per-kind latencies, entries, memory): header cells.
-    pub cache_header: Vec<String>,
-    /// Cache table rows, one per target with cache metrics.
-    pub cache_rows: Vec<Vec<String>>,
-    /// Cache table column widths for text output.
-    pub cache_widths: Vec<usize>,
-    /// Server table (the server's own timings and memory): header cells.
-    pub server_header: Vec<String>,
-    /// Server table rows, one per target that reported server figures.
-    pub server_rows: Vec<Vec<String>>,
-    /// Server table column widths for text output.
-    pub server_widths: Vec<usize>,
-    /// How each cache applied the case's capacity, and how latencies were timed.
-    pub notes: Vec<String>,
-    /// Statistics across trials: target, metric, median, 95% CI, range, CV.
-    pub stats: Vec<Vec<String>>,
-}
-
-/// One metric of one target as a ratio to the baseline.
-#[derive(Debug, Serialize)]
-pub struct RatioRow {
-    /// Target id.
-    pub target_id: String,
-    /// Metric name.
-    pub metric: String,
-    /// `0.31x`.
-    pub ratio: String,
-    /// `[0.28x, 0.35x]` or `-`.
-    pub interval: String,
-    /// `better`, `worse`, `no significant difference`, ...
-    pub conclusion: String,
-    /// CSS class: pass (better), fail (worse), skip (undecided).
-    pub class: String,
-}
-
-/// One graded threshold.
-#[derive(Debug, Serialize)]
-pub struct GradeRow {
-    /// Target id.
-    pub target_id: String,
-    /// Metric name.
-    pub metric: String,
-    /// Measured value.
-    pub value: String,
-    /// Target level.
-    pub target: String,
-    /// Critical level.
-    pub critical: String,
-    /// The trials' interval used, `[a, b]`, or empty.
-    pub interval: String,
-    /// Why, when the interval decided.
-    pub reason: String,
-    /// PASS/WARN/FAIL/N/A.
-    pub verdict: String,
-    /// Verdict coloured for terminals when colour is on.
-    pub verdict_colored: Styled,
-    /// CSS class.
-    pub class: String,
-}
-
-fn class(v: Verdict) -> &'static str {
+pub(crate) fn class(v: Verdict) -> &'static str {
     match v {
         Verdict::Skip => "skip",
         Verdict::Pass => "pass",
@@ -326,7 +178,7 @@ fn class(v: Verdict) -> &'static str {
 
 /// The verdict's label, in colour for terminals: the one text the templates
 /// print unescaped (it is rigor's own, never the user's).
-fn colored(v: Verdict, color: bool) -> Styled {
+pub(crate) fn colored(v: Verdict, color: bool) -> Styled {
     if !color {
         return Styled(v.label().to_string());
     }
@@ -339,392 +191,19 @@ fn colored(v: Verdict, color: bool) -> Styled {
     Styled(format!("\x1b[{code}m{}\x1b[0m", v.label()))
 }
 
-/// Rate mode: latency is from the intended start, service from the actual send.
-const RATE_SUMMARY: &[(&str, &str)] = &[
-    ("rate.achieved", "achieved"),
-    ("latency.p50", "p50"),
-    ("latency.p90", "p90"),
-    ("latency.p99", "p99"),
-    ("latency.p99.9", "p99.9"),
-    ("latency.max", "max"),
-    ("service.p50", "svc p50"),
-    ("service.p99", "svc p99"),
-    ("schedule.lag.p99", "lag p99"),
-    ("memory.bytes_per_op", "bytes/op"),
-    ("errors.count", "errors"),
-];
-
-const SUMMARY: &[(&str, &str)] = &[
-    ("throughput", "ops/s"),
-    ("latency.mean", "mean"),
-    ("latency.p50", "p50"),
-    ("latency.p90", "p90"),
-    ("latency.p99", "p99"),
-    ("latency.p99.9", "p99.9"),
-    ("latency.max", "max"),
-    ("memory.bytes_per_op", "bytes/op"),
-    ("memory.allocs_per_op", "allocs/op"),
-    ("errors.count", "errors"),
-];
-
-/// Coefficient of variation of throughput across trials, as a percentage.
-fn throughput_cv(t: &TargetResult) -> Option<f64> {
-    let v: Vec<f64> = t
-        .trials
-        .iter()
-        .filter_map(|t| t.metrics.get("throughput").copied())
-        .collect();
-    if v.len() < 2 {
-        return None;
-    }
-    let mean = v.iter().sum::<f64>() / v.len() as f64;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
-    Some(100.0 * var.sqrt() / mean)
-}
-
-fn column_widths(rows: impl Iterator<Item = Vec<String>>, n: usize) -> Vec<usize> {
-    let mut w = vec![0; n];
-    for row in rows {
-        for (i, cell) in row.iter().enumerate().take(n) {
-            w[i] = w[i].max(cell.chars().count());
-        }
-    }
-    w
-}
-
 impl ReportView {
     /// Builds the view of `results`.
     pub fn new(results: &Results, color: bool) -> Self {
-        let env = &results.environment;
-        let h = &results.harness;
-        let mut environment = vec![
-            (
-                "CPU".to_string(),
-                format!("{} ({} cores)", env.cpu_model, env.cores),
-            ),
-            ("OS".into(), env.os.clone()),
-            ("Host".into(), env.hostname.clone()),
-            (
-                "Clock source".into(),
-                env.clock_source.clone().unwrap_or_else(|| "unknown".into()),
-            ),
-            (
-                "Timer".into(),
-                format!(
-                    "{} per read, resolution {}",
-                    format_nanos(h.timer_cost_ns),
-                    format_nanos(h.timer_resolution_ns as f64)
-                ),
-            ),
-            ("rigor".into(), env.rigor_version.clone()),
-            ("rustc".into(), env.rustc.clone()),
-        ];
-        if let Some(c) = &env.git_commit {
-            environment.push(("Commit".into(), c.clone()));
-        }
-        for (name, version) in &env.peers {
-            environment.push((name.clone(), version.clone()));
-        }
-        let w = &results.scenario.workload;
-        let stop = match w.stop {
-            Stop::Duration(d) => format!("{} measured", format_nanos(d.as_nanos() as f64)),
-            Stop::Iterations(n) => format!("{n} iterations per worker"),
-        };
-        let shape = if w.rate.is_empty() {
-            format!("closed loop, concurrency {:?}", w.concurrency)
-        } else {
-            format!(
-                "open loop at {} (latency from the intended start), at most {:?} in flight",
-                w.rate
-                    .iter()
-                    .map(|r| format!("{}/s", significant(*r)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                w.concurrency
-            )
-        };
-        let workload = format!(
-            "{shape}, warm-up {}, {stop}, {} trial(s), {} input(s), targets interleaved",
-            format_nanos(w.warmup.as_nanos() as f64),
-            w.trials,
-            results.scenario.inputs
-        );
-        let setup = results
-            .targets
-            .iter()
-            .filter(|t| !t.setup.parse_ns.is_empty())
-            .map(|t| {
-                let med = |v: &[u64]| {
-                    let f: Vec<f64> = v.iter().map(|x| *x as f64).collect();
-                    rigor_engine::stats::median(&f)
-                        .map(format_nanos)
-                        .unwrap_or_else(|| "-".into())
-                };
-                let total: Vec<u64> = t
-                    .setup
-                    .parse_ns
-                    .iter()
-                    .zip(&t.setup.compile_ns)
-                    .map(|(a, b)| a + b)
-                    .collect();
-                SetupRow {
-                    id: t.id.clone(),
-                    kind: kind_label(&t.kind, &t.config),
-                    total: med(&total),
-                    parse: med(&t.setup.parse_ns),
-                    compile: med(&t.setup.compile_ns),
-                    runs: total.len(),
-                }
-            })
-            .collect();
+        let environment = environment_rows(results);
+        let workload = workload_line(results);
+        let setup = setup_rows(results);
         let cases = results
             .cases
             .iter()
-            .map(|case| {
-                let columns = if case.rate.is_some() {
-                    RATE_SUMMARY
-                } else {
-                    SUMMARY
-                };
-                let mut header: Vec<String> = vec!["target".into()];
-                header.extend(columns.iter().map(|(_, h)| h.to_string()));
-                header.push("trials".into());
-                header.push("ops/s cv".into());
-                let rows: Vec<Vec<String>> = case
-                    .targets
-                    .iter()
-                    .map(|t| {
-                        let bound = t.trials.iter().any(|t| t.generator_bound);
-                        let batched = t.trials.iter().any(|t| t.batch > 1);
-                        let mut row = vec![if bound {
-                            format!("{} (generator-bound)", t.id)
-                        } else if batched {
-                            format!("{} (batch means)", t.id)
-                        } else {
-                            t.id.clone()
-                        }];
-                        row.extend(
-                            columns
-                                .iter()
-                                .map(|(m, _)| format_metric(m, t.metrics.get(*m).copied())),
-                        );
-                        row.push(t.trials.len().to_string());
-                        row.push(
-                            throughput_cv(t)
-                                .map(|c| {
-                                    let flag = if t.noisy { " noisy" } else { "" };
-                                    format!("{}%{flag}", significant(c))
-                                })
-                                .unwrap_or_else(|| "-".into()),
-                        );
-                        row
-                    })
-                    .collect();
-                let widths = column_widths(
-                    std::iter::once(header.clone()).chain(rows.iter().cloned()),
-                    header.len(),
-                );
-                let grades: Vec<GradeRow> = case
-                    .targets
-                    .iter()
-                    .flat_map(|t| t.grades.iter().map(move |g| (t, g)))
-                    .map(|(t, g)| {
-                        GradeRow {
-                            target_id: t.id.clone(),
-                            metric: g.metric.clone(),
-                            value: format_metric(&g.metric, g.value),
-                            target: format_metric(&g.metric, g.target),
-                            critical: format_metric(&g.metric, g.critical),
-                            interval: match (g.low, g.high) {
-                                (Some(l), Some(h)) => format!(
-                                    "[{}, {}]",
-                                    format_metric(&g.metric, Some(l)),
-                                    format_metric(&g.metric, Some(h))
-                                ),
-                                _ => String::new(),
-                            },
-                            reason: g.reason.clone().unwrap_or_default(),
-                            verdict: g.verdict.label().into(),
-                            verdict_colored: colored(g.verdict, color),
-                            class: class(g.verdict).into(),
-                        }
-                    })
-                    .collect();
-                let grade_widths = column_widths(
-                    std::iter::once(
-                        ["metric", "target", "value", "target", "critical", "trials' 95% CI"]
-                            .map(String::from)
-                            .to_vec(),
-                    )
-                    .chain(grades.iter().map(|g| {
-                        vec![
-                            g.metric.clone(),
-                            g.target_id.clone(),
-                            g.value.clone(),
-                            g.target.clone(),
-                            g.critical.clone(),
-                            g.interval.clone(),
-                        ]
-                    })),
-                    6,
-                );
-                let (cache_header, cache_rows, cache_widths) =
-                    summary_table(case, "cache.", "target", CACHE_SUMMARY);
-                let (server_header, server_rows, server_widths) =
-                    summary_table(case, "server.", "server's view", SERVER_SUMMARY);
-                let mut case_notes = Vec::new();
-                for t in &case.targets {
-                    if let Some(b) = t.trials.iter().map(|t| t.batch).max().filter(|b| *b > 1) {
-                        case_notes.push(format!(
-                            "{}: operations take under 1us, about what the clock costs to read, so they were timed in batches of {b}; its latencies are batch means (the per-kind get/set/hit/miss split needs `timing: per-op`).",
-                            t.id
-                        ));
-                    }
-                    let errors: u64 = t.trials.iter().map(|t| t.errors).sum();
-                    if errors > 0 {
-                        let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
-                        let mut events: std::collections::BTreeMap<&str, u64> = Default::default();
-                        for trial in &t.trials {
-                            for (k, n) in &trial.error_kinds {
-                                *kinds.entry(k).or_insert(0) += n;
-                            }
-                            for (k, n) in &trial.events {
-                                *events.entry(k).or_insert(0) += n;
-                            }
-                        }
-                        let list = |m: &std::collections::BTreeMap<&str, u64>| {
-                            m.iter()
-                                .filter(|(_, n)| **n > 0)
-                                .map(|(k, n)| format!("{n} {k}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        };
-                        let events = list(&events);
-                        case_notes.push(format!(
-                            "{}: {errors} failed operation(s) ({}, {}), not in its latency or ops/s: {}{}{}",
-                            t.id,
-                            format_metric("errors.rate", t.metrics.get("errors.rate").copied()),
-                            format_metric("errors.per_second", t.metrics.get("errors.per_second").copied()),
-                            list(&kinds),
-                            if events.is_empty() { String::new() } else { format!("; {events}") },
-                            t.trials
-                                .iter()
-                                .find_map(|t| t.error_messages.first())
-                                .map(|m| format!("; first: {m}"))
-                                .unwrap_or_default()
-                        ));
-                    }
-                    let first = t.trials.first();
-                    for state in [
-                        first.and_then(|t| t.cache_before.as_ref()),
-                        first.and_then(|t| t.cache_after.as_ref()),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    {
-                        if let Some(note) = &state.capacity_note {
-                            case_notes.push(format!("{}: {note}", t.id));
-                        }
-                    }
-                }
-                let stats = case
-                    .targets
-                    .iter()
-                    .flat_map(|t| t.stats.iter().map(move |(m, st)| (t, m, st)))
-                    .map(|(t, m, st)| {
-                        vec![
-                            t.id.clone(),
-                            m.clone(),
-                            format_metric(m, Some(st.median)),
-                            st.interval
-                                .filter(|_| st.trials > 1)
-                                .map(|i| {
-                                    format!(
-                                        "[{}, {}] ({}%)",
-                                        format_metric(m, Some(i.low)),
-                                        format_metric(m, Some(i.high)),
-                                        significant(i.confidence * 100.0)
-                                    )
-                                })
-                                .unwrap_or_else(|| "-".into()),
-                            format!(
-                                "{} – {}",
-                                format_metric(m, Some(st.min)),
-                                format_metric(m, Some(st.max))
-                            ),
-                            st.cv
-                                .map(|c| format!("{}%", significant(c * 100.0)))
-                                .unwrap_or_else(|| "-".into()),
-                            st.trials.to_string(),
-                        ]
-                    })
-                    .collect();
-                CaseView {
-                    stats,
-                    cache_header,
-                    cache_rows,
-                    cache_widths,
-                    server_header,
-                    server_rows,
-                    server_widths,
-                    notes: case_notes,
-                    name: case.name.clone(),
-                    header,
-                    rows,
-                    widths,
-                    grades,
-                    grade_widths,
-                    errors: case
-                        .targets
-                        .iter()
-                        .filter_map(|t| t.error.clone())
-                        .collect(),
-                    chart: chart::percentile_chart(case),
-                    ratios: ratio_rows(case),
-                    ratio_chart: chart::ratio_chart(case),
-                    requested_rate: case.rate.map(|r| format!("{}/s", significant(r))),
-                }
-            })
+            .map(|case| case_view(case, color))
             .collect();
         let grade_counts = results.check_counts_text();
-        let mut notes = vec![format!(
-            "Latency: {}. Timer cost {} per read{}.",
-            h.timing,
-            format_nanos(h.timer_cost_ns),
-            h.loop_cost_ns
-                .map(|c| format!("; the closed loop's own cost, inside each per-operation latency: {} per operation", format_nanos(c)))
-                .unwrap_or_default()
-        )];
-        if !h.memory_accounting {
-            notes.push("Memory accounting was off (jemalloc not the global allocator): memory metrics are absent.".into());
-        }
-        let noisy_cv = results.regression_config.noisy_cv * 100.0;
-        notes.push(format!(
-            "ops/s cv is the coefficient of variation of throughput across trials; above {}% the case is marked noisy: differences smaller than a few times the cv are not resolved.",
-            significant(noisy_cv)
-        ));
-        notes.push("Thresholds are graded on the trials' 95% interval of the median (order statistics; with 5 trials or fewer the range, at lower confidence): PASS when the whole interval meets the target, FAIL when even its best end misses the critical level, WARN in between. See docs/STATISTICS.md.".into());
-        notes.push("memory.peak_resident is jemalloc's process-wide resident bytes, sampled every 10ms while all workers measure.".into());
-        let methods: Vec<String> = results
-            .targets
-            .iter()
-            .filter_map(|t| t.method.as_ref().map(|m| format!("{} measures: {m}", t.id)))
-            .collect();
-        notes.extend(methods.iter().cloned());
-        if results
-            .cases
-            .iter()
-            .flat_map(|c| &c.targets)
-            .any(|t| t.metrics.contains_key("server.eval.mean"))
-        {
-            notes.push("The server's view: OPA's own timers for each measured request (?metrics=true): eval = timer_rego_query_eval_ns, the policy evaluation; handler = timer_server_handler_ns, the whole request inside OPA (input parse, evaluation, answer). client mean - handler mean is network, HTTP and the client; eval share = eval mean / client mean. Server B/op, allocs/op and GC are Go's heap counters from OPA's /metrics, read before and after each trial, per request OPA counted (warm-up included; scope: server, not comparable with in-process bytes/op).".into());
-        }
-        if results.status != RunStatus::Complete {
-            notes.push(format!(
-                "The run is {}: the numbers cover only what was measured.",
-                status(results.status)
-            ));
-        }
+        let (notes, methods) = run_notes(results);
         let noisy = results
             .cases
             .iter()
@@ -765,24 +244,171 @@ impl ReportView {
                 .regression
                 .as_ref()
                 .map(|r| regression_view(r, color)),
-            aa_control: results.aa_control.as_ref().map(|a| {
-                let worst = a
-                    .checks
-                    .iter()
-                    .filter(|c| c.verdict != Verdict::Pass)
-                    .map(|c| format!("{} {}: {}", c.case, c.metric, c.reason))
-                    .next();
-                format!(
-                    "A/A control ({}): {}{}",
-                    a.baseline,
-                    a.verdict.label(),
-                    worst.map(|w| format!(" — e.g. {w}")).unwrap_or_default()
-                )
-            }),
+            aa_control: results.aa_control.as_ref().map(aa_control_line),
             artifacts: results.artifacts.iter().map(|a| relative_link(a)).collect(),
             trends: chart::trend_charts(results),
         }
     }
+}
+
+/// The environment table: machine, clock, timer, versions, peers.
+fn environment_rows(results: &Results) -> Vec<(String, String)> {
+    let env = &results.environment;
+    let h = &results.harness;
+    let mut environment = vec![
+        (
+            "CPU".to_string(),
+            format!("{} ({} cores)", env.cpu_model, env.cores),
+        ),
+        ("OS".into(), env.os.clone()),
+        ("Host".into(), env.hostname.clone()),
+        (
+            "Clock source".into(),
+            env.clock_source.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+        (
+            "Timer".into(),
+            format!(
+                "{} per read, resolution {}",
+                format_nanos(h.timer_cost_ns),
+                format_nanos(h.timer_resolution_ns as f64)
+            ),
+        ),
+        ("rigor".into(), env.rigor_version.clone()),
+        ("rustc".into(), env.rustc.clone()),
+    ];
+    if let Some(c) = &env.git_commit {
+        environment.push(("Commit".into(), c.clone()));
+    }
+    for (name, version) in &env.peers {
+        environment.push((name.clone(), version.clone()));
+    }
+    environment
+}
+
+/// The workload in one line: loop shape, warm-up, stop, trials, inputs.
+fn workload_line(results: &Results) -> String {
+    let w = &results.scenario.workload;
+    let stop = match w.stop {
+        Stop::Duration(d) => format!("{} measured", format_nanos(d.as_nanos() as f64)),
+        Stop::Iterations(n) => format!("{n} iterations per worker"),
+    };
+    let shape = if w.rate.is_empty() {
+        format!("closed loop, concurrency {:?}", w.concurrency)
+    } else {
+        format!(
+            "open loop at {} (latency from the intended start), at most {:?} in flight",
+            w.rate
+                .iter()
+                .map(|r| format!("{}/s", significant(*r)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            w.concurrency
+        )
+    };
+    format!(
+        "{shape}, warm-up {}, {stop}, {} trial(s), {} input(s), targets interleaved",
+        format_nanos(w.warmup.as_nanos() as f64),
+        w.trials,
+        results.scenario.inputs
+    )
+}
+
+/// Policy load and compile times per target (median of the runs).
+fn setup_rows(results: &Results) -> Vec<SetupRow> {
+    results
+        .targets
+        .iter()
+        .filter(|t| !t.setup.parse_ns.is_empty())
+        .map(|t| {
+            let med = |v: &[u64]| {
+                let f: Vec<f64> = v.iter().map(|x| *x as f64).collect();
+                rigor_engine::stats::median(&f)
+                    .map(format_nanos)
+                    .unwrap_or_else(|| "-".into())
+            };
+            let total: Vec<u64> = t
+                .setup
+                .parse_ns
+                .iter()
+                .zip(&t.setup.compile_ns)
+                .map(|(a, b)| a + b)
+                .collect();
+            SetupRow {
+                id: t.id.clone(),
+                kind: kind_label(&t.kind, &t.config),
+                total: med(&total),
+                parse: med(&t.setup.parse_ns),
+                compile: med(&t.setup.compile_ns),
+                runs: total.len(),
+            }
+        })
+        .collect()
+}
+
+/// The run's notes (how latency was timed, memory accounting, noise, how
+/// grading works, each target's method, the server's view, partial runs)
+/// and the targets' methods on their own.
+fn run_notes(results: &Results) -> (Vec<String>, Vec<String>) {
+    let h = &results.harness;
+    let mut notes = vec![format!(
+        "Latency: {}. Timer cost {} per read{}.",
+        h.timing,
+        format_nanos(h.timer_cost_ns),
+        h.loop_cost_ns
+            .map(|c| format!(
+                "; the closed loop's own cost, inside each per-operation latency: {} per operation",
+                format_nanos(c)
+            ))
+            .unwrap_or_default()
+    )];
+    if !h.memory_accounting {
+        notes.push("Memory accounting was off (jemalloc not the global allocator): memory metrics are absent.".into());
+    }
+    let noisy_cv = results.regression_config.noisy_cv * 100.0;
+    notes.push(format!(
+        "ops/s cv is the coefficient of variation of throughput across trials; above {}% the case is marked noisy: differences smaller than a few times the cv are not resolved.",
+        significant(noisy_cv)
+    ));
+    notes.push("Thresholds are graded on the trials' 95% interval of the median (order statistics; with 5 trials or fewer the range, at lower confidence): PASS when the whole interval meets the target, FAIL when even its best end misses the critical level, WARN in between. See docs/STATISTICS.md.".into());
+    notes.push("memory.peak_resident is jemalloc's process-wide resident bytes, sampled every 10ms while all workers measure.".into());
+    let methods: Vec<String> = results
+        .targets
+        .iter()
+        .filter_map(|t| t.method.as_ref().map(|m| format!("{} measures: {m}", t.id)))
+        .collect();
+    notes.extend(methods.iter().cloned());
+    if results
+        .cases
+        .iter()
+        .flat_map(|c| &c.targets)
+        .any(|t| t.metrics.contains_key("server.eval.mean"))
+    {
+        notes.push("The server's view: OPA's own timers for each measured request (?metrics=true): eval = timer_rego_query_eval_ns, the policy evaluation; handler = timer_server_handler_ns, the whole request inside OPA (input parse, evaluation, answer). client mean - handler mean is network, HTTP and the client; eval share = eval mean / client mean. Server B/op, allocs/op and GC are Go's heap counters from OPA's /metrics, read before and after each trial, per request OPA counted (warm-up included; scope: server, not comparable with in-process bytes/op).".into());
+    }
+    if results.status != RunStatus::Complete {
+        notes.push(format!(
+            "The run is {}: the numbers cover only what was measured.",
+            status(results.status)
+        ));
+    }
+    (notes, methods)
+}
+
+/// The A/A control's outcome in one line, with its first non-PASS check.
+fn aa_control_line(a: &RegressionReport) -> String {
+    let worst = a
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .map(|c| format!("{} {}: {}", c.case, c.metric, c.reason))
+        .next();
+    format!(
+        "A/A control ({}): {}{}",
+        a.baseline,
+        a.verdict.label(),
+        worst.map(|w| format!(" — e.g. {w}")).unwrap_or_default()
+    )
 }
 
 /// Inputs the console shows (problem inputs are shown besides these).
@@ -984,30 +610,6 @@ fn regression_view(r: &rigor_engine::results::RegressionReport, color: bool) -> 
         rows,
         widths,
     }
-}
-
-fn ratio_rows(case: &rigor_engine::results::CaseResult) -> Vec<RatioRow> {
-    let x = |v: f64| format!("{}x", significant(v));
-    case.targets
-        .iter()
-        .flat_map(|t| t.ratios.iter().map(move |r| (t, r)))
-        .map(|(t, r)| RatioRow {
-            target_id: t.id.clone(),
-            metric: r.metric.clone(),
-            ratio: x(r.ratio),
-            interval: match (r.low, r.high) {
-                (Some(l), Some(h)) => format!("[{}, {}]", x(l), x(h)),
-                _ => "-".into(),
-            },
-            conclusion: r.conclusion.clone(),
-            class: match r.conclusion.as_str() {
-                "better" => "pass",
-                "worse" => "fail",
-                _ => "skip",
-            }
-            .into(),
-        })
-        .collect()
 }
 
 /// An artifact's name as a link that stays a file: a results file may be
