@@ -267,10 +267,7 @@ pub(crate) fn aa_control(results: &Results, control: &str) -> Option<RegressionR
             Some((c.name.clone(), first.clone(), &a.trials[..], &b.trials[..]))
         })
         .collect();
-    let config = RegressionConfig {
-        threshold: results.regression_config.threshold,
-        metrics: results.regression_config.metrics.clone(),
-    };
+    let config = RegressionConfig::from(&results.regression_config);
     Some(crate::regress::compare_trials(
         &pairs,
         &format!("{first} vs its copy {control}"),

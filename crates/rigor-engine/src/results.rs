@@ -600,6 +600,16 @@ impl Default for RegressionConfig {
     }
 }
 
+impl From<&rigor_scenario::plan::RegressionPlan> for RegressionConfig {
+    /// The scenario's `regression:` thresholds.
+    fn from(plan: &rigor_scenario::plan::RegressionPlan) -> Self {
+        RegressionConfig {
+            threshold: plan.threshold,
+            metrics: plan.metrics.clone(),
+        }
+    }
+}
+
 impl RegressionConfig {
     /// The threshold of `metric`: its own, else the default.
     pub fn threshold(&self, metric: &str) -> f64 {

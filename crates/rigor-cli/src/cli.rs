@@ -1,0 +1,161 @@
+//! The command line: every subcommand and flag, parsed by clap. Only
+//! arguments live here; what they do is in the command modules.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::init;
+
+/// Declarative benchmarks for policy engines and caches.
+#[derive(Debug, Parser)]
+#[command(name = "rigor", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a scenario, write results.json and report.html, print the console report.
+    Run {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// `quick`: one short trial per case (smoke runs); `default`: as written;
+        /// `full`: at least 12 trials, twice the duration, an A/A control;
+        /// `profile`: as written, plus a CPU flamegraph of the run.
+        #[arg(long, value_enum, default_value = "default")]
+        mode: ModeArg,
+        /// Save this run's per-trial results as baseline NAME
+        /// (<reports>/baselines/<scenario>/NAME.json).
+        #[arg(long, value_name = "NAME")]
+        save_baseline: Option<String>,
+        /// Compare every metric against saved baseline NAME (exit 4 on a regression).
+        #[arg(long, value_name = "NAME")]
+        baseline: Option<String>,
+        /// Write a JUnit XML file: each threshold and regression check a test case.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
+        #[arg(long, value_name = "PATH")]
+        markdown: Option<PathBuf>,
+        /// Root directory of runs/, baselines/ and history/.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Directory for results (default: <reports>/runs/<scenario>/<timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Directory of templates overriding the built-in ones.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Colour the console report: auto, always, never.
+        #[arg(long, value_enum, default_value = "auto")]
+        color: ColorArg,
+        /// Change one value for this run, e.g. `workload.duration=2s` or
+        /// `targets.vm.engine=interpreter` (repeatable; the value is YAML).
+        /// Recorded in the results; the scenario's hash stays the file's.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        overrides: Vec<rigor_scenario::overrides::Override>,
+        /// Run only these targets (ids, comma-separated or repeated).
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// Check scenario files: types, units, files, inputs, and that policies compile.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files.
+    Schema,
+    /// List every metric: name (for thresholds), unit, which way is better, meaning.
+    Metrics,
+    /// Write a starter scenario that runs as written, with its example policy
+    /// and data and the JSON Schema beside it (never overwriting a file).
+    Init {
+        /// `policy` (embedded Rego), `cache` (moka vs Redis) or `http` (regorus vs OPA).
+        #[arg(value_enum, default_value = "policy")]
+        kind: init::Starter,
+        /// The scenario file to write (default: `<kind>.yaml`).
+        file: Option<PathBuf>,
+    },
+    /// Serve a scenario's policy over OPA's REST Data API (a stand-in for `opa run --server`).
+    Serve {
+        /// Scenario whose `policy:` to serve; without it the server starts empty
+        /// and takes policies and data through PUT /v1/policies and /v1/data.
+        scenario: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, default_value = "127.0.0.1:8181")]
+        addr: std::net::SocketAddr,
+        /// Runtime worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Compare two results files metric by metric (a benchstat-like table).
+    Compare {
+        /// The older results.json (or a saved baseline).
+        old: PathBuf,
+        /// The newer results.json.
+        new: PathBuf,
+        /// Write a JUnit XML file of the checks.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
+        #[arg(long, value_name = "PATH")]
+        markdown: Option<PathBuf>,
+    },
+    /// Re-render the console and HTML reports from a results file alone.
+    Report {
+        /// A results.json written by `rigor run`.
+        results: PathBuf,
+        /// Where to write the HTML (default: report.html beside the results).
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Directory of templates overriding the built-in ones.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Colour the console report: auto, always, never.
+        #[arg(long, value_enum, default_value = "auto")]
+        color: ColorArg,
+        /// Print one format to stdout instead (console, html, markdown, junit),
+        /// from its template (`--templates` overrides it too).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum FormatArg {
+    Console,
+    Html,
+    Markdown,
+    Junit,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ModeArg {
+    Quick,
+    Default,
+    Full,
+    Profile,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorArg {
+    pub(crate) fn enabled(self) -> bool {
+        match self {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
+}

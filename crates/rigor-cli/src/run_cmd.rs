@@ -1,0 +1,334 @@
+//! `rigor run`: plan the scenario, build and check the targets, check the
+//! decisions, measure, then store and render, with partial results written
+//! after every trial and on Ctrl-C.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rigor_engine::results::{Results, RunStatus, Verdict};
+use rigor_engine::run::{Prepared, RunContext};
+use rigor_engine::target::TargetError;
+use rigor_report::escape::terminal_safe;
+use rigor_report::Renderer;
+use rigor_scenario::{Mode, Plan};
+
+use crate::failure::{outcome, Failure};
+use crate::{render, store};
+
+/// Builds every target of the plan (compiling policies), or says which is invalid.
+pub(crate) fn build(plan: &Plan) -> Result<Vec<Prepared>, Failure> {
+    let registry = rigor_targets::registry();
+    plan.targets
+        .iter()
+        .map(|t| {
+            registry
+                .build(t, plan)
+                .map(|target| Prepared {
+                    plan: t.clone(),
+                    target,
+                })
+                .map_err(|e| match e {
+                    TargetError::Invalid(m) => {
+                        Failure::Invalid(format!("{}: {m}", plan.path.display()))
+                    }
+                    TargetError::Failed(m) => Failure::Run(m),
+                })
+        })
+        .collect()
+}
+
+/// CI outputs besides console, HTML and JSON.
+pub(crate) struct Outputs {
+    pub(crate) junit: Option<PathBuf>,
+    pub(crate) markdown: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// Creates the folders of `--junit` and `--markdown` and checks the
+    /// files can be written, before minutes of measuring: a typo in a path
+    /// must not cost the run.
+    pub(crate) fn check(&self) -> Result<(), Failure> {
+        for path in [&self.junit, &self.markdown].into_iter().flatten() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Failure::Invalid(format!(
+                        "cannot create {} for {}: {e}",
+                        dir.display(),
+                        path.display()
+                    ))
+                })?;
+            }
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Failure::Invalid(format!("cannot write {}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write(&self, renderer: &Renderer, results: &Results) -> Result<(), Failure> {
+        let write = |path: &Path, text: String| {
+            std::fs::write(path, text)
+                .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display())))
+        };
+        if let Some(p) = &self.junit {
+            write(p, renderer.junit(results)?)?;
+            eprintln!("rigor: JUnit XML in {}", p.display());
+        }
+        let summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty());
+        if self.markdown.is_some() || summary.is_some() {
+            let md = renderer.markdown(results)?;
+            if let Some(p) = &self.markdown {
+                write(p, md.clone())?;
+                eprintln!("rigor: Markdown summary in {}", p.display());
+            }
+            if let Some(p) = summary {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .map_err(|e| Failure::Run(format!("cannot open $GITHUB_STEP_SUMMARY: {e}")))?;
+                f.write_all(md.as_bytes())
+                    .map_err(|e| Failure::Run(format!("cannot write $GITHUB_STEP_SUMMARY: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct RunArgs<'a> {
+    pub(crate) scenario: &'a Path,
+    pub(crate) mode: Mode,
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) templates: Option<&'a Path>,
+    pub(crate) color: bool,
+    pub(crate) save_baseline: Option<String>,
+    pub(crate) baseline: Option<String>,
+    pub(crate) outputs: Outputs,
+    pub(crate) reports: PathBuf,
+    /// `--set` overrides.
+    pub(crate) overrides: &'a [rigor_scenario::overrides::Override],
+    /// `--only` target ids.
+    pub(crate) only: &'a [String],
+}
+
+pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
+    let RunArgs {
+        scenario,
+        mode,
+        out,
+        templates,
+        color,
+        save_baseline,
+        baseline,
+        outputs,
+        reports,
+        overrides,
+        only,
+    } = args;
+    let store = store::Store::new(reports);
+    let mut plan = Plan::from_file_with(scenario, mode, overrides)?;
+    if !only.is_empty() {
+        for note in plan.keep_only(only)? {
+            eprintln!("rigor: note: {note}");
+        }
+    }
+    // A missing baseline or a bad name is found before minutes of measuring.
+    let base = baseline
+        .as_deref()
+        .map(|name| {
+            store
+                .load_baseline(&plan.name, name)
+                .map(|r| (name.to_string(), r))
+        })
+        .transpose()?;
+    if let Some(name) = &save_baseline {
+        store.baseline_path(&plan.name, name)?;
+    }
+    if let Some((_, b)) = &base {
+        let cases: Vec<String> = plan.workload.cases().iter().map(|c| c.name()).collect();
+        let ids: Vec<String> = plan.targets.iter().map(|t| t.id().to_string()).collect();
+        let base_trials = b
+            .cases
+            .iter()
+            .flat_map(|c| c.targets.iter().map(|t| t.trials.len()))
+            .min()
+            .unwrap_or(0);
+        let tests = rigor_engine::regress::timing_tests(b, &cases, &ids);
+        if let Some(note) =
+            rigor_engine::regress::rank_test_note(base_trials, plan.workload.trials as usize, tests)
+        {
+            eprintln!("rigor: note: {note}");
+        }
+    }
+    // Check templates and output paths before spending minutes measuring.
+    let renderer = Renderer::new(templates)?;
+    outputs.check()?;
+    eprintln!(
+        "rigor: building {} target(s) of {}",
+        plan.targets.len(),
+        scenario.display()
+    );
+    let targets = build(&plan)?;
+    let verification = check_decisions(&plan, &targets)?;
+    let dir = out.unwrap_or_else(|| store.run_dir(&plan.name));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::Run(format!("cannot create {}: {e}", dir.display())))?;
+    let results_path = dir.join("results.json");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // First SIGINT, SIGTERM or SIGHUP (Ctrl-C, `docker stop`, Kubernetes,
+    // CI runners): stop measuring and keep what was measured. Second: leave
+    // now (managed servers die with rigor through PR_SET_PDEATHSIG).
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nrigor: interrupted; finishing the current operation and writing partial results (signal again to quit at once)");
+    });
+    let environment = rigor_engine::env::capture(
+        env!("CARGO_PKG_VERSION"),
+        env!("RIGOR_RUSTC_VERSION"),
+        Some(env!("RIGOR_GIT_COMMIT")).filter(|c| !c.is_empty()),
+        Some(env!("RIGOR_CARGO_LOCK")),
+    );
+    let mut write_error = None;
+    let mut on_update = |r: &Results| {
+        if let Err(e) = store::write_atomically(&results_path, r) {
+            write_error.get_or_insert(e);
+        }
+    };
+    let mut progress = |line: &str| eprintln!("{}", terminal_safe(line));
+    let profiler = (mode == Mode::Profile).then(profile::start).transpose()?;
+    let mut results = rigor_engine::run::run(
+        &plan,
+        &targets,
+        environment,
+        RunContext {
+            stop,
+            on_update: &mut on_update,
+            progress: &mut progress,
+            verification,
+        },
+    );
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    if let Some(p) = profiler {
+        match profile::finish(p, &dir.join("flamegraph.svg")) {
+            Ok(()) => results.artifacts.push("flamegraph.svg".into()),
+            Err(e) => eprintln!("rigor: no flamegraph: {e}"),
+        }
+    }
+    if let Some((name, base)) = &base {
+        let c = &results.regression_config;
+        let config = rigor_engine::results::RegressionConfig::from(c);
+        let mut report = rigor_engine::regress::compare(base, &results, name, &config);
+        if let Some(aa) = &results.aa_control {
+            if aa.verdict != Verdict::Pass {
+                rigor_engine::regress::downgrade(
+                    &mut report,
+                    format!(
+                        "the A/A control ({}) did not PASS: this machine is too noisy to trust a FAIL",
+                        aa.baseline
+                    ),
+                );
+            }
+        }
+        results.regression = Some(report);
+    }
+    // The trend is of runs like this one: a quick probe is not a point on the default trend.
+    results.history = store.history(&plan.name, results.scenario.mode);
+    store::write_atomically(&results_path, &results)?;
+    // Quick runs are smoke runs: one short trial says nothing about a trend.
+    if results.status == RunStatus::Complete && results.scenario.mode != Mode::Quick {
+        if let Err(e) = store.append_history(&results) {
+            eprintln!("rigor: history not updated: {e}");
+        }
+    }
+    if let Some(name) = &save_baseline {
+        let path = store.save_baseline(&plan.name, name, &results)?;
+        eprintln!("rigor: baseline `{name}` saved in {}", path.display());
+    }
+    // A report that cannot be written is reported beside the measurement's
+    // own outcome, never instead of it (results.json holds the truth).
+    let mut unwritten = Vec::new();
+    if let Err(Failure::Run(m) | Failure::Invalid(m)) =
+        render(&renderer, &results, color, &dir.join("report.html"))
+    {
+        unwritten.push(m);
+    }
+    if let Err(Failure::Run(m) | Failure::Invalid(m)) = outputs.write(&renderer, &results) {
+        unwritten.push(m);
+    }
+    for m in &unwritten {
+        eprintln!("error: {}", terminal_safe(m));
+    }
+    eprintln!("rigor: results in {}", results_path.display());
+    outcome(&results)?;
+    // Everything passed but an output is missing: CI must not read that as green.
+    match unwritten.len() {
+        0 => Ok(()),
+        n => Err(Failure::Run(format!(
+            "{n} report(s) could not be written; results.json is complete"
+        ))),
+    }
+}
+
+/// `--mode profile`: samples every thread's stack while the run measures.
+pub(crate) mod profile {
+    use super::Failure;
+
+    /// Samples per second: not a multiple of common timer rates.
+    const HZ: i32 = 997;
+
+    pub fn start() -> Result<pprof::ProfilerGuard<'static>, Failure> {
+        pprof::ProfilerGuardBuilder::default()
+            .frequency(HZ)
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+            .map_err(|e| Failure::Run(format!("cannot start the CPU profiler: {e}")))
+    }
+
+    pub fn finish(
+        guard: pprof::ProfilerGuard<'static>,
+        path: &std::path::Path,
+    ) -> Result<(), String> {
+        let report = guard.report().build().map_err(|e| e.to_string())?;
+        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        report.flamegraph(file).map_err(|e| e.to_string())?;
+        eprintln!("rigor: CPU flamegraph in {}", path.display());
+        Ok(())
+    }
+}
+
+/// Every policy target answers every input once, before timing: the
+/// decision summary is printed, and a gated run stops on disagreements,
+/// missed expectations and evaluation errors. `None` without policy targets.
+pub(crate) fn check_decisions(
+    plan: &Plan,
+    targets: &[Prepared],
+) -> Result<Option<rigor_engine::results::Verification>, Failure> {
+    let v = rigor_engine::verify::verify(plan, targets);
+    if v.targets.is_empty() {
+        return Ok(None);
+    }
+    eprintln!(
+        "rigor: decisions before timing: {}",
+        terminal_safe(&v.to_string())
+    );
+    for note in &v.notes {
+        eprintln!("rigor: note: {}", terminal_safe(note));
+    }
+    if let Some(warning) = rigor_engine::verify::warning(&v) {
+        eprintln!("rigor: warning: {}", terminal_safe(&warning));
+    }
+    match rigor_engine::verify::stop_reason(&v) {
+        Some(reason) => Err(Failure::Run(reason)),
+        None => Ok(Some(v)),
+    }
+}

@@ -1,0 +1,66 @@
+//! `rigor validate`: a scenario checked without measuring.
+
+use std::path::Path;
+
+use rigor_engine::run::Prepared;
+use rigor_engine::target::TargetError;
+use rigor_report::escape::terminal_safe;
+use rigor_scenario::{Mode, Plan};
+
+use crate::failure::Failure;
+use crate::say;
+
+/// `rigor validate`: the scenario, every target's configuration offline,
+/// and every input evaluated once on every embedded policy target.
+pub(crate) fn validate(path: &Path) -> Result<(), Failure> {
+    let plan = Plan::from_file(path, Mode::Default)?;
+    let registry = rigor_targets::registry();
+    let located = |e: TargetError| match e {
+        TargetError::Invalid(m) => Failure::Invalid(format!("{}: {m}", plan.path.display())),
+        TargetError::Failed(m) => Failure::Run(m),
+    };
+    let mut deciders = Vec::new();
+    for t in &plan.targets {
+        registry.check(t, &plan).map_err(located)?;
+        if let Some(target) = registry.offline_decider(t, &plan).map_err(located)? {
+            deciders.push(Prepared {
+                plan: t.clone(),
+                target,
+            });
+        }
+    }
+    let v = rigor_engine::verify::verify(&plan, &deciders);
+    for note in &v.notes {
+        eprintln!("note: {}: {}", path.display(), terminal_safe(note));
+    }
+    if let Some(reason) = rigor_engine::verify::stop_reason(&v) {
+        let message = format!("{}: {reason}", path.display());
+        // An input the policy cannot evaluate is a scenario error (exit 2);
+        // answers that differ are the policy's behaviour (exit 3, as `run`).
+        return Err(if v.failed > 0 {
+            Failure::Invalid(message)
+        } else {
+            Failure::Run(message)
+        });
+    }
+    let decided = if v.targets.is_empty() {
+        String::new()
+    } else {
+        format!("; evaluated on {}: {}", v.targets.join(", "), {
+            let d: Vec<String> = v
+                .decisions
+                .iter()
+                .map(|(d, n)| format!("{d} x{n}"))
+                .collect();
+            d.join(", ")
+        })
+    };
+    say(&format!(
+        "ok: {} ({} target(s), {} input(s), {} case(s){decided})\n",
+        path.display(),
+        plan.targets.len(),
+        plan.inputs.len(),
+        plan.workload.cases().len()
+    ));
+    Ok(())
+}
