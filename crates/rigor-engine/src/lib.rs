@@ -16,6 +16,13 @@
 //!   counting `GlobalAlloc` wrapper, resident memory sampled on a timer
 //!   (never per operation). See [`alloc`].
 //! - The engine knows the [`target::Target`] contract only, never a kind.
+//! - One job per module along the data's way: `run` is the loop over cases,
+//!   trials and targets; `drive` runs one trial's workers; `trial` turns
+//!   their records into a [`results::TrialResult`]; `aggregate` summarises
+//!   trials into a target's metrics, statistics, grades and ratios;
+//!   [`regress`] compares two sets of trials. Which metrics get statistics,
+//!   regression gating, comparisons and history, and how trials combine,
+//!   is read from the one catalogue, `rigor_scenario::metrics::METRICS`.
 
 mod aggregate;
 pub mod alloc;
