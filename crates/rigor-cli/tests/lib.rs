@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rigor_engine::results::{Grade, RegressionCheck, Results, RunStatus, TargetResult, Verdict};
+use rigor_scenario::units::Capacity;
+
 /// Tests take turns: they measure, and two measuring at once on a 2-core
 /// machine would make each other's numbers noise (a test of "identical runs
 /// PASS" must not see another test's load).
@@ -68,7 +71,16 @@ impl Outcome {
     }
 }
 
-fn results(path: &Path) -> serde_json::Value {
+/// A results file read through the typed model, as reporters read it.
+fn results(path: &Path) -> Results {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not a results file: {e}", path.display()))
+}
+
+/// A results file as raw JSON, for the tests that edit one by hand.
+fn results_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -109,41 +121,31 @@ fn run_writes_results_and_reports_and_grades() {
     );
 
     let res = results(&r.path("out/results.json"));
-    assert_eq!(res["format_version"], 1);
-    assert_eq!(res["status"], "complete");
-    assert_eq!(res["verdict"], "pass");
-    assert_eq!(res["scenario"]["name"], "calib");
-    assert!(res["environment"]["cores"].as_u64().unwrap() >= 1);
-    assert!(res["harness"]["timer_cost_ns"].as_f64().unwrap() > 0.0);
-    let cases = res["cases"].as_array().unwrap();
+    assert_eq!(res.format_version, 1);
+    assert_eq!(res.status, RunStatus::Complete);
+    assert_eq!(res.verdict, Verdict::Pass);
+    assert_eq!(res.scenario.name, "calib");
+    assert!(res.environment.cores >= 1);
+    assert!(res.harness.timer_cost_ns > 0.0);
+    let cases = &res.cases;
     assert_eq!(cases.len(), 2);
     for case in cases {
-        for t in case["targets"].as_array().unwrap() {
-            assert_eq!(t["trials"].as_array().unwrap().len(), 2, "{}", t["id"]);
-            assert_eq!(t["metrics"]["errors.count"], 0.0, "{}", t["id"]);
-            assert!(!t["histogram"].as_str().unwrap().is_empty());
+        for t in &case.targets {
+            assert_eq!(t.trials.len(), 2, "{}", t.id);
+            assert_eq!(t.metrics["errors.count"], 0.0, "{}", t.id);
+            assert!(!t.histogram.is_empty());
         }
         // compile.time is graded for policy targets and N/A for the others.
         let compile = |id: &str| {
-            case["targets"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|t| t["id"] == id)
-                .unwrap()["grades"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|g| g["metric"] == "compile.time")
-                .unwrap()["verdict"]
-                .clone()
+            let t = case.targets.iter().find(|t| t.id == id).unwrap();
+            grade_of(t, "compile.time").verdict
         };
-        assert_eq!(compile("rego"), "pass");
-        assert_eq!(compile("noop"), "skip");
+        assert_eq!(compile("rego"), Verdict::Pass);
+        assert_eq!(compile("noop"), Verdict::Skip);
     }
     // The spin target is a known truth: p50 within 2% of 100us.
-    let spin = &cases[0]["targets"][1]["metrics"]["latency.p50"];
-    let err = (spin.as_f64().unwrap() - 100_000.0).abs() / 100_000.0;
+    let spin = cases[0].targets[1].metrics["latency.p50"];
+    let err = (spin - 100_000.0).abs() / 100_000.0;
     assert!(
         err < 0.02,
         "spin p50 {spin} is {:.2}% off 100us",
@@ -151,10 +153,8 @@ fn run_writes_results_and_reports_and_grades() {
     );
 
     // noop measures the harness itself: far below the 100us spin in the same run.
-    let noop = cases[0]["targets"][0]["metrics"]["latency.p50"]
-        .as_f64()
-        .unwrap();
-    assert!(noop * 10.0 < spin.as_f64().unwrap(), "noop p50 {noop}ns");
+    let noop = cases[0].targets[0].metrics["latency.p50"];
+    assert!(noop * 10.0 < spin, "noop p50 {noop}ns");
 
     let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
     assert!(
@@ -181,7 +181,7 @@ fn missed_critical_threshold_exits_1_and_report_rerenders() {
     assert!(out.stdout.contains("FAIL"), "{}", out.stdout);
     assert!(out.stdout.contains("verdict: FAIL"), "{}", out.stdout);
     let res = results(&r.path("out/results.json"));
-    assert_eq!(res["verdict"], "fail");
+    assert_eq!(res.verdict, Verdict::Fail);
 
     // `report` re-renders from the results file alone, with a user's template.
     r.file(
@@ -227,12 +227,15 @@ fn generated_inputs_are_typed_seeded_recorded_and_checked() {
     r.run(&["run", "s.yaml", "--out", "two"]).expect(0);
     let one = results(&r.path("one/results.json"));
     let two = results(&r.path("two/results.json"));
-    assert_eq!(one["scenario"]["inputs"], 41, "40 generated and 1 inline");
-    let generated = &one["scenario"]["generated"][0];
-    assert_eq!(generated["count"], 40);
-    assert_eq!(generated["origin"], "inputs[0] (generate)");
-    assert!(generated["seed"].as_u64().is_some());
-    let samples = generated["samples"].as_array().unwrap();
+    assert_eq!(one.scenario.inputs, 41, "40 generated and 1 inline");
+    let generated = &one.scenario.generated[0];
+    assert_eq!(generated.count, 40);
+    assert_eq!(generated.origin, "inputs[0] (generate)");
+    // The seed is recorded: `seed` is a u64 of the model, so a missing or
+    // non-integer seed already failed `results`.
+    let _seed: u64 = generated.seed;
+    // The samples are the generated documents themselves: JSON in the model.
+    let samples = &generated.samples;
     assert_eq!(samples.len(), 3);
     for d in samples {
         let n = d["n"]
@@ -242,17 +245,17 @@ fn generated_inputs_are_typed_seeded_recorded_and_checked() {
         assert_eq!(d["path"], format!("/x/{n}"), "interpolated");
         assert!(d["user"] == "alice" || d["user"] == "bob", "{d}");
     }
-    assert_eq!(
-        one["scenario"]["generated"], two["scenario"]["generated"],
-        "seeded"
-    );
+    assert_eq!(one.scenario.generated, two.scenario.generated, "seeded");
     // The decisions cover the generated inputs: alice is allowed, bob is not.
-    assert_eq!(one["verification"]["inputs"], 41);
-    let decisions = &one["verification"]["decisions"];
-    let (yes, no) = (decisions["true"].as_u64(), decisions["false"].as_u64());
+    let verification = one.verification.as_ref().unwrap();
+    assert_eq!(verification.inputs, 41);
+    let decisions = &verification.decisions;
+    let (yes, no) = (decisions.get("true"), decisions.get("false"));
     assert!(
-        yes.unwrap_or(0) >= 1 && no.unwrap_or(0) >= 1 && yes.unwrap_or(0) + no.unwrap_or(0) == 41,
-        "{decisions}"
+        yes.copied().unwrap_or(0) >= 1
+            && no.copied().unwrap_or(0) >= 1
+            && yes.copied().unwrap_or(0) + no.copied().unwrap_or(0) == 41,
+        "{decisions:?}"
     );
 
     r.file("bad.yaml", &scenario(r#"{user: "{{usr}}", n: "{{n}}"}"#));
@@ -310,21 +313,21 @@ fn set_and_only_change_one_run_and_are_recorded() {
         out.stdout
     );
     let res = results(&r.path("out/results.json"));
-    assert_eq!(res["scenario"]["source"], text, "the file's own text");
+    assert_eq!(res.scenario.source, text, "the file's own text");
     assert_eq!(
-        res["scenario"]["overrides"],
-        serde_json::json!([
+        res.scenario.overrides,
+        [
             "workload.duration=200ms",
             "workload.warmup=0s",
             "workload.trials=2"
-        ])
+        ]
     );
-    assert_eq!(res["scenario"]["only"], serde_json::json!(["a"]));
-    assert_eq!(res["scenario"]["workload"]["trials"], 2);
-    let targets = res["cases"][0]["targets"].as_array().unwrap();
+    assert_eq!(res.scenario.only, ["a"]);
+    assert_eq!(res.scenario.workload.trials, 2);
+    let targets = &res.cases[0].targets;
     assert_eq!(targets.len(), 1);
-    assert_eq!(targets[0]["id"], "a");
-    assert_eq!(targets[0]["trials"].as_array().unwrap().len(), 2);
+    assert_eq!(targets[0].id, "a");
+    assert_eq!(targets[0].trials.len(), 2);
     let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
     assert!(html.contains("changed for this run: --set workload.duration=200ms"));
     // Every format renders from the results file alone, from its template.
@@ -430,12 +433,8 @@ fn init_writes_starters_that_run_as_written() {
         out.stderr
     );
     let res = results(&r.path("p/results.json"));
-    assert_eq!(res["scenario"]["inputs"], 2002);
-    assert_eq!(
-        res["cases"].as_array().unwrap().len(),
-        2,
-        "concurrency [1, 2]"
-    );
+    assert_eq!(res.scenario.inputs, 2002);
+    assert_eq!(res.cases.len(), 2, "concurrency [1, 2]");
 
     let before = std::fs::read_to_string(r.path("my.rego")).unwrap();
     r.file("my.rego", "package rbac\n# edited\n");
@@ -460,12 +459,7 @@ fn init_writes_starters_that_run_as_written() {
     r.run(&["run", "sub/c.yaml", "--mode", "quick", "--out", "c"])
         .expect(0);
     let res = results(&r.path("c/results.json"));
-    let ids: Vec<&str> = res["cases"][0]["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = res.cases[0].targets.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["moka", "redis"]);
 }
 
@@ -487,22 +481,13 @@ fn the_reports_root_holds_runs_baselines_and_history() {
         .collect();
     assert_eq!(runs.len(), 1, "one run directory");
     let run = results(&runs[0].path().join("results.json"));
-    assert!(!run["cases"][0]["targets"][0]["histogram"]
-        .as_str()
-        .unwrap()
-        .is_empty());
+    assert!(!run.cases[0].targets[0].histogram.is_empty());
     let base = results(&r.path("reps/baselines/store/b.json"));
     assert_eq!(
-        base["cases"][0]["targets"][0]["histogram"], "",
+        base.cases[0].targets[0].histogram, "",
         "baselines are slimmed"
     );
-    assert_eq!(
-        base["cases"][0]["targets"][0]["trials"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(base.cases[0].targets[0].trials.len(), 2);
     let out = r.run(&["run", "s.yaml", "--reports", "reps", "--baseline", "b"]);
     assert!(out.code == 0 || out.code == 4, "{}", out.stderr);
     let history = std::fs::read_to_string(r.path("reps/history/store.jsonl")).unwrap();
@@ -674,41 +659,38 @@ fn embedded_vs_http_in_rate_mode_with_comparison() {
     );
     assert!(out.stdout.contains("vs http"), "{}", out.stdout);
     let res = results(&r.path("out/results.json"));
-    assert_eq!(res["verification"]["inputs"], 3);
-    let case = &res["cases"][0];
-    assert_eq!(case["rate"], 400.0);
-    for t in case["targets"].as_array().unwrap() {
-        let m = &t["metrics"];
+    assert_eq!(res.verification.as_ref().unwrap().inputs, 3);
+    let case = &res.cases[0];
+    assert_eq!(case.rate, Some(400.0));
+    for t in &case.targets {
+        let m = &t.metrics;
         assert_eq!(
-            m["errors.count"], 0.0,
-            "{}: {}",
-            t["id"], t["trials"][0]["error_messages"]
+            m["errors.count"],
+            0.0,
+            "{}: {:?}",
+            t.id,
+            t.trials.first().map(|trial| &trial.error_messages)
         );
-        let achieved = m["rate.achieved"].as_f64().unwrap();
+        let achieved = m["rate.achieved"];
         assert!(
             (achieved - 400.0).abs() < 20.0,
             "{} achieved {achieved}/s",
-            t["id"]
+            t.id
         );
-        assert!(m["service.p50"].as_f64().unwrap() > 0.0);
-        assert!(m["schedule.lag.p99"].as_f64().is_some());
+        assert!(m["service.p50"] > 0.0);
+        assert!(m.contains_key("schedule.lag.p99"));
     }
-    let embedded = &case["targets"][0];
-    let ratios = embedded["ratios"].as_array().unwrap();
-    let p50 = ratios
-        .iter()
-        .find(|r| r["metric"] == "latency.p50")
-        .unwrap();
-    assert_eq!(p50["trials"], 2);
-    assert!(p50["low"].as_f64().unwrap() <= p50["ratio"].as_f64().unwrap());
+    let embedded = &case.targets[0];
+    let ratios = &embedded.ratios;
+    let p50 = ratios.iter().find(|r| r.metric == "latency.p50").unwrap();
+    assert_eq!(p50.trials, 2);
+    assert!(p50.low.unwrap() <= p50.ratio);
     assert!(
-        case["targets"][1]["ratios"].as_array().unwrap().is_empty(),
+        case.targets[1].ratios.is_empty(),
         "the baseline has no ratios"
     );
     assert!(
-        !ratios
-            .iter()
-            .any(|r| r["metric"].as_str().unwrap().starts_with("memory.")),
+        !ratios.iter().any(|r| r.metric.starts_with("memory.")),
         "client-side HTTP memory is not comparable with an embedded engine's"
     );
     let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
@@ -750,13 +732,12 @@ fn disagreeing_targets_stop_before_timing_with_exit_3() {
 
 /// A target's grade of `metric` in a results file (every target is graded on
 /// `errors.rate`, by default if the scenario names no threshold).
-fn grade_of<'a>(target: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value {
-    target["grades"]
-        .as_array()
-        .unwrap()
+fn grade_of<'a>(target: &'a TargetResult, metric: &str) -> &'a Grade {
+    target
+        .grades
         .iter()
-        .find(|g| g["metric"] == metric)
-        .unwrap_or_else(|| panic!("{metric} is not graded: {}", target["grades"]))
+        .find(|g| g.metric == metric)
+        .unwrap_or_else(|| panic!("{metric} is not graded: {:?}", target.grades))
 }
 
 /// A policy that calls a builtin regorus does not have (as the Envoy JWT primer does).
@@ -798,23 +779,24 @@ fn a_run_where_every_operation_fails_is_a_failed_run() {
         out.stderr
     );
     let res = results(&r.path("out/results.json"));
-    assert_eq!(res["status"], "complete");
-    let t = &res["cases"][0]["targets"][0];
-    assert!(t["error"]
-        .as_str()
+    assert_eq!(res.status, RunStatus::Complete);
+    let t = &res.cases[0].targets[0];
+    assert!(t
+        .error
+        .as_deref()
         .unwrap()
         .contains("every operation failed"));
-    assert_eq!(t["metrics"]["throughput"], 0.0);
-    assert_eq!(t["metrics"]["errors.rate"], 1.0);
+    assert_eq!(t.metrics["throughput"], 0.0);
+    assert_eq!(t.metrics["errors.rate"], 1.0);
     assert!(
-        t["metrics"].get("latency.p50").is_none(),
+        !t.metrics.contains_key("latency.p50"),
         "failures have no latency"
     );
-    assert_eq!(t["trials"][0]["operations"], 0);
-    assert!(t["trials"][0]["error_kinds"]["eval"].as_u64().unwrap() > 0);
+    assert_eq!(t.trials[0].operations, 0);
+    assert!(t.trials[0].error_kinds["eval"] > 0);
     let grade = grade_of(t, "errors.rate");
-    assert_eq!(grade["critical"], 0.0);
-    assert_eq!(grade["verdict"], "fail");
+    assert_eq!(grade.critical, Some(0.0));
+    assert_eq!(grade.verdict, Verdict::Fail);
     assert!(out.stdout.contains("verdict: FAIL"), "{}", out.stdout);
     // One verdict everywhere: console, HTML, Markdown, JUnit and the exit
     // code, rendered again from the results file alone.
@@ -867,22 +849,23 @@ fn failed_operations_are_counted_apart_from_successes() {
     );
     let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
     let res = results(&r.path("out/results.json"));
-    let t = &res["cases"][0]["targets"][0];
-    let trial = &t["trials"][0];
+    let t = &res.cases[0].targets[0];
+    let trial = &t.trials[0];
     // 2000 attempts, alternating inputs: 1000 successes, 1000 failures.
-    assert_eq!(trial["operations"], 1000, "{trial}");
-    assert_eq!(trial["errors"], 1000, "{trial}");
-    assert_eq!(t["metrics"]["errors.rate"], 0.5);
-    let tp = t["metrics"]["throughput"].as_f64().unwrap();
-    let elapsed = trial["elapsed_ns"].as_f64().unwrap() / 1e9;
+    assert_eq!(trial.operations, 1000, "{trial:?}");
+    assert_eq!(trial.errors, 1000, "{trial:?}");
+    assert_eq!(t.metrics["errors.rate"], 0.5);
+    let tp = t.metrics["throughput"];
+    let elapsed = trial.elapsed_ns as f64 / 1e9;
     assert!(
         (tp * elapsed - 1000.0).abs() < 1.0,
         "throughput counts successes only: {tp}/s over {elapsed}s"
     );
-    assert!(t["metrics"]["errors.per_second"].as_f64().unwrap() > 0.0);
+    assert!(t.metrics["errors.per_second"] > 0.0);
     let grade = grade_of(t, "errors.rate");
     assert_eq!(
-        grade["verdict"], "warn",
+        grade.verdict,
+        Verdict::Warn,
         "50% misses target 0% but meets critical 60%"
     );
     assert!(out.stderr.contains("50.00%"), "{}", out.stderr);
@@ -945,20 +928,20 @@ fn decisions_are_recorded_and_expectations_checked() {
         out.stderr
     );
     let res = results(&r.path("out/results.json"));
-    let v = &res["verification"];
-    assert_eq!(v["summaries"]["rego"]["true"], 1, "{v}");
-    assert_eq!(v["summaries"]["rego"]["false"], 3, "{v}");
-    assert_eq!(v["expectations"], 3);
-    let answers = v["answers"].as_array().unwrap();
+    let v = res.verification.as_ref().unwrap();
+    assert_eq!(v.summaries["rego"]["true"], 1, "{v:?}");
+    assert_eq!(v.summaries["rego"]["false"], 3, "{v:?}");
+    assert_eq!(v.expectations, 3);
+    let answers = &v.answers;
     assert_eq!(answers.len(), 4);
-    assert_eq!(answers[0]["origin"], "alice.json");
-    assert_eq!(answers[0]["answers"]["rego"], "true");
-    assert_eq!(answers[1]["origin"], "more.jsonl:1");
+    assert_eq!(answers[0].origin, "alice.json");
+    assert_eq!(answers[0].answers["rego"], "true");
+    assert_eq!(answers[1].origin, "more.jsonl:1");
     assert_eq!(
-        answers[1]["input"], r#"{"user":"bob"}"#,
+        answers[1].input, r#"{"user":"bob"}"#,
         "the wrapper is not the input"
     );
-    assert_eq!(answers[2]["expect"], serde_json::Value::Null);
+    assert_eq!(answers[2].expect, None);
     // A wrong expectation stops the run, naming the input, the expected and the actual.
     r.file("s.yaml", &scenario("false"));
     let out = r.run(&["run", "s.yaml", "--out", "out2"]).expect(3);
@@ -989,8 +972,9 @@ fn decisions_are_recorded_and_expectations_checked() {
         out.stderr
     );
     let res = results(&r.path("out3/results.json"));
-    assert_eq!(res["verification"]["summaries"]["rego"]["undefined"], 2);
-    assert_eq!(res["verification"]["unexpected"], 0);
+    let v = res.verification.as_ref().unwrap();
+    assert_eq!(v.summaries["rego"]["undefined"], 2);
+    assert_eq!(v.unexpected, 0);
 }
 
 #[test]
@@ -1014,30 +998,17 @@ fn print_output_is_gathered_never_timed() {
     );
     let res = results(&r.path("out/results.json"));
     // alice is allowed at the first step; bob runs all three.
-    let alice = &res["verification"]["answers"][0];
-    assert_eq!(alice["print_lines"], 1, "{alice}");
-    let bob = &res["verification"]["answers"][1];
-    assert_eq!(bob["print_lines"], 3, "{bob}");
+    let answers = &res.verification.as_ref().unwrap().answers;
+    let alice = &answers[0];
+    assert_eq!(alice.print_lines, 1, "{alice:?}");
+    let bob = &answers[1];
+    assert_eq!(bob.print_lines, 3, "{bob:?}");
+    assert!(bob.prints[2].ends_with("PRINTED step 3 bob"), "{bob:?}");
     assert!(
-        bob["prints"][2]
-            .as_str()
-            .unwrap()
-            .ends_with("PRINTED step 3 bob"),
-        "{bob}"
+        alice.prints[0].contains("PRINTED step 1 alice"),
+        "{alice:?}"
     );
-    assert!(
-        alice["prints"][0]
-            .as_str()
-            .unwrap()
-            .contains("PRINTED step 1 alice"),
-        "{alice}"
-    );
-    assert!(
-        res["cases"][0]["targets"][0]["trials"][0]["operations"]
-            .as_u64()
-            .unwrap()
-            > 10
-    );
+    assert!(res.cases[0].targets[0].trials[0].operations > 10);
 }
 
 /// A running `rigor run` whose stderr is read line by line, for tests that
@@ -1260,22 +1231,16 @@ fn redis_killed_mid_trial_is_counted_and_the_run_finishes() {
             "{client}: errors fail errors.rate (exit 1)\n{stderr}"
         );
         let res = results(&r.path("out/results.json"));
-        assert_eq!(res["status"], "complete", "{client}");
-        let trial = &res["cases"][0]["targets"][0]["trials"][0];
-        assert!(trial["errors"].as_u64().unwrap() > 0, "{client}: {trial}");
+        assert_eq!(res.status, RunStatus::Complete, "{client}");
+        let trial = &res.cases[0].targets[0].trials[0];
+        assert!(trial.errors > 0, "{client}: {trial:?}");
+        assert!(trial.operations > 0, "{client}: {trial:?}");
+        let kinds = &trial.error_kinds;
         assert!(
-            trial["operations"].as_u64().unwrap() > 0,
-            "{client}: {trial}"
+            kinds.contains_key("io") || kinds.contains_key("connect"),
+            "{client}: {kinds:?}"
         );
-        let kinds = &trial["error_kinds"];
-        assert!(
-            kinds.get("io").is_some() || kinds.get("connect").is_some(),
-            "{client}: {kinds}"
-        );
-        assert!(
-            trial["events"]["reconnects"].as_u64().unwrap() >= 1,
-            "{client}: {trial}"
-        );
+        assert!(trial.events["reconnects"] >= 1, "{client}: {trial:?}");
     }
     // A managed server killed mid-trial stays dead: every later command fails
     // (connect refused), the trial ends on time, the next trial cannot
@@ -1298,10 +1263,10 @@ fn redis_killed_mid_trial_is_counted_and_the_run_finishes() {
     let (code, stderr) = live.finish();
     assert_eq!(code, 3, "{stderr}");
     let res = results(&r.path("out/results.json"));
-    let t = &res["cases"][0]["targets"][0];
-    assert!(t["trials"][0]["errors"].as_u64().unwrap() > 0, "{t}");
-    assert!(t["error"].as_str().unwrap().contains("r in "), "{t}");
-    assert_eq!(res["status"], "complete");
+    let t = &res.cases[0].targets[0];
+    assert!(t.trials[0].errors > 0, "{t:?}");
+    assert!(t.error.as_deref().unwrap().contains("r in "), "{t:?}");
+    assert_eq!(res.status, RunStatus::Complete);
 }
 
 #[test]
@@ -1327,10 +1292,10 @@ fn sigterm_and_sigint_keep_partial_results_and_stop_managed_servers() {
             "{name}: stopped early"
         );
         let res = results(&r.path("out/results.json"));
-        assert_eq!(res["status"], "interrupted", "{name}");
-        let trial = &res["cases"][0]["targets"][0]["trials"][0];
-        assert_eq!(trial["interrupted"], true, "{name}");
-        assert!(trial["operations"].as_u64().unwrap() > 0, "{name}: {trial}");
+        assert_eq!(res.status, RunStatus::Interrupted, "{name}");
+        let trial = &res.cases[0].targets[0].trials[0];
+        assert!(trial.interrupted, "{name}");
+        assert!(trial.operations > 0, "{name}: {trial:?}");
         assert!(r.path("out/report.html").exists(), "{name}");
         assert!(
             !running(servers[0]),
@@ -1416,10 +1381,7 @@ fn passwords_in_urls_never_reach_results_reports_or_logs() {
         "results, report, markdown, junit, baseline, history: {files} files"
     );
     let res = results(&r.path("out/results.json"));
-    assert!(res["scenario"]["source"]
-        .as_str()
-        .unwrap()
-        .contains("redis://:***@127.0.0.1"));
+    assert!(res.scenario.source.contains("redis://:***@127.0.0.1"));
 }
 
 #[test]
@@ -1489,7 +1451,10 @@ fn a_closed_stdout_or_an_unwritable_report_never_hides_the_result() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(results(&r.path("out/results.json"))["status"], "complete");
+    assert_eq!(
+        results(&r.path("out/results.json")).status,
+        RunStatus::Complete
+    );
     assert!(r.path("out/report.html").exists());
     // The HTML report cannot be written (a folder is in its place): the
     // results are complete, the failure is said, and a passing run exits 3.
@@ -1502,7 +1467,10 @@ fn a_closed_stdout_or_an_unwritable_report_never_hides_the_result() {
         "{}",
         out.stderr
     );
-    assert_eq!(results(&r.path("out2/results.json"))["status"], "complete");
+    assert_eq!(
+        results(&r.path("out2/results.json")).status,
+        RunStatus::Complete
+    );
     assert!(
         r.path("out2/s.md").exists(),
         "the other outputs are still written"
@@ -1689,15 +1657,15 @@ fn bad_endpoints_end_in_counted_errors_not_hangs() {
             started.elapsed()
         );
         let res = results(&r.path("out/results.json"));
-        let trial = &res["cases"][0]["targets"][0]["trials"][0];
-        assert!(trial["errors"].as_u64().unwrap() > 0, "{mode}: {trial}");
-        assert_eq!(trial["operations"], 0, "{mode}: no request succeeded");
+        let trial = &res.cases[0].targets[0].trials[0];
+        assert!(trial.errors > 0, "{mode}: {trial:?}");
+        assert_eq!(trial.operations, 0, "{mode}: no request succeeded");
         assert!(
-            trial["error_kinds"][kind].as_u64().unwrap() > 0,
-            "{mode}: kinds {}",
-            trial["error_kinds"]
+            trial.error_kinds.get(kind).copied().unwrap_or(0) > 0,
+            "{mode}: kinds {:?}",
+            trial.error_kinds
         );
-        assert!(!trial["error_messages"].as_array().unwrap().is_empty());
+        assert!(!trial.error_messages.is_empty());
         assert!(out.stdout.contains("errors.rate"), "{mode}: {}", out.stdout);
     }
 }
@@ -1734,26 +1702,27 @@ fn moka_and_a_managed_redis_run_the_cache_workload() {
     let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
     assert!(out.stdout.contains("hit ratio"), "{}", out.stdout);
     let res = results(&r.path("out/results.json"));
-    assert_eq!(res["scenario"]["workload"]["seed"], 11);
-    let case = &res["cases"][0];
-    assert_eq!(case["capacity"], 1000);
-    assert_eq!(case["name"], "capacity=1000 concurrency=1");
+    assert_eq!(res.scenario.workload.seed, 11);
+    let case = &res.cases[0];
+    assert_eq!(case.capacity, Some(Capacity::Entries(1000)));
+    assert_eq!(case.name, "capacity=1000 concurrency=1");
     for (i, id) in ["moka", "redis", "blocking"].iter().enumerate() {
-        let t = &case["targets"][i];
-        assert_eq!(&t["id"], id);
-        let m = &t["metrics"];
+        let t = &case.targets[i];
+        assert_eq!(t.id, *id);
+        let m = &t.metrics;
         assert_eq!(
-            m["errors.count"], 0.0,
-            "{id}: {}",
-            t["trials"][0]["error_messages"]
+            m["errors.count"],
+            0.0,
+            "{id}: {:?}",
+            t.trials.first().map(|trial| &trial.error_messages)
         );
         // The preload wrote exactly the 1000 most popular keys.
         assert_eq!(m["cache.entries"], 1000.0, "{id}");
         // No cache beats the best possible for the entries it holds (Redis'
         // memory limit is approximate: it may hold a few more than 1000),
         // and a working one gets close to it.
-        let held = m["cache.entries_end"].as_f64().unwrap().max(1000.0) as usize;
-        let hit = m["cache.hit_ratio"].as_f64().unwrap();
+        let held = m["cache.entries_end"].max(1000.0) as usize;
+        let hit = m["cache.hit_ratio"];
         let (best, floor) = (ideal_hit_ratio(held), ideal_hit_ratio(1000) - 0.15);
         assert!(
             hit <= best + 0.02 && hit >= floor,
@@ -1761,31 +1730,35 @@ fn moka_and_a_managed_redis_run_the_cache_workload() {
         );
         // A key plus its value is 70 to 264 bytes; an entry costs more, not
         // orders of magnitude more.
-        let per_entry = m["cache.bytes_per_entry"].as_f64().unwrap();
+        let per_entry = m["cache.bytes_per_entry"];
         assert!(
             per_entry > 70.0 && per_entry < 4096.0,
             "{id}: {per_entry}B per entry"
         );
-        let counts = &t["trials"][0]["kind_counts"];
+        let counts = &t.trials[0].kind_counts;
         assert_eq!(
-            counts["hit"].as_u64().unwrap() + counts["miss"].as_u64().unwrap(),
-            t["trials"][0]["operations"].as_u64().unwrap(),
+            counts["hit"] + counts["miss"],
+            t.trials[0].operations,
             "{id}: every operation is a read"
         );
     }
-    for redis in &case["targets"].as_array().unwrap()[1..] {
+    for redis in &case.targets[1..] {
         assert!(
-            redis["metrics"]["cache.entries_end"].as_f64().unwrap() < 1500.0,
+            redis.metrics["cache.entries_end"] < 1500.0,
             "Redis' maxmemory holds about the capacity"
         );
         // Redis operations are timed one by one: the per-kind split is there.
         for m in ["latency.get.p99", "latency.hit.p50", "latency.miss.p50"] {
-            assert!(redis["metrics"].get(m).is_some(), "redis lacks {m}");
+            assert!(redis.metrics.contains_key(m), "redis lacks {m}");
         }
     }
-    let redis = &case["targets"][1];
-    let note = redis["trials"][0]["cache_after"]["capacity_note"]
-        .as_str()
+    let redis = &case.targets[1];
+    let note = redis.trials[0]
+        .cache_after
+        .as_ref()
+        .unwrap()
+        .capacity_note
+        .as_deref()
         .unwrap();
     assert!(note.contains("maxmemory-policy allkeys-lfu"), "{note}");
     // The managed server is gone once rigor exits.
@@ -1841,18 +1814,18 @@ fn decision_caches_answer_repeated_inputs_without_evaluating() {
         out.stdout
     );
     let res = results(&r.path("out/results.json"));
-    let targets = &res["cases"][0]["targets"];
-    assert!(targets[0]["metrics"].get("cache.hit_ratio").is_none());
+    let targets = &res.cases[0].targets;
+    assert!(!targets[0].metrics.contains_key("cache.hit_ratio"));
     for i in [1, 2] {
         let t = &targets[i];
         // Three inputs, all cached during the warm-up: every measured lookup hits.
-        assert_eq!(t["metrics"]["cache.hit_ratio"], 1.0, "{}", t["id"]);
-        assert_eq!(t["metrics"]["cache.entries_end"], 3.0, "{}", t["id"]);
+        assert_eq!(t.metrics["cache.hit_ratio"], 1.0, "{}", t.id);
+        assert_eq!(t.metrics["cache.entries_end"], 3.0, "{}", t.id);
     }
     // Redis lookups (microseconds) are timed one by one; moka hits may be
     // fast enough to be timed in batches, which carry no per-kind split.
-    assert!(targets[2]["metrics"].get("latency.hit.p50").is_some());
-    assert_eq!(targets[2]["trials"][0]["batch"], 1);
+    assert!(targets[2].metrics.contains_key("latency.hit.p50"));
+    assert_eq!(targets[2].trials[0].batch, 1);
 }
 
 #[test]
@@ -1883,10 +1856,11 @@ fn decision_cache_keys_on_part_of_the_input() {
         out.stdout
     );
     let res = results(&r.path("out/results.json"));
-    let t = &res["cases"][0]["targets"];
-    assert_eq!(t[0]["metrics"]["cache.entries_end"], 60.0);
-    assert_eq!(t[1]["metrics"]["cache.entries_end"], 3.0);
-    assert_eq!(res["targets"][1]["config"]["cache"]["key"][0], "input.user");
+    let t = &res.cases[0].targets;
+    assert_eq!(t[0].metrics["cache.entries_end"], 60.0);
+    assert_eq!(t[1].metrics["cache.entries_end"], 3.0);
+    // A target's kind-specific configuration is kept as written: JSON in the model.
+    assert_eq!(res.targets[1].config["cache"]["key"][0], "input.user");
     // A key that leaves out a field the decision depends on is refused.
     r.file(
         "bad.yaml",
@@ -1928,12 +1902,13 @@ fn run_with(r: &Rigor, spin: &str, args: &[&str]) -> Outcome {
     }
 }
 
-fn check<'a>(res: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value {
-    res["regression"]["checks"]
-        .as_array()
-        .unwrap()
+fn check<'a>(res: &'a Results, metric: &str) -> &'a RegressionCheck {
+    res.regression
+        .as_ref()
+        .expect("no regression report")
+        .checks
         .iter()
-        .find(|c| c["metric"] == metric)
+        .find(|c| c.metric == metric)
         .unwrap_or_else(|| panic!("no check of {metric}"))
 }
 
@@ -1959,7 +1934,7 @@ fn three_trials_fail_a_doubling_and_pass_identical_runs() {
     assert!(glance.matches("<rect ").count() >= 2, "bars: {glance}");
     assert!(glance.contains("<line x1="), "interval whiskers: {glance}");
     assert!(glance.contains("us ["), "values with intervals: {glance}");
-    let verdicts = |dir: &str| -> serde_json::Value {
+    let verdicts = |dir: &str| -> RegressionCheck {
         let res = results(&r.path(&format!("{dir}/results.json")));
         check(&res, "latency.p50").clone()
     };
@@ -1980,22 +1955,21 @@ fn three_trials_fail_a_doubling_and_pass_identical_runs() {
         same.stderr
     );
     let p50 = verdicts("same");
-    assert_ne!(p50["verdict"], "fail", "{p50}");
+    assert_ne!(p50.verdict, Verdict::Fail, "{p50:?}");
     let res = results(&r.path("same/results.json"));
+    let regression = res.regression.as_ref().unwrap();
     assert!(
-        res["regression"]["checks"]
-            .as_array()
-            .unwrap()
+        regression
+            .checks
             .iter()
             // The body of the distribution; a tail (p99) can move on a
             // shared machine between two runs, which the drill measures.
             .filter(|c| {
                 ["throughput", "latency.mean", "latency.p50", "latency.p90"]
-                    .contains(&c["metric"].as_str().unwrap())
+                    .contains(&c.metric.as_str())
             })
-            .all(|c| c["verdict"] != "fail"),
-        "identical runs FAILed: {}",
-        res["regression"]
+            .all(|c| c.verdict != Verdict::Fail),
+        "identical runs FAILed: {regression:?}"
     );
     // +100%: FAIL at 3 trials, by Welch's t, with JUnit and Markdown showing it.
     run_with(
@@ -2016,12 +1990,9 @@ fn three_trials_fail_a_doubling_and_pass_identical_runs() {
     )
     .expect(4);
     let p50 = verdicts("slow");
-    assert_eq!(p50["verdict"], "fail", "{p50}");
-    assert_eq!(p50["test"], "welch-t", "{p50}");
-    assert!(
-        p50["reason"].as_str().unwrap().contains("Welch's t"),
-        "{p50}"
-    );
+    assert_eq!(p50.verdict, Verdict::Fail, "{p50:?}");
+    assert_eq!(p50.test, "welch-t", "{p50:?}");
+    assert!(p50.reason.contains("Welch's t"), "{p50:?}");
     let md = std::fs::read_to_string(r.path("slow/s.md")).unwrap();
     let headline = md.lines().next().unwrap();
     assert!(
@@ -2031,7 +2002,7 @@ fn three_trials_fail_a_doubling_and_pass_identical_runs() {
     // Throughput halves: read as a drop, and as worse.
     let res = results(&r.path("slow/results.json"));
     let throughput = check(&res, "throughput");
-    assert_eq!(throughput["verdict"], "fail", "{throughput}");
+    assert_eq!(throughput.verdict, Verdict::Fail, "{throughput:?}");
     let line = md
         .lines()
         .find(|l| l.contains("| spin | `throughput`"))
@@ -2044,7 +2015,7 @@ fn three_trials_fail_a_doubling_and_pass_identical_runs() {
         &["run", "s.yaml", "--baseline", "b3", "--out", "plus20"],
     );
     let p50 = verdicts("plus20");
-    assert_eq!(p50["verdict"], "fail", "{p50}");
+    assert_eq!(p50.verdict, Verdict::Fail, "{p50:?}");
 }
 
 #[test]
@@ -2165,15 +2136,14 @@ fn regressions_against_a_saved_baseline() {
     );
     let res = results(&r.path("slow/results.json"));
     let p50 = check(&res, "latency.p50");
-    assert_eq!(p50["verdict"], "fail", "{p50}");
-    let change = p50["change"].as_f64().unwrap();
+    assert_eq!(p50.verdict, Verdict::Fail, "{p50:?}");
+    let change = p50.change;
     assert!((change - 0.2).abs() < 0.03, "estimated change {change}");
-    let (lo, hi) = (
-        p50["interval"]["low"].as_f64().unwrap(),
-        p50["interval"]["high"].as_f64().unwrap(),
-    );
+    let interval = p50.interval.as_ref().unwrap();
+    let (lo, hi) = (interval.low, interval.high);
     assert!(lo > 0.1 && lo <= change && change <= hi, "[{lo}, {hi}]");
-    assert_eq!(res["regression"]["verdict"], "fail");
+    let regression = res.regression.as_ref().unwrap();
+    assert_eq!(regression.verdict, Verdict::Fail);
 
     // The JUnit file is XML, one test case per check, failures carrying numbers.
     let xml = std::fs::read_to_string(r.path("slow/junit.xml")).unwrap();
@@ -2182,11 +2152,8 @@ fn regressions_against_a_saved_baseline() {
         .descendants()
         .filter(|n| n.has_tag_name("testcase"))
         .collect();
-    let checks = res["regression"]["checks"].as_array().unwrap().len();
-    let grades = res["cases"][0]["targets"][0]["grades"]
-        .as_array()
-        .unwrap()
-        .len();
+    let checks = regression.checks.len();
+    let grades = res.cases[0].targets[0].grades.len();
     assert_eq!(cases.len(), checks + grades);
     let failure = doc
         .descendants()
@@ -2222,8 +2189,8 @@ fn regressions_against_a_saved_baseline() {
     )
     .expect(0);
     let res = results(&r.path("near/results.json"));
-    assert_ne!(check(&res, "latency.p50")["verdict"], "fail");
-    assert_ne!(res["regression"]["verdict"], "fail");
+    assert_ne!(check(&res, "latency.p50").verdict, Verdict::Fail);
+    assert_ne!(res.regression.as_ref().unwrap().verdict, Verdict::Fail);
 
     // The same system again: everything shown within the threshold.
     run_with(
@@ -2235,10 +2202,10 @@ fn regressions_against_a_saved_baseline() {
     let res = results(&r.path("same/results.json"));
     // Nothing FAILs; the body of the distribution is shown within the
     // threshold (a tail may read "inconclusive" on a loaded machine: WARN).
-    for c in res["regression"]["checks"].as_array().unwrap() {
-        assert_ne!(c["verdict"], "fail", "{c}");
-        if ["latency.p50", "latency.mean", "throughput"].contains(&c["metric"].as_str().unwrap()) {
-            assert_eq!(c["verdict"], "pass", "{c}");
+    for c in &res.regression.as_ref().unwrap().checks {
+        assert_ne!(c.verdict, Verdict::Fail, "{c:?}");
+        if ["latency.p50", "latency.mean", "throughput"].contains(&c.metric.as_str()) {
+            assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
         }
     }
 
@@ -2254,7 +2221,8 @@ fn regressions_against_a_saved_baseline() {
     );
 
     // A baseline from another machine still compares, capped at WARN, saying why.
-    let mut other: serde_json::Value = results(&r.path("base/results.json"));
+    // The file is edited as raw JSON: the other machine's file as it would be written.
+    let mut other = results_json(&r.path("base/results.json"));
     other["environment"]["cores"] = serde_json::json!(64);
     r.file("other.json", &other.to_string());
     let capped = r
@@ -2284,36 +2252,23 @@ fn history_accumulates_and_full_mode_runs_an_aa_control() {
     let history = std::fs::read_to_string(r.path("reports/history/hist.jsonl")).unwrap();
     assert_eq!(history.lines().count(), 2);
     let res = results(&r.path("b/results.json"));
-    assert_eq!(
-        res["history"].as_array().unwrap().len(),
-        0,
+    assert!(
+        res.history.is_empty(),
         "earlier runs of the same mode only: the default run is another trend"
     );
     r.run(&["run", "s.yaml", "--out", "c"]).expect(0);
     let default_run = results(&r.path("c/results.json"));
-    assert_eq!(
-        default_run["history"].as_array().unwrap().len(),
-        1,
-        "the first default run"
-    );
+    assert_eq!(default_run.history.len(), 1, "the first default run");
     // A quick run is not a point on any trend.
     r.run(&["run", "s.yaml", "--mode", "quick", "--out", "d"])
         .expect(0);
     let history = std::fs::read_to_string(r.path("reports/history/hist.jsonl")).unwrap();
     assert_eq!(history.lines().count(), 3, "{history}");
-    assert_eq!(
-        res["scenario"]["workload"]["trials"], 4,
-        "the mode override applies"
-    );
+    assert_eq!(res.scenario.workload.trials, 4, "the mode override applies");
     // Full mode measured the first target against a copy of itself.
-    let ids: Vec<&str> = res["cases"][0]["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = res.cases[0].targets.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["spin", "spin.aa"]);
-    assert!(res["aa_control"]["checks"].as_array().unwrap().len() >= 4);
+    assert!(res.aa_control.as_ref().unwrap().checks.len() >= 4);
     let html = std::fs::read_to_string(r.path("b/report.html")).unwrap();
     assert!(
         html.contains("control (spin vs its copy spin.aa)"),
@@ -2344,7 +2299,7 @@ fn profile_mode_writes_a_flamegraph_of_the_targets() {
         "no worker frames in the flamegraph"
     );
     let res = results(&r.path("o/results.json"));
-    assert_eq!(res["artifacts"], serde_json::json!(["flamegraph.svg"]));
+    assert_eq!(res.artifacts, ["flamegraph.svg"]);
     let html = std::fs::read_to_string(r.path("o/report.html")).unwrap();
     assert!(html.contains("href=\"flamegraph.svg\""));
 }

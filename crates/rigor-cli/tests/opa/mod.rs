@@ -2,6 +2,7 @@
 //! pinned to the release `just deps` and `.ci/run` install.
 
 use super::*;
+use rigor_scenario::plan::VerifyMode;
 
 /// The `opa` binary rigor will find (PATH, then where `go install` puts it);
 /// a test that needs it fails with how to install it.
@@ -21,18 +22,19 @@ fn require_opa() {
     );
 }
 
-fn metric(target: &serde_json::Value, name: &str) -> f64 {
-    target["metrics"][name]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{} has no {name}: {}", target["id"], target["metrics"]))
+fn metric(target: &TargetResult, name: &str) -> f64 {
+    target
+        .metrics
+        .get(name)
+        .copied()
+        .unwrap_or_else(|| panic!("{} has no {name}: {:?}", target.id, target.metrics))
 }
 
-fn target<'a>(res: &'a serde_json::Value, case: usize, id: &str) -> &'a serde_json::Value {
-    res["cases"][case]["targets"]
-        .as_array()
-        .unwrap()
+fn target<'a>(res: &'a Results, case: usize, id: &str) -> &'a TargetResult {
+    res.cases[case]
+        .targets
         .iter()
-        .find(|t| t["id"] == id)
+        .find(|t| t.id == id)
         .unwrap_or_else(|| panic!("no target {id}"))
 }
 
@@ -67,14 +69,14 @@ fn regorus_beside_the_real_opa_over_http_and_in_process() {
     );
 
     let res = results(&r.path("out/results.json"));
-    let peer = res["environment"]["peers"]["opa"].as_str().unwrap();
+    let peer = &res.environment.peers["opa"];
     assert!(peer.starts_with("1.22.3"), "{peer}");
     // Every target answered both inputs, OPA included, before timing.
-    let v = &res["verification"];
-    assert_eq!(v["disagreements"], 0);
+    let v = res.verification.as_ref().unwrap();
+    assert_eq!(v.disagreements, 0);
     for id in ["vm", "opa", "bench"] {
-        assert_eq!(v["summaries"][id]["true"], 1, "{id}: {v}");
-        assert_eq!(v["summaries"][id]["false"], 1, "{id}: {v}");
+        assert_eq!(v.summaries[id]["true"], 1, "{id}: {v:?}");
+        assert_eq!(v.summaries[id]["false"], 1, "{id}: {v:?}");
     }
     for case in 0..2 {
         // The server's own view of each request sits inside the client's.
@@ -102,9 +104,9 @@ fn regorus_beside_the_real_opa_over_http_and_in_process() {
 
         // opa bench: its own loop, its figures, no histogram of rigor's.
         let bench = target(&res, case, "bench");
-        let trial = &bench["trials"][0];
-        assert!(trial["operations"].as_u64().unwrap() > 100, "{trial}");
-        assert_eq!(trial["histogram"], "");
+        let trial = &bench.trials[0];
+        assert!(trial.operations > 100, "{trial:?}");
+        assert_eq!(trial.histogram, "");
         let mean = metric(bench, "latency.mean");
         assert!(mean > 0.0 && metric(bench, "latency.p50") > 0.0);
         assert!(metric(bench, "latency.p99") >= metric(bench, "latency.p50"));
@@ -117,13 +119,13 @@ fn regorus_beside_the_real_opa_over_http_and_in_process() {
         assert!(metric(bench, "memory.bytes_per_op") > 0.0);
         assert!(metric(bench, "memory.allocs_per_op") > 0.0);
         // Compared with OPA over HTTP like any target.
-        let ratios = bench["ratios"].as_array().unwrap();
+        let ratios = &bench.ratios;
         assert!(
-            ratios.iter().any(|r| r["metric"] == "latency.mean"),
+            ratios.iter().any(|r| r.metric == "latency.mean"),
             "{ratios:?}"
         );
     }
-    let method = res["targets"][2]["method"].as_str().unwrap();
+    let method = res.targets[2].method.as_deref().unwrap();
     assert!(method.contains("opa bench"), "{method}");
     let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
     assert!(html.contains("server&#x27;s view") || html.contains("server's view"));
@@ -150,13 +152,8 @@ fn ctrl_c_stops_the_managed_opa() {
     let (code, stderr) = live.finish();
     assert_eq!(code, 3, "interrupted is exit 3\n{stderr}");
     let res = results(&r.path("out/results.json"));
-    assert_eq!(res["status"], "interrupted");
-    assert!(
-        res["cases"][0]["targets"][0]["trials"][0]["operations"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    assert_eq!(res.status, RunStatus::Interrupted);
+    assert!(res.cases[0].targets[0].trials[0].operations > 0);
     assert!(!running(servers[0]), "the managed OPA is still running");
 }
 
@@ -241,24 +238,14 @@ fn regorus_and_opa_disagree_on_unicode_word_characters() {
     assert!(out.stderr.contains("verify: warn"), "{}", out.stderr);
     assert!(out.stdout.contains("verdict: WARN"), "{}", out.stdout);
     let res = results(&r.path("out/results.json"));
-    let v = &res["verification"];
-    assert_eq!(v["mode"], "warn");
-    assert_eq!(v["disagreements"], 1);
-    let josé = v["answers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["input"].as_str().unwrap().contains("josé"))
-        .unwrap();
-    assert_eq!(josé["agree"], false);
-    assert_eq!(josé["answers"]["regorus"], "true");
-    assert_eq!(josé["answers"]["opa"], "undefined");
-    assert!(
-        res["cases"][0]["targets"][1]["trials"][0]["operations"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    let v = res.verification.as_ref().unwrap();
+    assert_eq!(v.mode, VerifyMode::Warn);
+    assert_eq!(v.disagreements, 1);
+    let josé = v.answers.iter().find(|a| a.input.contains("josé")).unwrap();
+    assert!(!josé.agree);
+    assert_eq!(josé.answers["regorus"], "true");
+    assert_eq!(josé.answers["opa"], "undefined");
+    assert!(res.cases[0].targets[1].trials[0].operations > 0);
     let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
     assert!(
         html.contains("jos"),
