@@ -24,7 +24,9 @@ pub(crate) enum Command {
         scenario: PathBuf,
         /// `quick`: one short trial per case (smoke runs); `default`: as written;
         /// `full`: at least 12 trials, twice the duration, an A/A control;
-        /// `profile`: as written, plus a CPU flamegraph of the run.
+        /// `profile`: as written, plus a CPU flamegraph of the run;
+        /// `soak`: one long trial (`workload.soak`, default 10m) sampling
+        /// memory over time, graded on `memory.growth`.
         #[arg(long, value_enum, default_value = "default")]
         mode: ModeArg,
         /// Save this run's per-trial results as baseline NAME
@@ -139,6 +141,7 @@ pub(crate) enum ModeArg {
     Default,
     Full,
     Profile,
+    Soak,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -61,6 +61,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ModeArg::Default => Mode::Default,
                 ModeArg::Full => Mode::Full,
                 ModeArg::Profile => Mode::Profile,
+                ModeArg::Soak => Mode::Soak,
             };
             run_scenario(RunArgs {
                 scenario: &scenario,

@@ -58,7 +58,7 @@ pub(crate) fn summarize(results: &mut Results, targets: &[Prepared]) {
             t.grades = if t.trials.is_empty() {
                 Vec::new()
             } else {
-                grades(&prepared.plan.thresholds, &m, &t.stats)
+                grades(&prepared.plan.thresholds, &m, &t.stats, &t.trials)
             };
             t.metrics = m;
             for g in &t.grades {
@@ -173,23 +173,46 @@ pub(crate) fn target_metrics(
 }
 
 /// Grades each threshold, with the metric's interval over trials where it
-/// has one (errors are exact counts over all trials, not estimates).
+/// has one (errors are exact counts over all trials, not estimates), and a
+/// soak's growth with its fit's interval (over several soak trials, the
+/// span of their intervals).
 pub(crate) fn grades(
     thresholds: &BTreeMap<String, rigor_scenario::model::Threshold>,
     m: &BTreeMap<String, f64>,
     stats: &BTreeMap<String, MetricStats>,
+    trials: &[TrialResult],
 ) -> Vec<Grade> {
     thresholds
         .iter()
         .map(|(metric, th)| {
-            let interval = stats
-                .get(metric)
-                .filter(|s| s.trials > 1 && !metric.starts_with("errors."))
-                .and_then(|s| s.interval)
-                .map(|i| (i.low, i.high));
+            let interval = growth_interval(trials, metric).or_else(|| {
+                stats
+                    .get(metric)
+                    .filter(|s| s.trials > 1 && !metric.starts_with("errors."))
+                    .and_then(|s| s.interval)
+                    .map(|i| (i.low, i.high))
+            });
             grade::grade_interval(metric, m.get(metric).copied(), th, interval)
         })
         .collect()
+}
+
+/// The interval of a soak's growth metric: its fit's, spanning every trial's.
+fn growth_interval(trials: &[TrialResult], metric: &str) -> Option<(f64, f64)> {
+    let fit = |s: &SoakResult| -> Option<crate::inference::Interval> {
+        match metric {
+            "memory.growth" => s.heap?.interval,
+            "memory.growth_per_hour" => s.heap?.per_hour_interval,
+            "memory.resident_growth" => s.resident?.interval,
+            _ => None,
+        }
+    };
+    trials
+        .iter()
+        .filter(|t| !t.interrupted)
+        .filter_map(|t| t.soak.as_ref().and_then(fit))
+        .map(|i| (i.low, i.high))
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
 }
 
 /// Each target's ratios to the scenario's `compare:` target, trial by
@@ -422,16 +445,19 @@ mod tests {
             ("latency.p99".to_string(), wide(9.0, 8.0, 12.0)),
             ("errors.rate".to_string(), wide(0.0, 0.0, 0.05)),
         ]);
-        let g = grades(&thresholds, &m, &stats);
+        let g = grades(&thresholds, &m, &stats, &[]);
         let by: BTreeMap<_, _> = g.iter().map(|g| (g.metric.as_str(), g.verdict)).collect();
         assert_eq!(by["latency.p99"], Verdict::Warn);
         assert_eq!(by["errors.rate"], Verdict::Pass);
         // A narrow interval below the target passes.
         let narrow = BTreeMap::from([("latency.p99".to_string(), wide(9.0, 8.5, 9.5))]);
-        assert_eq!(grades(&thresholds, &m, &narrow)[1].verdict, Verdict::Pass);
+        assert_eq!(
+            grades(&thresholds, &m, &narrow, &[])[1].verdict,
+            Verdict::Pass
+        );
         // Without the metric the grade is SKIP, never PASS.
         assert_eq!(
-            grades(&thresholds, &BTreeMap::new(), &BTreeMap::new())[1].verdict,
+            grades(&thresholds, &BTreeMap::new(), &BTreeMap::new(), &[])[1].verdict,
             Verdict::Skip
         );
     }

@@ -113,6 +113,28 @@ pub fn resident_bytes() -> Option<u64> {
         .map(|v| v as u64)
 }
 
+/// Process-wide bytes the application holds allocated (jemalloc
+/// `stats.allocated`: the live heap), after refreshing the statistics.
+pub fn allocated_bytes() -> Option<u64> {
+    if !counting_installed() {
+        return None;
+    }
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    tikv_jemalloc_ctl::stats::allocated::read()
+        .ok()
+        .map(|v| v as u64)
+}
+
+/// The process's resident set size from `/proc/self/statm` (Linux; the
+/// allocator's view is [`resident_bytes`]), in bytes.
+pub fn process_rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    (page > 0).then(|| pages * page as u64)
+}
+
 /// Bytes this thread has allocated minus bytes it has freed, when jemalloc
 /// accounting is on. The difference of two readings around a piece of work
 /// on one thread is the heap that work still holds: exact, unlike the

@@ -127,6 +127,7 @@ mod tests {
             service_histogram: None,
             dropped: 0,
             generator_bound: false,
+            soak: None,
             batch: 1,
             kind_histograms: Default::default(),
             kind_counts: Default::default(),

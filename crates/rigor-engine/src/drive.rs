@@ -30,6 +30,27 @@ use crate::target::{
     AsyncWorker, AsyncWorkers, BlockingWorkers, Outcome, Target, Worker, WorkerContext, Workers,
 };
 
+/// A worker thread's count of operations done in the measured phase, read
+/// by the coordinator while a soak samples. One writer (the thread that
+/// owns it) and a cache line of its own, so publishing is a plain store.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct Progress(std::sync::atomic::AtomicU64);
+
+impl Progress {
+    fn add(&self, n: u64) {
+        // Single writer: load + store, no locked instruction.
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v + n, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// The [`Progress`] of the worker thread this is, set when it starts;
+    /// every record made on the thread publishes into it.
+    static PROGRESS: std::cell::RefCell<Option<Arc<Progress>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Error messages kept per worker per trial.
 pub(crate) const KEEP_MESSAGES: usize = 5;
 /// How often the stop flag is polled in closed loop, in operations.
@@ -147,6 +168,8 @@ pub(crate) struct WorkerRecord {
     /// Figures the workers gathered per operation besides latency
     /// ([`crate::target::AsyncWorker::samples`]), by metric prefix.
     pub samples: std::collections::BTreeMap<&'static str, Histogram<u64>>,
+    /// Where this thread publishes its operations done (worker threads only).
+    progress: Option<Arc<Progress>>,
 }
 
 impl WorkerRecord {
@@ -170,6 +193,15 @@ impl WorkerRecord {
             batch: 1,
             lag: None,
             samples: Default::default(),
+            progress: PROGRESS.with(|p| p.borrow().clone()),
+        }
+    }
+
+    /// Publishes `n` more operations done, for a soak's samples.
+    #[inline]
+    pub(crate) fn publish(&self, n: u64) {
+        if let Some(p) = &self.progress {
+            p.add(n);
         }
     }
 
@@ -186,6 +218,9 @@ impl WorkerRecord {
     #[inline]
     pub(crate) fn record(&mut self, result: Result<Outcome, crate::target::OpError>, ns: u64) {
         self.operations += 1;
+        if self.operations.is_multiple_of(POLL_EVERY) {
+            self.publish(POLL_EVERY);
+        }
         match result {
             Ok(outcome) => {
                 self.histogram.saturating_record(ns);
@@ -285,6 +320,8 @@ pub(crate) struct GeneratorRecord {
 pub(crate) struct TrialData {
     pub records: Vec<WorkerRecord>,
     pub peak_resident: Option<u64>,
+    /// A soak's samples over the measured phase (empty otherwise).
+    pub memory: Vec<crate::results::MemorySample>,
     pub generator: Option<GeneratorRecord>,
 }
 
@@ -391,14 +428,18 @@ pub(crate) fn trial(
         schedule_start: std::sync::OnceLock::new(),
     };
     let mut peak_resident: Option<u64> = None;
+    let mut memory = Vec::new();
+    let progress: Vec<Arc<Progress>> = (0..threads).map(|_| Arc::default()).collect();
     let records = std::thread::scope(|scope| {
         let shared = &shared;
         let handles: Vec<_> = (0..threads)
             .map(|thread| {
                 let stop = stop.clone();
+                let progress = progress[thread].clone();
                 std::thread::Builder::new()
                     .name(format!("rigor-worker-{thread}"))
                     .spawn_scoped(scope, move || {
+                        PROGRESS.with(|p| *p.borrow_mut() = Some(progress));
                         let _finished = OnDrop(|| {
                             shared.finished.fetch_add(1, Ordering::Release);
                         });
@@ -448,6 +489,7 @@ pub(crate) fn trial(
             .schedule_start
             .set(Instant::now() + Duration::from_millis(2));
         shared.go.wait();
+        let mut sampler = workload.soak.map(|s| Sampler::new(s.sample));
         while shared.finished.load(Ordering::Acquire) < threads {
             std::thread::sleep(SAMPLE_EVERY);
             if shared.measuring.load(Ordering::Acquire) == threads
@@ -455,6 +497,9 @@ pub(crate) fn trial(
             {
                 if let Some(r) = alloc::resident_bytes() {
                     peak_resident = Some(peak_resident.map_or(r, |p: u64| p.max(r)));
+                }
+                if let Some(s) = &mut sampler {
+                    s.tick(&progress, &mut memory);
                 }
             }
         }
@@ -483,8 +528,50 @@ pub(crate) fn trial(
     Ok(TrialData {
         records,
         peak_resident,
+        memory,
         generator,
     })
+}
+
+/// A soak's sampler on the coordinator thread: every `every`, once all
+/// workers measure, the operations done and the process's memory.
+struct Sampler {
+    every: Duration,
+    first: Option<Instant>,
+    next: Option<Instant>,
+}
+
+impl Sampler {
+    fn new(every: Duration) -> Self {
+        Sampler {
+            every,
+            first: None,
+            next: None,
+        }
+    }
+
+    fn tick(&mut self, progress: &[Arc<Progress>], into: &mut Vec<crate::results::MemorySample>) {
+        let now = Instant::now();
+        if self.next.is_some_and(|n| now < n) {
+            return;
+        }
+        let operations = progress.iter().map(|p| p.0.load(Ordering::Relaxed)).sum();
+        // Rate mode's workers count as measuring through their warm-up:
+        // the series starts with the first measured operations.
+        if operations == 0 && self.first.is_none() {
+            return;
+        }
+        let first = *self.first.get_or_insert(now);
+        // The schedule of samples does not drift with the 10ms polling.
+        self.next = Some(self.next.unwrap_or(now) + self.every);
+        into.push(crate::results::MemorySample {
+            t_ns: now.duration_since(first).as_nanos() as u64,
+            operations,
+            allocated: alloc::allocated_bytes(),
+            resident: alloc::resident_bytes(),
+            rss: alloc::process_rss_bytes(),
+        });
+    }
 }
 
 fn stop_duration(stop: Stop) -> Duration {
@@ -720,6 +807,7 @@ fn closed_batches(
                 .record_n(mean.clamp(1, crate::stats::MAX_NS), succeeded);
         }
         rec.operations += n;
+        rec.publish(n);
         let done = match rule {
             Stop::Duration(d) => t1.duration_since(start) >= d,
             Stop::Iterations(total) => rec.operations >= total,

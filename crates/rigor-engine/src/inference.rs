@@ -30,6 +30,51 @@ pub struct Interval {
     pub confidence: f64,
 }
 
+/// Theil-Sen slope of `y` against `x` (the median of all pairwise slopes,
+/// robust to a few outliers such as a jemalloc purge) with Sen's
+/// distribution-free interval from Kendall's S (normal approximation, no
+/// ties correction). Pairs with equal `x` are left out. The interval
+/// assumes independent residuals; memory samples of a soak are serially
+/// correlated, so it is optimistic (docs/STATISTICS.md). `None` with fewer
+/// than 3 points or no usable pair.
+pub fn theil_sen(x: &[f64], y: &[f64], confidence: f64) -> Option<(f64, Option<Interval>)> {
+    let n = x.len().min(y.len());
+    if n < 3 {
+        return None;
+    }
+    let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
+    for i in 0..n {
+        for j in i + 1..n {
+            let dx = x[j] - x[i];
+            if dx != 0.0 && dx.is_finite() && (y[j] - y[i]).is_finite() {
+                slopes.push((y[j] - y[i]) / dx);
+            }
+        }
+    }
+    if slopes.is_empty() {
+        return None;
+    }
+    slopes.sort_by(f64::total_cmp);
+    let k = slopes.len();
+    let slope = if k % 2 == 1 {
+        slopes[k / 2]
+    } else {
+        (slopes[k / 2 - 1] + slopes[k / 2]) / 2.0
+    };
+    let z = normal_quantile(0.5 + confidence / 2.0);
+    let nf = n as f64;
+    let c = z * (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
+    let m = slopes.len() as f64;
+    let lower = ((m - c) / 2.0).floor();
+    let upper = ((m + c) / 2.0).ceil();
+    let interval = (lower >= 1.0 && upper <= m).then(|| Interval {
+        low: slopes[lower as usize - 1],
+        high: slopes[upper as usize - 1],
+        confidence,
+    });
+    Some((slope, interval))
+}
+
 /// Median of a sample (empty: NaN).
 pub fn median(values: &[f64]) -> f64 {
     if values.is_empty() {
@@ -154,6 +199,21 @@ fn u_counts(m: usize, n: usize) -> Vec<f64> {
 fn u_cdf(counts: &[f64], k: usize) -> f64 {
     let total: f64 = counts.iter().sum();
     counts[..=k.min(counts.len() - 1)].iter().sum::<f64>() / total
+}
+
+/// The standard normal quantile at `p` in (0, 1), by bisection on
+/// [`normal_cdf`] (to 1e-9; this is not on a hot path).
+pub fn normal_quantile(p: f64) -> f64 {
+    let (mut lo, mut hi) = (-10.0f64, 10.0f64);
+    for _ in 0..80 {
+        let mid = (lo + hi) / 2.0;
+        if normal_cdf(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
 }
 
 /// Standard normal CDF.
@@ -545,5 +605,36 @@ mod tests {
         assert_eq!(trials_needed(0.05, 0.07), 8);
         assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
         assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
+    }
+
+    #[test]
+    fn normal_quantile_matches_tables() {
+        assert!((normal_quantile(0.975) - 1.959964).abs() < 1e-4);
+        assert!((normal_quantile(0.5)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn theil_sen_recovers_a_slope_through_outliers() {
+        let x: Vec<f64> = (0..30).map(f64::from).collect();
+        let mut y: Vec<f64> = x
+            .iter()
+            .map(|x| 64.0 * x + 1000.0 + (x * 7.0).sin())
+            .collect();
+        // Two wild samples (a purge, a spike) barely move it.
+        y[10] = 0.0;
+        y[20] = 1e6;
+        let (slope, interval) = theil_sen(&x, &y, 0.95).unwrap();
+        assert!((slope - 64.0).abs() < 0.5, "{slope}");
+        let i = interval.unwrap();
+        assert!(
+            i.low <= slope && slope <= i.high && i.low > 60.0 && i.high < 68.0,
+            "{i:?}"
+        );
+        // A flat series: the interval holds 0.
+        let flat: Vec<f64> = x.iter().map(|x| 5.0 + (x * 3.0).sin()).collect();
+        let (s0, i0) = theil_sen(&x, &flat, 0.95).unwrap();
+        let i0 = i0.unwrap();
+        assert!(i0.low <= 0.0 && i0.high >= 0.0, "{s0} {i0:?}");
+        assert!(theil_sen(&x[..2], &y[..2], 0.95).is_none());
     }
 }

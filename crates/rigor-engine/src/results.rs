@@ -441,6 +441,58 @@ pub struct TrialResult {
     /// Rate mode: the generator could not keep the schedule (its p99 lag
     /// exceeded 1ms), so latencies partly measure rigor, not the target.
     pub generator_bound: bool,
+    /// A soak's samples over time and the growth fitted to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakResult>,
+}
+
+/// One sample of a soak, taken by the coordinator thread while every
+/// worker measures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MemorySample {
+    /// Time since the first sample, ns.
+    pub t_ns: u64,
+    /// Operations done by all workers since measuring began (published
+    /// every 16 operations per worker, so up to 16 per worker behind).
+    pub operations: u64,
+    /// Live heap: jemalloc `stats.allocated`, bytes (process-wide).
+    pub allocated: Option<u64>,
+    /// jemalloc `stats.resident`, bytes.
+    pub resident: Option<u64>,
+    /// The process's resident set size (`/proc/self/statm`), bytes.
+    pub rss: Option<u64>,
+}
+
+/// A soak's samples and what they say about memory growth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoakResult {
+    /// Time between samples, ns.
+    pub sample_ns: u64,
+    /// The samples, in time order.
+    pub samples: Vec<MemorySample>,
+    /// Samples left out of the fits at the start (the first fifth: the
+    /// allocator and the target settle).
+    pub skipped: usize,
+    /// The live heap's growth (`memory.growth`).
+    pub heap: Option<Growth>,
+    /// jemalloc resident memory's growth (`memory.resident_growth`).
+    pub resident: Option<Growth>,
+}
+
+/// A robust straight-line fit of memory against operations and time:
+/// Theil-Sen slopes with Sen's rank interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Growth {
+    /// Bytes per 1M operations.
+    pub per_million_ops: f64,
+    /// Its interval.
+    pub interval: Option<Interval>,
+    /// Bytes per hour.
+    pub per_hour: f64,
+    /// Its interval.
+    pub per_hour_interval: Option<Interval>,
+    /// Samples in the fit.
+    pub samples: usize,
 }
 
 /// A grading outcome, worst last.
@@ -722,6 +774,7 @@ pub(crate) mod testing {
             service_histogram: None,
             dropped: 0,
             generator_bound: false,
+            soak: None,
         }
     }
 

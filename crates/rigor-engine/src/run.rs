@@ -182,7 +182,8 @@ pub fn run(
                             _ => drive::trial(target, case_plan, trial, workload, &ctx.stop).map(
                                 |data| {
                                     let after = target.hooks().and_then(|h| h.cache_state());
-                                    collect(data, trial, position as u32, before, after)
+                                    let sample = workload.soak.map(|s| s.sample);
+                                    collect(data, trial, position as u32, before, after, sample)
                                 },
                             ),
                         };

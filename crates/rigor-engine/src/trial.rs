@@ -19,12 +19,15 @@ pub(crate) fn collect(
     position: u32,
     cache_before: Option<CacheState>,
     cache_after: Option<CacheState>,
+    sample: Option<std::time::Duration>,
 ) -> TrialResult {
     let TrialData {
         records,
         peak_resident,
+        memory,
         generator,
     } = data;
+    let soak = soak_result(memory, sample);
     let mut samples: BTreeMap<&'static str, hdrhistogram::Histogram<u64>> = BTreeMap::new();
     let mut histogram = new_histogram();
     let mut service = generator.as_ref().map(|_| new_histogram());
@@ -158,6 +161,9 @@ pub(crate) fn collect(
         encoded_samples.insert(name.to_string(), stats::encode(h));
     }
     eval_share(&mut metrics);
+    if let Some(s) = &soak {
+        growth_metrics(s, &mut metrics);
+    }
     TrialResult {
         trial,
         position,
@@ -179,6 +185,67 @@ pub(crate) fn collect(
         service_histogram: service.as_ref().map(stats::encode),
         dropped,
         generator_bound,
+        soak,
+    }
+}
+
+/// The share of a soak's first samples left out of its fits: the target,
+/// the allocator's caches and the workers' own buffers settle there.
+const SETTLE_SHARE: f64 = 0.2;
+/// Fewest samples a growth fit takes.
+const MIN_FIT_SAMPLES: usize = 5;
+/// Most points a fit takes (evenly thinned beyond: Theil-Sen is quadratic).
+const MAX_FIT_SAMPLES: usize = 1500;
+
+/// A soak's samples with their growth fits; `None` when the trial did not
+/// sample.
+pub(crate) fn soak_result(
+    samples: Vec<MemorySample>,
+    every: Option<std::time::Duration>,
+) -> Option<SoakResult> {
+    let every = every?;
+    let skipped = (samples.len() as f64 * SETTLE_SHARE).ceil() as usize;
+    let fit = |pick: fn(&MemorySample) -> Option<u64>| -> Option<Growth> {
+        let kept: Vec<&MemorySample> = samples
+            .iter()
+            .skip(skipped)
+            .filter(|s| pick(s).is_some())
+            .collect();
+        if kept.len() < MIN_FIT_SAMPLES {
+            return None;
+        }
+        let step = kept.len().div_ceil(MAX_FIT_SAMPLES);
+        let kept: Vec<&&MemorySample> = kept.iter().step_by(step).collect();
+        let y: Vec<f64> = kept.iter().map(|s| pick(s).unwrap_or(0) as f64).collect();
+        let ops: Vec<f64> = kept.iter().map(|s| s.operations as f64 / 1e6).collect();
+        let hours: Vec<f64> = kept.iter().map(|s| s.t_ns as f64 / 3.6e12).collect();
+        let (per_million_ops, interval) = crate::inference::theil_sen(&ops, &y, 0.95)?;
+        let (per_hour, per_hour_interval) = crate::inference::theil_sen(&hours, &y, 0.95)?;
+        Some(Growth {
+            per_million_ops,
+            interval,
+            per_hour,
+            per_hour_interval,
+            samples: kept.len(),
+        })
+    };
+    Some(SoakResult {
+        sample_ns: every.as_nanos() as u64,
+        skipped,
+        heap: fit(|s| s.allocated),
+        resident: fit(|s| s.resident),
+        samples,
+    })
+}
+
+/// `memory.growth`, `memory.growth_per_hour` and `memory.resident_growth` of a soak.
+fn growth_metrics(s: &SoakResult, out: &mut BTreeMap<String, f64>) {
+    if let Some(g) = &s.heap {
+        out.insert("memory.growth".into(), g.per_million_ops);
+        out.insert("memory.growth_per_hour".into(), g.per_hour);
+    }
+    if let Some(g) = &s.resident {
+        out.insert("memory.resident_growth".into(), g.per_million_ops);
     }
 }
 
@@ -354,5 +421,6 @@ pub(crate) fn measured_trial(m: crate::target::Measured, trial: u32, position: u
         service_histogram: None,
         dropped: 0,
         generator_bound: false,
+        soak: None,
     }
 }

@@ -418,8 +418,53 @@ fn case_notes(case: &CaseResult) -> Vec<String> {
                 case_notes.push(format!("{}: {note}", t.id));
             }
         }
+        for trial in &t.trials {
+            if let Some(s) = &trial.soak {
+                case_notes.push(format!("{}: {}", t.id, soak_note(s)));
+            }
+        }
     }
     case_notes
+}
+
+/// A soak in one line: samples, the heap from first to last, and the
+/// growth fits with their intervals.
+fn soak_note(s: &rigor_engine::results::SoakResult) -> String {
+    use rigor_scenario::units::{format_bytes, format_nanos};
+    let heap =
+        |s: &rigor_engine::results::MemorySample| s.allocated.map(|b| format_bytes(b as f64));
+    let span = match (s.samples.first(), s.samples.last()) {
+        (Some(a), Some(b)) => format!(
+            "; live heap {} -> {} over {} operations",
+            heap(a).unwrap_or_else(|| "-".into()),
+            heap(b).unwrap_or_else(|| "-".into()),
+            b.operations.saturating_sub(a.operations)
+        ),
+        _ => String::new(),
+    };
+    let fit = |g: &Option<rigor_engine::results::Growth>, what: &str| match g {
+        Some(g) => {
+            let interval = g
+                .interval
+                .map(|i| format!(" [{}, {}]", format_bytes(i.low), format_bytes(i.high)))
+                .unwrap_or_default();
+            format!(
+                "; {what} {} per 1M operations{interval} ({} per hour, {} samples)",
+                format_bytes(g.per_million_ops),
+                format_bytes(g.per_hour),
+                g.samples
+            )
+        }
+        None => format!("; {what}: too few samples to fit"),
+    };
+    format!(
+        "soak of {} samples every {} (the first {} left out of the fits){span}{}{}",
+        s.samples.len(),
+        format_nanos(s.sample_ns as f64),
+        s.skipped,
+        fit(&s.heap, "live heap growth"),
+        fit(&s.resident, "resident growth")
+    )
 }
 
 /// Statistics over trials, one row per target and metric.

@@ -367,6 +367,24 @@ pub const METRICS: &[MetricDef] = &[
         "managed OPA: Go heap in use after the trial (go_memstats_heap_inuse_bytes)",
     ).median(),
     def(
+        "memory.growth",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "soaks: the live heap's (jemalloc stats.allocated) growth per 1M operations after the soak's first fifth, Theil-Sen slope with Sen's 95% interval; graded on the interval (PASS when its upper end meets the level)",
+    ).median(),
+    def(
+        "memory.growth_per_hour",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "soaks: the live heap's growth per hour, fitted like memory.growth",
+    ).median(),
+    def(
+        "memory.resident_growth",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "soaks: jemalloc stats.resident's growth per 1M operations, fitted like memory.growth (pages the allocator keeps, not only live objects)",
+    ).median(),
+    def(
         "memory.peak_resident",
         Unit::Bytes,
         Direction::LowerIsBetter,

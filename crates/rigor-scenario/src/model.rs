@@ -104,6 +104,9 @@ pub struct ModeOverrides {
     /// Overrides for `--mode profile`.
     #[serde(default)]
     pub profile: Option<ModeOverride>,
+    /// Overrides for `--mode soak` (`duration` is the soak's length).
+    #[serde(default)]
+    pub soak: Option<ModeOverride>,
 }
 
 /// Workload fields a mode may set.
@@ -446,6 +449,17 @@ pub struct Workload {
     /// same machine, fewer threads leave it a core (see README).
     #[serde(default)]
     pub threads: Option<u32>,
+    /// A soak's length: `--mode soak` measures each (case, target) this long
+    /// (default `10m`) while sampling operations done and memory every
+    /// `sample`, and grades `memory.growth`. A workload with `soak` and
+    /// neither `duration` nor `iterations` is a soak in every mode (quick
+    /// mode caps it at 1s).
+    #[serde(default)]
+    pub soak: Option<Dur>,
+    /// Soaks: how often operations done, live heap and resident memory are
+    /// sampled. Default `1s` (`100ms` in quick mode).
+    #[serde(default)]
+    pub sample: Option<Dur>,
 }
 
 /// Operations per second, written with a unit (`5000/s`, `5k/s`).

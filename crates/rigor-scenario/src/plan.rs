@@ -30,6 +30,21 @@ pub enum Mode {
     /// The scenario as written, with a CPU profile of the in-process targets
     /// written as a flamegraph SVG beside the results.
     Profile,
+    /// One long trial per (case, target) (`workload.soak`, default 10m)
+    /// sampling operations done and memory, to find growth (leaks).
+    Soak,
+}
+
+/// A soak's length when the workload names none.
+pub const DEFAULT_SOAK: Duration = Duration::from_secs(600);
+/// How often a soak samples when the workload does not say.
+pub const DEFAULT_SAMPLE: Duration = Duration::from_secs(1);
+
+/// A soak's sampling, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SoakPlan {
+    /// Time between two samples.
+    pub sample: Duration,
 }
 
 /// Full mode's fewest trials.
@@ -94,6 +109,9 @@ pub struct WorkloadPlan {
     /// Async targets: runtime threads; `None` is one per core.
     #[serde(default)]
     pub threads: Option<u32>,
+    /// A soak: every trial samples operations done and memory over time.
+    #[serde(default)]
+    pub soak: Option<SoakPlan>,
 }
 
 fn default_seed() -> u64 {
@@ -792,7 +810,26 @@ impl Builder<'_> {
                 "`concurrency` must be at least 1 (a list must not be empty)",
             ));
         }
+        // A soak scenario (soak, no duration or iterations) is a soak in
+        // every mode; `--mode soak` makes any scenario one.
+        let soak_only = v.soak.is_some() && v.duration.is_none() && v.iterations.is_none();
+        let is_soak = soak_only || mode == Mode::Soak;
+        if v.soak.is_some_and(|d| d.0.is_zero()) {
+            return Err(self.error(w, "`soak` must be longer than 0s"));
+        }
+        let sample = v.sample.map(|d| d.0).unwrap_or(DEFAULT_SAMPLE);
+        if sample.is_zero() {
+            return Err(self
+                .error(w, "`sample` must be longer than 0s")
+                .with_help("e.g. `sample: 1s`: a soak samples memory this often"));
+        }
+        if v.sample.is_some() && v.soak.is_none() && mode != Mode::Soak {
+            return Err(self.error(w, "`sample` applies to soaks only").with_help(
+                "add e.g. `soak: 10m` (run it with `--mode soak`), or remove `sample`",
+            ));
+        }
         let mut stop = match (v.duration, v.iterations) {
+            _ if is_soak => Stop::Duration(v.soak.map(|d| d.0).unwrap_or(DEFAULT_SOAK)),
             (Some(d), None) if d.0.is_zero() => {
                 return Err(self.error(w, "`duration` must be longer than 0s"))
             }
@@ -847,12 +884,15 @@ impl Builder<'_> {
                     Stop::Iterations(n) => Stop::Iterations(n.saturating_mul(2)),
                 };
             }
+            // A soak is one long trial: its samples over time are the data.
+            Mode::Soak => trials = 1,
             Mode::Default | Mode::Profile => {}
         }
         let over = match mode {
             Mode::Quick => modes.quick.as_ref(),
             Mode::Full => modes.full.as_ref(),
             Mode::Profile => modes.profile.as_ref(),
+            Mode::Soak => modes.soak.as_ref(),
             Mode::Default => None,
         };
         if let Some(o) = over {
@@ -882,7 +922,15 @@ impl Builder<'_> {
                 .error(w, "`timing: batch` does not apply in rate mode: every operation has its own start time")
                 .with_help("remove `timing`, or remove `rate` for closed loop"));
         }
+        let soak = is_soak.then(|| SoakPlan {
+            sample: if mode == Mode::Quick {
+                sample.min(Duration::from_millis(100))
+            } else {
+                sample
+            },
+        });
         Ok(WorkloadPlan {
+            soak,
             concurrency,
             warmup,
             stop,
@@ -1286,5 +1334,39 @@ mod tests {
             a,
             serde_json::json!({"x": {"a": 1, "b": 3, "c": 4}, "y": 1, "z": [1]})
         );
+    }
+
+    #[test]
+    fn soaks_resolve_per_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = |workload: &str, mode: Mode| {
+            let path = dir.path().join("s.yaml");
+            std::fs::write(
+                &path,
+                format!("name: t\nworkload: {workload}\ntargets: [{{id: a, kind: noop}}]\n"),
+            )
+            .unwrap();
+            Plan::from_file(&path, mode).unwrap().workload
+        };
+        // Soak and no duration: a soak in every mode.
+        let w = plan("{soak: 30s, sample: 250ms, trials: 3}", Mode::Default);
+        assert_eq!(w.stop, Stop::Duration(Duration::from_secs(30)));
+        assert_eq!(w.soak.unwrap().sample, Duration::from_millis(250));
+        assert_eq!(w.trials, 3);
+        let q = plan("{soak: 30s, sample: 250ms}", Mode::Quick);
+        assert_eq!(q.stop, Stop::Duration(Duration::from_secs(1)));
+        assert_eq!(q.soak.unwrap().sample, Duration::from_millis(100));
+        // A duration too: the soak is for `--mode soak`, one trial.
+        let d = plan("{duration: 2s, soak: 1m, trials: 5}", Mode::Default);
+        assert_eq!(
+            (d.stop, d.soak, d.trials),
+            (Stop::Duration(Duration::from_secs(2)), None, 5)
+        );
+        let s = plan("{duration: 2s, soak: 1m, trials: 5}", Mode::Soak);
+        assert_eq!(s.stop, Stop::Duration(Duration::from_secs(60)));
+        assert_eq!((s.trials, s.soak.unwrap().sample), (1, DEFAULT_SAMPLE));
+        // Any scenario in soak mode: the default length.
+        let any = plan("{iterations: 100}", Mode::Soak);
+        assert_eq!(any.stop, Stop::Duration(DEFAULT_SOAK));
     }
 }
