@@ -116,6 +116,8 @@ pub struct CaseView {
     pub notes: Vec<String>,
     /// Statistics across trials: target, metric, median, 95% CI, range, CV.
     pub stats: Vec<Vec<String>>,
+    /// Soaks: each target's live heap over time, as growth since its first sample.
+    pub memory_chart: Option<ChartView>,
 }
 
 /// One metric of one target as a ratio to the baseline.
@@ -245,6 +247,7 @@ pub(crate) fn case_view(case: &CaseResult, color: bool) -> CaseView {
             .filter_map(|t| t.error.clone())
             .collect(),
         chart: chart::percentile_chart(case),
+        memory_chart: chart::memory_chart(case),
         ratios: ratio_rows(case),
         ratio_chart: chart::ratio_chart(case),
         requested_rate: case.rate.map(|r| format!("{}/s", significant(r))),

@@ -508,3 +508,88 @@ pub fn bar_chart(case: &CaseResult, metric: &str, title: &str, width: f64) -> Op
         bars,
     })
 }
+
+/// A soak's memory over time: every soaked target's live heap, as growth
+/// since its first sample (so targets that started at different heaps
+/// share one axis), against seconds since the soak began. `None` without
+/// soak samples.
+pub fn memory_chart(case: &CaseResult) -> Option<ChartView> {
+    use rigor_scenario::units::format_bytes;
+    let lines: Vec<(&str, Vec<(f64, f64)>)> = case
+        .targets
+        .iter()
+        .filter_map(|t| {
+            let soak = t.trials.iter().find_map(|tr| tr.soak.as_ref())?;
+            let base = soak.samples.iter().find_map(|s| s.allocated)? as f64;
+            let points: Vec<(f64, f64)> = soak
+                .samples
+                .iter()
+                .filter_map(|s| Some((s.t_ns as f64 / 1e9, s.allocated? as f64 - base)))
+                .collect();
+            (points.len() > 1).then_some((t.id.as_str(), points))
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let all = || lines.iter().flat_map(|(_, p)| p.iter());
+    let x_max = all().map(|p| p.0).fold(0.0, f64::max).max(1e-9);
+    let y_min = all().map(|p| p.1).fold(0.0, f64::min);
+    let y_max = all().map(|p| p.1).fold(0.0, f64::max);
+    let span = (y_max - y_min).max(1.0);
+    let (left, right, top, bottom) = (LEFT + 8.0, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM);
+    let x = |v: f64| left + v / x_max * (right - left);
+    let y = |v: f64| bottom - (v - y_min) / span * (bottom - top);
+    let series = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (name, points))| Series {
+            name: name.to_string(),
+            color: PALETTE[i % PALETTE.len()].to_string(),
+            points: points
+                .iter()
+                .map(|(a, b)| format!("{:.1},{:.1}", x(*a), y(*b)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        })
+        .collect();
+    // Round ticks: 1, 2 or 5 x 10^k seconds; a power of two of bytes.
+    let decimal = |span: f64| {
+        let raw = span / 5.0;
+        let p = 10f64.powf(raw.log10().floor());
+        [1.0, 2.0, 5.0, 10.0]
+            .into_iter()
+            .map(|m| m * p)
+            .find(|s| *s >= raw)
+            .unwrap_or(10.0 * p)
+    };
+    let binary = |span: f64| 2f64.powf((span / 5.0).log2().ceil());
+    let steps = |lo: f64, hi: f64, step: f64| {
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        (first..=last).map(move |k| k as f64 * step)
+    };
+    let x_ticks = steps(0.0, x_max, decimal(x_max))
+        .map(|v| Tick {
+            pos: x(v),
+            label: format!("{}s", rigor_scenario::units::significant(v)),
+        })
+        .collect();
+    let y_ticks = steps(y_min, y_min + span, binary(span))
+        .map(|v| Tick {
+            pos: y(v),
+            label: format_bytes(v),
+        })
+        .collect();
+    Some(ChartView {
+        width: WIDTH,
+        height: HEIGHT,
+        left,
+        right,
+        top,
+        bottom,
+        x_ticks,
+        y_ticks,
+        series,
+    })
+}

@@ -83,6 +83,11 @@ fn a_64_byte_leak_is_found_in_a_10s_soak_and_steady_targets_are_not() {
         );
         assert_ne!(growth_verdict(t), Verdict::Fail, "{id} flagged as a leak");
     }
+    // The HTML draws every soaked target's heap over time.
+    let html = std::fs::read_to_string(r.path("out/report.html")).unwrap();
+    let chart = &html[html.find("Memory over the soak").expect("a memory chart")..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    assert_eq!(chart.matches("<polyline").count(), 4, "{chart}");
     assert!(
         out.stdout.contains("leak-64B: soak of"),
         "console line for the soak: {}",
