@@ -234,10 +234,16 @@ impl KindSpec for LeakSpec {
                 "write e.g. `leak: 64B`: each operation keeps that many bytes",
             ));
         }
+        if self.every == Some(0) {
+            return Err(KindError::new(
+                format!("target `{}`: `every` must be at least 1", self.id),
+                "write e.g. `every: 1000`: one operation in 1000 keeps `leak` bytes",
+            ));
+        }
         Ok(())
     }
     fn config(&self) -> Value {
-        json!({ "leak_bytes": self.leak.0 })
+        json!({ "leak_bytes": self.leak.0, "every": self.every.unwrap_or(1) })
     }
 }
 

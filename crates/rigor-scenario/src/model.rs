@@ -681,6 +681,10 @@ pub struct LeakSpec {
     /// trial runs (`64B`, `1KiB`; at least `8B`): the truth that memory
     /// growth must find. Freed when the trial's workers end, outside timing.
     pub leak: Size,
+    /// Keep `leak` bytes on every `every`-th operation only (default 1):
+    /// `leak: 64B, every: 1000` is a known 0.064 bytes per operation.
+    #[serde(default)]
+    pub every: Option<u64>,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,

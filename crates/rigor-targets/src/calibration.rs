@@ -98,12 +98,15 @@ pub struct LeakFactory;
 #[derive(Debug, Clone, Copy)]
 pub struct Leak {
     layout: Layout,
+    every: u64,
 }
 
 impl Kind for LeakFactory {
     type Spec = LeakSpec;
     fn build(spec: &LeakSpec, _: &TargetPlan, _: &Plan) -> Result<Box<dyn Target>, TargetError> {
-        Leak::new(spec.leak.0).map(|l| Box::new(l) as Box<dyn Target>)
+        Leak::new(spec.leak.0)
+            .map(|l| l.every(spec.every.unwrap_or(1)))
+            .map(|l| Box::new(l) as Box<dyn Target>)
     }
 }
 
@@ -116,8 +119,16 @@ impl Leak {
             .filter(|&b| b >= std::mem::size_of::<*mut u8>())
             .ok_or_else(|| TargetError::Invalid(format!("`leak` {bytes}B must be at least 8B")))?;
         Layout::from_size_align(size, std::mem::align_of::<*mut u8>())
-            .map(|layout| Leak { layout })
+            .map(|layout| Leak { layout, every: 1 })
             .map_err(|e| TargetError::Invalid(format!("`leak` {bytes}B: {e}")))
+    }
+
+    /// Keeps a block on every `n`-th operation only (`n` at least 1).
+    pub fn every(self, n: u64) -> Self {
+        Leak {
+            every: n.max(1),
+            ..self
+        }
     }
 }
 
@@ -131,6 +142,7 @@ impl BlockingWorkers for Leak {
     fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         Ok(Box::new(Chain {
             layout: self.layout,
+            every: self.every,
             head: std::ptr::null_mut(),
         }))
     }
@@ -142,11 +154,15 @@ impl BlockingWorkers for Leak {
 /// the truth).
 struct Chain {
     layout: Layout,
+    every: u64,
     head: *mut u8,
 }
 
 impl Worker for Chain {
-    fn call(&mut self, _: u64) -> Result<Outcome, OpError> {
+    fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
+        if !op.is_multiple_of(self.every) {
+            return Ok(Outcome::Done);
+        }
         // SAFETY: the layout has a non-zero size (at least 8 bytes) and
         // pointer alignment, so the block holds the link word at offset 0.
         unsafe {
@@ -186,6 +202,7 @@ mod tests {
         let leak = Leak::new(64).unwrap();
         let mut chain = Chain {
             layout: leak.layout,
+            every: 1,
             head: std::ptr::null_mut(),
         };
         for op in 0..1000 {
@@ -201,5 +218,26 @@ mod tests {
         assert_eq!(n, 1000);
         drop(chain);
         assert!(Leak::new(4).is_err());
+    }
+
+    #[test]
+    fn every_keeps_one_block_per_n_operations() {
+        let leak = Leak::new(64).unwrap().every(10);
+        let mut chain = Chain {
+            layout: leak.layout,
+            every: leak.every,
+            head: std::ptr::null_mut(),
+        };
+        for op in 0..1000 {
+            chain.call(op).unwrap();
+        }
+        let mut n = 0;
+        let mut p = chain.head;
+        while !p.is_null() {
+            n += 1;
+            // SAFETY: blocks of the chain, still alive.
+            p = unsafe { p.cast::<*mut u8>().read() };
+        }
+        assert_eq!(n, 100);
     }
 }
