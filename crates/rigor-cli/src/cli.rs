@@ -62,6 +62,10 @@ pub(crate) enum Command {
         /// Run only these targets (ids, comma-separated or repeated).
         #[arg(long, value_name = "ID", value_delimiter = ',')]
         only: Vec<String>,
+        /// No progress on stderr: no live line on a terminal, no line per
+        /// trial (errors and notes still print).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Check scenario files: types, units, files, inputs, and that policies compile.
     Validate {

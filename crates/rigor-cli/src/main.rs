@@ -55,6 +55,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             reports,
             overrides,
             only,
+            quiet,
         } => {
             let mode = match mode {
                 ModeArg::Quick => Mode::Quick,
@@ -75,6 +76,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 reports,
                 overrides: &overrides,
                 only: &only,
+                quiet,
             })
         }
         Command::Compare {

@@ -2,6 +2,7 @@
 //! decisions, measure, then store and render, with partial results written
 //! after every trial and on Ctrl-C.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -113,6 +114,8 @@ pub(crate) struct RunArgs<'a> {
     pub(crate) overrides: &'a [rigor_scenario::overrides::Override],
     /// `--only` target ids.
     pub(crate) only: &'a [String],
+    /// `--quiet`: no progress lines.
+    pub(crate) quiet: bool,
 }
 
 pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
@@ -128,6 +131,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         reports,
         overrides,
         only,
+        quiet,
     } = args;
     let store = store::Store::new(reports);
     let mut plan = Plan::from_file_with(scenario, mode, overrides)?;
@@ -202,7 +206,25 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             write_error.get_or_insert(e);
         }
     };
-    let mut progress = |line: &str| eprintln!("{}", terminal_safe(line));
+    // On a terminal, a live line (rewritten in place) while a trial runs;
+    // in logs and pipes, the lines per trial only.
+    let terminal = std::io::stderr().is_terminal() && !quiet;
+    let mut progress = |line: &str| {
+        if quiet && !line.starts_with("error:") {
+            return;
+        }
+        let clear = if terminal { "\r\x1b[2K" } else { "" };
+        eprintln!("{clear}{}", terminal_safe(line));
+    };
+    let mut live = |l: &rigor_engine::run::LiveLine| {
+        use std::io::Write;
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[2K{}",
+            terminal_safe(&live_line(l))
+        );
+        let _ = std::io::stderr().flush();
+    };
     let profiler = (mode == Mode::Profile).then(profile::start).transpose()?;
     let mut results = rigor_engine::run::run(
         &plan,
@@ -212,6 +234,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             stop,
             on_update: &mut on_update,
             progress: &mut progress,
+            live: terminal.then_some(&mut live as &mut dyn FnMut(&rigor_engine::run::LiveLine)),
             verification,
         },
     );
@@ -331,4 +354,31 @@ pub(crate) fn check_decisions(
         Some(reason) => Err(Failure::Run(reason)),
         None => Ok(Some(v)),
     }
+}
+
+/// The live line: `[3/16] c=2 trial 1/3 vm  2.5s  41.2k ops/s  0 errors  resident 12.3MiB  run ETA 1m05s`.
+fn live_line(l: &rigor_engine::run::LiveLine) -> String {
+    use rigor_scenario::units::{format_bytes, format_nanos};
+    let secs = l.live.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        l.live.operations as f64 / secs
+    } else {
+        0.0
+    };
+    let resident = l
+        .live
+        .resident
+        .map(|r| format!("  resident {}", format_bytes(r as f64)))
+        .unwrap_or_default();
+    let eta = l
+        .eta
+        .map(|e| format!("  run ETA {}", format_nanos(e.as_nanos() as f64)))
+        .unwrap_or_default();
+    format!(
+        "{}  {}  {} ops/s  {} errors{resident}{eta}",
+        l.label,
+        format_nanos(l.live.elapsed.as_nanos() as f64),
+        rigor_scenario::units::significant(rate),
+        l.live.errors
+    )
 }

@@ -2484,3 +2484,50 @@ fn readme_metric_table_is_the_catalogue() {
         assert_eq!(row[5], m.description, "{}", m.name);
     }
 }
+
+/// On a terminal a live line is rewritten in place while a trial measures
+/// (elapsed, ops/s, errors, memory, the run's time left); in a pipe or a CI
+/// log there is none, and `--quiet` drops the per-trial lines too.
+#[test]
+fn a_live_progress_line_on_a_terminal_only() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: live\nworkload: {warmup: 100ms, duration: 1200ms, trials: 2}\ntargets: [{id: spin, kind: spin, service_time: 10us}]\n",
+    );
+    // util-linux's `script` gives the run a pseudo-terminal.
+    let rigor = env!("CARGO_BIN_EXE_rigor");
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{rigor} run s.yaml --out tty --color never"),
+            "/dev/null",
+        ])
+        .current_dir(r.path(""))
+        .output()
+        .expect(
+            "`script` (util-linux, Debian package `util-linux`) runs rigor on a pseudo-terminal",
+        );
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tty.contains("\r\x1b[2K[1/2] concurrency=1 trial 1/2 spin  "),
+        "{tty}"
+    );
+    let live = tty
+        .split('\r')
+        .find(|l| l.contains(" ops/s  0 errors") && l.contains("run ETA"))
+        .unwrap_or_else(|| panic!("no live line: {tty:?}"));
+    assert!(live.contains("resident "), "{live}");
+    let piped = r.run(&["run", "s.yaml", "--out", "piped"]).expect(0);
+    assert!(!piped.stderr.contains('\x1b'), "{}", piped.stderr);
+    assert!(
+        piped.stderr.contains("[2/2] concurrency=1 trial 2/2 spin"),
+        "{}",
+        piped.stderr
+    );
+    let quiet = r
+        .run(&["run", "s.yaml", "--out", "quiet", "--quiet"])
+        .expect(0);
+    assert!(!quiet.stderr.contains("trial 1/2"), "{}", quiet.stderr);
+    assert!(quiet.stderr.contains("results in"), "{}", quiet.stderr);
+}

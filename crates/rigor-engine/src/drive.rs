@@ -35,15 +35,37 @@ use crate::target::{
 /// owns it) and a cache line of its own, so publishing is a plain store.
 #[repr(align(128))]
 #[derive(Debug, Default)]
-pub(crate) struct Progress(std::sync::atomic::AtomicU64);
+pub(crate) struct Progress {
+    /// Operations done, successes and failures.
+    operations: std::sync::atomic::AtomicU64,
+    /// Failed operations.
+    errors: std::sync::atomic::AtomicU64,
+}
 
 impl Progress {
-    fn add(&self, n: u64) {
+    fn add(counter: &std::sync::atomic::AtomicU64, n: u64) {
         // Single writer: load + store, no locked instruction.
-        let v = self.0.load(Ordering::Relaxed);
-        self.0.store(v + n, Ordering::Relaxed);
+        let v = counter.load(Ordering::Relaxed);
+        counter.store(v + n, Ordering::Relaxed);
     }
 }
+
+/// What a trial has done so far, for a live progress line; read by the
+/// coordinator thread while the workers measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    /// Time since every worker began measuring.
+    pub elapsed: Duration,
+    /// Operations done (published every 16 per worker).
+    pub operations: u64,
+    /// Failed operations among them.
+    pub errors: u64,
+    /// jemalloc resident bytes now.
+    pub resident: Option<u64>,
+}
+
+/// How often the live callback is called.
+const LIVE_EVERY: Duration = Duration::from_millis(500);
 
 thread_local! {
     /// The [`Progress`] of the worker thread this is, set when it starts;
@@ -201,7 +223,7 @@ impl WorkerRecord {
     #[inline]
     pub(crate) fn publish(&self, n: u64) {
         if let Some(p) = &self.progress {
-            p.add(n);
+            Progress::add(&p.operations, n);
         }
     }
 
@@ -237,6 +259,9 @@ impl WorkerRecord {
     #[cold]
     fn error(&mut self, error: crate::target::OpError) {
         self.errors += 1;
+        if let Some(p) = &self.progress {
+            Progress::add(&p.errors, 1);
+        }
         *self.error_kinds.entry(error.kind).or_insert(0) += 1;
         if self.messages.len() < KEEP_MESSAGES {
             self.messages.push(error.to_string());
@@ -374,6 +399,7 @@ pub(crate) fn trial(
     trial: u32,
     workload: &WorkloadPlan,
     stop: &Arc<AtomicBool>,
+    live: &mut dyn FnMut(Live),
 ) -> Result<TrialData, String> {
     let trial_seed = crate::keys::derive(workload.seed, &[trial as u64]);
     let context = |index: usize| WorkerContext {
@@ -490,11 +516,28 @@ pub(crate) fn trial(
             .set(Instant::now() + Duration::from_millis(2));
         shared.go.wait();
         let mut sampler = workload.soak.map(|s| Sampler::new(s.sample));
+        let (mut measuring_since, mut next_live) = (None, Instant::now());
         while shared.finished.load(Ordering::Acquire) < threads {
             std::thread::sleep(SAMPLE_EVERY);
             if shared.measuring.load(Ordering::Acquire) == threads
                 && shared.finished.load(Ordering::Acquire) == 0
             {
+                let now = Instant::now();
+                // The first live line comes after half a second of measuring.
+                let since = *measuring_since.get_or_insert_with(|| {
+                    next_live = now + LIVE_EVERY;
+                    now
+                });
+                if now >= next_live {
+                    next_live = now + LIVE_EVERY;
+                    let sum = |f: fn(&Progress) -> u64| progress.iter().map(|p| f(p)).sum();
+                    live(Live {
+                        elapsed: now.duration_since(since),
+                        operations: sum(|p| p.operations.load(Ordering::Relaxed)),
+                        errors: sum(|p| p.errors.load(Ordering::Relaxed)),
+                        resident: alloc::resident_bytes(),
+                    });
+                }
                 if let Some(r) = alloc::resident_bytes() {
                     peak_resident = Some(peak_resident.map_or(r, |p: u64| p.max(r)));
                 }
@@ -555,7 +598,10 @@ impl Sampler {
         if self.next.is_some_and(|n| now < n) {
             return;
         }
-        let operations = progress.iter().map(|p| p.0.load(Ordering::Relaxed)).sum();
+        let operations = progress
+            .iter()
+            .map(|p| p.operations.load(Ordering::Relaxed))
+            .sum();
         // Rate mode's workers count as measuring through their warm-up:
         // the series starts with the first measured operations.
         if operations == 0 && self.first.is_none() {

@@ -27,6 +27,9 @@ pub struct RunContext<'a> {
     pub on_update: &'a mut dyn FnMut(&Results),
     /// Called with one progress line at a time.
     pub progress: &'a mut dyn FnMut(&str),
+    /// Called about twice a second while a trial measures, with the run's
+    /// position and the trial's figures so far (a terminal's live line).
+    pub live: Option<&'a mut dyn FnMut(&LiveLine)>,
     /// The correctness gate's outcome, recorded in the results.
     pub verification: Option<Verification>,
 }
@@ -55,12 +58,25 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
+pub use crate::drive::Live;
+
+/// A running trial's live figures and the run's position, for a progress line.
+#[derive(Debug, Clone)]
+pub struct LiveLine {
+    /// `[3/16] concurrency=2 trial 1/3 vm`.
+    pub label: String,
+    /// The trial's figures so far.
+    pub live: Live,
+    /// Time left for the whole run, when the workload stops by duration.
+    pub eta: Option<std::time::Duration>,
+}
+
 /// Runs every case, trial and target of `plan`.
 pub fn run(
     plan: &Plan,
     targets: &[Prepared],
     environment: Environment,
-    ctx: RunContext<'_>,
+    mut ctx: RunContext<'_>,
 ) -> Results {
     let harness = crate::env::calibrate_timer();
     let mut results = Results {
@@ -122,6 +138,11 @@ pub fn run(
     let workload = &plan.workload;
     let cases = workload.cases();
     let total = cases.len() * workload.trials as usize * targets.len();
+    // A trial's expected length, for the live line's time left.
+    let per_trial = match workload.stop {
+        rigor_scenario::plan::Stop::Duration(d) => Some(d),
+        rigor_scenario::plan::Stop::Iterations(_) => None,
+    };
     let mut done = 0;
     'cases: for case_plan in cases {
         results.cases.push(CaseResult {
@@ -154,13 +175,14 @@ pub fn run(
                     continue;
                 }
                 done += 1;
-                (ctx.progress)(&format!(
+                let label = format!(
                     "[{done}/{total}] {} trial {}/{} {}",
                     results.cases[case].name,
                     trial + 1,
                     workload.trials,
                     prepared.plan.id()
-                ));
+                );
+                (ctx.progress)(&label);
                 let trial_context = TrialContext {
                     case: case_plan,
                     trial,
@@ -179,13 +201,30 @@ pub fn run(
                                 .measure(&trial_context, workload, &ctx.stop)
                                 .map(|m| measured_trial(m, trial, position as u32))
                                 .map_err(|e| e.to_string()),
-                            _ => drive::trial(target, case_plan, trial, workload, &ctx.stop).map(
-                                |data| {
-                                    let after = target.hooks().and_then(|h| h.cache_state());
-                                    let sample = workload.soak.map(|s| s.sample);
-                                    collect(data, trial, position as u32, before, after, sample)
+                            _ => drive::trial(
+                                target,
+                                case_plan,
+                                trial,
+                                workload,
+                                &ctx.stop,
+                                &mut |live| {
+                                    if let Some(f) = ctx.live.as_mut() {
+                                        f(&LiveLine {
+                                            label: label.clone(),
+                                            live,
+                                            eta: per_trial.map(|d| {
+                                                (d + workload.warmup) * (total - done) as u32
+                                                    + d.saturating_sub(live.elapsed)
+                                            }),
+                                        });
+                                    }
                                 },
-                            ),
+                            )
+                            .map(|data| {
+                                let after = target.hooks().and_then(|h| h.cache_state());
+                                let sample = workload.soak.map(|s| s.sample);
+                                collect(data, trial, position as u32, before, after, sample)
+                            }),
                         };
                         trial_result.map(|mut t| {
                             server_metrics(

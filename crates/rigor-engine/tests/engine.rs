@@ -122,6 +122,7 @@ fn execute(plan: &Plan, targets: Vec<Box<dyn Target>>, stop: Arc<AtomicBool>) ->
             stop,
             on_update: &mut on_update,
             progress: &mut progress,
+            live: None,
             verification: None,
         },
     );
