@@ -199,13 +199,11 @@ pub(crate) fn grades(
 
 /// The interval of a soak's growth metric: its fit's, spanning every trial's.
 fn growth_interval(trials: &[TrialResult], metric: &str) -> Option<(f64, f64)> {
-    let fit = |s: &SoakResult| -> Option<crate::inference::Interval> {
-        match metric {
-            "memory.growth" => s.heap?.interval,
-            "memory.growth_per_hour" => s.heap?.per_hour_interval,
-            "memory.resident_growth" => s.resident?.interval,
-            _ => None,
-        }
+    let fit = |s: &SoakResult| {
+        s.growth_metrics()
+            .into_iter()
+            .find(|(name, ..)| *name == metric)
+            .and_then(|(_, _, interval)| interval)
     };
     trials
         .iter()

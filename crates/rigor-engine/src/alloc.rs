@@ -104,25 +104,23 @@ impl ThreadBytes {
 /// Process-wide bytes in physically resident pages mapped by jemalloc,
 /// after refreshing jemalloc's statistics snapshot.
 pub fn resident_bytes() -> Option<u64> {
-    if !counting_installed() {
-        return None;
-    }
-    tikv_jemalloc_ctl::epoch::advance().ok()?;
-    tikv_jemalloc_ctl::stats::resident::read()
-        .ok()
-        .map(|v| v as u64)
+    jemalloc_stat(tikv_jemalloc_ctl::stats::resident::read)
 }
 
 /// Process-wide bytes the application holds allocated (jemalloc
 /// `stats.allocated`: the live heap), after refreshing the statistics.
 pub fn allocated_bytes() -> Option<u64> {
+    jemalloc_stat(tikv_jemalloc_ctl::stats::allocated::read)
+}
+
+/// One of jemalloc's process-wide statistics, after refreshing its
+/// snapshot; `None` when jemalloc is not the allocator.
+fn jemalloc_stat(read: fn() -> tikv_jemalloc_ctl::Result<usize>) -> Option<u64> {
     if !counting_installed() {
         return None;
     }
     tikv_jemalloc_ctl::epoch::advance().ok()?;
-    tikv_jemalloc_ctl::stats::allocated::read()
-        .ok()
-        .map(|v| v as u64)
+    read().ok().map(|v| v as u64)
 }
 
 /// The process's resident set size from `/proc/self/statm` (Linux; the

@@ -107,32 +107,14 @@ mod tests {
 
     #[test]
     fn conclusions_follow_metric_direction() {
-        let trial = |i: u32, v: f64| TrialResult {
-            trial: i,
-            position: 0,
-            operations: 1,
-            errors: 0,
-            events: Default::default(),
-            error_messages: vec![],
-            error_kinds: Default::default(),
-            elapsed_ns: 1,
-            metrics: [
-                ("latency.p50".to_string(), v),
-                ("throughput".to_string(), 1.0 / v),
-            ]
-            .into(),
-            histogram: String::new(),
-            samples: BTreeMap::new(),
-            interrupted: false,
-            service_histogram: None,
-            dropped: 0,
-            generator_bound: false,
-            soak: None,
-            batch: 1,
-            kind_histograms: Default::default(),
-            kind_counts: Default::default(),
-            cache_before: None,
-            cache_after: None,
+        let trial = |i: u32, v: f64| {
+            crate::results::testing::trial(
+                i,
+                1,
+                0,
+                &[("latency.p50", v), ("throughput", 1.0 / v)],
+                &[],
+            )
         };
         let fast: Vec<_> = (0..3).map(|i| trial(i, 10.0 + i as f64 * 0.1)).collect();
         let slow: Vec<_> = (0..3).map(|i| trial(i, 100.0 + i as f64)).collect();

@@ -479,6 +479,22 @@ pub struct SoakResult {
     pub resident: Option<Growth>,
 }
 
+impl SoakResult {
+    /// The growth metrics this soak gives, by catalogue name: each value
+    /// with its fit's interval.
+    pub fn growth_metrics(&self) -> Vec<(&'static str, f64, Option<Interval>)> {
+        let mut out = Vec::new();
+        if let Some(g) = &self.heap {
+            out.push(("memory.growth", g.per_million_ops, g.interval));
+            out.push(("memory.growth_per_hour", g.per_hour, g.per_hour_interval));
+        }
+        if let Some(g) = &self.resident {
+            out.push(("memory.resident_growth", g.per_million_ops, g.interval));
+        }
+        out
+    }
+}
+
 /// A robust straight-line fit of memory against operations and time:
 /// Theil-Sen slopes with Sen's rank interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -161,8 +161,8 @@ pub(crate) fn collect(
         encoded_samples.insert(name.to_string(), stats::encode(h));
     }
     eval_share(&mut metrics);
-    if let Some(s) = &soak {
-        growth_metrics(s, &mut metrics);
+    for (name, value, _) in soak.iter().flat_map(SoakResult::growth_metrics) {
+        metrics.insert(name.into(), value);
     }
     TrialResult {
         trial,
@@ -236,17 +236,6 @@ pub(crate) fn soak_result(
         resident: fit(|s| s.resident),
         samples,
     })
-}
-
-/// `memory.growth`, `memory.growth_per_hour` and `memory.resident_growth` of a soak.
-fn growth_metrics(s: &SoakResult, out: &mut BTreeMap<String, f64>) {
-    if let Some(g) = &s.heap {
-        out.insert("memory.growth".into(), g.per_million_ops);
-        out.insert("memory.growth_per_hour".into(), g.per_hour);
-    }
-    if let Some(g) = &s.resident {
-        out.insert("memory.resident_growth".into(), g.per_million_ops);
-    }
 }
 
 /// `latency.<kind>.*` from per-kind histograms, for the names in the catalogue.

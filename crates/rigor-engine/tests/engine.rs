@@ -457,7 +457,9 @@ impl rigor_engine::target::AsyncWorker for AsyncStalling {
 }
 
 /// Async workers in rate mode: each runtime thread paces its own share of
-/// the schedule, and together they run every scheduled operation once.
+/// the schedule, and together they run every scheduled operation once. As
+/// for the blocking generator, a shared VM can stall any 1s window: the
+/// pacing must hold in one of three attempts; the exact count, every time.
 #[test]
 fn async_rate_mode_runs_the_whole_schedule_over_several_threads() {
     let plan = plan(
@@ -465,30 +467,32 @@ fn async_rate_mode_runs_the_whole_schedule_over_several_threads() {
         &["async"],
         "",
     );
-    let target = AsyncStalling {
-        stall_at: None,
-        stall: Duration::ZERO,
-    };
-    let (results, _) = execute(&plan, vec![Box::new(target)], Arc::default());
-    let t = &results.cases[0].targets[0];
-    let trial = &t.trials[0];
-    assert_eq!(
-        trial.operations, 5000,
-        "every scheduled operation ran exactly once: {:?}",
-        t.metrics
-    );
-    assert!(
-        !trial.generator_bound,
-        "pacers fell behind: {:?}",
-        t.metrics
-    );
-    let achieved = t.metrics["rate.achieved"];
-    assert!(
-        (achieved - 5000.0).abs() / 5000.0 < 0.02,
-        "achieved {achieved}/s"
-    );
-    assert!(t.metrics.contains_key("schedule.lag.p99"));
-    assert!(t.metrics["latency.p50"] >= t.metrics["service.p50"]);
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let target = AsyncStalling {
+            stall_at: None,
+            stall: Duration::ZERO,
+        };
+        let (results, _) = execute(&plan, vec![Box::new(target)], Arc::default());
+        let t = &results.cases[0].targets[0];
+        let trial = &t.trials[0];
+        assert_eq!(
+            trial.operations, 5000,
+            "every scheduled operation ran exactly once: {:?}",
+            t.metrics
+        );
+        assert!(t.metrics.contains_key("schedule.lag.p99"));
+        assert!(t.metrics["latency.p50"] >= t.metrics["service.p50"]);
+        let achieved = t.metrics["rate.achieved"];
+        if !trial.generator_bound && (achieved - 5000.0).abs() / 5000.0 < 0.02 {
+            return;
+        }
+        attempts.push(format!(
+            "generator-bound {}, achieved {achieved}/s, {:?}",
+            trial.generator_bound, t.metrics
+        ));
+    }
+    panic!("the pacers slipped in every attempt: {attempts:#?}");
 }
 
 /// Coordinated omission on the async side: operations due while one

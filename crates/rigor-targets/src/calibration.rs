@@ -123,6 +123,15 @@ impl Leak {
             .map_err(|e| TargetError::Invalid(format!("`leak` {bytes}B: {e}")))
     }
 
+    /// A worker's empty chain of kept blocks.
+    fn chain(&self) -> Chain {
+        Chain {
+            layout: self.layout,
+            every: self.every,
+            head: std::ptr::null_mut(),
+        }
+    }
+
     /// Keeps a block on every `n`-th operation only (`n` at least 1).
     pub fn every(self, n: u64) -> Self {
         Leak {
@@ -140,11 +149,7 @@ impl Target for Leak {
 
 impl BlockingWorkers for Leak {
     fn worker(&self, _: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
-        Ok(Box::new(Chain {
-            layout: self.layout,
-            every: self.every,
-            head: std::ptr::null_mut(),
-        }))
+        Ok(Box::new(self.chain()))
     }
 }
 
@@ -197,15 +202,10 @@ impl Drop for Chain {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_leak_keeps_its_blocks_until_the_worker_ends() {
-        let leak = Leak::new(64).unwrap();
-        let mut chain = Chain {
-            layout: leak.layout,
-            every: 1,
-            head: std::ptr::null_mut(),
-        };
-        for op in 0..1000 {
+    /// Runs `ops` operations on a fresh chain of `leak` and counts the blocks it keeps.
+    fn kept(leak: Leak, ops: u64) -> usize {
+        let mut chain = leak.chain();
+        for op in 0..ops {
             chain.call(op).unwrap();
         }
         let mut n = 0;
@@ -215,29 +215,17 @@ mod tests {
             // SAFETY: blocks of the chain, still alive.
             p = unsafe { p.cast::<*mut u8>().read() };
         }
-        assert_eq!(n, 1000);
-        drop(chain);
+        n
+    }
+
+    #[test]
+    fn a_leak_keeps_its_blocks_until_the_worker_ends() {
+        assert_eq!(kept(Leak::new(64).unwrap(), 1000), 1000);
         assert!(Leak::new(4).is_err());
     }
 
     #[test]
     fn every_keeps_one_block_per_n_operations() {
-        let leak = Leak::new(64).unwrap().every(10);
-        let mut chain = Chain {
-            layout: leak.layout,
-            every: leak.every,
-            head: std::ptr::null_mut(),
-        };
-        for op in 0..1000 {
-            chain.call(op).unwrap();
-        }
-        let mut n = 0;
-        let mut p = chain.head;
-        while !p.is_null() {
-            n += 1;
-            // SAFETY: blocks of the chain, still alive.
-            p = unsafe { p.cast::<*mut u8>().read() };
-        }
-        assert_eq!(n, 100);
+        assert_eq!(kept(Leak::new(64).unwrap().every(10), 1000), 100);
     }
 }
