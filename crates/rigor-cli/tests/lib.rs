@@ -2300,9 +2300,83 @@ fn profile_mode_writes_a_flamegraph_of_the_targets() {
         "no worker frames in the flamegraph"
     );
     let res = results(&r.path("o/results.json"));
-    assert_eq!(res.artifacts, ["flamegraph.svg"]);
+    assert_eq!(res.artifacts, ["flamegraph.svg", "alloc-flamegraph.svg"]);
     let html = std::fs::read_to_string(r.path("o/report.html")).unwrap();
     assert!(html.contains("href=\"flamegraph.svg\""));
+    assert!(html.contains("href=\"alloc-flamegraph.svg\""));
+}
+
+/// The allocation profile against a known truth: `leak` allocates exactly
+/// 1KiB per operation, so its estimated bytes must match 1KiB times the
+/// operations it ran (per-op timing and no warm-up: no unmeasured
+/// operations; about 400 samples, so 15% is three standard errors), and
+/// its top call site must be the leak's own code.
+#[test]
+fn profile_mode_estimates_where_the_memory_goes() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: prof\nworkload: {concurrency: 1, iterations: 200000, timing: per-op}\n\
+         targets: [{id: leak, kind: leak, leak: 1KiB}, {id: noop, kind: noop}]\n",
+    );
+    let out = r
+        .run(&[
+            "run",
+            "s.yaml",
+            "--mode",
+            "profile",
+            "--out",
+            "o",
+            "--markdown",
+            "s.md",
+        ])
+        .expect(0);
+    let res = results(&r.path("o/results.json"));
+    let p = res.alloc_profile.as_ref().expect("an allocation profile");
+    let leak = p
+        .targets
+        .iter()
+        .find(|t| t.id == "leak")
+        .expect("leak sampled");
+    let ops = res.cases[0]
+        .targets
+        .iter()
+        .find(|t| t.id == "leak")
+        .expect("leak ran")
+        .trials[0]
+        .operations as f64;
+    let truth = ops * 1024.0;
+    assert!(
+        (leak.bytes / truth - 1.0).abs() < 0.15,
+        "estimated {} bytes against {truth} ({} samples)",
+        leak.bytes,
+        leak.samples
+    );
+    assert!(leak.samples > 100, "{} samples", leak.samples);
+    assert!(
+        leak.by_bytes[0].site.contains("calibration") || leak.by_bytes[0].site.contains("Leak"),
+        "top site: {:?}",
+        leak.by_bytes[0]
+    );
+    assert!(leak.by_bytes[0].bytes > 0.9 * leak.bytes);
+    // noop allocates nothing while it runs: at most a stray sample.
+    let noop = p
+        .targets
+        .iter()
+        .find(|t| t.id == "noop")
+        .map_or(0.0, |t| t.bytes);
+    assert!(noop < 0.01 * leak.bytes, "noop: {noop} bytes");
+    let svg = std::fs::read_to_string(r.path("o/alloc-flamegraph.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("leak"));
+    let html = std::fs::read_to_string(r.path("o/report.html")).unwrap();
+    assert!(html.contains("Where the memory goes"));
+    let md = std::fs::read_to_string(r.path("s.md")).unwrap();
+    assert!(md.contains("### Allocation hotspots") && md.contains("**leak**"));
+    assert!(
+        out.stdout.contains("Where the memory goes"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

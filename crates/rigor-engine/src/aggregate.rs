@@ -192,9 +192,26 @@ pub(crate) fn grades(
                     .and_then(|s| s.interval)
                     .map(|i| (i.low, i.high))
             });
-            grade::grade_interval(metric, m.get(metric).copied(), th, interval)
+            let mut g = grade::grade_interval(metric, m.get(metric).copied(), th, interval);
+            if g.verdict == Verdict::Fail && growth_interval(trials, metric).is_some() && filling(trials) {
+                g.verdict = Verdict::Warn;
+                g.reason = Some(
+                    "the cache was still filling during the soak, so growth includes its fill: preload it or soak longer to tell a leak"
+                        .into(),
+                );
+            }
+            g
         })
         .collect()
+}
+
+/// Whether a soaked cache was still filling when its growth was fitted:
+/// a FAIL on growth is then no proof of a leak, and is capped at WARN.
+fn filling(trials: &[TrialResult]) -> bool {
+    trials
+        .iter()
+        .filter_map(|t| t.soak.as_ref())
+        .any(|s| s.still_filling)
 }
 
 /// The interval of a soak's growth metric: its fit's, spanning every trial's.

@@ -27,9 +27,13 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 pub struct CountingJemalloc;
 
 #[inline]
-fn count() {
+fn count(size: usize) {
     // `try_with` because allocation can happen while a thread's TLS is torn down.
     let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+    // `--mode profile` only: one relaxed load of a static otherwise.
+    if crate::alloc_profile::ACTIVE.load(Ordering::Relaxed) {
+        crate::alloc_profile::on_alloc(size);
+    }
 }
 
 // SAFETY: every method delegates to jemalloc with the same arguments; the
@@ -37,13 +41,13 @@ fn count() {
 unsafe impl GlobalAlloc for CountingJemalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: forwarded contract.
         unsafe { Jemalloc.alloc(layout) }
     }
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: forwarded contract.
         unsafe { Jemalloc.alloc_zeroed(layout) }
     }
@@ -54,7 +58,7 @@ unsafe impl GlobalAlloc for CountingJemalloc {
     }
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
+        count(new_size);
         // SAFETY: forwarded contract.
         unsafe { Jemalloc.realloc(ptr, layout, new_size) }
     }
@@ -126,7 +130,13 @@ fn jemalloc_stat(read: fn() -> tikv_jemalloc_ctl::Result<usize>) -> Option<u64> 
 /// The process's resident set size from `/proc/self/statm` (Linux; the
 /// allocator's view is [`resident_bytes`]), in bytes.
 pub fn process_rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    rss_of("self")
+}
+
+/// The resident set size of process `pid` (`"self"` or a number), bytes,
+/// from `/proc/PID/statm` (Linux).
+pub fn rss_of(pid: &str) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };

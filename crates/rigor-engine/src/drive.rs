@@ -29,6 +29,7 @@ use crate::stats::new_histogram;
 use crate::target::{
     AsyncWorker, AsyncWorkers, BlockingWorkers, Outcome, Target, Worker, WorkerContext, Workers,
 };
+use crate::windows::{WindowPlan, Windows};
 
 /// A worker thread's count of operations done in the measured phase, read
 /// by the coordinator while a soak samples. One writer (the thread that
@@ -192,6 +193,8 @@ pub(crate) struct WorkerRecord {
     pub samples: std::collections::BTreeMap<&'static str, Histogram<u64>>,
     /// Where this thread publishes its operations done (worker threads only).
     progress: Option<Arc<Progress>>,
+    /// Throughput, latency and errors per window over the measured phase.
+    pub windows: Windows,
 }
 
 impl WorkerRecord {
@@ -216,6 +219,7 @@ impl WorkerRecord {
             lag: None,
             samples: Default::default(),
             progress: PROGRESS.with(|p| p.borrow().clone()),
+            windows: Windows::none(),
         }
     }
 
@@ -313,6 +317,7 @@ impl WorkerRecord {
         self.interrupted |= other.interrupted;
         self.batch = self.batch.max(other.batch);
         self.add_samples(other.samples);
+        self.windows.merge(other.windows);
     }
 }
 
@@ -350,6 +355,16 @@ pub(crate) struct TrialData {
     pub generator: Option<GeneratorRecord>,
 }
 
+/// What a worker records besides its latencies: per-kind figures, and
+/// windows over time of this shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recording {
+    /// The target reports outcome kinds (per-kind histograms).
+    pub kinds: bool,
+    /// The windows over time.
+    pub windows: WindowPlan,
+}
+
 /// Thread coordination shared by every driver.
 struct Shared {
     /// Every worker is set up (or has failed).
@@ -364,6 +379,8 @@ struct Shared {
     /// Rate mode with blocking workers: the schedule's first instant, set
     /// by the coordinator just before `go`.
     schedule_start: std::sync::OnceLock<Instant>,
+    /// Every worker's windows over time.
+    windows: WindowPlan,
 }
 
 /// Runs a closure when dropped.
@@ -452,9 +469,18 @@ pub(crate) fn trial(
         finished: AtomicUsize::new(0),
         failed_setup: AtomicBool::new(false),
         schedule_start: std::sync::OnceLock::new(),
+        windows: WindowPlan::new(workload.window, workload.stop),
     };
     let mut peak_resident: Option<u64> = None;
-    let mut memory = Vec::new();
+    // Room for every sample up front: a series that grew while the soak
+    // samples would be heap growth of rigor's own in the very figure it fits.
+    let mut memory = Vec::with_capacity(workload.soak.map_or(0, |s| {
+        let length = match workload.stop {
+            Stop::Duration(d) => d,
+            Stop::Iterations(_) => Duration::from_secs(600),
+        };
+        ((length.as_nanos() / s.sample.as_nanos().max(1)) as usize + 4).min(1 << 20)
+    }));
     let progress: Vec<Arc<Progress>> = (0..threads).map(|_| Arc::default()).collect();
     let records = std::thread::scope(|scope| {
         let shared = &shared;
@@ -542,7 +568,7 @@ pub(crate) fn trial(
                     peak_resident = Some(peak_resident.map_or(r, |p: u64| p.max(r)));
                 }
                 if let Some(s) = &mut sampler {
-                    s.tick(&progress, &mut memory);
+                    s.tick(target, &progress, &mut memory);
                 }
             }
         }
@@ -593,7 +619,12 @@ impl Sampler {
         }
     }
 
-    fn tick(&mut self, progress: &[Arc<Progress>], into: &mut Vec<crate::results::MemorySample>) {
+    fn tick(
+        &mut self,
+        target: &dyn Target,
+        progress: &[Arc<Progress>],
+        into: &mut Vec<crate::results::MemorySample>,
+    ) {
         let now = Instant::now();
         if self.next.is_some_and(|n| now < n) {
             return;
@@ -610,12 +641,22 @@ impl Sampler {
         let first = *self.first.get_or_insert(now);
         // The schedule of samples does not drift with the 10ms polling.
         self.next = Some(self.next.unwrap_or(now) + self.every);
+        // rigor's own memory first, then what may ask another process.
+        let (allocated, resident, rss) = (
+            alloc::allocated_bytes(),
+            alloc::resident_bytes(),
+            alloc::process_rss_bytes(),
+        );
+        let server = target.server_memory().unwrap_or_default();
         into.push(crate::results::MemorySample {
             t_ns: now.duration_since(first).as_nanos() as u64,
             operations,
-            allocated: alloc::allocated_bytes(),
-            resident: alloc::resident_bytes(),
-            rss: alloc::process_rss_bytes(),
+            allocated,
+            resident,
+            rss,
+            server_rss: server.rss,
+            server_heap: server.heap,
+            entries: target.hooks().and_then(|h| h.entries_now()),
         });
     }
 }
@@ -665,7 +706,10 @@ fn sync_thread(
             ctx.index as u64,
             stop,
             &shared.measuring,
-            kinds,
+            Recording {
+                kinds,
+                windows: shared.windows,
+            },
         ));
     }
     Ok(closed_sync(
@@ -673,7 +717,10 @@ fn sync_thread(
         workload,
         stop,
         &shared.measuring,
-        kinds,
+        Recording {
+            kinds,
+            windows: shared.windows,
+        },
     ))
 }
 
@@ -712,8 +759,9 @@ fn closed_sync(
     workload: &WorkloadPlan,
     stop: &AtomicBool,
     measuring: &AtomicUsize,
-    kinds: bool,
+    recording: Recording,
 ) -> WorkerRecord {
+    let Recording { kinds, windows } = recording;
     let mut op = 0u64;
     let warm_start = Instant::now();
     while warm_start.elapsed() < workload.warmup && !stop.load(Ordering::Relaxed) {
@@ -724,12 +772,14 @@ fn closed_sync(
     let batch = batch_size(worker, workload.timing, &mut op, stop, warm);
     let mut rec = WorkerRecord::new(false, kinds);
     rec.batch = batch;
+    rec.windows = Windows::new(windows);
     let bytes_counter = ThreadBytes::current();
     let counting = alloc::counting_installed();
     measuring.fetch_add(1, Ordering::Release);
     let bytes_before = bytes_counter.get();
     let allocs_before = alloc::thread_allocs();
     let start = Instant::now();
+    rec.windows.begin(start);
     let end = if batch > 1 {
         closed_batches(worker, workload.stop, stop, &mut rec, op, start)
     } else {
@@ -739,6 +789,7 @@ fn closed_sync(
     let bytes_after = bytes_counter.get();
     rec.start = start;
     rec.end = end;
+    rec.windows.end(end);
     rec.bytes = bytes_before.zip(bytes_after).map(|(b, a)| a - b);
     rec.allocs = counting.then(|| allocs_after - allocs_before);
     rec.accounted_ops = rec.operations;
@@ -766,7 +817,9 @@ fn closed_each(
         let result = worker.call(op);
         let t1 = Instant::now();
         let failed = result.is_err();
-        rec.record(result, t1.duration_since(t0).as_nanos() as u64);
+        let ns = t1.duration_since(t0).as_nanos() as u64;
+        rec.record(result, ns);
+        rec.windows.record(t1, ns, !failed);
         t0 = if failed { Instant::now() } else { t1 };
         op += 1;
         let done = match rule {
@@ -846,12 +899,14 @@ fn closed_batches(
         let mean = t1.duration_since(t0).as_nanos() as u64 / n.max(1);
         // Failed operations are left out of the latency (their time is in
         // the batch's mean; any error fails `errors.rate` by default).
-        let succeeded = n - (rec.errors - errors_before);
+        let failed = rec.errors - errors_before;
+        let succeeded = n - failed;
         if succeeded > 0 {
             let _ = rec
                 .histogram
                 .record_n(mean.clamp(1, crate::stats::MAX_NS), succeeded);
         }
+        rec.windows.record_n(t1, mean, succeeded, failed);
         rec.operations += n;
         rec.publish(n);
         let done = match rule {
@@ -906,73 +961,85 @@ fn async_thread(
     let workload = workload.clone();
     let stop = stop.clone();
     let schedule_start = shared.schedule_start.get().copied();
-    let mut rec = local.block_on(&rt, async move {
-        let mut rec = WorkerRecord::new(own.is_some(), kinds);
-        let (b0, a0);
-        match own {
-            None => {
-                // Warm up every connection, then measure them together.
-                // The workers run as futures of this one task, not as tasks of
-                // their own: a reply wakes the worker without a hop through the
-                // LocalSet's queue. (On one Redis connection the difference was
-                // within this VM's noise; it is one less layer either way.)
-                let warm_until = Instant::now() + workload.warmup;
-                let workers = run_all(
-                    workers
-                        .into_iter()
-                        .map(|w| warm(w, warm_until, stop.clone())),
-                )
-                .await;
-                // The thread's workers record into one record: one latency
-                // histogram in cache instead of one per connection (64 of
-                // them made recording 7% of the client's CPU per request).
-                // Allocated before the memory window opens.
-                let shared_rec = std::cell::RefCell::new(WorkerRecord::new(false, kinds));
-                shared.measuring.fetch_add(1, Ordering::Release);
-                (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
-                let start = Instant::now();
-                run_all(
-                    workers
-                        .into_iter()
-                        .map(|w| closed_async(w, &shared_rec, workload.stop, start, stop.clone())),
-                )
-                .await;
-                rec.merge(shared_rec.into_inner());
-                rec.start = start;
-            }
-            Some((plan, index)) => {
-                let records: Vec<_> = workers
-                    .iter()
-                    .map(|_| WorkerRecord::new(true, kinds))
-                    .collect();
-                // This thread's tickets, from its pacer to its workers.
-                let (tx, rx) = async_channel::unbounded::<Ticket>();
-                let start = schedule_start.unwrap_or_else(Instant::now);
-                shared.measuring.fetch_add(1, Ordering::Release);
-                (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
-                let (lag, records) = futures_util::future::join(
-                    pace(plan, start, index, tx, stop.clone()),
-                    run_all(
+    let mut rec =
+        local.block_on(&rt, async move {
+            let mut rec = WorkerRecord::new(own.is_some(), kinds);
+            let (b0, a0);
+            match own {
+                None => {
+                    // Warm up every connection, then measure them together.
+                    // The workers run as futures of this one task, not as tasks of
+                    // their own: a reply wakes the worker without a hop through the
+                    // LocalSet's queue. (On one Redis connection the difference was
+                    // within this VM's noise; it is one less layer either way.)
+                    let warm_until = Instant::now() + workload.warmup;
+                    let workers = run_all(
                         workers
                             .into_iter()
-                            .zip(records)
-                            .map(|(w, r)| open_async(w, r, rx.clone(), stop.clone())),
-                    ),
-                )
-                .await;
-                for r in records {
-                    rec.merge(r);
+                            .map(|w| warm(w, warm_until, stop.clone())),
+                    )
+                    .await;
+                    // The thread's workers record into one record: one latency
+                    // histogram in cache instead of one per connection (64 of
+                    // them made recording 7% of the client's CPU per request).
+                    // Allocated before the memory window opens.
+                    let mut thread_rec = WorkerRecord::new(false, kinds);
+                    thread_rec.windows = Windows::new(shared.windows);
+                    let shared_rec = std::cell::RefCell::new(thread_rec);
+                    shared.measuring.fetch_add(1, Ordering::Release);
+                    (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
+                    let start = Instant::now();
+                    shared_rec.borrow_mut().windows.begin(start);
+                    run_all(
+                        workers.into_iter().map(|w| {
+                            closed_async(w, &shared_rec, workload.stop, start, stop.clone())
+                        }),
+                    )
+                    .await;
+                    let mut thread_rec = shared_rec.into_inner();
+                    let end = thread_rec.end;
+                    thread_rec.windows.end(end);
+                    rec.merge(thread_rec);
+                    rec.start = start;
                 }
-                rec.lag = Some(lag);
+                Some((plan, index)) => {
+                    let records: Vec<_> = workers
+                        .iter()
+                        .map(|_| WorkerRecord::new(true, kinds))
+                        .collect();
+                    // One series of windows for the thread's connections,
+                    // counted from the schedule's measured start.
+                    let windows = std::cell::RefCell::new(Windows::new(shared.windows));
+                    // This thread's tickets, from its pacer to its workers.
+                    let (tx, rx) = async_channel::unbounded::<Ticket>();
+                    let start = schedule_start.unwrap_or_else(Instant::now);
+                    windows.borrow_mut().begin(start + plan.warmup);
+                    shared.measuring.fetch_add(1, Ordering::Release);
+                    (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
+                    let (lag, records) =
+                        futures_util::future::join(
+                            pace(plan, start, index, tx, stop.clone()),
+                            run_all(workers.into_iter().zip(records).map(|(w, r)| {
+                                open_async(w, r, &windows, rx.clone(), stop.clone())
+                            })),
+                        )
+                        .await;
+                    for r in records {
+                        rec.merge(r);
+                    }
+                    let mut windows = windows.into_inner();
+                    windows.end(rec.end);
+                    rec.windows.merge(windows);
+                    rec.lag = Some(lag);
+                }
             }
-        }
-        // Async tasks interleave on this thread, so memory is counted for the
-        // whole thread over the phase (in rate mode including warm-up
-        // operations, which are then also in the operation count).
-        rec.bytes = bytes_counter.get().zip(b0).map(|(b1, b0)| b1 - b0);
-        rec.allocs = counting.then(|| alloc::thread_allocs() - a0);
-        Ok::<_, String>(rec)
-    })?;
+            // Async tasks interleave on this thread, so memory is counted for the
+            // whole thread over the phase (in rate mode including warm-up
+            // operations, which are then also in the operation count).
+            rec.bytes = bytes_counter.get().zip(b0).map(|(b1, b0)| b1 - b0);
+            rec.allocs = counting.then(|| alloc::thread_allocs() - a0);
+            Ok::<_, String>(rec)
+        })?;
     if rec.accounted_ops == 0 {
         rec.accounted_ops = rec.operations;
     }
@@ -1022,7 +1089,10 @@ async fn closed_async(
         let t1 = Instant::now();
         {
             let mut r = rec.borrow_mut();
-            r.record(result, t1.duration_since(t0).as_nanos() as u64);
+            let ok = result.is_ok();
+            let ns = t1.duration_since(t0).as_nanos() as u64;
+            r.record(result, ns);
+            r.windows.record(t1, ns, ok);
             r.end = r.end.max(t1);
         }
         t0 = t1;
@@ -1046,6 +1116,7 @@ async fn closed_async(
 async fn open_async(
     mut worker: Box<dyn AsyncWorker>,
     mut rec: WorkerRecord,
+    windows: &std::cell::RefCell<Windows>,
     rx: async_channel::Receiver<Ticket>,
     stop: Arc<AtomicBool>,
 ) -> WorkerRecord {
@@ -1072,7 +1143,14 @@ async fn open_async(
             continue;
         }
         first.get_or_insert(ticket.intended);
-        record_open(&mut rec, ticket, actual, end, result);
+        record_open(
+            &mut rec,
+            &mut windows.borrow_mut(),
+            ticket,
+            actual,
+            end,
+            result,
+        );
     }
     rec.start = first.unwrap_or(rec.start);
     rec.accounted_ops = rec.operations + warm_ops;

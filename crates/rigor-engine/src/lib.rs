@@ -26,6 +26,7 @@
 
 mod aggregate;
 pub mod alloc;
+pub mod alloc_profile;
 pub mod compare;
 mod drive;
 pub mod env;
@@ -40,3 +41,4 @@ pub mod stats;
 pub mod target;
 mod trial;
 pub mod verify;
+pub mod windows;

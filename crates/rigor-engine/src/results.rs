@@ -62,6 +62,9 @@ pub struct Results {
     /// Earlier runs of this scenario (from reports/history), oldest first, for trends.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// `--mode profile`: sampled allocations by target, with their top call sites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alloc_profile: Option<crate::alloc_profile::AllocProfile>,
     /// Files written beside the results (flamegraphs), relative to them.
     #[serde(default)]
     pub artifacts: Vec<String>,
@@ -444,6 +447,10 @@ pub struct TrialResult {
     /// A soak's samples over time and the growth fitted to them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<SoakResult>,
+    /// Throughput, latency and errors per window over the measured phase
+    /// (none for self-timed tools, which time themselves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<crate::windows::WindowSeries>,
 }
 
 /// One sample of a soak, taken by the coordinator thread while every
@@ -461,6 +468,15 @@ pub struct MemorySample {
     pub resident: Option<u64>,
     /// The process's resident set size (`/proc/self/statm`), bytes.
     pub rss: Option<u64>,
+    /// A server target's process resident set size, bytes (servers rigor started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_rss: Option<u64>,
+    /// The memory a server target says it holds (Redis `used_memory`, OPA's Go `heap_inuse`), bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_heap: Option<u64>,
+    /// Entries a cache target held (caches only; a cache still filling is not a leak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
 }
 
 /// A soak's samples and what they say about memory growth.
@@ -470,13 +486,24 @@ pub struct SoakResult {
     pub sample_ns: u64,
     /// The samples, in time order.
     pub samples: Vec<MemorySample>,
-    /// Samples left out of the fits at the start (the first fifth: the
-    /// allocator and the target settle).
+    /// Samples left out of the fits at the start: the first fifth (the
+    /// allocator and the target settle), or for a cache until it held
+    /// nearly its most entries.
     pub skipped: usize,
     /// The live heap's growth (`memory.growth`).
     pub heap: Option<Growth>,
     /// jemalloc resident memory's growth (`memory.resident_growth`).
     pub resident: Option<Growth>,
+    /// A server target's own memory's growth (`server.memory.growth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<Growth>,
+    /// Caches: the first sample holding 99% of the most entries seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filled_at: Option<usize>,
+    /// Caches: the entry count was still rising too late to fit after it,
+    /// so the growth includes the cache filling up (not a leak by itself).
+    #[serde(default)]
+    pub still_filling: bool,
 }
 
 impl SoakResult {
@@ -490,6 +517,9 @@ impl SoakResult {
         }
         if let Some(g) = &self.resident {
             out.push(("memory.resident_growth", g.per_million_ops, g.interval));
+        }
+        if let Some(g) = &self.server {
+            out.push(("server.memory.growth", g.per_million_ops, g.interval));
         }
         out
     }
@@ -791,6 +821,7 @@ pub(crate) mod testing {
             dropped: 0,
             generator_bound: false,
             soak: None,
+            windows: None,
         }
     }
 

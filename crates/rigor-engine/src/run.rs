@@ -127,6 +127,7 @@ pub fn run(
         aa_control: None,
         regression: None,
         history: Vec::new(),
+        alloc_profile: None,
         artifacts: Vec::new(),
     };
     for t in targets {
@@ -201,30 +202,35 @@ pub fn run(
                                 .measure(&trial_context, workload, &ctx.stop)
                                 .map(|m| measured_trial(m, trial, position as u32))
                                 .map_err(|e| e.to_string()),
-                            _ => drive::trial(
-                                target,
-                                case_plan,
-                                trial,
-                                workload,
-                                &ctx.stop,
-                                &mut |live| {
-                                    if let Some(f) = ctx.live.as_mut() {
-                                        f(&LiveLine {
-                                            label: label.clone(),
-                                            live,
-                                            eta: per_trial.map(|d| {
-                                                (d + workload.warmup) * (total - done) as u32
-                                                    + d.saturating_sub(live.elapsed)
-                                            }),
-                                        });
-                                    }
-                                },
-                            )
-                            .map(|data| {
-                                let after = target.hooks().and_then(|h| h.cache_state());
-                                let sample = workload.soak.map(|s| s.sample);
-                                collect(data, trial, position as u32, before, after, sample)
-                            }),
+                            _ => {
+                                // `--mode profile` attributes allocations to the target running.
+                                crate::alloc_profile::set_tag(index as u32 + 1);
+                                let data = drive::trial(
+                                    target,
+                                    case_plan,
+                                    trial,
+                                    workload,
+                                    &ctx.stop,
+                                    &mut |live| {
+                                        if let Some(f) = ctx.live.as_mut() {
+                                            f(&LiveLine {
+                                                label: label.clone(),
+                                                live,
+                                                eta: per_trial.map(|d| {
+                                                    (d + workload.warmup) * (total - done) as u32
+                                                        + d.saturating_sub(live.elapsed)
+                                                }),
+                                            });
+                                        }
+                                    },
+                                );
+                                crate::alloc_profile::set_tag(0);
+                                data.map(|data| {
+                                    let after = target.hooks().and_then(|h| h.cache_state());
+                                    let sample = workload.soak.map(|s| s.sample);
+                                    collect(data, trial, position as u32, before, after, sample)
+                                })
+                            }
                         };
                         trial_result.map(|mut t| {
                             server_metrics(

@@ -71,7 +71,7 @@ pub(crate) fn open_scheduled(
     index: u64,
     stop: &AtomicBool,
     measuring: &AtomicUsize,
-    kinds: bool,
+    recording: crate::drive::Recording,
 ) -> WorkerRecord {
     // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
     #[cfg(target_os = "linux")]
@@ -83,7 +83,9 @@ pub(crate) fn open_scheduled(
     let total_n = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
     let deadline = start + plan.warmup + plan.duration + DRAIN_GRACE;
     let at = |i: u64| start + Duration::from_nanos((i as f64 * period) as u64);
-    let mut rec = WorkerRecord::new(true, kinds);
+    let mut rec = WorkerRecord::new(true, recording.kinds);
+    let mut windows = crate::windows::Windows::new(recording.windows);
+    windows.begin(start + plan.warmup);
     let mut lag = new_histogram();
     let bytes_counter = ThreadBytes::current();
     let counting = alloc::counting_installed();
@@ -140,8 +142,10 @@ pub(crate) fn open_scheduled(
             measured,
             deadline,
         };
-        record_open(&mut rec, ticket, actual, end, result);
+        record_open(&mut rec, &mut windows, ticket, actual, end, result);
     }
+    windows.end(rec.end);
+    rec.windows = windows;
     rec.start = first.unwrap_or(rec.start);
     rec.bytes = bytes_counter.get().map(|_| bytes);
     rec.allocs = counting.then_some(allocs);
@@ -153,6 +157,7 @@ pub(crate) fn open_scheduled(
 #[inline]
 pub(crate) fn record_open(
     rec: &mut WorkerRecord,
+    windows: &mut crate::windows::Windows,
     ticket: Ticket,
     actual: Instant,
     end: Instant,
@@ -164,10 +169,10 @@ pub(crate) fn record_open(
         }
     }
     rec.end = rec.end.max(end);
-    rec.record(
-        result,
-        end.duration_since(ticket.intended).as_nanos() as u64,
-    );
+    let ok = result.is_ok();
+    let ns = end.duration_since(ticket.intended).as_nanos() as u64;
+    rec.record(result, ns);
+    windows.record(end, ns, ok);
 }
 
 /// Paces one async runtime thread's share of the schedule: releases each

@@ -187,6 +187,24 @@ pub trait TrialHooks: Sync {
     fn cache_state(&self) -> Option<CacheState> {
         None
     }
+    /// The entries the cache holds now, read while the workers run (a
+    /// soak's samples, on the coordinator thread): cheap, no maintenance
+    /// work, an approximation is fine. Tells a cache that is still filling
+    /// from a leak.
+    fn entries_now(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A server's memory, read by a soak's sampler while the workers run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ServerMemory {
+    /// The server process's resident set size, bytes (servers rigor
+    /// started, whose process it knows).
+    pub rss: Option<u64>,
+    /// The memory the server says it holds: Redis' `used_memory`, OPA's Go
+    /// `heap_inuse`.
+    pub heap: Option<u64>,
 }
 
 /// A built system under test, shared by its workers.
@@ -257,6 +275,12 @@ pub trait Target: Send + Sync {
     /// engine turns their differences into `server.memory.*` and
     /// `server.gc_per_1k`, per request the server counted.
     fn server_counters(&self) -> Option<BTreeMap<&'static str, f64>> {
+        None
+    }
+    /// The server's memory now, for a soak's samples (one request to the
+    /// server per sample, on the coordinator thread, never inside an
+    /// operation's timing). `None` for targets without a server.
+    fn server_memory(&self) -> Option<ServerMemory> {
         None
     }
 }

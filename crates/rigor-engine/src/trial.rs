@@ -50,7 +50,12 @@ pub(crate) fn collect(
     let mut interrupted = false;
     let mut kinds: Option<drive::Kinds> = None;
     let mut batch = 1;
+    let mut windows: Option<crate::windows::Windows> = None;
     for r in records {
+        match &mut windows {
+            Some(all) => all.merge(r.windows),
+            None => windows = Some(r.windows),
+        }
         drive::add_histograms(&mut samples, r.samples);
         batch = batch.max(r.batch);
         if let Some(k) = &r.kinds {
@@ -186,6 +191,9 @@ pub(crate) fn collect(
         dropped,
         generator_bound,
         soak,
+        windows: windows
+            .map(|w| w.series())
+            .filter(|s| !s.windows.is_empty()),
     }
 }
 
@@ -204,7 +212,15 @@ pub(crate) fn soak_result(
     every: Option<std::time::Duration>,
 ) -> Option<SoakResult> {
     let every = every?;
-    let skipped = (samples.len() as f64 * SETTLE_SHARE).ceil() as usize;
+    let settle = (samples.len() as f64 * SETTLE_SHARE).ceil() as usize;
+    // A cache still filling holds more each sample without leaking: fit
+    // from the sample where it held nearly its most entries, when enough
+    // samples are left after it; otherwise say it was still filling.
+    let filled_at = fill_end(&samples);
+    let after_fill = filled_at.map_or(settle, |f| f.max(settle));
+    let still_filling =
+        samples.len().saturating_sub(after_fill) < MIN_FIT_SAMPLES && after_fill > settle;
+    let skipped = if still_filling { settle } else { after_fill };
     let fit = |pick: fn(&MemorySample) -> Option<u64>| -> Option<Growth> {
         let kept: Vec<&MemorySample> = samples
             .iter()
@@ -234,7 +250,23 @@ pub(crate) fn soak_result(
         skipped,
         heap: fit(|s| s.allocated),
         resident: fit(|s| s.resident),
+        server: fit(|s| s.server_heap),
+        filled_at,
+        still_filling,
         samples,
+    })
+}
+
+/// A cache's entries reach this share of the most it held: filled.
+const FILLED_SHARE: f64 = 0.99;
+
+/// The first sample at which a cache held [`FILLED_SHARE`] of the most
+/// entries any sample saw; `None` without entry counts.
+fn fill_end(samples: &[MemorySample]) -> Option<usize> {
+    let most = samples.iter().filter_map(|s| s.entries).max()?;
+    samples.iter().position(|s| {
+        s.entries
+            .is_some_and(|e| e as f64 >= FILLED_SHARE * most as f64)
     })
 }
 
@@ -411,5 +443,6 @@ pub(crate) fn measured_trial(m: crate::target::Measured, trial: u32, position: u
         dropped: 0,
         generator_bound: false,
         soak: None,
+        windows: None,
     }
 }

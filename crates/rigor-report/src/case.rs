@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::chart::{self, ChartView};
 use crate::escape::Styled;
-use crate::format::format_metric;
+use crate::format::{compact, format_metric};
 use crate::view::{class, colored};
 
 /// The cache table's columns.
@@ -116,8 +116,10 @@ pub struct CaseView {
     pub notes: Vec<String>,
     /// Statistics across trials: target, metric, median, 95% CI, range, CV.
     pub stats: Vec<Vec<String>>,
-    /// Soaks: each target's live heap over time, as growth since its first sample.
-    pub memory_chart: Option<ChartView>,
+    /// Charts over time: throughput, p99 and errors per window for every
+    /// run, and for soaks each target's live heap as growth since its first
+    /// sample.
+    pub time_charts: Vec<chart::TimeChart>,
 }
 
 /// One metric of one target as a ratio to the baseline.
@@ -247,7 +249,12 @@ pub(crate) fn case_view(case: &CaseResult, color: bool) -> CaseView {
             .filter_map(|t| t.error.clone())
             .collect(),
         chart: chart::percentile_chart(case),
-        memory_chart: chart::memory_chart(case),
+        time_charts: chart::window_charts(case)
+            .into_iter()
+            .chain(chart::memory_chart(case))
+            .chain(chart::entries_chart(case))
+            .chain(chart::server_memory_chart(case))
+            .collect(),
         ratios: ratio_rows(case),
         ratio_chart: chart::ratio_chart(case),
         requested_rate: case.rate.map(|r| format!("{}/s", significant(r))),
@@ -426,8 +433,73 @@ fn case_notes(case: &CaseResult) -> Vec<String> {
                 case_notes.push(format!("{}: {}", t.id, soak_note(s)));
             }
         }
+        if let Some(note) = over_time_note(t) {
+            case_notes.push(format!("{}: {note}", t.id));
+        }
     }
     case_notes
+}
+
+/// A slowest window below this share of the median window's throughput,
+/// or a worst window p99 above this many times the median window's, is
+/// worth a note: a stall, a warm-up effect or a degradation over the run.
+const SLOW_WINDOW: f64 = 0.8;
+const SPIKY_WINDOW: f64 = 2.0;
+
+/// Says when a target's windows over time were uneven (a note pointing at
+/// the charts), `None` when they were steady or there are too few.
+pub(crate) fn over_time_note(t: &TargetResult) -> Option<String> {
+    use rigor_scenario::units::format_nanos;
+    let series: Vec<_> = t
+        .trials
+        .iter()
+        .filter_map(|tr| tr.windows.as_ref())
+        .collect();
+    let width = series.first()?.width_ns;
+    let full = || {
+        series.iter().flat_map(|s| {
+            s.windows
+                .iter()
+                .filter(move |w| w.span_ns * 2 >= s.width_ns)
+        })
+    };
+    let mut rates: Vec<f64> = full().map(|w| w.throughput).collect();
+    let mut p99s: Vec<f64> = full().filter_map(|w| w.p99).collect();
+    if rates.len() < 3 {
+        return None;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (rate_median, rate_min) = (median(&mut rates), rates[0]);
+    let mut parts = Vec::new();
+    if rate_median > 0.0 && rate_min < SLOW_WINDOW * rate_median {
+        parts.push(format!(
+            "the slowest window ran at {}/s, {:.0}% below the median window ({}/s)",
+            compact(rate_min),
+            (1.0 - rate_min / rate_median) * 100.0,
+            compact(rate_median)
+        ));
+    }
+    if !p99s.is_empty() {
+        let (p99_median, p99_max) = (median(&mut p99s), p99s[p99s.len() - 1]);
+        if p99_max > SPIKY_WINDOW * p99_median {
+            parts.push(format!(
+                "the worst window's p99 was {} against a median window's {}",
+                format_nanos(p99_max),
+                format_nanos(p99_median)
+            ));
+        }
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "uneven over time ({} windows of {}): {}; see the charts over time in the HTML report.",
+            rates.len(),
+            format_nanos(width as f64),
+            parts.join("; ")
+        )
+    })
 }
 
 /// A soak in one line: samples, the heap from first to last, and the
@@ -460,8 +532,23 @@ fn soak_note(s: &rigor_engine::results::SoakResult) -> String {
         }
         None => format!("; {what}: too few samples to fit"),
     };
+    let entries = |x: &rigor_engine::results::MemorySample| x.entries;
+    let cache = match (s.samples.first().and_then(entries), s.samples.last().and_then(entries)) {
+        (Some(a), Some(b)) if s.still_filling => format!(
+            "; the cache was still filling ({a} -> {b} entries), so growth includes its fill, not only leaks: preload it or soak longer"
+        ),
+        (Some(a), Some(b)) => format!(
+            "; cache entries {a} -> {b}, full from sample {} on",
+            s.filled_at.map_or(0, |f| f + 1)
+        ),
+        _ => String::new(),
+    };
+    let server = match s.samples.iter().rev().find_map(|x| x.server_heap) {
+        Some(_) => fit(&s.server, "server memory growth"),
+        None => String::new(),
+    };
     format!(
-        "soak of {} samples every {} (the first {} left out of the fits){span}{}{}",
+        "soak of {} samples every {} (the first {} left out of the fits){span}{}{}{server}{cache}",
         s.samples.len(),
         format_nanos(s.sample_ns as f64),
         s.skipped,

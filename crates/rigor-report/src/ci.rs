@@ -179,6 +179,8 @@ fn built_in(f: impl FnOnce(&crate::Renderer) -> Result<String, crate::ReportErro
 /// shape. Values are formatted, not escaped: the template's auto-escape does that.
 #[derive(Debug, Serialize)]
 pub struct MarkdownView {
+    /// `--mode profile`: allocation hotspots per target.
+    pub alloc_profile: Option<crate::alloc::AllocView>,
     /// Scenario name.
     pub name: String,
     /// Scenario file.
@@ -389,11 +391,18 @@ impl MarkdownView {
                 if let Some(e) = &t.error {
                     notes.push(format!("{} {} failed: {e}", c.name, t.id));
                 }
+                if let Some(n) = crate::case::over_time_note(t) {
+                    notes.push(format!("{} {}: {n}", c.name, t.id));
+                }
             }
         }
         notes.extend(results.errors.iter().map(|e| format!("run error: {e}")));
         let s = &results.scenario;
         MarkdownView {
+            alloc_profile: results
+                .alloc_profile
+                .as_ref()
+                .map(crate::alloc::AllocView::new),
             name: s.name.clone(),
             path: s.path.clone(),
             badge: badge(results.overall_verdict()).into(),

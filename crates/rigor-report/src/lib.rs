@@ -17,6 +17,7 @@ use std::path::Path;
 use minijinja::{Environment, Value};
 use rigor_engine::results::Results;
 
+pub mod alloc;
 pub mod case;
 pub mod chart;
 pub mod ci;

@@ -69,8 +69,10 @@ pub struct ReportView {
     pub regression: Option<RegressionView>,
     /// Full mode: the A/A control's outcome in one line.
     pub aa_control: Option<String>,
-    /// Files beside the results (flamegraph.svg).
-    pub artifacts: Vec<String>,
+    /// Files beside the results (flame graphs), with what each is.
+    pub artifacts: Vec<Artifact>,
+    /// `--mode profile`: where the memory goes, per target.
+    pub alloc_profile: Option<crate::alloc::AllocView>,
     /// latency.p99 over the last runs, per case.
     pub trends: Vec<chart::TrendChart>,
 }
@@ -245,7 +247,11 @@ impl ReportView {
                 .as_ref()
                 .map(|r| regression_view(r, color)),
             aa_control: results.aa_control.as_ref().map(aa_control_line),
-            artifacts: results.artifacts.iter().map(|a| relative_link(a)).collect(),
+            artifacts: results.artifacts.iter().map(|a| Artifact::new(a)).collect(),
+            alloc_profile: results
+                .alloc_profile
+                .as_ref()
+                .map(crate::alloc::AllocView::new),
             trends: chart::trend_charts(results),
         }
     }
@@ -609,6 +615,29 @@ fn regression_view(r: &rigor_engine::results::RegressionReport, color: bool) -> 
         threshold: format!("{}%", significant(r.config.threshold * 100.0)),
         rows,
         widths,
+    }
+}
+
+/// A file beside the results, for a link.
+#[derive(Debug, Serialize)]
+pub struct Artifact {
+    /// What it is: `CPU flame graph`, `Allocation flame graph`.
+    pub label: String,
+    /// The file, as a relative link.
+    pub link: String,
+}
+
+impl Artifact {
+    fn new(name: &str) -> Self {
+        let label = if name.starts_with("alloc-") {
+            "Allocation flame graph"
+        } else {
+            "CPU flame graph"
+        };
+        Artifact {
+            label: label.into(),
+            link: relative_link(name),
+        }
     }
 }
 

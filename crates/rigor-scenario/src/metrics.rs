@@ -385,6 +385,12 @@ pub const METRICS: &[MetricDef] = &[
         "soaks: jemalloc stats.resident's growth per 1M operations, fitted like memory.growth (pages the allocator keeps, not only live objects)",
     ).median(),
     def(
+        "server.memory.growth",
+        Unit::Bytes,
+        Direction::LowerIsBetter,
+        "soaks of server targets: the server's own memory (Redis used_memory, OPA's Go heap in use) growth per 1M operations, fitted like memory.growth",
+    ).median(),
+    def(
         "memory.peak_resident",
         Unit::Bytes,
         Direction::LowerIsBetter,

@@ -460,6 +460,11 @@ pub struct Workload {
     /// sampled. Default `1s` (`100ms` in quick mode).
     #[serde(default)]
     pub sample: Option<Dur>,
+    /// Every run: the width of the windows over time (throughput, p99 and
+    /// errors per window, charted in the HTML report). Default `1s` (`100ms`
+    /// in quick mode); doubled as needed so a trial has at most 512.
+    #[serde(default)]
+    pub window: Option<Dur>,
 }
 
 /// Operations per second, written with a unit (`5000/s`, `5k/s`).

@@ -39,6 +39,8 @@ pub enum Mode {
 pub const DEFAULT_SOAK: Duration = Duration::from_secs(600);
 /// How often a soak samples when the workload does not say.
 pub const DEFAULT_SAMPLE: Duration = Duration::from_secs(1);
+/// The width of the windows over time when the workload does not say.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(1);
 
 /// A soak's sampling, resolved.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -112,6 +114,13 @@ pub struct WorkloadPlan {
     /// A soak: every trial samples operations done and memory over time.
     #[serde(default)]
     pub soak: Option<SoakPlan>,
+    /// Width of the windows over time (throughput, p99, errors per window).
+    #[serde(default = "default_window")]
+    pub window: Duration,
+}
+
+fn default_window() -> Duration {
+    DEFAULT_WINDOW
 }
 
 fn default_seed() -> u64 {
@@ -818,6 +827,12 @@ impl Builder<'_> {
             return Err(self.error(w, "`soak` must be longer than 0s"));
         }
         let sample = v.sample.map(|d| d.0).unwrap_or(DEFAULT_SAMPLE);
+        let window = v.window.map(|d| d.0).unwrap_or(DEFAULT_WINDOW);
+        if window < Duration::from_millis(1) {
+            return Err(self.error(w, "`window` must be at least 1ms").with_help(
+                "e.g. `window: 1s`: throughput, p99 and errors are charted per window",
+            ));
+        }
         if sample.is_zero() {
             return Err(self
                 .error(w, "`sample` must be longer than 0s")
@@ -931,6 +946,11 @@ impl Builder<'_> {
         });
         Ok(WorkloadPlan {
             soak,
+            window: if mode == Mode::Quick && v.window.is_none() {
+                window.min(Duration::from_millis(100))
+            } else {
+                window
+            },
             concurrency,
             warmup,
             stop,

@@ -538,6 +538,12 @@ impl TrialHooks for DecisionCache {
     fn cache_state(&self) -> Option<CacheState> {
         self.state()
     }
+    fn entries_now(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Moka(slot) => Some(slot.read().ok()?.as_ref()?.entry_count()),
+            Kind::Redis { admin, .. } => rs::dbsize(&mut *admin.lock().ok()?).ok(),
+        }
+    }
 }
 
 #[cfg(test)]

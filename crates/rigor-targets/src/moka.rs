@@ -132,6 +132,12 @@ impl TrialHooks for Moka {
         Ok(Some(state))
     }
 
+    fn entries_now(&self) -> Option<u64> {
+        // No pending-task run: that is maintenance work the workers would
+        // contend with. moka's count is approximate until then.
+        Some(self.current().ok()?.entry_count())
+    }
+
     fn cache_state(&self) -> Option<CacheState> {
         let store = self.current().ok()?;
         store.run_pending_tasks();

@@ -606,6 +606,20 @@ impl Target for OpaHttp {
         (status == 200).then(|| go_server_counters(&body)).flatten()
     }
 
+    /// A managed OPA's RSS, and the Go heap in use from `/metrics` when
+    /// the server has it.
+    fn server_memory(&self) -> Option<rigor_engine::target::ServerMemory> {
+        let rss = self
+            .managed
+            .as_ref()
+            .and_then(|m| rigor_engine::alloc::rss_of(&m.pid().to_string()));
+        let heap = self
+            .server_counters()
+            .and_then(|c| c.get("heap_inuse").map(|v| *v as u64));
+        (rss.is_some() || heap.is_some())
+            .then_some(rigor_engine::target::ServerMemory { rss, heap })
+    }
+
     fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
         let rt = match runtime() {
             Ok(rt) => rt,

@@ -133,9 +133,17 @@ impl Target for Redis {
     fn events(&self) -> std::collections::BTreeMap<&'static str, u64> {
         [("reconnects", self.reconnects.load(Ordering::Relaxed))].into()
     }
+
+    fn server_memory(&self) -> Option<rigor_engine::target::ServerMemory> {
+        Some(self.server.memory(&self.admin))
+    }
 }
 
 impl TrialHooks for Redis {
+    fn entries_now(&self) -> Option<u64> {
+        rs::dbsize(&mut *self.admin.lock().ok()?).ok()
+    }
+
     fn prepare(&self, trial: &TrialContext) -> Result<Option<CacheState>, TargetError> {
         let ks = &self.keyspace;
         let capacity = trial

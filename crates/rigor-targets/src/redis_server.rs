@@ -6,7 +6,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rigor_engine::target::TargetError;
+use rigor_engine::alloc::rss_of;
+use rigor_engine::target::{ServerMemory, TargetError};
 
 use crate::process::{die_with_parent, free_port};
 use rigor_scenario::model::{Eviction, RedisConnection};
@@ -160,6 +161,19 @@ impl Server {
             .query::<String>(&mut c)
             .map_err(|e| server.failed("PING", e))?;
         Ok(server)
+    }
+
+    /// The server's memory now, for a soak's samples: its process's RSS
+    /// when rigor started it, and `INFO memory`'s `used_memory` over
+    /// `admin` (a connection of its own, not a worker's).
+    pub fn memory(&self, admin: &std::sync::Mutex<redis::Connection>) -> ServerMemory {
+        ServerMemory {
+            rss: self
+                .managed
+                .as_ref()
+                .and_then(|m| rss_of(&m.child.id().to_string())),
+            heap: admin.lock().ok().and_then(|mut c| used_memory(&mut c).ok()),
+        }
     }
 
     /// An error naming the server and the command.
