@@ -2605,3 +2605,52 @@ fn a_live_progress_line_on_a_terminal_only() {
     assert!(!quiet.stderr.contains("trial 1/2"), "{}", quiet.stderr);
     assert!(quiet.stderr.contains("results in"), "{}", quiet.stderr);
 }
+
+/// Every run keeps its trials cut into windows over time: the windows
+/// account for every operation, and the HTML report charts them.
+#[test]
+fn windows_over_time_account_for_every_operation() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: win\nworkload: {concurrency: 2, duration: 600ms, trials: 2, window: 100ms}\n\
+         targets: [{id: spin, kind: spin, service_time: 20us}, {id: noop, kind: noop}]\n",
+    );
+    r.run(&["run", "s.yaml", "--out", "o"]).expect(0);
+    let res = results(&r.path("o/results.json"));
+    for t in &res.cases[0].targets {
+        for trial in &t.trials {
+            let w = trial.windows.as_ref().expect("windows");
+            assert_eq!(w.width_ns, 100_000_000);
+            // 600ms of 100ms windows (a last sliver folds into the sixth).
+            assert_eq!(w.windows.len(), 6, "{}: {:?}", t.id, w.windows.len());
+            let ops: u64 = w.windows.iter().map(|x| x.operations).sum();
+            let errors: u64 = w.windows.iter().map(|x| x.errors).sum();
+            assert_eq!((ops, errors), (trial.operations, trial.errors), "{}", t.id);
+            let span: u64 = w.windows.iter().map(|x| x.span_ns).sum();
+            let elapsed = trial.elapsed_ns as f64;
+            assert!(
+                (span as f64 - elapsed).abs() < 0.01 * elapsed,
+                "{span} vs {elapsed}"
+            );
+            for x in &w.windows {
+                assert!(x.p50.unwrap() <= x.p99.unwrap() && x.p99.unwrap() <= x.max.unwrap());
+            }
+        }
+    }
+    let html = std::fs::read_to_string(r.path("o/report.html")).unwrap();
+    let chart = &html[html
+        .find("Throughput over time (100ms windows)")
+        .expect("throughput chart")..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    assert_eq!(chart.matches("<polyline").count(), 2, "a line per target");
+    assert!(
+        chart.contains("trial 2"),
+        "the second trial's boundary is marked"
+    );
+    assert!(html.contains("p99 latency over time"));
+    assert!(
+        !html.contains("Errors over time"),
+        "no error chart without errors"
+    );
+}
