@@ -68,6 +68,7 @@ pub(crate) fn summarize(results: &mut Results, targets: &[Prepared]) {
     }
     results.verdict = verdict;
     ratios(results);
+    results.paired = crate::paired::report(results);
 }
 
 /// A target's summary metrics from its trials (each metric combined as the

@@ -33,6 +33,7 @@ pub mod env;
 pub mod grade;
 pub mod inference;
 pub mod keys;
+pub mod paired;
 pub mod regress;
 pub mod results;
 pub mod run;

@@ -62,6 +62,10 @@ pub struct Results {
     /// Earlier runs of this scenario (from reports/history), oldest first, for trends.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// Paired comparisons (`compare: { paired: true }`): each target's
+    /// change against the baseline target from rounds within one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<RegressionReport>,
     /// `--mode profile`: sampled allocations by target, with their top call sites.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alloc_profile: Option<crate::alloc_profile::AllocProfile>,
@@ -357,6 +361,9 @@ pub struct CaseResult {
     pub capacity: Option<rigor_scenario::units::Capacity>,
     /// Each target's results, in scenario order.
     pub targets: Vec<TargetResult>,
+    /// Paired comparisons: each trial's measured rounds, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<Vec<crate::paired::Round>>,
 }
 
 /// One target in one case.
@@ -564,7 +571,7 @@ impl Results {
         if !self.errors.is_empty() || self.status == RunStatus::Interrupted {
             v = v.max(Verdict::Fail);
         }
-        if let Some(r) = &self.regression {
+        for r in self.regression.iter().chain(&self.paired) {
             v = v.max(r.verdict);
         }
         if self.verification.as_ref().is_some_and(Verification::warned) {
@@ -582,8 +589,9 @@ impl Results {
         let threshold = self.verdict == Verdict::Fail;
         let regressed = self
             .regression
-            .as_ref()
-            .is_some_and(|r| r.verdict == Verdict::Fail);
+            .iter()
+            .chain(&self.paired)
+            .any(|r| r.verdict == Verdict::Fail);
         if !self.errors.is_empty() || self.status == RunStatus::Interrupted {
             3
         } else if regressed {

@@ -127,6 +127,7 @@ pub fn run(
         aa_control: None,
         regression: None,
         history: Vec::new(),
+        paired: None,
         alloc_profile: None,
         artifacts: Vec::new(),
     };
@@ -166,9 +167,38 @@ pub fn run(
                     noisy: false,
                 })
                 .collect(),
+            rounds: Vec::new(),
         });
         let case = results.cases.len() - 1;
         for trial in 0..workload.trials {
+            if let Some(round) = workload.round {
+                done += targets.len();
+                let label = format!(
+                    "[{done}/{total}] {} trial {}/{} paired rounds of {}",
+                    results.cases[case].name,
+                    trial + 1,
+                    workload.trials,
+                    rigor_scenario::units::format_nanos(round.as_nanos() as f64)
+                );
+                (ctx.progress)(&label);
+                paired_trial(
+                    &mut results,
+                    case,
+                    case_plan,
+                    trial,
+                    targets,
+                    workload,
+                    round,
+                    &ctx,
+                );
+                summarize(&mut results, targets);
+                results.finished_at = crate::env::now_rfc3339();
+                (ctx.on_update)(&results);
+                if ctx.stop.load(Ordering::Relaxed) || !results.errors.is_empty() {
+                    break 'cases;
+                }
+                continue;
+            }
             let order = trial_order(targets.len(), trial, workload.seed);
             for (position, &index) in order.iter().enumerate() {
                 let prepared = &targets[index];
@@ -397,4 +427,72 @@ fn error_kinds_text(kinds: &BTreeMap<String, u64>) -> String {
         .map(|(k, n)| format!("{n} {k}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One trial of every target in alternating rounds ([`crate::paired`]):
+/// each target's trial result as from a trial of its own (its throughput
+/// over its own rounds' time), and the rounds kept in the case.
+#[allow(clippy::too_many_arguments)]
+fn paired_trial(
+    results: &mut Results,
+    case: usize,
+    case_plan: rigor_scenario::plan::CasePlan,
+    trial: u32,
+    targets: &[Prepared],
+    workload: &rigor_scenario::plan::WorkloadPlan,
+    round: std::time::Duration,
+    ctx: &RunContext<'_>,
+) {
+    let trial_context = TrialContext {
+        case: case_plan,
+        trial,
+        seed: crate::keys::derive(workload.seed, &[trial as u64]),
+    };
+    let prepared: Result<Vec<_>, String> = targets
+        .iter()
+        .map(|t| {
+            t.target
+                .hooks()
+                .map_or(Ok(None), |h| h.prepare(&trial_context))
+                .map_err(|e| format!("{}: {e}", t.plan.id()))
+        })
+        .collect();
+    let refs: Vec<&dyn crate::target::Target> = targets.iter().map(|t| t.target.as_ref()).collect();
+    let outcome = prepared.and_then(|before| {
+        crate::paired::trial(&refs, case_plan, trial, workload, round, &ctx.stop)
+            .map(|p| (before, p))
+    });
+    match outcome {
+        Ok((before, p)) => {
+            let parts = p.data.into_iter().zip(before).zip(p.spans).enumerate();
+            for (i, ((data, before), span)) in parts {
+                let after = targets[i].target.hooks().and_then(|h| h.cache_state());
+                let mut t = collect(data, trial, i as u32, before, after, None);
+                // The target's own time is its rounds', not the whole trial's.
+                t.elapsed_ns = span;
+                if span > 0 {
+                    t.metrics
+                        .insert("throughput".into(), t.operations as f64 * 1e9 / span as f64);
+                    if t.errors > 0 {
+                        t.metrics.insert(
+                            "errors.per_second".into(),
+                            t.errors as f64 * 1e9 / span as f64,
+                        );
+                    }
+                }
+                results.cases[case].targets[i].trials.push(t);
+            }
+            results.cases[case].rounds.push(p.rounds);
+        }
+        Err(message) => {
+            let message = redact_credentials(&format!(
+                "paired rounds in {}: {message}",
+                results.cases[case].name
+            ));
+            results.errors.push(message.clone());
+            for t in &mut results.cases[case].targets {
+                t.error = Some(message.clone());
+            }
+        }
+    }
 }

@@ -79,7 +79,12 @@ fn cases(results: &Results) -> Vec<Case> {
             skipped: false,
         });
     }
-    if let Some(r) = &results.regression {
+    for (r, kind) in results
+        .regression
+        .iter()
+        .map(|r| (r, "regression"))
+        .chain(results.paired.iter().map(|r| (r, "paired")))
+    {
         for c in &r.checks {
             let text = format!(
                 "{}: {} -> {}, change {}, p = {}: {}",
@@ -91,7 +96,7 @@ fn cases(results: &Results) -> Vec<Case> {
                 c.reason
             );
             out.push(Case {
-                class: format!("{}.regression.{}", results.scenario.name, c.target),
+                class: format!("{}.{kind}.{}", results.scenario.name, c.target),
                 name: format!("{} {} {} vs {}", c.case, c.target, c.metric, r.baseline),
                 failure: (c.verdict == Verdict::Fail).then(|| text.clone()),
                 warning: (c.verdict == Verdict::Warn).then_some(text),
@@ -207,6 +212,8 @@ pub struct MarkdownView {
     pub grades: Vec<Vec<String>>,
     /// Against a saved baseline.
     pub regression: Option<MarkdownRegression>,
+    /// Paired comparisons within the run.
+    pub paired: Option<MarkdownRegression>,
     /// Memory rows: case, target, peak resident, B/op, allocs/op.
     pub memory: Vec<Vec<String>>,
     /// Notes a reader needs (noisy, generator-bound, unresolved, errors).
@@ -229,6 +236,8 @@ pub struct MarkdownCase {
 /// The regression section of the Markdown summary.
 #[derive(Debug, Serialize)]
 pub struct MarkdownRegression {
+    /// The section's heading before the baseline's name.
+    pub title: String,
     /// Baseline name.
     pub baseline: String,
     /// Its verdict badge.
@@ -333,20 +342,30 @@ impl MarkdownView {
                 ]
             })
             .collect();
-        let regression = results.regression.as_ref().map(|r| MarkdownRegression {
-            baseline: r.baseline.clone(),
-            badge: badge(r.verdict).into(),
-            downgraded: r.downgraded.clone(),
-            rows: r
-                .checks
-                .iter()
-                .map(|c| {
-                    let mut cells = check_cells(c);
-                    cells.extend([badge(c.verdict).into(), c.reason.clone()]);
-                    cells
-                })
-                .collect(),
-        });
+        let section =
+            |r: &rigor_engine::results::RegressionReport, title: String| MarkdownRegression {
+                title,
+                baseline: r.baseline.clone(),
+                badge: badge(r.verdict).into(),
+                downgraded: r.downgraded.clone(),
+                rows: r
+                    .checks
+                    .iter()
+                    .map(|c| {
+                        let mut cells = check_cells(c);
+                        cells.extend([badge(c.verdict).into(), c.reason.clone()]);
+                        cells
+                    })
+                    .collect(),
+            };
+        let regression = results
+            .regression
+            .as_ref()
+            .map(|r| section(r, "Against baseline".into()));
+        let paired = results
+            .paired
+            .as_ref()
+            .map(|r| section(r, "Paired A/B against".into()));
         let memory = results
             .cases
             .iter()
@@ -419,6 +438,7 @@ impl MarkdownView {
             cases,
             grades,
             regression,
+            paired,
             memory,
             notes,
         }

@@ -67,6 +67,8 @@ pub struct ReportView {
     pub keys: Option<String>,
     /// The comparison against a saved baseline.
     pub regression: Option<RegressionView>,
+    /// Paired comparisons within this run (`compare: { paired: true }`).
+    pub paired: Option<RegressionView>,
     /// Full mode: the A/A control's outcome in one line.
     pub aa_control: Option<String>,
     /// Files beside the results (flame graphs), with what each is.
@@ -80,6 +82,10 @@ pub struct ReportView {
 /// The comparison against a baseline.
 #[derive(Debug, Serialize)]
 pub struct RegressionView {
+    /// The section's heading: `Against baseline X` or `Paired A/B against X`.
+    pub title: String,
+    /// How the change, its interval and the verdict are made, in a sentence or two.
+    pub method: String,
     /// Baseline name or file.
     pub baseline: String,
     /// When the baseline ran.
@@ -245,7 +251,11 @@ impl ReportView {
             regression: results
                 .regression
                 .as_ref()
-                .map(|r| regression_view(r, color)),
+                .map(|r| regression_view(r, color, false)),
+            paired: results
+                .paired
+                .as_ref()
+                .map(|r| regression_view(r, color, true)),
             aa_control: results.aa_control.as_ref().map(aa_control_line),
             artifacts: results.artifacts.iter().map(|a| Artifact::new(a)).collect(),
             alloc_profile: results
@@ -573,7 +583,11 @@ fn decisions_view(v: &rigor_engine::results::Verification) -> DecisionsView {
     }
 }
 
-fn regression_view(r: &rigor_engine::results::RegressionReport, color: bool) -> RegressionView {
+fn regression_view(
+    r: &rigor_engine::results::RegressionReport,
+    color: bool,
+    paired: bool,
+) -> RegressionView {
     let rows: Vec<RegressionRow> = r
         .checks
         .iter()
@@ -606,7 +620,20 @@ fn regression_view(r: &rigor_engine::results::RegressionReport, color: bool) -> 
             .chain(rows.iter().map(|r| r.cells.clone())),
         header.len(),
     );
+    let (title, method) = if paired {
+        (
+            format!("Paired A/B against {}, in this run's rounds", r.baseline),
+            "Paired rounds within this run: the targets alternated in rounds of workload.round in seeded ABBA blocks; change is the mean of the per-block log ratios of mean time per operation (target against baseline), with a 95% t interval from batch means of consecutive blocks (which respects the rounds' serial correlation); p: two-sided t test of any change. FAIL when the interval's lower end is above the threshold, PASS when its upper end is below it, WARN otherwise; see docs/STATISTICS.md.".to_string(),
+        )
+    } else {
+        (
+            format!("Against baseline {}", r.baseline),
+            "change: how the value moved, Hodges-Lehmann estimate with its interval, marked worse or better by the metric's direction; p: two-sided Mann-Whitney of any difference, as benchstat shows it; the verdict uses the one-sided test of \"worse by more than the threshold\" after Holm: Mann-Whitney, or Welch's t on log values when the trials are too few for the rank test; see docs/STATISTICS.md.".to_string(),
+        )
+    };
     RegressionView {
+        title,
+        method,
         baseline: r.baseline.clone(),
         baseline_started_at: r.baseline_started_at.clone(),
         verdict: r.verdict.label().into(),

@@ -60,6 +60,10 @@ pub trait KindSpec {
     fn decision_cache(&self) -> Option<&DecisionCacheSpec> {
         None
     }
+    /// The target's own `policy:`, overriding the scenario's.
+    fn own_policy(&self) -> Option<&crate::model::Policy> {
+        None
+    }
     /// Mutable access to the decision cache, for planning.
     fn decision_cache_mut(&mut self) -> Option<&mut DecisionCacheSpec> {
         None
@@ -133,6 +137,11 @@ impl TargetSpec {
         self.as_kind().decision_cache()
     }
 
+    /// The target's own `policy:`, overriding the scenario's.
+    pub fn own_policy(&self) -> Option<&crate::model::Policy> {
+        self.as_kind().own_policy()
+    }
+
     /// Mutable access to the decision cache, for planning.
     pub fn decision_cache_mut(&mut self) -> Option<&mut DecisionCacheSpec> {
         self.as_kind_mut().decision_cache_mut()
@@ -203,6 +212,9 @@ impl KindSpec for RegorusSpec {
         POLICY
     }
     cached!();
+    fn own_policy(&self) -> Option<&crate::model::Policy> {
+        self.policy.as_ref()
+    }
     fn config(&self) -> Value {
         json!({
             "engine": self.engine,

@@ -213,6 +213,13 @@ pub struct Compare {
     /// The id of the target the others are compared to.
     #[schemars(with = "String")]
     pub baseline: Spanned<String>,
+    /// Paired A/B: inside every trial the targets alternate in short rounds
+    /// (`workload.round`, seeded ABBA order), and each target's change
+    /// against the baseline is estimated from per-round ratios, which
+    /// cancels the machine's drift, and graded against
+    /// `regression.threshold`. In-process targets, closed loop, `duration`.
+    #[serde(default)]
+    pub paired: bool,
 }
 
 /// The policy: Rego modules, data documents and the rule to evaluate.
@@ -460,6 +467,10 @@ pub struct Workload {
     /// sampled. Default `1s` (`100ms` in quick mode).
     #[serde(default)]
     pub sample: Option<Dur>,
+    /// Paired comparisons (`compare: { paired: true }`): the length of a
+    /// round, in which one target runs before the next takes over. Default `10ms`.
+    #[serde(default)]
+    pub round: Option<Dur>,
     /// Every run: the width of the windows over time (throughput, p99 and
     /// errors per window, charted in the HTML report). Default `1s` (`100ms`
     /// in quick mode); doubled as needed so a trial has at most 512.
@@ -634,6 +645,11 @@ pub struct RegorusSpec {
     /// A decision cache in front of the policy: a hit returns the cached decision without evaluating.
     #[serde(default)]
     pub cache: Option<DecisionCacheSpec>,
+    /// This target's own policy (files, data, query, rego_v0), instead of
+    /// the scenario's: two versions of a policy, or two data sets, are two
+    /// targets of one scenario. Paths are relative to the scenario file.
+    #[serde(default)]
+    pub policy: Option<Policy>,
     /// Thresholds for this target only; they override the scenario's for the same metric.
     #[serde(default)]
     pub thresholds: Thresholds,

@@ -39,6 +39,8 @@ pub enum Mode {
 pub const DEFAULT_SOAK: Duration = Duration::from_secs(600);
 /// How often a soak samples when the workload does not say.
 pub const DEFAULT_SAMPLE: Duration = Duration::from_secs(1);
+/// A paired comparison's round when the workload does not say.
+pub const DEFAULT_ROUND: Duration = Duration::from_millis(10);
 /// The width of the windows over time when the workload does not say.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(1);
 
@@ -117,6 +119,9 @@ pub struct WorkloadPlan {
     /// Width of the windows over time (throughput, p99, errors per window).
     #[serde(default = "default_window")]
     pub window: Duration,
+    /// Paired comparisons: targets alternate in rounds of this length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<Duration>,
 }
 
 fn default_window() -> Duration {
@@ -298,12 +303,20 @@ pub struct TargetPlan {
     pub spec: TargetSpec,
     /// Scenario thresholds with this target's own applied on top.
     pub thresholds: BTreeMap<String, Threshold>,
+    /// The target's own policy, resolved, when it has one (it overrides
+    /// the scenario's).
+    pub policy: Option<PolicyPlan>,
 }
 
 impl TargetPlan {
     /// The target's id.
     pub fn id(&self) -> &str {
         self.spec.id()
+    }
+
+    /// The policy this target evaluates: its own, else the scenario's.
+    pub fn policy<'a>(&'a self, plan: &'a Plan) -> Option<&'a PolicyPlan> {
+        self.policy.as_ref().or(plan.policy.as_ref())
     }
 }
 
@@ -440,16 +453,26 @@ fn fingerprint(plan: &Plan, text: &str) -> String {
             }
         }
     }
-    let policy = plan.policy.as_ref().map(|p| {
+    let policy_json = |p: &PolicyPlan| {
         serde_json::json!({
             "modules": p.modules.iter().map(|m| [&m.path, &m.text]).collect::<Vec<_>>(),
             "data": p.data,
             "query": p.query,
             "rego_v0": p.rego_v0,
         })
-    });
+    };
+    let policy = plan.policy.as_ref().map(policy_json);
+    // Targets' own policies: a change to their files is a change of measurement.
+    let own: Vec<_> = plan
+        .targets
+        .iter()
+        .filter_map(|t| t.policy.as_ref().map(|p| (t.id(), policy_json(p))))
+        .collect();
     let inputs: Vec<&serde_json::Value> = plan.inputs.iter().map(|i| &i.value).collect();
-    let all = serde_json::json!({"document": doc, "policy": policy, "inputs": inputs});
+    let mut all = serde_json::json!({"document": doc, "policy": policy, "inputs": inputs});
+    if !own.is_empty() {
+        all["target_policies"] = serde_json::json!(own);
+    }
     crate::content_hash(&all.to_string())
 }
 
@@ -531,7 +554,7 @@ impl Builder<'_> {
                 .with_help("use letters, digits, `-`, `_` and `.` only")
                 .into());
         }
-        let workload = self.workload(&s.workload, mode, &s.modes)?;
+        let mut workload = self.workload(&s.workload, mode, &s.modes)?;
         let mut targets = self.targets(&s)?;
         let aa_control = if mode == Mode::Full {
             let mut copy = targets[0].clone();
@@ -573,6 +596,36 @@ impl Builder<'_> {
             }
             None => RegressionPlan::default(),
         };
+        if let Some(c) = s.compare.as_ref().filter(|c| c.paired) {
+            let w = &s.workload.value;
+            let round = w.round.map_or(DEFAULT_ROUND, |d| d.0);
+            if round < Duration::from_millis(1) {
+                return Err(self
+                    .error(&s.workload, "`round` must be at least 1ms")
+                    .with_help("e.g. `round: 10ms`")
+                    .into());
+            }
+            if !workload.rate.is_empty()
+                || matches!(workload.stop, Stop::Iterations(_))
+                || workload.soak.is_some()
+            {
+                return Err(self
+                    .error(
+                        &c.baseline,
+                        "`compare: { paired: true }` runs closed loop for a `duration`",
+                    )
+                    .with_help(
+                        "remove `rate`, `iterations` or `soak` from the workload, or drop `paired`",
+                    )
+                    .into());
+            }
+            workload.round = Some(round);
+        } else if s.workload.value.round.is_some() {
+            return Err(self
+                .error(&s.workload, "`round` applies to paired comparisons only")
+                .with_help("add `compare: { baseline: <id>, paired: true }`, or remove `round`")
+                .into());
+        }
         let compare = match &s.compare {
             Some(c) if !targets.iter().any(|t| t.id() == c.baseline.value) => {
                 let ids: Vec<&str> = targets.iter().map(|t| t.id()).collect();
@@ -600,7 +653,11 @@ impl Builder<'_> {
         let policy = match &s.policy {
             Some(p) => Some(self.policy(p)?),
             None => {
-                if let Some(t) = s.targets.iter().find(|t| t.value.needs_policy()) {
+                if let Some(t) = s
+                    .targets
+                    .iter()
+                    .find(|t| t.value.needs_policy() && t.value.own_policy().is_none())
+                {
                     return Err(self
                         .error(
                             t,
@@ -620,7 +677,7 @@ impl Builder<'_> {
         for (i, input) in s.inputs.iter().enumerate() {
             self.input(input, i, workload.seed, &mut inputs, &mut generated)?;
         }
-        let mut workload = workload;
+
         let cache = match &s.cache {
             Some(c) => {
                 let (plan, capacities) = self.cache(c)?;
@@ -945,6 +1002,7 @@ impl Builder<'_> {
             },
         });
         Ok(WorkloadPlan {
+            round: None,
             soak,
             window: if mode == Mode::Quick && v.window.is_none() {
                 window.min(Duration::from_millis(100))
@@ -1028,7 +1086,15 @@ impl Builder<'_> {
                     target: None,
                     critical: Some(0.0),
                 });
-            out.push(TargetPlan { spec, thresholds });
+            let policy = match spec.own_policy() {
+                Some(p) => Some(self.policy(p)?),
+                None => None,
+            };
+            out.push(TargetPlan {
+                spec,
+                thresholds,
+                policy,
+            });
         }
         Ok(out)
     }

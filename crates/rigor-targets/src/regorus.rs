@@ -393,12 +393,11 @@ impl Kind for Factory {
     type Spec = RegorusSpec;
     fn build(
         spec: &RegorusSpec,
-        _: &TargetPlan,
+        target: &TargetPlan,
         plan: &Plan,
     ) -> Result<Box<dyn Target>, TargetError> {
-        let policy = plan
-            .policy
-            .as_ref()
+        let policy = target
+            .policy(plan)
             .ok_or_else(|| TargetError::Invalid("the scenario has no `policy:`".into()))?;
         let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
         let mut target = Regorus::new(policy, &inputs, spec.engine)?.with_order(plan.inputs_order);
@@ -416,12 +415,11 @@ impl Kind for Factory {
     /// The policy without its decision cache: the cache never changes a decision.
     fn offline_decider(
         spec: &RegorusSpec,
-        _: &TargetPlan,
+        target: &TargetPlan,
         plan: &Plan,
     ) -> Result<Option<Box<dyn Target>>, TargetError> {
-        let policy = plan
-            .policy
-            .as_ref()
+        let policy = target
+            .policy(plan)
             .ok_or_else(|| TargetError::Invalid("the scenario has no `policy:`".into()))?;
         let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
         Ok(Some(Box::new(Regorus::new(policy, &inputs, spec.engine)?)))

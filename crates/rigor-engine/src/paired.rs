@@ -1,0 +1,579 @@
+//! Paired rounds: every target of a case measured in short alternating
+//! rounds inside each trial, so that a machine's drift (a shared VM's speed
+//! moves 10-20% within a minute) hits the versions compared alike and
+//! cancels in their per-round ratios.
+//!
+//! Design choices worth knowing:
+//! - Each worker thread holds one worker per target and switches target at
+//!   shared round edges (`workload.round`), in seeded ABBA blocks (a random
+//!   order of the targets, then its reverse), so a linear drift within a
+//!   block adds the same to each target.
+//! - Blocking in-process targets in closed loop only: a round is too short
+//!   to open connections or pace a schedule in.
+//! - Per round and per target the thread counts operations, failures and
+//!   the time inside operations (one clock read per operation, as the
+//!   closed loop); latencies go into the target's record as in any trial,
+//!   so every other metric still comes out per target.
+//! - Warm-up is whole ABBA blocks of rounds, measured and dropped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use rigor_scenario::plan::{CasePlan, Stop, WorkloadPlan};
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::{self, ThreadBytes};
+use crate::drive::{TrialData, WorkerRecord};
+use crate::target::{Target, WorkerContext, Workers};
+
+/// One round of one target, summed over the worker threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Round {
+    /// The target's index in the case (scenario order).
+    pub target: u32,
+    /// Successful operations.
+    pub operations: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// Time inside successful and failed operations, ns, over all threads.
+    pub busy_ns: u64,
+}
+
+impl Round {
+    /// Mean time per operation, ns.
+    pub fn mean_ns(&self) -> Option<f64> {
+        let n = self.operations + self.errors;
+        (n > 0).then(|| self.busy_ns as f64 / n as f64)
+    }
+}
+
+/// What a paired trial produced: each target's data and the rounds.
+#[derive(Debug)]
+pub(crate) struct PairedTrial {
+    /// Per target (case order): its records, as a trial of its own.
+    pub data: Vec<TrialData>,
+    /// Per target: time its measured rounds covered, ns (its own span).
+    pub spans: Vec<u64>,
+    /// The measured rounds in time order.
+    pub rounds: Vec<Round>,
+}
+
+/// The target of round `r` among `n`: seeded ABBA blocks of `2n` rounds.
+pub fn round_target(n: usize, r: usize, seed: u64) -> usize {
+    let group = (r / n) as u32;
+    crate::run::trial_order(n, group, crate::keys::derive(seed, &[0x5011D5]))[r % n]
+}
+
+/// Runs one trial of `targets` in alternating rounds of `round`.
+pub(crate) fn trial(
+    targets: &[&dyn Target],
+    case: CasePlan,
+    trial: u32,
+    workload: &WorkloadPlan,
+    round: Duration,
+    stop: &Arc<AtomicBool>,
+) -> Result<PairedTrial, String> {
+    let n = targets.len();
+    let blocking: Vec<_> = targets
+        .iter()
+        .map(|t| match t.workers() {
+            Workers::Blocking(b) => Ok(b),
+            _ => Err("paired rounds run in-process targets with blocking workers only (regorus, moka, spin, noop, leak)".to_string()),
+        })
+        .collect::<Result<_, _>>()?;
+    let Stop::Duration(duration) = workload.stop else {
+        return Err("paired rounds need `duration`, not `iterations`".into());
+    };
+    let block = 2 * n;
+    let whole = |d: Duration| {
+        let rounds = d.as_nanos().div_ceil(round.as_nanos().max(1)) as usize;
+        rounds.div_ceil(block) * block
+    };
+    let (warm, measured) = (whole(workload.warmup), whole(duration).max(block));
+    let total = warm + measured;
+    let trial_seed = crate::keys::derive(workload.seed, &[trial as u64]);
+    let order: Vec<usize> = (0..total).map(|r| round_target(n, r, trial_seed)).collect();
+    let threads = case.concurrency as usize;
+    // Every worker set up, then the start is set, then go.
+    let (barrier, go) = (Barrier::new(threads + 1), Barrier::new(threads + 1));
+    let start = std::sync::OnceLock::<Instant>::new();
+    let kinds: Vec<bool> = targets.iter().map(|t| t.outcomes()).collect();
+    let per_thread = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|index| {
+                let (order, blocking, kinds, barrier, go, start) =
+                    (&order, &blocking, &kinds, &barrier, &go, &start);
+                let stop = stop.clone();
+                scope.spawn(move || {
+                    let ctx = WorkerContext {
+                        index,
+                        case,
+                        trial,
+                        seed: trial_seed,
+                    };
+                    let workers: Result<Vec<_>, String> = blocking
+                        .iter()
+                        .map(|b| b.worker(&ctx).map_err(|e| e.to_string()))
+                        .collect();
+                    barrier.wait();
+                    go.wait();
+                    let mut workers = workers?;
+                    let t0 = *start.get().ok_or("no start")?;
+                    Ok::<_, String>(rounds_thread(
+                        &mut workers,
+                        order,
+                        kinds,
+                        (t0, round, warm),
+                        &stop,
+                    ))
+                })
+            })
+            .collect();
+        barrier.wait();
+        let _ = start.set(Instant::now() + Duration::from_millis(2));
+        go.wait();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a worker panicked".into())))
+            .collect::<Result<Vec<_>, String>>()
+    })?;
+    let mut rounds: Vec<Round> = order[warm..]
+        .iter()
+        .map(|&t| Round {
+            target: t as u32,
+            ..Default::default()
+        })
+        .collect();
+    let mut records: Vec<Vec<WorkerRecord>> = (0..n).map(|_| Vec::new()).collect();
+    let mut spans = vec![0u64; n];
+    for (thread_rounds, recs) in per_thread {
+        for (all, mine) in rounds.iter_mut().zip(thread_rounds) {
+            all.operations += mine.operations;
+            all.errors += mine.errors;
+            all.busy_ns += mine.busy_ns;
+        }
+        for (t, r) in recs.into_iter().enumerate() {
+            records[t].push(r);
+        }
+    }
+    // A target's own time: its measured rounds' length (the same on every thread).
+    let done = rounds
+        .iter()
+        .rposition(|r| r.operations + r.errors > 0)
+        .map_or(0, |i| i + 1);
+    for r in &rounds[..done] {
+        spans[r.target as usize] += round.as_nanos() as u64;
+    }
+    rounds.truncate(done);
+    let data = records
+        .into_iter()
+        .map(|records| TrialData {
+            records,
+            peak_resident: None,
+            memory: Vec::new(),
+            generator: None,
+        })
+        .collect();
+    Ok(PairedTrial {
+        data,
+        spans,
+        rounds,
+    })
+}
+
+/// One thread's rounds: returns its measured rounds and a record per target.
+fn rounds_thread(
+    workers: &mut [Box<dyn crate::target::Worker>],
+    order: &[usize],
+    kinds: &[bool],
+    (t0, round, warm): (Instant, Duration, usize),
+    stop: &AtomicBool,
+) -> (Vec<Round>, Vec<WorkerRecord>) {
+    let mut recs: Vec<WorkerRecord> = kinds.iter().map(|&k| WorkerRecord::new(false, k)).collect();
+    let mut mine = vec![Round::default(); order.len() - warm];
+    let bytes = ThreadBytes::current();
+    let counting = alloc::counting_installed();
+    let mut op = 0u64;
+    let mut interrupted = false;
+    while Instant::now() < t0 {
+        std::hint::spin_loop();
+    }
+    let measure_start = t0 + round * warm as u32;
+    for (k, &t) in order.iter().enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let end = t0 + round * (k as u32 + 1);
+        let measured = k >= warm;
+        let worker = workers[t].as_mut();
+        let (b0, a0) = (bytes.get(), alloc::thread_allocs());
+        let mut before = Instant::now();
+        let (mut ops, mut errors, mut busy) = (0u64, 0u64, 0u64);
+        while before < end {
+            let result = worker.call(op);
+            let after = Instant::now();
+            op += 1;
+            if measured {
+                let ns = after.duration_since(before).as_nanos() as u64;
+                busy += ns;
+                if result.is_err() {
+                    errors += 1;
+                } else {
+                    ops += 1;
+                }
+                recs[t].record(result, ns);
+            }
+            before = after;
+        }
+        if measured {
+            mine[k - warm] = Round {
+                target: t as u32,
+                operations: ops,
+                errors,
+                busy_ns: busy,
+            };
+            let r = &mut recs[t];
+            if let (Some(b1), Some(b0)) = (bytes.get(), b0) {
+                *r.bytes.get_or_insert(0) += b1 - b0;
+            }
+            if counting {
+                *r.allocs.get_or_insert(0) += alloc::thread_allocs() - a0;
+            }
+        }
+    }
+    let end = Instant::now();
+    for r in &mut recs {
+        r.start = measure_start;
+        r.end = end;
+        r.accounted_ops = r.operations;
+        r.interrupted = interrupted;
+    }
+    (mine, recs)
+}
+
+/// Most batches the paired interval uses (batch means: consecutive blocks
+/// averaged, so the batches' serial correlation is small).
+const MAX_BATCHES: usize = 20;
+/// Fewest blocks per batch.
+const MIN_BATCH: usize = 2;
+
+/// The per-block log ratios of `b`'s mean time per operation to `a`'s, in
+/// time order over every trial: one per ABBA block of `2n` rounds where
+/// both ran.
+pub fn block_log_ratios(trials: &[Vec<Round>], n: usize, a: usize, b: usize) -> Vec<f64> {
+    let mut out = Vec::new();
+    for rounds in trials {
+        for block in rounds.chunks(2 * n) {
+            let mean = |t: usize| {
+                let (busy, ops) = block
+                    .iter()
+                    .filter(|r| r.target as usize == t)
+                    .fold((0u64, 0u64), |(b, o), r| {
+                        (b + r.busy_ns, o + r.operations + r.errors)
+                    });
+                (ops > 0 && busy > 0).then(|| busy as f64 / ops as f64)
+            };
+            if let (Some(ma), Some(mb)) = (mean(a), mean(b)) {
+                out.push((mb / ma).ln());
+            }
+        }
+    }
+    out
+}
+
+/// The t distribution's quantile `p` with `df` degrees of freedom.
+fn t_quantile(p: f64, df: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 1e3f64);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if crate::inference::student_t_upper(mid, df) > 1.0 - p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// The paired estimate of a change: the mean block log ratio, with a
+/// batch-means interval (consecutive blocks averaged into at most
+/// [`MAX_BATCHES`] batches; a t interval on the batch means), all in
+/// log space.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedEstimate {
+    /// Mean log ratio.
+    pub mean: f64,
+    /// Standard error of the mean (from the batch means).
+    pub se: f64,
+    /// Batches.
+    pub batches: usize,
+    /// Blocks.
+    pub blocks: usize,
+    /// The t quantile used (95%, two-sided).
+    pub t: f64,
+}
+
+impl PairedEstimate {
+    /// From block log ratios; `None` with fewer than 2 batches.
+    pub fn new(d: &[f64]) -> Option<Self> {
+        let batches = (d.len() / MIN_BATCH).min(MAX_BATCHES);
+        if batches < 2 {
+            return None;
+        }
+        let size = d.len() / batches;
+        // The first blocks left over are dropped (they are the earliest).
+        let used = &d[d.len() - size * batches..];
+        let means: Vec<f64> = used
+            .chunks(size)
+            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+            .collect();
+        let mean = means.iter().sum::<f64>() / batches as f64;
+        let var = means.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (batches - 1) as f64;
+        let se = (var / batches as f64).sqrt();
+        Some(PairedEstimate {
+            mean,
+            se,
+            batches,
+            blocks: d.len(),
+            t: t_quantile(0.975, (batches - 1) as f64),
+        })
+    }
+
+    /// The change `exp(mean) - 1` and its 95% interval.
+    pub fn change(&self) -> (f64, crate::inference::Interval) {
+        let h = self.t * self.se;
+        (
+            self.mean.exp_m1(),
+            crate::inference::Interval {
+                low: (self.mean - h).exp_m1(),
+                high: (self.mean + h).exp_m1(),
+                confidence: 0.95,
+            },
+        )
+    }
+
+    /// The smallest change found 80% of the time at 5% two-sided.
+    pub fn detectable(&self) -> f64 {
+        ((self.t + crate::inference::normal_quantile(0.8)) * self.se).exp_m1()
+    }
+
+    /// One-sided p of "worse by more than `threshold`".
+    pub fn p_worse_than(&self, threshold: f64) -> f64 {
+        if self.se <= 0.0 {
+            return if self.mean > threshold.ln_1p() {
+                0.0
+            } else {
+                1.0
+            };
+        }
+        let t = (self.mean - threshold.ln_1p()) / self.se;
+        crate::inference::student_t_upper(t, (self.batches - 1) as f64)
+    }
+
+    /// Two-sided p of any change.
+    pub fn p_any(&self) -> f64 {
+        if self.se <= 0.0 {
+            return if self.mean == 0.0 { 1.0 } else { 0.0 };
+        }
+        (2.0 * crate::inference::student_t_upper(
+            (self.mean / self.se).abs(),
+            (self.batches - 1) as f64,
+        ))
+        .min(1.0)
+    }
+}
+
+/// The verdict of a paired change against `threshold` (0.01 = 1% slower):
+/// FAIL when the interval's lower end is above it (significantly worse
+/// than the threshold), PASS when the upper end is below it, WARN when
+/// the interval holds it.
+pub fn verdict(interval: &crate::inference::Interval, threshold: f64) -> crate::results::Verdict {
+    use crate::results::Verdict;
+    if interval.low > threshold {
+        Verdict::Fail
+    } else if interval.high < threshold {
+        Verdict::Pass
+    } else {
+        Verdict::Warn
+    }
+}
+
+/// The paired comparison of a run: for every case with rounds, each
+/// target against the `compare:` baseline, on mean time per operation.
+/// `None` without rounds.
+pub fn report(results: &crate::results::Results) -> Option<crate::results::RegressionReport> {
+    use crate::results::{RegressionCheck, RegressionConfig, RegressionReport, Verdict};
+    let baseline = results.baseline.as_ref()?;
+    let config = RegressionConfig::from(&results.regression_config);
+    let threshold = config
+        .metrics
+        .get("latency.mean")
+        .copied()
+        .unwrap_or(config.threshold);
+    let mut checks = Vec::new();
+    for case in results.cases.iter().filter(|c| !c.rounds.is_empty()) {
+        let n = case.targets.len();
+        let Some(a) = case.targets.iter().position(|t| &t.id == baseline) else {
+            continue;
+        };
+        let totals = |t: usize| {
+            case.rounds
+                .iter()
+                .flatten()
+                .filter(|r| r.target as usize == t)
+                .fold((0u64, 0u64, 0usize), |(b, o, k), r| {
+                    (b + r.busy_ns, o + r.operations + r.errors, k + 1)
+                })
+        };
+        let (busy_a, ops_a, rounds_a) = totals(a);
+        for (b, target) in case.targets.iter().enumerate().filter(|(b, _)| *b != a) {
+            let (busy_b, ops_b, rounds_b) = totals(b);
+            let mean = |busy: u64, ops: u64| {
+                if ops > 0 {
+                    busy as f64 / ops as f64
+                } else {
+                    f64::NAN
+                }
+            };
+            let d = block_log_ratios(&case.rounds, n, a, b);
+            let estimate = PairedEstimate::new(&d);
+            let mut check = RegressionCheck {
+                case: case.name.clone(),
+                target: target.id.clone(),
+                metric: "latency.mean".into(),
+                base: mean(busy_a, ops_a),
+                new: mean(busy_b, ops_b),
+                trials: (rounds_a, rounds_b),
+                change: f64::NAN,
+                interval: None,
+                p_value: None,
+                p_regression: None,
+                test: "paired rounds".into(),
+                threshold,
+                detectable: None,
+                trials_needed: None,
+                verdict: Verdict::Warn,
+                reason: format!(
+                    "{} ABBA blocks: too few for an interval; measure longer or shorten `round`",
+                    d.len()
+                ),
+            };
+            if let Some(e) = estimate {
+                let (change, interval) = e.change();
+                check.change = change;
+                check.verdict = verdict(&interval, threshold);
+                check.p_value = Some(e.p_any());
+                check.p_regression = Some(e.p_worse_than(threshold));
+                check.detectable = Some(e.detectable());
+                check.test = format!(
+                    "paired rounds: {} ABBA blocks in {} batch means, t with {} df",
+                    e.blocks,
+                    e.batches,
+                    e.batches - 1
+                );
+                let pct = |v: f64| format!("{:+.2}%", v * 100.0);
+                check.reason = match check.verdict {
+                    Verdict::Fail => format!(
+                        "slower by more than {} (interval {} to {})",
+                        pct(threshold).trim_start_matches('+'),
+                        pct(interval.low),
+                        pct(interval.high)
+                    ),
+                    Verdict::Pass => format!(
+                        "within {}: the interval's upper end is {}",
+                        pct(threshold).trim_start_matches('+'),
+                        pct(interval.high)
+                    ),
+                    _ => format!(
+                        "the interval {} to {} holds the threshold {}; the smallest change these rounds resolve is {}",
+                        pct(interval.low),
+                        pct(interval.high),
+                        pct(threshold).trim_start_matches('+'),
+                        pct(e.detectable())
+                    ),
+                };
+                check.interval = Some(interval);
+            }
+            checks.push(check);
+        }
+    }
+    if checks.is_empty() {
+        return None;
+    }
+    let verdict = checks
+        .iter()
+        .map(|c| c.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass);
+    Some(RegressionReport {
+        baseline: baseline.clone(),
+        baseline_started_at: results.started_at.clone(),
+        environment_differs: Vec::new(),
+        downgraded: None,
+        config,
+        checks,
+        geomean: Default::default(),
+        verdict,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_come_in_abba_blocks() {
+        for seed in 0..20 {
+            let order: Vec<usize> = (0..8).map(|r| round_target(2, r, seed)).collect();
+            assert_eq!(order[0], order[3], "{order:?}");
+            assert_eq!(order[1], order[2]);
+            assert_ne!(order[0], order[1]);
+            assert_eq!(order[4], order[7]);
+            for block in order.chunks(4) {
+                assert_eq!(block.iter().filter(|&&t| t == 0).count(), 2);
+            }
+        }
+        // Three targets: a permutation and its reverse.
+        let order: Vec<usize> = (0..6).map(|r| round_target(3, r, 7)).collect();
+        assert_eq!(
+            order[..3].iter().rev().copied().collect::<Vec<_>>(),
+            order[3..]
+        );
+    }
+
+    /// B is 2% slower in every block; a drift of 30% over the run moves
+    /// both alike and cancels.
+    #[test]
+    fn a_steady_ratio_under_drift_is_recovered_and_graded() {
+        let mut rounds = Vec::new();
+        for k in 0..400usize {
+            let drift = 1.0 + 0.3 * k as f64 / 400.0;
+            let t = round_target(2, k, 1);
+            let mean = if t == 1 { 1020.0 } else { 1000.0 } * drift;
+            let ops = 100u64;
+            rounds.push(Round {
+                target: t as u32,
+                operations: ops,
+                errors: 0,
+                busy_ns: (mean * ops as f64) as u64,
+            });
+        }
+        let d = block_log_ratios(&[rounds], 2, 0, 1);
+        assert_eq!(d.len(), 100);
+        let e = PairedEstimate::new(&d).unwrap();
+        let (change, interval) = e.change();
+        assert!((change - 0.02).abs() < 0.002, "{change}");
+        assert!(interval.low > 0.01 && interval.high < 0.03, "{interval:?}");
+        assert_eq!(verdict(&interval, 0.01), crate::results::Verdict::Fail);
+        assert_eq!(verdict(&interval, 0.05), crate::results::Verdict::Pass);
+        assert!(e.p_worse_than(0.01) < 0.01);
+    }
+
+    #[test]
+    fn t_quantiles_match_tables() {
+        assert!((t_quantile(0.975, 19.0) - 2.093).abs() < 0.002);
+        assert!((t_quantile(0.975, 4.0) - 2.776).abs() < 0.002);
+    }
+}
