@@ -6,6 +6,13 @@ Saves a baseline of scenarios/regression-drill.yaml, then
 - injects slowdowns into the spin target (SPIN_TIME) and counts how often each is caught (FAIL).
 
 Usage: scenarios/tools/regression_drill.py [--mode default|full] [--repeats N] [--slowdowns 5,10,12,15,20] [--trials N]
+       scenarios/tools/regression_drill.py --paired [--runs 20] [--cases 0:10,2:10,5:2]
+
+--paired drills the paired method instead (compare: { paired: true }): spin
+50us against spin 50us x (1 + change%), both in one run alternating in
+rounds, measuring SECONDS in all, `regression.threshold: 1%`; each case runs
+--runs times with a different seed and counts FAILs (caught, or false alarms
+at 0%).
 
 --trials N runs a copy of the scenario with N trials (3 is what many CI jobs
 afford: there the rank test cannot reach 5% and Welch's t decides).
@@ -49,7 +56,56 @@ def run(mode, reports, out, spin_us=50.0, baseline=None, save=None):
         return code, json.load(f)
 
 
+PAIRED = """name: paired-drill
+workload: {{concurrency: 1, warmup: 200ms, duration: {seconds}s, round: {round}, seed: {seed}}}
+targets:
+  - {{id: a, kind: spin, service_time: 50us}}
+  - {{id: b, kind: spin, service_time: {b_us}us}}
+compare: {{baseline: a, paired: true}}
+regression: {{threshold: 1%}}
+"""
+
+
+def paired(runs, cases, round_):
+    work = tempfile.mkdtemp(prefix="rigor-paired-drill-")
+    print(f"| change | measured | round | FAIL | WARN | PASS | median estimate | median interval width | median detectable |")
+    print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for change, seconds in cases:
+        verdicts = collections.Counter()
+        estimates, widths, detectable = [], [], []
+        for seed in range(1, runs + 1):
+            path = os.path.join(work, "s.yaml")
+            with open(path, "w") as f:
+                f.write(PAIRED.format(seconds=seconds, seed=seed, round=round_, b_us=50 * (1 + change / 100)))
+            out = os.path.join(work, f"out-{change}-{seconds}-{seed}")
+            subprocess.run([RIGOR, "run", path, "--out", out, "--color", "never"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(os.path.join(out, "results.json")) as f:
+                res = json.load(f)
+            check = res["paired"]["checks"][0]
+            verdicts[check["verdict"]] += 1
+            estimates.append(check["change"])
+            if check.get("interval"):
+                widths.append(check["interval"]["high"] - check["interval"]["low"])
+            if check.get("detectable") is not None:
+                detectable.append(check["detectable"])
+        med = lambda v: sorted(v)[len(v) // 2] if v else float("nan")
+        print(f"| +{change}% | {seconds}s | {round_} | {verdicts['fail']}/{runs} | {verdicts['warn']}/{runs} | {verdicts['pass']}/{runs} "
+              f"| {med(estimates) * 100:+.2f}% | {med(widths) * 100:.2f}% | {med(detectable) * 100:.2f}% |", flush=True)
+
+
 def main():
+    if "--paired" in sys.argv:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--paired", action="store_true")
+        ap.add_argument("--runs", type=int, default=20)
+        ap.add_argument("--cases", default="0:10,2:10,5:2")
+        ap.add_argument("--round", default="10ms")
+        args = ap.parse_args()
+        cases = [(float(c.split(":")[0]), float(c.split(":")[1])) for c in args.cases.split(",")]
+        cases = [(int(c) if c == int(c) else c, int(s) if s == int(s) else s) for c, s in cases]
+        paired(args.runs, cases, args.round)
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", default="default")
     ap.add_argument("--repeats", type=int, default=5)

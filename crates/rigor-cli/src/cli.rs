@@ -62,6 +62,11 @@ pub(crate) enum Command {
         /// Run only these targets (ids, comma-separated or repeated).
         #[arg(long, value_name = "ID", value_delimiter = ',')]
         only: Vec<String>,
+        /// Compare every regorus target with its policy and data at this git
+        /// revision (`<id>@REV`, read with `git show`, no checkout), in
+        /// paired rounds within the run, e.g. `--against origin/main`.
+        #[arg(long, value_name = "REV")]
+        against: Option<String>,
         /// No progress on stderr: no live line on a terminal, no line per
         /// trial (errors and notes still print).
         #[arg(long)]

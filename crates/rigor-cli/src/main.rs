@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod against;
 mod catalogue;
 mod cli;
 mod failure;
@@ -55,6 +56,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             reports,
             overrides,
             only,
+            against,
             quiet,
         } => {
             let mode = match mode {
@@ -76,6 +78,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 reports,
                 overrides: &overrides,
                 only: &only,
+                against: against.as_deref(),
                 quiet,
             })
         }

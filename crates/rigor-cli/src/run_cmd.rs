@@ -114,6 +114,8 @@ pub(crate) struct RunArgs<'a> {
     pub(crate) overrides: &'a [rigor_scenario::overrides::Override],
     /// `--only` target ids.
     pub(crate) only: &'a [String],
+    /// `--against REV`.
+    pub(crate) against: Option<&'a str>,
     /// `--quiet`: no progress lines.
     pub(crate) quiet: bool,
 }
@@ -131,6 +133,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         reports,
         overrides,
         only,
+        against,
         quiet,
     } = args;
     let store = store::Store::new(reports);
@@ -139,6 +142,9 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         for note in plan.keep_only(only)? {
             eprintln!("rigor: note: {note}");
         }
+    }
+    if let Some(rev) = against {
+        crate::against::add_copies(&mut plan, scenario, rev)?;
     }
     // A missing baseline or a bad name is found before minutes of measuring.
     let base = baseline

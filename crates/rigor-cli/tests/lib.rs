@@ -2654,3 +2654,162 @@ fn windows_over_time_account_for_every_operation() {
         "no error chart without errors"
     );
 }
+
+/// Paired A/B: two spins alternate in rounds of one run; a 50% slower one
+/// FAILs a 1% threshold (exit 4) with the change near its truth, a copy of
+/// the baseline never FAILs a 10% one, and the rounds account for every
+/// operation of each target.
+#[test]
+fn paired_rounds_catch_a_slower_version_and_pass_an_identical_one() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: ab\nworkload: {concurrency: 1, warmup: 100ms, duration: 1s, trials: 2, round: 5ms}\n\
+         targets:\n\
+         \x20 - {id: a, kind: spin, service_time: 20us}\n\
+         \x20 - {id: same, kind: spin, service_time: 20us}\n\
+         \x20 - {id: slow, kind: spin, service_time: 30us}\n\
+         compare: {baseline: a, paired: true}\nregression: {threshold: 1%, metrics: {latency.mean: 10%}}\n",
+    );
+    let out = r
+        .run(&[
+            "run",
+            "s.yaml",
+            "--out",
+            "o",
+            "--markdown",
+            "s.md",
+            "--junit",
+            "j.xml",
+        ])
+        .expect(4);
+    let res = results(&r.path("o/results.json"));
+    let p = res.paired.as_ref().expect("a paired report");
+    let check = |id: &str| p.checks.iter().find(|c| c.target == id).expect(id);
+    let slow = check("slow");
+    assert_eq!(slow.verdict, Verdict::Fail, "{slow:?}");
+    // 30us against 20us: +50%, with the loop's own cost on both sides.
+    assert!((slow.change - 0.5).abs() < 0.1, "{}", slow.change);
+    assert_ne!(check("same").verdict, Verdict::Fail, "{:?}", check("same"));
+    assert!(check("same").interval.is_some() && check("same").detectable.is_some());
+    let case = &res.cases[0];
+    assert_eq!(case.rounds.len(), 2, "rounds of each trial");
+    for (i, t) in case.targets.iter().enumerate() {
+        assert_eq!(t.trials.len(), 2);
+        for (trial, rounds) in t.trials.iter().zip(&case.rounds) {
+            let ops: u64 = rounds
+                .iter()
+                .filter(|r| r.target as usize == i)
+                .map(|r| r.operations)
+                .sum();
+            assert_eq!(
+                ops, trial.operations,
+                "{}: rounds hold every operation",
+                t.id
+            );
+            // Its own time: a third of the rounds.
+            assert!(trial.elapsed_ns > 250_000_000 && trial.elapsed_ns < 450_000_000);
+        }
+    }
+    // ABBA: in each block of 6 rounds every target runs twice.
+    for block in case.rounds[0].chunks(6) {
+        for t in 0..3 {
+            assert_eq!(block.iter().filter(|r| r.target == t).count(), 2);
+        }
+    }
+    assert!(
+        out.stdout.contains("Paired A/B against a"),
+        "{}",
+        out.stdout
+    );
+    let html = std::fs::read_to_string(r.path("o/report.html")).unwrap();
+    assert!(html.contains("Paired A/B against a"));
+    let md = std::fs::read_to_string(r.path("s.md")).unwrap();
+    assert!(md.contains("### Paired A/B against `a`"), "{md}");
+    let junit = std::fs::read_to_string(r.path("j.xml")).unwrap();
+    assert!(junit.contains("ab.paired.slow"));
+}
+
+/// A target's own `policy:` replaces the scenario's for that target only,
+/// and its decisions are checked like any target's.
+#[test]
+fn a_target_may_carry_its_own_policy() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    r.file(
+        "q.rego",
+        "package rbac\n\ndefault allow := false\n\nallow if input.user == \"bob\"\n",
+    );
+    let scenario = |verify: &str| {
+        format!(
+            "name: own\npolicy: {{files: [p.rego], query: data.rbac.allow}}\n\
+             inputs: [{{inline: {{user: alice}}}}]\nworkload: {{duration: 100ms}}\n{verify}\
+             targets:\n\
+             \x20 - {{id: v1, kind: regorus}}\n\
+             \x20 - {{id: v2, kind: regorus, policy: {{files: [q.rego], query: data.rbac.allow}}}}\n"
+        )
+    };
+    r.file("gate.yaml", &scenario(""));
+    // alice is allowed by v1 and not by v2: the gate stops before timing.
+    let out = r.run(&["run", "gate.yaml", "--out", "g"]).expect(3);
+    assert!(out.stderr.contains("nothing was timed"), "{}", out.stderr);
+    r.file("warn.yaml", &scenario("verify: warn\n"));
+    r.run(&["run", "warn.yaml", "--out", "w"]).expect(0);
+    let res = results(&r.path("w/results.json"));
+    let v = res.verification.as_ref().unwrap();
+    assert_eq!(v.disagreements, 1, "{v:?}");
+    let answers = &v.answers[0].answers;
+    assert_eq!(
+        (answers["v1"].as_str(), answers["v2"].as_str()),
+        ("true", "false")
+    );
+}
+
+/// `--against REV`: each regorus target gets a copy with the policy as
+/// committed at REV (read with git, the working tree untouched), compared
+/// with it in paired rounds; a revision that does not exist is refused
+/// before anything runs.
+#[test]
+fn against_a_git_revision_compares_each_target_with_its_committed_policy() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    r.file(
+        "s.yaml",
+        "name: ag\npolicy: {files: [p.rego], query: data.rbac.allow}\n\
+         inputs: [{inline: {user: alice}}, {inline: {user: bob}}]\n\
+         workload: {concurrency: 1, duration: 400ms}\n\
+         targets: [{id: vm, kind: regorus, engine: vm}, {id: noop, kind: noop}]\n",
+    );
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(r.path(""))
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "v1"]);
+    // The working tree's policy does more work and answers the same.
+    r.file(
+        "p.rego",
+        "package rbac\n\ndefault allow := false\n\nallow if {\n\tcount([x | some x in numbers.range(1, 50)]) > 0\n\tinput.user == \"alice\"\n}\n",
+    );
+    r.run(&["run", "s.yaml", "--against", "HEAD", "--out", "o"]);
+    let res = results(&r.path("o/results.json"));
+    assert_eq!(res.pairs, [("vm@HEAD".to_string(), "vm".to_string())]);
+    let ids: Vec<&str> = res.targets.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["vm", "noop", "vm@HEAD"]);
+    let check = &res.paired.as_ref().expect("paired report").checks[0];
+    assert_eq!(check.target, "vm");
+    // The committed policy is the cheaper one: the working tree's is slower.
+    assert!(check.change > 0.0, "{check:?}");
+    assert!(!res.cases[0].rounds.is_empty());
+    // The working tree was not touched.
+    assert!(std::fs::read_to_string(r.path("p.rego")).unwrap().contains("numbers.range"));
+    let bad = r.run(&["run", "s.yaml", "--against", "no-such-rev", "--out", "b"]).expect(2);
+    assert!(bad.stderr.contains("`no-such-rev` is not a commit"), "{}", bad.stderr);
+}

@@ -253,11 +253,14 @@ fn rounds_thread(
     (mine, recs)
 }
 
-/// Most batches the paired interval uses (batch means: consecutive blocks
-/// averaged, so the batches' serial correlation is small).
+/// Most batches the paired interval uses (consecutive blocks grouped, so
+/// the batches' serial correlation is small).
 const MAX_BATCHES: usize = 20;
-/// Fewest blocks per batch.
-const MIN_BATCH: usize = 2;
+/// Fewest blocks per batch: a batch's median needs a few to resist a
+/// block that a preemption hit.
+const MIN_BATCH: usize = 5;
+/// Fewest batches of [`MIN_BATCH`] blocks (else smaller batches).
+const MIN_BATCHES: usize = 5;
 
 /// The per-block log ratios of `b`'s mean time per operation to `a`'s, in
 /// time order over every trial: one per ABBA block of `2n` rounds where
@@ -297,15 +300,17 @@ fn t_quantile(p: f64, df: f64) -> f64 {
     (lo + hi) / 2.0
 }
 
-/// The paired estimate of a change: the mean block log ratio, with a
-/// batch-means interval (consecutive blocks averaged into at most
-/// [`MAX_BATCHES`] batches; a t interval on the batch means), all in
-/// log space.
+/// The paired estimate of a change from block log ratios, by batch
+/// medians: consecutive blocks grouped into at most [`MAX_BATCHES`]
+/// batches of at least [`MIN_BATCH`], each batch's median taken (a
+/// preemption that hits one round makes one block's ratio wild; a median
+/// shrugs it off, a mean does not), and a t interval on the batch medians,
+/// all in log space.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PairedEstimate {
-    /// Mean log ratio.
+    /// Mean of the batch medians of the log ratios.
     pub mean: f64,
-    /// Standard error of the mean (from the batch means).
+    /// Its standard error (from the batch medians' spread).
     pub se: f64,
     /// Batches.
     pub batches: usize,
@@ -316,19 +321,23 @@ pub struct PairedEstimate {
 }
 
 impl PairedEstimate {
-    /// From block log ratios; `None` with fewer than 2 batches.
+    /// From block log ratios; `None` with fewer than 4 blocks. Batches hold
+    /// at least [`MIN_BATCH`] blocks when there are enough for
+    /// [`MIN_BATCHES`] of them; fewer blocks go in batches of 2 (a t with
+    /// a single degree of freedom would make every interval useless).
     pub fn new(d: &[f64]) -> Option<Self> {
-        let batches = (d.len() / MIN_BATCH).min(MAX_BATCHES);
+        let batches = if d.len() >= MIN_BATCH * MIN_BATCHES {
+            (d.len() / MIN_BATCH).min(MAX_BATCHES)
+        } else {
+            d.len() / 2
+        };
         if batches < 2 {
             return None;
         }
         let size = d.len() / batches;
         // The first blocks left over are dropped (they are the earliest).
         let used = &d[d.len() - size * batches..];
-        let means: Vec<f64> = used
-            .chunks(size)
-            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
-            .collect();
+        let means: Vec<f64> = used.chunks(size).map(crate::inference::median).collect();
         let mean = means.iter().sum::<f64>() / batches as f64;
         let var = means.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (batches - 1) as f64;
         let se = (var / batches as f64).sqrt();
@@ -400,12 +409,16 @@ pub fn verdict(interval: &crate::inference::Interval, threshold: f64) -> crate::
     }
 }
 
-/// The paired comparison of a run: for every case with rounds, each
-/// target against the `compare:` baseline, on mean time per operation.
-/// `None` without rounds.
+/// The paired comparison of a run: for every case with rounds, each pair
+/// (baseline, target) of [`crate::results::Results::pairs`], on mean time
+/// per operation. `None` without rounds.
 pub fn report(results: &crate::results::Results) -> Option<crate::results::RegressionReport> {
     use crate::results::{RegressionCheck, RegressionConfig, RegressionReport, Verdict};
-    let baseline = results.baseline.as_ref()?;
+    if results.pairs.is_empty() {
+        return None;
+    }
+    let mut bases: Vec<&str> = results.pairs.iter().map(|(a, _)| a.as_str()).collect();
+    bases.dedup();
     let config = RegressionConfig::from(&results.regression_config);
     let threshold = config
         .metrics
@@ -415,9 +428,7 @@ pub fn report(results: &crate::results::Results) -> Option<crate::results::Regre
     let mut checks = Vec::new();
     for case in results.cases.iter().filter(|c| !c.rounds.is_empty()) {
         let n = case.targets.len();
-        let Some(a) = case.targets.iter().position(|t| &t.id == baseline) else {
-            continue;
-        };
+        let index = |id: &str| case.targets.iter().position(|t| t.id == id);
         let totals = |t: usize| {
             case.rounds
                 .iter()
@@ -427,8 +438,13 @@ pub fn report(results: &crate::results::Results) -> Option<crate::results::Regre
                     (b + r.busy_ns, o + r.operations + r.errors, k + 1)
                 })
         };
-        let (busy_a, ops_a, rounds_a) = totals(a);
-        for (b, target) in case.targets.iter().enumerate().filter(|(b, _)| *b != a) {
+        for (a, b) in results
+            .pairs
+            .iter()
+            .filter_map(|(a, b)| Some((index(a)?, index(b)?)))
+        {
+            let target = &case.targets[b];
+            let (busy_a, ops_a, rounds_a) = totals(a);
             let (busy_b, ops_b, rounds_b) = totals(b);
             let mean = |busy: u64, ops: u64| {
                 if ops > 0 {
@@ -508,7 +524,7 @@ pub fn report(results: &crate::results::Results) -> Option<crate::results::Regre
         .max()
         .unwrap_or(Verdict::Pass);
     Some(RegressionReport {
-        baseline: baseline.clone(),
+        baseline: bases.join(", "),
         baseline_started_at: results.started_at.clone(),
         environment_differs: Vec::new(),
         downgraded: None,
@@ -569,6 +585,27 @@ mod tests {
         assert_eq!(verdict(&interval, 0.01), crate::results::Verdict::Fail);
         assert_eq!(verdict(&interval, 0.05), crate::results::Verdict::Pass);
         assert!(e.p_worse_than(0.01) < 0.01);
+    }
+
+    /// A preemption that makes a few blocks' ratios wild barely moves the
+    /// batch medians.
+    #[test]
+    fn wild_blocks_do_not_move_the_estimate() {
+        let mut d = vec![0.02; 200];
+        for i in (0..200).step_by(23) {
+            d[i] = if i % 2 == 0 { -0.5 } else { 0.4 };
+        }
+        for (i, x) in d.iter_mut().enumerate() {
+            *x += 0.002 * ((i * 7919) % 13) as f64 / 13.0 - 0.001;
+        }
+        let e = PairedEstimate::new(&d).unwrap();
+        let (change, interval) = e.change();
+        assert!((change - 0.0202).abs() < 0.002, "{change}");
+        assert!(
+            interval.low > 0.015 && interval.high < 0.025,
+            "{interval:?}"
+        );
+        assert_eq!((e.batches, e.blocks), (20, 200));
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct Results {
     /// Earlier runs of this scenario (from reports/history), oldest first, for trends.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// Paired comparisons: the (baseline, target) ids compared round by
+    /// round (`compare: { paired: true }`, `--against REV`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<(String, String)>,
     /// Paired comparisons (`compare: { paired: true }`): each target's
     /// change against the baseline target from rounds within one run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

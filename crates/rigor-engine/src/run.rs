@@ -127,6 +127,7 @@ pub fn run(
         aa_control: None,
         regression: None,
         history: Vec::new(),
+        pairs: plan.pairs.clone(),
         paired: None,
         alloc_profile: None,
         artifacts: Vec::new(),

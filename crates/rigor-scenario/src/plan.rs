@@ -362,6 +362,8 @@ pub struct Plan {
     pub regression: RegressionPlan,
     /// Full mode: the id of the A/A control's copy (of the first target).
     pub aa_control: Option<String>,
+    /// Paired comparisons: (baseline, target) ids, compared round by round.
+    pub pairs: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -419,6 +421,34 @@ impl Plan {
                 .collect();
             plan
         })
+    }
+}
+
+impl Plan {
+    /// The policies of the scenario at `path` with their files read under
+    /// `base` instead of beside it (`--against REV` writes a revision's
+    /// files there): the scenario's `policy:` and each target's own, by id.
+    pub fn policies_at(
+        path: &Path,
+        base: &Path,
+    ) -> Result<(Option<PolicyPlan>, BTreeMap<String, PolicyPlan>), ScenarioError> {
+        let (scenario, source) = crate::load(path)?;
+        let b = Builder {
+            file: path,
+            source: &source,
+            base,
+        };
+        let top = match &scenario.policy {
+            Some(p) => Some(b.policy(p)?),
+            None => None,
+        };
+        let mut own = BTreeMap::new();
+        for t in &scenario.targets {
+            if let Some(p) = t.value.own_policy() {
+                own.insert(t.value.id().to_string(), b.policy(p)?);
+            }
+        }
+        Ok((top, own))
     }
 }
 
@@ -729,6 +759,14 @@ impl Builder<'_> {
             }
             None => None,
         };
+        let pairs = match (&compare, workload.round) {
+            (Some(base), Some(_)) => targets
+                .iter()
+                .filter(|t| t.id() != base)
+                .map(|t| (base.clone(), t.id().to_string()))
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Plan {
             name: name.value.clone(),
             description: s.description.clone(),
@@ -748,6 +786,7 @@ impl Builder<'_> {
             cache,
             inputs_order,
             regression,
+            pairs,
             aa_control,
         })
     }
