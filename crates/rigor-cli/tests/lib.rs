@@ -2723,7 +2723,8 @@ fn paired_rounds_catch_a_slower_version_and_pass_an_identical_one() {
         out.stdout
     );
     let html = std::fs::read_to_string(r.path("o/report.html")).unwrap();
-    assert!(html.contains("Paired A/B against a"));
+    // The HTML escapes `/` as an entity.
+    assert!(html.replace("&#x2f;", "/").contains("Paired A/B against a"));
     let md = std::fs::read_to_string(r.path("s.md")).unwrap();
     assert!(md.contains("### Paired A/B against `a`"), "{md}");
     let junit = std::fs::read_to_string(r.path("j.xml")).unwrap();
@@ -2788,7 +2789,11 @@ fn against_a_git_revision_compares_each_target_with_its_committed_policy() {
             .args(args)
             .output()
             .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     git(&["init", "-q"]);
     git(&["add", "."]);
@@ -2809,7 +2814,15 @@ fn against_a_git_revision_compares_each_target_with_its_committed_policy() {
     assert!(check.change > 0.0, "{check:?}");
     assert!(!res.cases[0].rounds.is_empty());
     // The working tree was not touched.
-    assert!(std::fs::read_to_string(r.path("p.rego")).unwrap().contains("numbers.range"));
-    let bad = r.run(&["run", "s.yaml", "--against", "no-such-rev", "--out", "b"]).expect(2);
-    assert!(bad.stderr.contains("`no-such-rev` is not a commit"), "{}", bad.stderr);
+    assert!(std::fs::read_to_string(r.path("p.rego"))
+        .unwrap()
+        .contains("numbers.range"));
+    let bad = r
+        .run(&["run", "s.yaml", "--against", "no-such-rev", "--out", "b"])
+        .expect(2);
+    assert!(
+        bad.stderr.contains("`no-such-rev` is not a commit"),
+        "{}",
+        bad.stderr
+    );
 }

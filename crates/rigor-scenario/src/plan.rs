@@ -1126,7 +1126,16 @@ impl Builder<'_> {
                     critical: Some(0.0),
                 });
             let policy = match spec.own_policy() {
-                Some(p) => Some(self.policy(p)?),
+                // Fields inside a target lose their own positions in the
+                // tagged enum: a problem is located at the target.
+                Some(p) => Some(self.policy(p).map_err(|d| match d.line {
+                    Some(_) => d,
+                    None => {
+                        let mut at = self.error(t, format!("target `{id}`: {}", d.message));
+                        at.help = d.help;
+                        at
+                    }
+                })?),
                 None => None,
             };
             out.push(TargetPlan {
