@@ -26,11 +26,12 @@ schema: build
 # The OPA release rigor's tests and scenarios are pinned to.
 opa_version := "v1.22.3"
 
-# Install what the tests need: a real redis-server and chromium (Debian/Ubuntu packages), and the real OPA (Go module, pinned).
+# Install what the tests need: a real redis-server and chromium (Debian/Ubuntu packages), and the real OPA and benchstat (Go modules, pinned).
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
     just opa
+    just benchstat
     missing=()
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v chromium >/dev/null || missing+=(chromium)
@@ -53,6 +54,16 @@ opa:
     command -v go >/dev/null || { echo "deps: Go is needed to install OPA (https://go.dev/dl/)" >&2; exit 2; }
     echo "deps: building OPA $want with go install (about 90 s the first time; cached afterwards)" >&2
     go install "github.com/open-policy-agent/opa@$want"
+
+# The benchstat the cross-check test runs, pinned, into $(go env GOPATH)/bin.
+benchstat_version := "v0.0.0-20260908200009-22c9c6c9d4da"
+
+# Install the pinned benchstat unless it is there already.
+benchstat:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ -x "$(go env GOPATH)/bin/benchstat" ] && exit 0
+    go install "golang.org/x/perf/cmd/benchstat@{{benchstat_version}}"
 
 # Everything CI checks: format, lints, tests, scenarios valid, each scenario runs once quickly.
 test: deps

@@ -103,6 +103,20 @@ pub(crate) enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Write a results file in another tool's format: `gobench` is Go's
+    /// benchmark text (per round of a paired run, else per trial; one
+    /// `target:` configuration per target, the baseline first), for
+    /// `benchstat -col target FILE`.
+    Export {
+        /// A results.json written by `rigor run`.
+        results: PathBuf,
+        /// The format.
+        #[arg(long, value_enum, default_value = "gobench")]
+        format: ExportFormat,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
     /// Compare two results files metric by metric (a benchstat-like table).
     Compare {
         /// The older results.json (or a saved baseline).
@@ -142,6 +156,13 @@ pub(crate) enum FormatArg {
     Html,
     Markdown,
     Junit,
+}
+
+/// `rigor export --format`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// Go's benchmark text format (benchstat).
+    Gobench,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -82,6 +82,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 quiet,
             })
         }
+        Command::Export {
+            results,
+            format: cli::ExportFormat::Gobench,
+            out,
+        } => {
+            let text = rigor_report::gobench::gobench(&read_results(&results)?);
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display()))),
+                None => {
+                    say(&text);
+                    Ok(())
+                }
+            }
+        }
         Command::Compare {
             old,
             new,

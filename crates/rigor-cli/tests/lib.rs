@@ -2826,3 +2826,86 @@ fn against_a_git_revision_compares_each_target_with_its_committed_policy() {
         bad.stderr
     );
 }
+
+/// benchstat, installed by `just deps` into Go's bin directory.
+fn benchstat() -> PathBuf {
+    let gopath = std::process::Command::new("go")
+        .args(["env", "GOPATH"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let path = Path::new(&gopath).join("bin/benchstat");
+    assert!(
+        path.is_file(),
+        "benchstat is not installed: run `just deps` (looked for {})",
+        path.display()
+    );
+    path
+}
+
+/// `rigor export --format gobench` writes each round in Go's benchmark
+/// format, and benchstat reads it and agrees with rigor: the slower
+/// version is slower, significantly, by about as much; the identical one
+/// is not changed by more than a few percent.
+#[test]
+fn benchstat_agrees_with_the_paired_comparison() {
+    let r = Rigor::new();
+    r.file(
+        "s.yaml",
+        "name: ab-export\nworkload: {concurrency: 1, duration: 1s, round: 5ms}\n\
+         targets:\n\
+         \x20 - {id: a, kind: spin, service_time: 20us}\n\
+         \x20 - {id: slow, kind: spin, service_time: 24us}\n\
+         compare: {baseline: a, paired: true}\nregression: {threshold: 5%}\n",
+    );
+    r.run(&["run", "s.yaml", "--out", "o"]).expect(4);
+    let res = results(&r.path("o/results.json"));
+    let check = &res.paired.as_ref().unwrap().checks[0];
+    assert_eq!(check.verdict, Verdict::Fail);
+    r.run(&[
+        "export",
+        "o/results.json",
+        "--format",
+        "gobench",
+        "--out",
+        "g.txt",
+    ])
+    .expect(0);
+    let text = std::fs::read_to_string(r.path("g.txt")).unwrap();
+    // The baseline's rounds come first.
+    assert!(text.find("target: a").unwrap() < text.find("target: slow").unwrap());
+    let rounds: usize = res.cases[0].rounds.iter().map(Vec::len).sum();
+    assert_eq!(text.matches(" ns/op").count(), rounds);
+    let out = std::process::Command::new(benchstat())
+        .args(["-col", "target"])
+        .arg(r.path("g.txt"))
+        .output()
+        .expect("benchstat runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.contains("concurrency=1") && !l.contains("vs base") && l.contains('%'))
+        .unwrap_or_else(|| panic!("no benchmark row in\n{table}"));
+    // `... +20.01% (p=0.000 n=100)`: same direction, significant, close.
+    let delta: f64 = row
+        .split_whitespace()
+        .find(|w| w.starts_with('+') || w.starts_with('-'))
+        .and_then(|w| w.trim_end_matches('%').parse().ok())
+        .unwrap_or_else(|| panic!("no change in {row:?}"));
+    let p: f64 = row
+        .split("p=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no p in {row:?}"));
+    assert!(delta > 0.0 && check.change > 0.0, "{row} vs {check:?}");
+    assert!(
+        p < 0.05 && check.p_value.unwrap() < 0.05,
+        "{row} vs {check:?}"
+    );
+    assert!(
+        (delta / 100.0 - check.change).abs() < 0.05,
+        "{row} vs {check:?}"
+    );
+}

@@ -23,6 +23,7 @@ pub mod chart;
 pub mod ci;
 pub mod escape;
 pub mod format;
+pub mod gobench;
 pub mod view;
 
 /// The default templates, embedded.

@@ -623,7 +623,7 @@ fn regression_view(
     let (title, method) = if paired {
         (
             format!("Paired A/B against {}, in this run's rounds", r.baseline),
-            "Paired rounds within this run: the targets alternated in rounds of workload.round in seeded ABBA blocks; change is the mean of the per-block log ratios of mean time per operation (target against baseline), with a 95% t interval from batch means of consecutive blocks (which respects the rounds' serial correlation); p: two-sided t test of any change. FAIL when the interval's lower end is above the threshold, PASS when its upper end is below it, WARN otherwise; see docs/STATISTICS.md.".to_string(),
+            "Paired rounds within this run: the targets alternated in rounds of workload.round in seeded ABBA blocks; change: the mean time per operation, target against baseline, from the blocks' log ratios by batch medians (robust to a preempted round) with a 95% t interval across batches (which respects the rounds' serial correlation); p: two-sided t test of any change. FAIL when the interval's lower end is above the threshold, PASS when its upper end is below it, WARN otherwise; see docs/STATISTICS.md.".to_string(),
         )
     } else {
         (
