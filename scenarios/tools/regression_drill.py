@@ -8,6 +8,10 @@ Saves a baseline of scenarios/regression-drill.yaml, then
 Usage: scenarios/tools/regression_drill.py [--mode default|full] [--repeats N] [--slowdowns 5,10,12,15,20] [--trials N]
        scenarios/tools/regression_drill.py --paired [--runs 20] [--cases 0:10,2:10,5:2]
 
+--paired --b-policy FILE compares scenarios/policies/rbac.rego (regorus VM) with
+FILE instead of two spins (a case's change only labels it; 0 compares rbac.rego
+with itself).
+
 --paired drills the paired method instead (compare: { paired: true }): spin
 50us against spin 50us x (1 + change%), both in one run alternating in
 rounds, measuring SECONDS in all, `regression.threshold: 1%`; each case runs
@@ -66,7 +70,19 @@ regression: {{threshold: 1%}}
 """
 
 
-def paired(runs, cases, round_):
+PAIRED_POLICY = """name: paired-drill-policy
+policy: {{files: [{root}/scenarios/policies/rbac.rego], data: [{root}/scenarios/data/rbac.json], query: data.rbac.allow}}
+inputs: [{root}/scenarios/inputs/rbac.jsonl]
+workload: {{concurrency: 1, warmup: 200ms, duration: {seconds}s, round: {round}, seed: {seed}}}
+targets:
+  - {{id: a, kind: regorus, engine: vm}}
+  - {{id: b, kind: regorus, engine: vm, policy: {{files: [{b_policy}], data: [{root}/scenarios/data/rbac.json], query: data.rbac.allow}}}}
+compare: {{baseline: a, paired: true}}
+regression: {{threshold: 1%}}
+"""
+
+
+def paired(runs, cases, round_, b_policy=None):
     work = tempfile.mkdtemp(prefix="rigor-paired-drill-")
     print(f"| change | measured | round | FAIL | WARN | PASS | median estimate | median interval width | median detectable |")
     print(f"|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -76,7 +92,12 @@ def paired(runs, cases, round_):
         for seed in range(1, runs + 1):
             path = os.path.join(work, "s.yaml")
             with open(path, "w") as f:
-                f.write(PAIRED.format(seconds=seconds, seed=seed, round=round_, b_us=50 * (1 + change / 100)))
+                if b_policy:
+                    # A policy case: `change` names the case only (the slowdown is the file's).
+                    f.write(PAIRED_POLICY.format(seconds=seconds, seed=seed, round=round_, root=ROOT,
+                                                 b_policy=b_policy if change else f"{ROOT}/scenarios/policies/rbac.rego"))
+                else:
+                    f.write(PAIRED.format(seconds=seconds, seed=seed, round=round_, b_us=50 * (1 + change / 100)))
             out = os.path.join(work, f"out-{change}-{seconds}-{seed}")
             subprocess.run([RIGOR, "run", path, "--out", out, "--color", "never"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -101,10 +122,12 @@ def main():
         ap.add_argument("--runs", type=int, default=20)
         ap.add_argument("--cases", default="0:10,2:10,5:2")
         ap.add_argument("--round", default="10ms")
+        ap.add_argument("--b-policy", default=None,
+                        help="compare rbac.rego with this Rego file (a change of 0 compares rbac.rego with itself)")
         args = ap.parse_args()
         cases = [(float(c.split(":")[0]), float(c.split(":")[1])) for c in args.cases.split(",")]
         cases = [(int(c) if c == int(c) else c, int(s) if s == int(s) else s) for c, s in cases]
-        paired(args.runs, cases, args.round)
+        paired(args.runs, cases, args.round, args.b_policy)
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", default="default")

@@ -20,9 +20,13 @@
 //!   trials and targets; `drive` runs one trial's workers; `trial` turns
 //!   their records into a [`results::TrialResult`]; `aggregate` summarises
 //!   trials into a target's metrics, statistics, grades and ratios;
-//!   [`regress`] compares two sets of trials. Which metrics get statistics,
-//!   regression gating, comparisons and history, and how trials combine,
-//!   is read from the one catalogue, `rigor_scenario::metrics::METRICS`.
+//!   [`regress`] compares two sets of trials; [`paired`] runs a case's
+//!   targets in alternating rounds and compares them round by round;
+//!   [`windows`] keeps every trial's throughput, latency and errors per
+//!   window over time; [`alloc_profile`] samples allocations in profile
+//!   mode. Which metrics get statistics, regression gating, comparisons
+//!   and history, and how trials combine, is read from the one catalogue,
+//!   `rigor_scenario::metrics::METRICS`.
 
 mod aggregate;
 pub mod alloc;

@@ -484,7 +484,7 @@ pub fn report(results: &crate::results::Results) -> Option<crate::results::Regre
                 check.p_regression = Some(e.p_worse_than(threshold));
                 check.detectable = Some(e.detectable());
                 check.test = format!(
-                    "paired rounds: {} ABBA blocks in {} batch means, t with {} df",
+                    "paired rounds: {} ABBA blocks in {} batch medians, t with {} df",
                     e.blocks,
                     e.batches,
                     e.batches - 1
