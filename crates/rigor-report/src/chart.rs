@@ -717,96 +717,78 @@ pub fn window_charts(case: &CaseResult) -> Vec<TimeChart> {
     out
 }
 
-/// A soak's memory over time: every soaked target's live heap, as growth
-/// since its first sample (so targets that started at different heaps
-/// share one axis), against seconds since the soak began. `None` without
-/// soak samples.
-pub fn memory_chart(case: &CaseResult) -> Option<TimeChart> {
+/// One of a sample's figures, for a soak chart.
+type Pick = fn(&rigor_engine::results::MemorySample) -> Option<u64>;
+
+/// A chart of soak samples: per soaked target and per `(suffix, pick)`, a
+/// line of the picked figure against seconds since the soak's first
+/// sample (less the first value when `relative`).
+fn soak_chart(
+    case: &CaseResult,
+    (title, y_label, axis): (&str, &str, YAxis),
+    picks: &[(&str, Pick)],
+    relative: bool,
+) -> Option<TimeChart> {
     let lines = case
         .targets
         .iter()
-        .filter_map(|t| {
-            let soak = t.trials.iter().find_map(|tr| tr.soak.as_ref())?;
-            let base = soak.samples.iter().find_map(|s| s.allocated)? as f64;
-            let points: Vec<(f64, f64)> = soak
-                .samples
-                .iter()
-                .filter_map(|s| Some((s.t_ns as f64 / 1e9, s.allocated? as f64 - base)))
-                .collect();
-            Some((t.id.clone(), points))
+        .filter_map(|t| Some((t, t.trials.iter().find_map(|tr| tr.soak.as_ref())?)))
+        .flat_map(|(t, soak)| {
+            picks.iter().map(move |(suffix, pick)| {
+                let base = match relative {
+                    true => soak.samples.iter().find_map(pick).unwrap_or(0) as f64,
+                    false => 0.0,
+                };
+                let points = soak
+                    .samples
+                    .iter()
+                    .filter_map(|s| Some((s.t_ns as f64 / 1e9, pick(s)? as f64 - base)))
+                    .collect();
+                (format!("{}{suffix}", t.id), points)
+            })
         })
         .collect();
-    let mut c = time_chart(
+    let mut c = time_chart(title, y_label, axis, lines, &[])?;
+    c.x_label = "time since the soak's first sample".into();
+    Some(c)
+}
+
+/// A soak's memory over time: every soaked target's live heap, as growth
+/// since its first sample (so targets that started at different heaps
+/// share one axis). `None` without soak samples.
+pub fn memory_chart(case: &CaseResult) -> Option<TimeChart> {
+    let title = (
         "Memory over the soak",
         "live heap, growth since the first sample",
         YAxis::Bytes,
-        lines,
-        &[],
-    )?;
-    c.x_label = "time since the soak's first sample".into();
-    Some(c)
+    );
+    soak_chart(case, title, &[("", |s| s.allocated)], true)
 }
 
 /// A soak's cache entries over time, per cache target: a cache still
 /// filling grows without leaking. `None` when no target counted entries.
 pub fn entries_chart(case: &CaseResult) -> Option<TimeChart> {
-    let lines = case
-        .targets
-        .iter()
-        .filter_map(|t| {
-            let soak = t.trials.iter().find_map(|tr| tr.soak.as_ref())?;
-            let points = soak
-                .samples
-                .iter()
-                .filter_map(|s| Some((s.t_ns as f64 / 1e9, s.entries? as f64)))
-                .collect();
-            Some((t.id.clone(), points))
-        })
-        .collect();
-    let mut c = time_chart(
+    let title = (
         "Cache entries over the soak",
         "entries the cache held",
         YAxis::Count,
-        lines,
-        &[],
-    )?;
-    c.x_label = "time since the soak's first sample".into();
-    Some(c)
+    );
+    soak_chart(case, title, &[("", |s| s.entries)], false)
 }
 
 /// A soak's server side over time: each server target's own memory (Redis
 /// `used_memory`, OPA's Go heap) and its process's RSS, as sampled. `None`
 /// when no target is a server.
 pub fn server_memory_chart(case: &CaseResult) -> Option<TimeChart> {
-    type Pick = fn(&rigor_engine::results::MemorySample) -> Option<u64>;
-    let picks: [(&str, Pick); 2] = [("memory", |s| s.server_heap), ("RSS", |s| s.server_rss)];
-    let lines = case
-        .targets
-        .iter()
-        .filter_map(|t| {
-            t.trials
-                .iter()
-                .find_map(|tr| tr.soak.as_ref())
-                .map(|s| (t, s))
-        })
-        .flat_map(|(t, soak)| {
-            picks.iter().map(move |(what, pick)| {
-                let points = soak
-                    .samples
-                    .iter()
-                    .filter_map(|s| Some((s.t_ns as f64 / 1e9, pick(s)? as f64)))
-                    .collect();
-                (format!("{} {what}", t.id), points)
-            })
-        })
-        .collect();
-    let mut c = time_chart(
+    let title = (
         "Server memory over the soak",
         "the server's memory and its process RSS",
         YAxis::Bytes,
-        lines,
-        &[],
-    )?;
-    c.x_label = "time since the soak's first sample".into();
-    Some(c)
+    );
+    soak_chart(
+        case,
+        title,
+        &[(" memory", |s| s.server_heap), (" RSS", |s| s.server_rss)],
+        false,
+    )
 }
