@@ -353,6 +353,9 @@ pub(crate) struct TrialData {
     /// A soak's samples over the measured phase (empty otherwise).
     pub memory: Vec<crate::results::MemorySample>,
     pub generator: Option<GeneratorRecord>,
+    /// The measured time when it is not the records' span: a paired
+    /// target's own rounds, not the whole trial it alternated through.
+    pub span_ns: Option<u64>,
 }
 
 /// What a worker records besides its latencies: per-kind figures, and
@@ -599,6 +602,7 @@ pub(crate) fn trial(
         peak_resident,
         memory,
         generator,
+        span_ns: None,
     })
 }
 

@@ -51,10 +51,9 @@ impl Round {
 /// What a paired trial produced: each target's data and the rounds.
 #[derive(Debug)]
 pub(crate) struct PairedTrial {
-    /// Per target (case order): its records, as a trial of its own.
+    /// Per target (case order): its records, as a trial of its own, over
+    /// the time its measured rounds covered.
     pub data: Vec<TrialData>,
-    /// Per target: time its measured rounds covered, ns (its own span).
-    pub spans: Vec<u64>,
     /// The measured rounds in time order.
     pub rounds: Vec<Round>,
 }
@@ -168,18 +167,16 @@ pub(crate) fn trial(
     rounds.truncate(done);
     let data = records
         .into_iter()
-        .map(|records| TrialData {
+        .zip(spans)
+        .map(|(records, span)| TrialData {
             records,
             peak_resident: None,
             memory: Vec::new(),
             generator: None,
+            span_ns: Some(span),
         })
         .collect();
-    Ok(PairedTrial {
-        data,
-        spans,
-        rounds,
-    })
+    Ok(PairedTrial { data, rounds })
 }
 
 /// One thread's rounds: returns its measured rounds and a record per target.

@@ -465,22 +465,9 @@ fn paired_trial(
     });
     match outcome {
         Ok((before, p)) => {
-            let parts = p.data.into_iter().zip(before).zip(p.spans).enumerate();
-            for (i, ((data, before), span)) in parts {
+            for (i, (data, before)) in p.data.into_iter().zip(before).enumerate() {
                 let after = targets[i].target.hooks().and_then(|h| h.cache_state());
-                let mut t = collect(data, trial, i as u32, before, after, None);
-                // The target's own time is its rounds', not the whole trial's.
-                t.elapsed_ns = span;
-                if span > 0 {
-                    t.metrics
-                        .insert("throughput".into(), t.operations as f64 * 1e9 / span as f64);
-                    if t.errors > 0 {
-                        t.metrics.insert(
-                            "errors.per_second".into(),
-                            t.errors as f64 * 1e9 / span as f64,
-                        );
-                    }
-                }
+                let t = collect(data, trial, i as u32, before, after, None);
                 results.cases[case].targets[i].trials.push(t);
             }
             results.cases[case].rounds.push(p.rounds);

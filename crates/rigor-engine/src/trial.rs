@@ -26,6 +26,7 @@ pub(crate) fn collect(
         peak_resident,
         memory,
         generator,
+        span_ns,
     } = data;
     let soak = soak_result(memory, sample);
     let mut samples: BTreeMap<&'static str, hdrhistogram::Histogram<u64>> = BTreeMap::new();
@@ -98,10 +99,12 @@ pub(crate) fn collect(
     let attempted = operations + dropped;
     let operations = operations - errors;
     let errors = errors + dropped;
-    let elapsed_ns = start
-        .zip(end)
-        .map(|(s, e)| e.duration_since(s).as_nanos() as u64)
-        .unwrap_or(0);
+    let elapsed_ns = span_ns.unwrap_or_else(|| {
+        start
+            .zip(end)
+            .map(|(s, e)| e.duration_since(s).as_nanos() as u64)
+            .unwrap_or(0)
+    });
     let mut metrics = BTreeMap::new();
     stats::latency_metrics(&histogram, &mut metrics);
     if elapsed_ns > 0 {
