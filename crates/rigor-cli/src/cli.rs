@@ -71,6 +71,50 @@ pub(crate) enum Command {
         /// trial (errors and notes still print).
         #[arg(long)]
         quiet: bool,
+        /// Run shard I (from 0) of N: each case's concurrency and rate are
+        /// split across the N shards, each with its own seed; merge the N
+        /// results with `rigor merge`. Targets must use `url:` servers or
+        /// run in process.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<rigor_scenario::shard::Shard>,
+        /// Wait until this instant (RFC 3339, e.g. `2026-12-04T15:00:00Z`)
+        /// before the first warm-up, so that every shard's trials overlap.
+        #[arg(long, value_name = "TIME", requires = "shard")]
+        start_at: Option<String>,
+    },
+    /// Merge the results of a sharded run (`rigor run --shard I/N`) into one
+    /// run's: histograms added exactly, counts and rates summed, every
+    /// statistic recomputed and graded, the reports rendered. A missing or
+    /// failed shard makes the run `incomplete` (exit 3).
+    Merge {
+        /// The shards' results.json files, or folders holding them (searched
+        /// three levels deep).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Directory for the merged results and reports.
+        #[arg(long)]
+        out: PathBuf,
+        /// Compare every metric against saved baseline NAME (exit 4 on a regression).
+        #[arg(long, value_name = "NAME")]
+        baseline: Option<String>,
+        /// Save the merged results as baseline NAME.
+        #[arg(long, value_name = "NAME")]
+        save_baseline: Option<String>,
+        /// Write a JUnit XML file: each threshold and regression check a test case.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
+        #[arg(long, value_name = "PATH")]
+        markdown: Option<PathBuf>,
+        /// Root directory of baselines/ and history/.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Directory of templates overriding the built-in ones.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Colour the console report: auto, always, never.
+        #[arg(long, value_enum, default_value = "auto")]
+        color: ColorArg,
     },
     /// Check scenario files: types, units, files, inputs, and that policies compile.
     Validate {

@@ -76,6 +76,14 @@ pub(crate) fn outcome(results: &Results) -> Result<(), Failure> {
         _ if results.status == RunStatus::Interrupted => Err(Failure::Run(
             "interrupted: partial results were written".into(),
         )),
+        _ if results.status == RunStatus::Incomplete => Err(Failure::Run(format!(
+            "incomplete: {}",
+            results
+                .merged
+                .as_ref()
+                .map(|m| m.missing_text())
+                .unwrap_or_else(|| "shards are missing".into())
+        ))),
         _ => Err(Failure::Run(format!(
             "{} target run(s) failed: {}",
             results.errors.len(),

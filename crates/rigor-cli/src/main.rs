@@ -12,6 +12,7 @@ mod catalogue;
 mod cli;
 mod failure;
 mod init;
+mod merge_cmd;
 mod run_cmd;
 mod store;
 mod validate;
@@ -58,6 +59,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             only,
             against,
             quiet,
+            shard,
+            start_at,
         } => {
             let mode = match mode {
                 ModeArg::Quick => Mode::Quick,
@@ -80,8 +83,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 only: &only,
                 against: against.as_deref(),
                 quiet,
+                shard,
+                start_at: start_at.as_deref(),
             })
         }
+        Command::Merge {
+            inputs,
+            out,
+            baseline,
+            save_baseline,
+            junit,
+            markdown,
+            reports,
+            templates,
+            color,
+        } => merge_cmd::merge(merge_cmd::MergeArgs {
+            inputs: &inputs,
+            out: &out,
+            baseline: baseline.as_deref(),
+            save_baseline: save_baseline.as_deref(),
+            outputs: Outputs { junit, markdown },
+            reports,
+            templates: templates.as_deref(),
+            color: color.enabled(),
+        }),
         Command::Export {
             results,
             format: cli::ExportFormat::Gobench,

@@ -118,6 +118,10 @@ pub(crate) struct RunArgs<'a> {
     pub(crate) against: Option<&'a str>,
     /// `--quiet`: no progress lines.
     pub(crate) quiet: bool,
+    /// `--shard I/N`.
+    pub(crate) shard: Option<rigor_scenario::shard::Shard>,
+    /// `--start-at TIME` (RFC 3339).
+    pub(crate) start_at: Option<&'a str>,
 }
 
 pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
@@ -135,7 +139,13 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         only,
         against,
         quiet,
+        shard,
+        start_at,
     } = args;
+    let start_at = start_at
+        .map(rigor_engine::env::parse_rfc3339)
+        .transpose()
+        .map_err(|e| Failure::Invalid(format!("--start-at: {e}")))?;
     let store = store::Store::new(reports);
     let mut plan = Plan::from_file_with(scenario, mode, overrides)?;
     if !only.is_empty() {
@@ -146,6 +156,22 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     if let Some(rev) = against {
         crate::against::add_copies(&mut plan, scenario, rev)?;
     }
+    let shard = match shard {
+        Some(s) => {
+            let scenario_seed = plan.workload.seed;
+            plan.shard(s)?;
+            Some((
+                rigor_engine::results::ShardRun {
+                    shard: s,
+                    scenario_seed,
+                    start_at: start_at.map(rigor_engine::env::rfc3339_of),
+                    late_ns: 0,
+                },
+                start_at,
+            ))
+        }
+        None => None,
+    };
     // A missing baseline or a bad name is found before minutes of measuring.
     let base = baseline
         .as_deref()
@@ -184,7 +210,13 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     );
     let targets = build(&plan)?;
     let verification = check_decisions(&plan, &targets)?;
-    let dir = out.unwrap_or_else(|| store.run_dir(&plan.name));
+    // Shards started together on one machine must not share a folder.
+    let dir = out.unwrap_or_else(|| match &shard {
+        Some((s, _)) => store
+            .run_dir(&plan.name)
+            .with_extension(format!("shard{}of{}", s.shard.index, s.shard.count)),
+        None => store.run_dir(&plan.name),
+    });
     std::fs::create_dir_all(&dir)
         .map_err(|e| Failure::Run(format!("cannot create {}: {e}", dir.display())))?;
     let results_path = dir.join("results.json");
@@ -245,6 +277,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             progress: &mut progress,
             live: terminal.then_some(&mut live as &mut dyn FnMut(&rigor_engine::run::LiveLine)),
             verification,
+            shard,
         },
     );
     if let Some(e) = write_error {
@@ -265,10 +298,51 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         }
         results.alloc_profile = Some(allocations);
     }
-    if let Some((name, base)) = &base {
+    finish(
+        results,
+        Finish {
+            store: &store,
+            results_path: &results_path,
+            base: base.as_ref(),
+            save_baseline: save_baseline.as_deref(),
+            renderer: &renderer,
+            color,
+            outputs: &outputs,
+        },
+    )
+}
+
+/// What a finished run (or a merge of shards) is stored and rendered with.
+pub(crate) struct Finish<'a> {
+    pub(crate) store: &'a store::Store,
+    pub(crate) results_path: &'a Path,
+    /// `--baseline`: its name and results.
+    pub(crate) base: Option<&'a (String, Results)>,
+    pub(crate) save_baseline: Option<&'a str>,
+    pub(crate) renderer: &'a Renderer,
+    pub(crate) color: bool,
+    pub(crate) outputs: &'a Outputs,
+}
+
+/// Compares with the baseline, stores the results (history, a baseline),
+/// renders every report, and maps the outcome to the exit: the same for a
+/// run and for a merge of shards.
+pub(crate) fn finish(mut results: Results, f: Finish<'_>) -> Result<(), Failure> {
+    let Finish {
+        store,
+        results_path,
+        base,
+        save_baseline,
+        renderer,
+        color,
+        outputs,
+    } = f;
+    let name = results.scenario.name.clone();
+    let dir = results_path.parent().unwrap_or(Path::new("."));
+    if let Some((base_name, base)) = base {
         let c = &results.regression_config;
         let config = rigor_engine::results::RegressionConfig::from(c);
-        let mut report = rigor_engine::regress::compare(base, &results, name, &config);
+        let mut report = rigor_engine::regress::compare(base, &results, base_name, &config);
         if let Some(aa) = &results.aa_control {
             if aa.verdict != Verdict::Pass {
                 rigor_engine::regress::downgrade(
@@ -283,27 +357,31 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         results.regression = Some(report);
     }
     // The trend is of runs like this one: a quick probe is not a point on the default trend.
-    results.history = store.history(&plan.name, results.scenario.mode);
-    store::write_atomically(&results_path, &results)?;
+    results.history = store.history(&name, results.scenario.mode);
+    store::write_atomically(results_path, &results)?;
     // Quick runs are smoke runs: one short trial says nothing about a trend.
-    if results.status == RunStatus::Complete && results.scenario.mode != Mode::Quick {
+    // A shard is a part of a run: its merge is the point on the trend.
+    if results.status == RunStatus::Complete
+        && results.scenario.mode != Mode::Quick
+        && results.shard.is_none()
+    {
         if let Err(e) = store.append_history(&results) {
             eprintln!("rigor: history not updated: {e}");
         }
     }
-    if let Some(name) = &save_baseline {
-        let path = store.save_baseline(&plan.name, name, &results)?;
-        eprintln!("rigor: baseline `{name}` saved in {}", path.display());
+    if let Some(base_name) = save_baseline {
+        let path = store.save_baseline(&name, base_name, &results)?;
+        eprintln!("rigor: baseline `{base_name}` saved in {}", path.display());
     }
     // A report that cannot be written is reported beside the measurement's
     // own outcome, never instead of it (results.json holds the truth).
     let mut unwritten = Vec::new();
     if let Err(Failure::Run(m) | Failure::Invalid(m)) =
-        render(&renderer, &results, color, &dir.join("report.html"))
+        render(renderer, &results, color, &dir.join("report.html"))
     {
         unwritten.push(m);
     }
-    if let Err(Failure::Run(m) | Failure::Invalid(m)) = outputs.write(&renderer, &results) {
+    if let Err(Failure::Run(m) | Failure::Invalid(m)) = outputs.write(renderer, &results) {
         unwritten.push(m);
     }
     for m in &unwritten {

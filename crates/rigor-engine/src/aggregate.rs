@@ -10,7 +10,6 @@ use rigor_scenario::metrics::{self, Across};
 
 use crate::grade;
 use crate::results::*;
-use crate::run::Prepared;
 use crate::stats::{self, new_histogram};
 use crate::trial::{eval_share, hit_ratio, kind_metrics, sample_metrics, service_metrics};
 
@@ -30,12 +29,14 @@ fn add_encoded(
 }
 
 /// Recomputes every target's summary metrics and grades, the verdict and
-/// the ratios to the `compare:` target.
-pub(crate) fn summarize(results: &mut Results, targets: &[Prepared]) {
+/// the ratios to the `compare:` target, from the results alone (each
+/// target's setup and thresholds are in `results.targets`): a run after
+/// every trial and a merge of shards summarise alike.
+pub(crate) fn summarize(results: &mut Results) {
     let mut verdict = Verdict::Pass;
     for case in &mut results.cases {
-        for (t, prepared) in case.targets.iter_mut().zip(targets) {
-            let setup = prepared.target.setup();
+        for (t, info) in case.targets.iter_mut().zip(&results.targets) {
+            let setup = &info.setup;
             let compile: Vec<f64> = setup
                 .parse_ns
                 .iter()
@@ -58,7 +59,7 @@ pub(crate) fn summarize(results: &mut Results, targets: &[Prepared]) {
             t.grades = if t.trials.is_empty() {
                 Vec::new()
             } else {
-                grades(&prepared.plan.thresholds, &m, &t.stats, &t.trials)
+                grades(&info.thresholds, &m, &t.stats, &t.trials)
             };
             t.metrics = m;
             for g in &t.grades {

@@ -114,6 +114,86 @@ fn civil_now() -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
+/// An RFC 3339 instant (`2026-12-04T15:00:00Z`, `2026-12-04T16:00:00.5+01:00`)
+/// as ns since the Unix epoch.
+pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
+    let bad = |why: &str| {
+        format!("`{text}` is not an RFC 3339 time ({why}); write it like `2026-12-04T15:00:00Z`, e.g. `date -u -d '+30 seconds' +%Y-%m-%dT%H:%M:%SZ`")
+    };
+    let t = text.trim();
+    let num = |s: &str| -> Result<i64, String> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("expected digits"));
+        }
+        s.parse::<i64>().map_err(|_| bad("a number is too large"))
+    };
+    if t.len() < 20 || !t.is_char_boundary(19) {
+        return Err(bad("too short"));
+    }
+    let (date, rest) = t.split_at(10);
+    let d: Vec<&str> = date.split('-').collect();
+    if d.len() != 3 || !matches!(rest.as_bytes()[0], b'T' | b't' | b' ') {
+        return Err(bad("expected YYYY-MM-DDTHH:MM:SS"));
+    }
+    let (y, mo, day) = (num(d[0])?, num(d[1])?, num(d[2])?);
+    let clock: Vec<&str> = rest[1..9].split(':').collect();
+    if clock.len() != 3 {
+        return Err(bad("expected HH:MM:SS"));
+    }
+    let (h, mi, s) = (num(clock[0])?, num(clock[1])?, num(clock[2])?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 {
+        return Err(bad("a field is out of range"));
+    }
+    let mut zone = &rest[9..];
+    let mut frac_ns = 0i64;
+    if let Some(f) = zone.strip_prefix('.') {
+        let digits = f.bytes().take_while(u8::is_ascii_digit).count();
+        let (frac, after) = f.split_at(digits);
+        let nine: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        frac_ns = num(&nine)?;
+        zone = after;
+    }
+    let offset_s = match zone {
+        "Z" | "z" => 0,
+        _ if zone.len() == 6 && matches!(&zone[..1], "+" | "-") && &zone[3..4] == ":" => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            sign * (num(&zone[1..3])? * 3600 + num(&zone[4..6])? * 60)
+        }
+        _ => return Err(bad("expected `Z` or an offset such as `+01:00` at the end")),
+    };
+    let secs = days_from_civil(y, mo as u32, day as u32) * 86_400 + h * 3600 + mi * 60 + s
+        - offset_s;
+    if secs < 0 {
+        return Err(bad("before 1970"));
+    }
+    Ok(secs as u64 * 1_000_000_000 + frac_ns as u64)
+}
+
+/// ns since the Unix epoch as RFC 3339 UTC with milliseconds.
+pub fn rfc3339_of(ns: u64) -> String {
+    let secs = (ns / 1_000_000_000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, mo, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ns % 1_000_000_000 / 1_000_000
+    )
+}
+
+/// Howard Hinnant's civil-to-days algorithm.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -131,6 +211,28 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_and_names_what_is_wrong() {
+        for days in [0, 11_016, 20_516, 20_791] {
+            assert_eq!(civil_from_days(days_from_civil_of(days)), civil_from_days(days));
+        }
+        let ns = parse_rfc3339("2026-12-04T15:00:00Z").unwrap();
+        assert_eq!(rfc3339_of(ns), "2026-12-04T15:00:00.000Z");
+        assert_eq!(
+            parse_rfc3339("2026-12-04T16:00:00.25+01:00").unwrap(),
+            ns + 250_000_000
+        );
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01Z").unwrap(), 1_000_000_000);
+        for bad in ["2026-12-04", "2026-13-04T00:00:00Z", "2026-12-04T15:00:00", "tomorrow"] {
+            assert!(parse_rfc3339(bad).unwrap_err().contains("RFC 3339"), "{bad}");
+        }
+    }
+
+    fn days_from_civil_of(days: i64) -> i64 {
+        let (y, m, d) = civil_from_days(days);
+        days_from_civil(y, m, d)
+    }
 
     #[test]
     fn civil_dates() {

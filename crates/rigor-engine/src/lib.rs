@@ -37,6 +37,7 @@ pub mod env;
 pub mod grade;
 pub mod inference;
 pub mod keys;
+pub mod merge;
 pub mod paired;
 pub mod regress;
 pub mod results;

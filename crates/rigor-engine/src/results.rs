@@ -76,6 +76,28 @@ pub struct Results {
     /// Files written beside the results (flamegraphs), relative to them.
     #[serde(default)]
     pub artifacts: Vec<String>,
+    /// `--shard I/N`: this run is one shard of a sharded run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRun>,
+    /// `rigor merge`: this run was merged from shards' results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::merge::MergeInfo>,
+}
+
+/// One shard of a sharded run (`--shard I/N`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShardRun {
+    /// Which shard.
+    pub shard: rigor_scenario::shard::Shard,
+    /// The scenario's seed before this shard's was derived from it.
+    pub scenario_seed: u64,
+    /// `--start-at`: the instant every shard waited for, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// How late this shard was for `start_at` (it was reached before the
+    /// shard was ready), ns; 0 when it waited.
+    #[serde(default)]
+    pub late_ns: u64,
 }
 
 /// One run's key numbers, one line of `reports/history/<scenario>.jsonl`.
@@ -326,6 +348,17 @@ pub enum RunStatus {
     Complete,
     /// Stopped early by the user (Ctrl-C); what was measured is kept.
     Interrupted,
+    /// Merged from shards of which some are missing or failed (named in
+    /// `merged`); what the others measured is kept.
+    Incomplete,
+}
+
+impl RunStatus {
+    /// Interrupted, or merged without every shard: what was measured is
+    /// partial, and the run fails (exit 3).
+    pub fn cut_short(self) -> bool {
+        matches!(self, RunStatus::Interrupted | RunStatus::Incomplete)
+    }
 }
 
 /// A target's setup.
@@ -349,6 +382,10 @@ pub struct TargetInfo {
     /// How this target measures, when it is not rigor's own timing (`opa bench`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    /// The thresholds this target was graded against (the scenario's with
+    /// its own on top), in canonical units: a merge re-grades with them.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, rigor_scenario::model::Threshold>,
 }
 
 /// One swept case (e.g. one concurrency value).
@@ -368,6 +405,19 @@ pub struct CaseResult {
     /// Paired comparisons: each trial's measured rounds, in time order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rounds: Vec<Vec<crate::paired::Round>>,
+    /// In a shard's results: this shard's part of the case (`concurrency`
+    /// and `rate` above are the whole case's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<CasePart>,
+}
+
+/// A shard's part of a case.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct CasePart {
+    /// This shard's workers (0: nothing to do in this case).
+    pub concurrency: u32,
+    /// This shard's rate (rate mode).
+    pub rate: Option<f64>,
 }
 
 /// One target in one case.
@@ -462,6 +512,38 @@ pub struct TrialResult {
     /// (none for self-timed tools, which time themselves).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<crate::windows::WindowSeries>,
+    /// When the measured phase ran by the wall clock (a merge of shards
+    /// compares them to find the start skew and the overlap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall: Option<WallSpan>,
+}
+
+/// A span of wall-clock time, ns since the Unix epoch.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WallSpan {
+    /// Start, ns since the Unix epoch.
+    pub start_ns: u64,
+    /// End, ns since the Unix epoch.
+    pub end_ns: u64,
+}
+
+impl WallSpan {
+    /// Now as ns since the Unix epoch.
+    pub fn now_ns() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    }
+
+    /// The wall-clock span of `[start, end]` measured on the monotonic clock.
+    pub fn of(start: std::time::Instant, end: std::time::Instant) -> WallSpan {
+        let (now, wall) = (std::time::Instant::now(), Self::now_ns());
+        let back = |t: std::time::Instant| wall.saturating_sub(now.duration_since(t).as_nanos() as u64);
+        WallSpan {
+            start_ns: back(start),
+            end_ns: back(end),
+        }
+    }
 }
 
 /// One sample of a soak, taken by the coordinator thread while every
@@ -572,7 +654,7 @@ impl Results {
     /// failed or a run cut short (the run exits 3 then).
     pub fn overall_verdict(&self) -> Verdict {
         let mut v = self.verdict;
-        if !self.errors.is_empty() || self.status == RunStatus::Interrupted {
+        if !self.errors.is_empty() || self.status.cut_short() {
             v = v.max(Verdict::Fail);
         }
         for r in self.regression.iter().chain(&self.paired) {
@@ -596,7 +678,7 @@ impl Results {
             .iter()
             .chain(&self.paired)
             .any(|r| r.verdict == Verdict::Fail);
-        if !self.errors.is_empty() || self.status == RunStatus::Interrupted {
+        if !self.errors.is_empty() || self.status.cut_short() {
             3
         } else if regressed {
             if threshold {
@@ -834,6 +916,7 @@ pub(crate) mod testing {
             generator_bound: false,
             soak: None,
             windows: None,
+            wall: None,
         }
     }
 

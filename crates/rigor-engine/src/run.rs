@@ -32,6 +32,9 @@ pub struct RunContext<'a> {
     pub live: Option<&'a mut dyn FnMut(&LiveLine)>,
     /// The correctness gate's outcome, recorded in the results.
     pub verification: Option<Verification>,
+    /// `--shard I/N`: which shard this run is, and the `--start-at` instant
+    /// (ns since the Unix epoch) to wait for before the first warm-up.
+    pub shard: Option<(ShardRun, Option<u64>)>,
 }
 
 impl std::fmt::Debug for RunContext<'_> {
@@ -116,6 +119,7 @@ pub fn run(
                     .peer()
                     .map(|(name, version)| format!("{name} {version}")),
                 method: t.target.method(),
+                thresholds: t.plan.thresholds.clone(),
             })
             .collect(),
         cases: Vec::new(),
@@ -131,12 +135,17 @@ pub fn run(
         paired: None,
         alloc_profile: None,
         artifacts: Vec::new(),
+        shard: ctx.shard.as_ref().map(|(s, _)| s.clone()),
+        merged: None,
     };
     for t in targets {
         if let Some((name, version)) = t.target.peer() {
             results.environment.peers.insert(name, version);
         }
         t.target.before_timing();
+    }
+    if let (Some(shard), Some((_, Some(at)))) = (&mut results.shard, &ctx.shard) {
+        shard.late_ns = wait_until(*at, &ctx.stop, &mut *ctx.progress, shard);
     }
     let workload = &plan.workload;
     let cases = workload.cases();
@@ -150,8 +159,12 @@ pub fn run(
     'cases: for case_plan in cases {
         results.cases.push(CaseResult {
             name: case_plan.name(),
-            concurrency: case_plan.concurrency,
-            rate: case_plan.rate,
+            concurrency: case_plan.whole_concurrency(),
+            rate: case_plan.whole_rate(),
+            part: case_plan.whole.map(|_| CasePart {
+                concurrency: case_plan.concurrency,
+                rate: case_plan.rate,
+            }),
             capacity: case_plan.capacity,
             targets: targets
                 .iter()
@@ -171,6 +184,17 @@ pub fn run(
             rounds: Vec::new(),
         });
         let case = results.cases.len() - 1;
+        if let Some(whole) = case_plan.whole.filter(|_| case_plan.concurrency == 0) {
+            done += workload.trials as usize * targets.len();
+            (ctx.progress)(&format!(
+                "shard {}: nothing to do in {}: its {} worker(s) go to the first {} shard(s)",
+                whole.shard,
+                results.cases[case].name,
+                whole.concurrency,
+                whole.concurrency
+            ));
+            continue;
+        }
         for trial in 0..workload.trials {
             if let Some(round) = workload.round {
                 done += targets.len();
@@ -192,7 +216,7 @@ pub fn run(
                     round,
                     &ctx,
                 );
-                summarize(&mut results, targets);
+                summarize(&mut results);
                 results.finished_at = crate::env::now_rfc3339();
                 (ctx.on_update)(&results);
                 if ctx.stop.load(Ordering::Relaxed) || !results.errors.is_empty() {
@@ -228,6 +252,7 @@ pub fn run(
                     .map_err(|e| e.to_string())
                     .and_then(|before| {
                         let counters = target.server_counters();
+                        let began = WallSpan::now_ns();
                         let trial_result = match target.workers() {
                             Workers::SelfTimed(t) => t
                                 .measure(&trial_context, workload, &ctx.stop)
@@ -264,6 +289,11 @@ pub fn run(
                             }
                         };
                         trial_result.map(|mut t| {
+                            // Self-timed tools: the call's span, warm-up included.
+                            t.wall.get_or_insert(WallSpan {
+                                start_ns: began,
+                                end_ns: WallSpan::now_ns(),
+                            });
                             server_metrics(
                                 counters.as_ref(),
                                 target.server_counters().as_ref(),
@@ -321,7 +351,7 @@ pub fn run(
                         results.cases[case].targets[index].error = Some(message);
                     }
                 }
-                summarize(&mut results, targets);
+                summarize(&mut results);
                 results.finished_at = crate::env::now_rfc3339();
                 (ctx.on_update)(&results);
                 if ctx.stop.load(Ordering::Relaxed) {
@@ -330,7 +360,7 @@ pub fn run(
             }
         }
     }
-    summarize(&mut results, targets);
+    summarize(&mut results);
     if let Some(control) = &plan.aa_control {
         results.aa_control = aa_control(&results, control);
     }
@@ -342,6 +372,40 @@ pub fn run(
     results.finished_at = crate::env::now_rfc3339();
     (ctx.on_update)(&results);
     results
+}
+
+/// Waits until `at` (ns since the Unix epoch), or a stop; returns how late
+/// the shard was for it (0 when it waited).
+fn wait_until(
+    at: u64,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+    shard: &ShardRun,
+) -> u64 {
+    let now = WallSpan::now_ns();
+    if now >= at {
+        let late = now - at;
+        progress(&format!(
+            "shard {}: --start-at {} passed {} ago, before this shard was ready: starting now (the merge reports the skew)",
+            shard.shard,
+            crate::env::rfc3339_of(at),
+            rigor_scenario::units::format_nanos(late as f64)
+        ));
+        return late;
+    }
+    progress(&format!(
+        "shard {}: waiting {} for --start-at {}",
+        shard.shard,
+        rigor_scenario::units::format_nanos((at - now) as f64),
+        crate::env::rfc3339_of(at)
+    ));
+    loop {
+        let now = WallSpan::now_ns();
+        if now >= at || stop.load(Ordering::Relaxed) {
+            return 0;
+        }
+        std::thread::sleep(std::time::Duration::from_nanos((at - now).min(50_000_000)));
+    }
 }
 
 /// The targets' order in a trial: randomised ABBA blocks. Trials 2k and

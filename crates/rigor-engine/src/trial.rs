@@ -197,6 +197,7 @@ pub(crate) fn collect(
         windows: windows
             .map(|w| w.series())
             .filter(|s| !s.windows.is_empty()),
+        wall: start.zip(end).map(|(s, e)| WallSpan::of(s, e)),
     }
 }
 
@@ -447,5 +448,6 @@ pub(crate) fn measured_trial(m: crate::target::Measured, trial: u32, position: u
         generator_bound: false,
         soak: None,
         windows: None,
+        wall: None,
     }
 }

@@ -124,6 +124,7 @@ fn execute(plan: &Plan, targets: Vec<Box<dyn Target>>, stop: Arc<AtomicBool>) ->
             progress: &mut progress,
             live: None,
             verification: None,
+            shard: None,
         },
     );
     (results, updates)

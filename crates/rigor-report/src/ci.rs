@@ -70,11 +70,18 @@ fn cases(results: &Results) -> Vec<Case> {
         }
     }
     // A run cut short fails like a failed target: its exit code is 3.
-    if results.status == rigor_engine::results::RunStatus::Interrupted {
+    if results.status.cut_short() {
         out.push(Case {
             class: format!("{}.run", results.scenario.name),
             name: "run completed".into(),
-            failure: Some("interrupted: the results are partial".into()),
+            failure: Some(match &results.merged {
+                Some(m) if !m.missing.is_empty() => format!(
+                    "incomplete: shard(s) {} of {} missing or failed; the results are partial",
+                    m.missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+                    m.count
+                ),
+                _ => "interrupted: the results are partial".into(),
+            }),
             warning: None,
             skipped: false,
         });
@@ -204,6 +211,8 @@ pub struct MarkdownView {
     pub mode: String,
     /// `--set` and `--only`, when the run changed the file.
     pub changed: Option<String>,
+    /// A shard's part of a sharded run, or what a merge of shards took.
+    pub shards: Vec<String>,
     /// The comparison baseline target.
     pub baseline: Option<String>,
     /// One section per case.
@@ -434,6 +443,7 @@ impl MarkdownView {
             platform: format!("{} ({} cores), {}", env.cpu_model, env.cores, env.os),
             mode: format!("{:?}", s.mode).to_lowercase(),
             changed: crate::view::changes(s),
+            shards: crate::view::shard_lines(results),
             baseline: results.baseline.clone(),
             cases,
             grades,

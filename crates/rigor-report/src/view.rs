@@ -29,6 +29,8 @@ pub struct ReportView {
     pub mode: String,
     /// What the run changed from the file: `--set` overrides and `--only`.
     pub overrides: Option<String>,
+    /// A shard's part of a sharded run, or what a merge of shards took.
+    pub shards: Vec<String>,
     /// Overall verdict label (PASS/WARN/FAIL).
     pub verdict: String,
     /// Overall verdict, coloured for terminals when colour is on.
@@ -230,6 +232,7 @@ impl ReportView {
             status: status(results.status).into(),
             mode: format!("{:?}", results.scenario.mode).to_lowercase(),
             overrides: overrides_line(&results.scenario),
+            shards: shard_lines(results),
             verdict: verdict.label().into(),
             verdict_colored: colored(verdict, color),
             verdict_class: class(verdict).into(),
@@ -683,11 +686,72 @@ fn relative_link(name: &str) -> String {
     }
 }
 
+/// `shard 1/2 of a sharded run: ...` for a shard's results; `merged from
+/// 2 of 2 shards: ...` for a merge's.
+pub(crate) fn shard_lines(results: &Results) -> Vec<String> {
+    use rigor_scenario::units::{format_nanos, significant};
+    let mut out = Vec::new();
+    if let Some(s) = &results.shard {
+        let parts: Vec<String> = results
+            .cases
+            .iter()
+            .filter_map(|c| {
+                let p = c.part?;
+                let rate = p
+                    .rate
+                    .map(|r| format!(" at {}/s", significant(r)))
+                    .unwrap_or_default();
+                Some(match p.concurrency {
+                    0 => format!("{}: nothing to do", c.name),
+                    n => format!("{}: {n} worker(s){rate}", c.name),
+                })
+            })
+            .collect();
+        out.push(format!(
+            "shard {} of a sharded run, its part of each case: {}; merge every shard's results with `rigor merge`",
+            s.shard,
+            parts.join("; ")
+        ));
+        if let Some(at) = &s.start_at {
+            out.push(match s.late_ns {
+                0 => format!("started measuring at --start-at {at}"),
+                late => format!(
+                    "--start-at {at} had passed {} before this shard was ready: it started late",
+                    format_nanos(late as f64)
+                ),
+            });
+        }
+    }
+    if let Some(m) = &results.merged {
+        let overlap = m
+            .min_overlap
+            .map(|o| format!(", every trial's shards measured together for at least {:.1}% of its span", o * 100.0))
+            .unwrap_or_default();
+        out.push(format!(
+            "merged from {} of {} shard(s) ({}): histograms added, rates summed; start skew at most {}{overlap}",
+            m.merged.len(),
+            m.count,
+            if results.environment.hostname.is_empty() {
+                "-".to_string()
+            } else {
+                results.environment.hostname.clone()
+            },
+            format_nanos(m.max_skew_ns as f64)
+        ));
+        if !m.missing.is_empty() {
+            out.push(format!("INCOMPLETE: {}", m.missing_text()));
+        }
+        out.extend(m.notes.iter().cloned());
+    }
+    out
+}
+
 fn status(s: RunStatus) -> &'static str {
     match s {
         RunStatus::Running => "running",
         RunStatus::Complete => "complete",
         RunStatus::Interrupted => "interrupted",
+        RunStatus::Incomplete => "incomplete (shards missing)",
     }
 }
 

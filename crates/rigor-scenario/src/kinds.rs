@@ -76,6 +76,12 @@ pub trait KindSpec {
     /// The configuration results.json records for this target (credentials
     /// are redacted by the engine afterwards; never put a URL's password here).
     fn config(&self) -> Value;
+    /// A server rigor starts for this target (`server: managed`, its own or
+    /// its decision cache's): one per process, so never shared by shards.
+    fn managed_server(&self) -> bool {
+        self.decision_cache()
+            .is_some_and(|c| c.server == Some(crate::model::ServerMode::Managed))
+    }
 }
 
 impl TargetSpec {
@@ -261,6 +267,13 @@ impl KindSpec for LeakSpec {
 
 impl KindSpec for OpaHttpSpec {
     common!("opa-http");
+    fn managed_server(&self) -> bool {
+        self.server == Some(crate::model::ServerMode::Managed)
+            || self
+                .cache
+                .as_ref()
+                .is_some_and(|c| c.server == Some(crate::model::ServerMode::Managed))
+    }
     fn needs(&self) -> Needs {
         POLICY
     }
@@ -353,6 +366,9 @@ impl KindSpec for MokaSpec {
 
 impl KindSpec for RedisSpec {
     common!("redis");
+    fn managed_server(&self) -> bool {
+        self.server == Some(crate::model::ServerMode::Managed)
+    }
     fn needs(&self) -> Needs {
         CACHE_WORKLOAD
     }

@@ -122,6 +122,9 @@ pub struct WorkloadPlan {
     /// Paired comparisons: targets alternate in rounds of this length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub round: Option<Duration>,
+    /// `--shard I/N`: this process runs shard I's part of every case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 fn default_window() -> Duration {
@@ -142,20 +145,38 @@ pub struct CasePlan {
     /// Cache capacity (cache scenarios only).
     #[serde(default)]
     pub capacity: Option<Capacity>,
+    /// In a sharded run: the whole case this shard's part belongs to
+    /// (`concurrency` and `rate` above are this shard's part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole: Option<crate::shard::WholeCase>,
 }
 
 impl CasePlan {
-    /// A label such as `concurrency=2`, `rate=1000/s concurrency=64` or `capacity=1000 concurrency=8`.
+    /// A label such as `concurrency=2`, `rate=1000/s concurrency=64` or
+    /// `capacity=1000 concurrency=8`; a shard's part is named by its whole case.
     pub fn name(&self) -> String {
+        let (concurrency, rate) = self
+            .whole
+            .map_or((self.concurrency, self.rate), |w| (w.concurrency, w.rate));
         let mut out = String::new();
         if let Some(c) = self.capacity {
             out.push_str(&format!("capacity={c} "));
         }
-        if let Some(r) = self.rate {
+        if let Some(r) = rate {
             out.push_str(&format!("rate={}/s ", crate::units::significant(r)));
         }
-        out.push_str(&format!("concurrency={}", self.concurrency));
+        out.push_str(&format!("concurrency={concurrency}"));
         out
+    }
+
+    /// The case's concurrency over all shards.
+    pub fn whole_concurrency(&self) -> u32 {
+        self.whole.map_or(self.concurrency, |w| w.concurrency)
+    }
+
+    /// The case's rate over all shards.
+    pub fn whole_rate(&self) -> Option<f64> {
+        self.whole.map_or(self.rate, |w| w.rate)
     }
 }
 
@@ -175,6 +196,7 @@ impl WorkloadPlan {
                         concurrency,
                         rate: None,
                         capacity,
+                        whole: None,
                     });
                 }
                 for &rate in &self.rate {
@@ -182,11 +204,15 @@ impl WorkloadPlan {
                         concurrency,
                         rate: Some(rate),
                         capacity,
+                        whole: None,
                     });
                 }
             }
         }
-        out
+        match self.shard {
+            Some(shard) => out.into_iter().map(|c| shard.share(c)).collect(),
+            None => out,
+        }
     }
 }
 
@@ -1042,6 +1068,7 @@ impl Builder<'_> {
         });
         Ok(WorkloadPlan {
             round: None,
+            shard: None,
             soak,
             window: if mode == Mode::Quick && v.window.is_none() {
                 window.min(Duration::from_millis(100))

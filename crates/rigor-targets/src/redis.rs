@@ -155,6 +155,21 @@ impl TrialHooks for Redis {
             .lock()
             .map_err(|_| TargetError::Failed("admin connection lock poisoned".into()))?;
         let fail = |what: &str, e: redis::RedisError| self.server.failed(what, e);
+        // A sharded run shares one server: the first shard empties,
+        // preloads and limits it; the others use it as it is (their
+        // warm-up covers the first shard's preload).
+        if let Some(w) = trial.case.whole.filter(|w| w.shard.index > 0) {
+            let entries = rs::dbsize(&mut c).map_err(|e| fail("DBSIZE", e))?;
+            return Ok(Some(CacheState {
+                entries,
+                memory: None,
+                memory_source: format!(
+                    "shard {}: the first shard prepares the shared server (FLUSHDB, preload, limit)",
+                    w.shard
+                ),
+                capacity_note: None,
+            }));
+        }
         rs::reset(&mut c).map_err(|e| fail("FLUSHDB", e))?;
         let base = rs::used_memory(&mut c).map_err(|e| fail("INFO memory", e))?;
         let preload = ks.preload_count(capacity);
