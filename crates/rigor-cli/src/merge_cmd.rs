@@ -40,12 +40,13 @@ pub(crate) fn merge(args: MergeArgs<'_>) -> Result<(), Failure> {
     outputs.check()?;
     let store = store::Store::new(reports);
     let mut files = Vec::new();
+    let mut found = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let before = files.len();
-            find(input, DEPTH, &mut files)
+            let before = found.len();
+            find(input, DEPTH, &mut found)
                 .map_err(|e| Failure::Invalid(format!("cannot read {}: {e}", input.display())))?;
-            if files.len() == before {
+            if found.len() == before {
                 return Err(Failure::Invalid(format!(
                     "{}: no results.json in this folder or {DEPTH} levels below; give the shards' results files or their folders",
                     input.display()
@@ -55,13 +56,24 @@ pub(crate) fn merge(args: MergeArgs<'_>) -> Result<(), Failure> {
             files.push(input.clone());
         }
     }
-    // The merged run's own results are not one of its shards.
     let own = out.join("results.json");
-    files.retain(|f| f != &own);
-    let shards = files
+    let mut shards = files
         .iter()
         .map(|f| Ok((f.display().to_string(), store::read_results(f)?)))
         .collect::<Result<Vec<(String, Results)>, Failure>>()?;
+    // In a folder, an earlier merge's results (the shards' folder often
+    // holds its `merged/`) are not a shard: passed over, said so.
+    for f in found.iter().filter(|f| **f != own) {
+        let r = store::read_results(f)?;
+        if r.merged.is_some() {
+            eprintln!(
+                "rigor: note: {} is a merge's results, not a shard's: left out",
+                f.display()
+            );
+            continue;
+        }
+        shards.push((f.display().to_string(), r));
+    }
     let started = std::time::Instant::now();
     let results = rigor_engine::merge::merge(shards)
         .map_err(|e| Failure::Invalid(format!("cannot merge: {e}")))?;

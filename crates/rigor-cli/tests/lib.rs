@@ -85,6 +85,7 @@ fn results_json(path: &Path) -> serde_json::Value {
 }
 
 mod opa;
+mod shards;
 mod soak;
 
 const RBAC: &str = "package rbac\n\ndefault allow := false\n\nallow if input.user == \"alice\"\n";

@@ -161,8 +161,8 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
         }
         _ => return Err(bad("expected `Z` or an offset such as `+01:00` at the end")),
     };
-    let secs = days_from_civil(y, mo as u32, day as u32) * 86_400 + h * 3600 + mi * 60 + s
-        - offset_s;
+    let secs =
+        days_from_civil(y, mo as u32, day as u32) * 86_400 + h * 3600 + mi * 60 + s - offset_s;
     if secs < 0 {
         return Err(bad("before 1970"));
     }
@@ -215,7 +215,10 @@ mod tests {
     #[test]
     fn rfc3339_round_trips_and_names_what_is_wrong() {
         for days in [0, 11_016, 20_516, 20_791] {
-            assert_eq!(civil_from_days(days_from_civil_of(days)), civil_from_days(days));
+            assert_eq!(
+                civil_from_days(days_from_civil_of(days)),
+                civil_from_days(days)
+            );
         }
         let ns = parse_rfc3339("2026-12-04T15:00:00Z").unwrap();
         assert_eq!(rfc3339_of(ns), "2026-12-04T15:00:00.000Z");
@@ -223,9 +226,20 @@ mod tests {
             parse_rfc3339("2026-12-04T16:00:00.25+01:00").unwrap(),
             ns + 250_000_000
         );
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:01Z").unwrap(), 1_000_000_000);
-        for bad in ["2026-12-04", "2026-13-04T00:00:00Z", "2026-12-04T15:00:00", "tomorrow"] {
-            assert!(parse_rfc3339(bad).unwrap_err().contains("RFC 3339"), "{bad}");
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:01Z").unwrap(),
+            1_000_000_000
+        );
+        for bad in [
+            "2026-12-04",
+            "2026-13-04T00:00:00Z",
+            "2026-12-04T15:00:00",
+            "tomorrow",
+        ] {
+            assert!(
+                parse_rfc3339(bad).unwrap_err().contains("RFC 3339"),
+                "{bad}"
+            );
         }
     }
 

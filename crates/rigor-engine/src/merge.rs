@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::results::*;
 use crate::stats::{self, new_histogram};
-use crate::trial::{cache_metrics, eval_share, hit_ratio, kind_metrics, sample_metrics, service_metrics};
+use crate::trial::{
+    cache_metrics, eval_share, hit_ratio, kind_metrics, sample_metrics, service_metrics,
+};
 
 /// What a merge did: the shards it took, the ones it lacked, and how well
 /// their trials overlapped.
@@ -87,7 +89,9 @@ pub struct TrialSkew {
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     /// Nothing to merge.
-    #[error("no results to merge: give the shards' results.json files or the folders holding them")]
+    #[error(
+        "no results to merge: give the shards' results.json files or the folders holding them"
+    )]
     Empty,
     /// A file that is not one shard's results, or shards that do not belong together.
     #[error("{file}: {message}")]
@@ -223,7 +227,10 @@ pub fn merge(mut shards: Vec<(String, Results)>) -> Result<Results, MergeError> 
         ));
     }
     if first.alloc_profile.is_some() {
-        notes.push("the allocation profiles stay in each shard's results: a merge does not add them".into());
+        notes.push(
+            "the allocation profiles stay in each shard's results: a merge does not add them"
+                .into(),
+        );
     }
     out.alloc_profile = None;
     out.artifacts = Vec::new();
@@ -305,7 +312,11 @@ fn check(shards: &[(String, Results)]) -> Result<(), MergeError> {
                     first.scenario.fingerprint.as_deref().unwrap_or("-")
                 ),
             ),
-            ("rigor version", r.rigor_version.clone(), first.rigor_version.clone()),
+            (
+                "rigor version",
+                r.rigor_version.clone(),
+                first.rigor_version.clone(),
+            ),
             (
                 "mode",
                 format!("{:?}", r.scenario.mode),
@@ -316,11 +327,7 @@ fn check(shards: &[(String, Results)]) -> Result<(), MergeError> {
                 s.shard.count.to_string(),
                 first_shard.map_or("-".into(), |n| n.to_string()),
             ),
-            (
-                "targets",
-                ids(r).join(", "),
-                ids(first).join(", "),
-            ),
+            ("targets", ids(r).join(", "), ids(first).join(", ")),
         ];
         for (what, this, theirs) in same {
             if this != theirs {
@@ -461,8 +468,11 @@ pub(crate) fn merge_trial(of: &[&TrialResult]) -> Result<TrialResult, String> {
         names
             .into_iter()
             .map(|name| {
-                add_all(of.iter().filter_map(|t| pick(t).get(name).map(String::as_str)))
-                    .map(|h| (name.clone(), h.unwrap_or_else(new_histogram)))
+                add_all(
+                    of.iter()
+                        .filter_map(|t| pick(t).get(name).map(String::as_str)),
+                )
+                .map(|h| (name.clone(), h.unwrap_or_else(new_histogram)))
             })
             .collect::<Result<BTreeMap<String, hdrhistogram::Histogram<u64>>, String>>()
     };
@@ -492,10 +502,7 @@ pub(crate) fn merge_trial(of: &[&TrialResult]) -> Result<TrialResult, String> {
             }
         }
     }
-    kind_metrics(
-        kinds.iter().map(|(name, h)| (h, name.as_str())),
-        &mut m,
-    );
+    kind_metrics(kinds.iter().map(|(name, h)| (h, name.as_str())), &mut m);
     service_metrics(service.as_ref(), &mut m);
     for (name, h) in &samples {
         sample_metrics(name, h, &mut m);
@@ -509,7 +516,11 @@ pub(crate) fn merge_trial(of: &[&TrialResult]) -> Result<TrialResult, String> {
         );
     }
     hit_ratio(&kind_counts, &mut m);
-    cache_metrics(first.cache_before.as_ref(), first.cache_after.as_ref(), &mut m);
+    cache_metrics(
+        first.cache_before.as_ref(),
+        first.cache_after.as_ref(),
+        &mut m,
+    );
     let names: BTreeSet<&String> = of.iter().flat_map(|t| t.metrics.keys()).collect();
     for name in names {
         let values = of
@@ -543,13 +554,10 @@ pub(crate) fn merge_trial(of: &[&TrialResult]) -> Result<TrialResult, String> {
             messages.push(msg.clone());
         }
     }
-    let wall = of
-        .iter()
-        .filter_map(|t| t.wall)
-        .reduce(|a, b| WallSpan {
-            start_ns: a.start_ns.min(b.start_ns),
-            end_ns: a.end_ns.max(b.end_ns),
-        });
+    let wall = of.iter().filter_map(|t| t.wall).reduce(|a, b| WallSpan {
+        start_ns: a.start_ns.min(b.start_ns),
+        end_ns: a.end_ns.max(b.end_ns),
+    });
     // A soak's growth is one process's: the worst shard's samples and fits.
     let soak = of
         .iter()
@@ -608,16 +616,17 @@ fn merge_windows(of: &[&TrialResult]) -> Option<crate::windows::WindowSeries> {
     }
     let longest = series.iter().map(|s| s.windows.len()).max()?;
     let mut out = first;
-    out.windows.resize_with(longest, || crate::windows::WindowResult {
-        t_ns: 0,
-        span_ns: 0,
-        operations: 0,
-        errors: 0,
-        throughput: 0.0,
-        p50: None,
-        p99: None,
-        max: None,
-    });
+    out.windows
+        .resize_with(longest, || crate::windows::WindowResult {
+            t_ns: 0,
+            span_ns: 0,
+            operations: 0,
+            errors: 0,
+            throughput: 0.0,
+            p50: None,
+            p99: None,
+            max: None,
+        });
     for (i, w) in out.windows.iter_mut().enumerate() {
         let all: Vec<&crate::windows::WindowResult> =
             series.iter().filter_map(|s| s.windows.get(i)).collect();
@@ -675,7 +684,13 @@ mod tests {
 
     #[test]
     fn one_shard_merges_to_itself() {
-        let mut t = trial(0, 1000, 3, &[("throughput", 5000.0), ("memory.bytes_per_op", 48.0)], &[100, 200, 300, 5000]);
+        let mut t = trial(
+            0,
+            1000,
+            3,
+            &[("throughput", 5000.0), ("memory.bytes_per_op", 48.0)],
+            &[100, 200, 300, 5000],
+        );
         t.metrics.insert("memory.peak_resident".into(), 1e6);
         let merged = merge_trial(&[&t]).unwrap();
         for (k, v) in &t.metrics {
@@ -689,12 +704,32 @@ mod tests {
     #[test]
     fn shards_add_counts_and_rates_and_pool_latencies_exactly() {
         let a = with_wall(
-            trial(0, 1000, 2, &[("throughput", 1000.0), ("memory.bytes_per_op", 10.0), ("memory.peak_resident", 5.0)], &[100, 100, 100, 100]),
+            trial(
+                0,
+                1000,
+                2,
+                &[
+                    ("throughput", 1000.0),
+                    ("memory.bytes_per_op", 10.0),
+                    ("memory.peak_resident", 5.0),
+                ],
+                &[100, 100, 100, 100],
+            ),
             1_000,
             1_000_001_000,
         );
         let b = with_wall(
-            trial(0, 3000, 0, &[("throughput", 3000.0), ("memory.bytes_per_op", 30.0), ("memory.peak_resident", 7.0)], &[1000, 1000, 1000, 1000]),
+            trial(
+                0,
+                3000,
+                0,
+                &[
+                    ("throughput", 3000.0),
+                    ("memory.bytes_per_op", 30.0),
+                    ("memory.peak_resident", 7.0),
+                ],
+                &[1000, 1000, 1000, 1000],
+            ),
             1_500,
             1_000_002_000,
         );

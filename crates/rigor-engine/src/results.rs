@@ -538,7 +538,8 @@ impl WallSpan {
     /// The wall-clock span of `[start, end]` measured on the monotonic clock.
     pub fn of(start: std::time::Instant, end: std::time::Instant) -> WallSpan {
         let (now, wall) = (std::time::Instant::now(), Self::now_ns());
-        let back = |t: std::time::Instant| wall.saturating_sub(now.duration_since(t).as_nanos() as u64);
+        let back =
+            |t: std::time::Instant| wall.saturating_sub(now.duration_since(t).as_nanos() as u64);
         WallSpan {
             start_ns: back(start),
             end_ns: back(end),

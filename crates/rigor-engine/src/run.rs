@@ -188,10 +188,7 @@ pub fn run(
             done += workload.trials as usize * targets.len();
             (ctx.progress)(&format!(
                 "shard {}: nothing to do in {}: its {} worker(s) go to the first {} shard(s)",
-                whole.shard,
-                results.cases[case].name,
-                whole.concurrency,
-                whole.concurrency
+                whole.shard, results.cases[case].name, whole.concurrency, whole.concurrency
             ));
             continue;
         }
@@ -376,12 +373,7 @@ pub fn run(
 
 /// Waits until `at` (ns since the Unix epoch), or a stop; returns how late
 /// the shard was for it (0 when it waited).
-fn wait_until(
-    at: u64,
-    stop: &AtomicBool,
-    progress: &mut dyn FnMut(&str),
-    shard: &ShardRun,
-) -> u64 {
+fn wait_until(at: u64, stop: &AtomicBool, progress: &mut dyn FnMut(&str), shard: &ShardRun) -> u64 {
     let now = WallSpan::now_ns();
     if now >= at {
         let late = now - at;

@@ -77,7 +77,11 @@ fn cases(results: &Results) -> Vec<Case> {
             failure: Some(match &results.merged {
                 Some(m) if !m.missing.is_empty() => format!(
                     "incomplete: shard(s) {} of {} missing or failed; the results are partial",
-                    m.missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+                    m.missing
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     m.count
                 ),
                 _ => "interrupted: the results are partial".into(),

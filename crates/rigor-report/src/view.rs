@@ -725,7 +725,12 @@ pub(crate) fn shard_lines(results: &Results) -> Vec<String> {
     if let Some(m) = &results.merged {
         let overlap = m
             .min_overlap
-            .map(|o| format!(", every trial's shards measured together for at least {:.1}% of its span", o * 100.0))
+            .map(|o| {
+                format!(
+                    ", every trial's shards measured together for at least {:.1}% of its span",
+                    o * 100.0
+                )
+            })
             .unwrap_or_default();
         out.push(format!(
             "merged from {} of {} shard(s) ({}): histograms added, rates summed; start skew at most {}{overlap}",

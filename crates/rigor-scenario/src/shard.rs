@@ -80,9 +80,13 @@ impl Shard {
         } else {
             0
         };
-        let rate = case
-            .rate
-            .map(|r| if concurrency > 0 { r / active as f64 } else { 0.0 });
+        let rate = case.rate.map(|r| {
+            if concurrency > 0 {
+                r / active as f64
+            } else {
+                0.0
+            }
+        });
         CasePlan {
             concurrency,
             rate,
@@ -147,10 +151,7 @@ mod tests {
 
     #[test]
     fn shards_parse_and_refuse_what_is_not_one() {
-        assert_eq!(
-            "1/4".parse::<Shard>(),
-            Ok(Shard { index: 1, count: 4 })
-        );
+        assert_eq!("1/4".parse::<Shard>(), Ok(Shard { index: 1, count: 4 }));
         for bad in ["4/4", "0/0", "1", "a/2", "-1/2", ""] {
             let e = bad.parse::<Shard>().unwrap_err();
             assert!(e.contains("I/N"), "{bad}: {e}");
@@ -180,8 +181,15 @@ mod tests {
 
     #[test]
     fn every_shard_draws_its_own_seed_and_one_shard_keeps_the_scenarios() {
-        let seeds: std::collections::BTreeSet<u64> =
-            (0..16).map(|i| Shard { index: i, count: 16 }.seed(1)).collect();
+        let seeds: std::collections::BTreeSet<u64> = (0..16)
+            .map(|i| {
+                Shard {
+                    index: i,
+                    count: 16,
+                }
+                .seed(1)
+            })
+            .collect();
         assert_eq!(seeds.len(), 16);
         assert!(!seeds.contains(&1));
         assert_eq!(Shard { index: 0, count: 1 }.seed(7), 7);
