@@ -74,8 +74,9 @@ pub(crate) enum Command {
         /// Run shard I (from 0) of N: each case's concurrency and rate are
         /// split across the N shards, each with its own seed; merge the N
         /// results with `rigor merge`. Targets must use `url:` servers or
-        /// run in process.
-        #[arg(long, value_name = "I/N")]
+        /// run in process. A shard grades nothing: its merge grades the
+        /// whole (and takes --baseline).
+        #[arg(long, value_name = "I/N", conflicts_with_all = ["baseline", "save_baseline"])]
         shard: Option<rigor_scenario::shard::Shard>,
         /// Wait until this instant (RFC 3339, e.g. `2026-12-04T15:00:00Z`)
         /// before the first warm-up, so that every shard's trials overlap.

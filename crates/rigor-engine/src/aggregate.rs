@@ -34,6 +34,7 @@ fn add_encoded(
 /// every trial and a merge of shards summarise alike.
 pub(crate) fn summarize(results: &mut Results) {
     let mut verdict = Verdict::Pass;
+    let shard = results.shard.is_some();
     for case in &mut results.cases {
         for (t, info) in case.targets.iter_mut().zip(&results.targets) {
             let setup = &info.setup;
@@ -56,7 +57,8 @@ pub(crate) fn summarize(results: &mut Results) {
                 .or_else(|| t.stats.get("latency.mean"))
                 .and_then(|s| s.cv);
             t.noisy = noise.is_some_and(|cv| cv > results.regression_config.noisy_cv);
-            t.grades = if t.trials.is_empty() {
+            // A shard measured a part of each case: its merge grades the whole.
+            t.grades = if t.trials.is_empty() || shard {
                 Vec::new()
             } else {
                 grades(&info.thresholds, &m, &t.stats, &t.trials)
@@ -69,7 +71,11 @@ pub(crate) fn summarize(results: &mut Results) {
     }
     results.verdict = verdict;
     ratios(results);
-    results.paired = crate::paired::report(results);
+    results.paired = if shard {
+        None
+    } else {
+        crate::paired::report(results)
+    };
 }
 
 /// A target's summary metrics from its trials (each metric combined as the

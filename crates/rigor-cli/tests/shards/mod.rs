@@ -102,6 +102,11 @@ fn shards_against_rigor_serve_and_redis_merge_exactly() {
     let info = |s: usize| parts[s].shard.clone().unwrap();
     assert_eq!(info(0).scenario_seed, info(1).scenario_seed);
     assert_eq!(info(0).start_at, info(1).start_at);
+    // A shard grades nothing: its merge grades the whole.
+    assert!(parts.iter().all(|p| p
+        .cases
+        .iter()
+        .all(|c| c.targets.iter().all(|t| t.grades.is_empty()))));
 
     let out = r.run(&["merge", "shards", "--out", "merged"]).expect(0);
     assert!(
