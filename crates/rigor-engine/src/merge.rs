@@ -616,6 +616,7 @@ fn merge_windows(of: &[&TrialResult]) -> Option<crate::windows::WindowSeries> {
     }
     let longest = series.iter().map(|s| s.windows.len()).max()?;
     let mut out = first;
+    out.shards = Some(series.len() as u32);
     out.windows
         .resize_with(longest, || crate::windows::WindowResult {
             t_ns: 0,

@@ -156,6 +156,17 @@ pub fn run(
         rigor_scenario::plan::Stop::Iterations(_) => None,
     };
     let mut done = 0;
+    // A sharded run with a common start re-aligns every trial to a shared
+    // schedule (one slot per case, trial and target, in plan order), so
+    // shards' trials stay together instead of drifting apart by their
+    // setup times; duration-stopped, unpaired runs only.
+    let schedule = match (&ctx.shard, workload.stop, workload.round) {
+        (Some((_, Some(at))), rigor_scenario::plan::Stop::Duration(d), None) => {
+            Some((*at, slot(workload.warmup + d)))
+        }
+        _ => None,
+    };
+    let mut unit: u64 = 0;
     'cases: for case_plan in cases {
         results.cases.push(CaseResult {
             name: case_plan.name(),
@@ -186,6 +197,7 @@ pub fn run(
         let case = results.cases.len() - 1;
         if let Some(whole) = case_plan.whole.filter(|_| case_plan.concurrency == 0) {
             done += workload.trials as usize * targets.len();
+            unit += u64::from(workload.trials) * targets.len() as u64;
             (ctx.progress)(&format!(
                 "shard {}: nothing to do in {}: its {} worker(s) go to the first {} shard(s)",
                 whole.shard, results.cases[case].name, whole.concurrency, whole.concurrency
@@ -224,6 +236,8 @@ pub fn run(
             let order = trial_order(targets.len(), trial, workload.seed);
             for (position, &index) in order.iter().enumerate() {
                 let prepared = &targets[index];
+                let slot_start = schedule.map(|(at, slot)| at + unit * slot);
+                unit += 1;
                 if results.cases[case].targets[index].error.is_some() {
                     continue;
                 }
@@ -249,6 +263,9 @@ pub fn run(
                     .map_err(|e| e.to_string())
                     .and_then(|before| {
                         let counters = target.server_counters();
+                        if let Some(at) = slot_start {
+                            wait_for(at, &ctx.stop);
+                        }
                         let began = WallSpan::now_ns();
                         let trial_result = match target.workers() {
                             Workers::SelfTimed(t) => t
@@ -391,13 +408,27 @@ fn wait_until(at: u64, stop: &AtomicBool, progress: &mut dyn FnMut(&str), shard:
         rigor_scenario::units::format_nanos((at - now) as f64),
         crate::env::rfc3339_of(at)
     ));
+    wait_for(at, stop);
+    0
+}
+
+/// Sleeps until `at` (ns since the Unix epoch) or a stop.
+fn wait_for(at: u64, stop: &AtomicBool) {
     loop {
         let now = WallSpan::now_ns();
         if now >= at || stop.load(Ordering::Relaxed) {
-            return 0;
+            return;
         }
         std::thread::sleep(std::time::Duration::from_nanos((at - now).min(50_000_000)));
     }
+}
+
+/// One (case, trial, target)'s slot in a sharded run's shared schedule:
+/// its warm-up and measuring plus room for the setup between trials
+/// (preloads, probes, reading server counters): 250ms and a tenth.
+fn slot(measured: std::time::Duration) -> u64 {
+    let ns = measured.as_nanos() as u64;
+    ns + 250_000_000 + ns / 10
 }
 
 /// The targets' order in a trial: randomised ABBA blocks. Trials 2k and

@@ -303,6 +303,10 @@ pub struct WindowSeries {
     pub width_ns: u64,
     /// The windows in time order, from the first measured operation.
     pub windows: Vec<WindowResult>,
+    /// Merged from this many shards: operations and throughput are their
+    /// sums, latencies the worst shard's in each window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
 }
 
 /// One window of a trial, over all its workers.
@@ -370,6 +374,7 @@ impl Windows {
         WindowSeries {
             width_ns: width,
             windows,
+            shards: None,
         }
     }
 }

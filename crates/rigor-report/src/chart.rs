@@ -698,8 +698,16 @@ pub fn window_charts(case: &CaseResult) -> Vec<TimeChart> {
         rate,
         &marks,
     ));
+    // A merge of shards keeps each window's figures, not its histogram.
+    let worst_of = case
+        .targets
+        .iter()
+        .flat_map(|t| &t.trials)
+        .find_map(|tr| tr.windows.as_ref()?.shards)
+        .map(|n| format!("; the worst of {n} shards per window"))
+        .unwrap_or_default();
     out.extend(time_chart(
-        &format!("p99 latency over time ({width} windows)"),
+        &format!("p99 latency over time ({width} windows{worst_of})"),
         "p99 latency per window",
         YAxis::Nanos,
         p99,
