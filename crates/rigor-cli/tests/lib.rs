@@ -2712,6 +2712,15 @@ fn paired_rounds_catch_a_slower_version_and_pass_an_identical_one() {
             assert!(trial.elapsed_ns > 250_000_000 && trial.elapsed_ns < 450_000_000);
         }
     }
+    // Every round keeps its own latency histogram's figures: a spin's
+    // median is its service time (within the histogram's 3.2%, plus the
+    // loop's cost), the slow one's 1.5 times the others'.
+    for r in case.rounds.iter().flatten() {
+        let (p50, p99, max) = (r.p50_ns.unwrap(), r.p99_ns.unwrap(), r.max_ns.unwrap());
+        assert!(p50 <= p99 && p99 <= max, "{r:?}");
+        let service = [20_000.0, 20_000.0, 30_000.0][r.target as usize];
+        assert!(p50 > service * 0.96 && p50 < service * 1.2, "{r:?}");
+    }
     // ABBA: in each block of 6 rounds every target runs twice.
     for block in case.rounds[0].chunks(6) {
         for t in 0..3 {

@@ -226,6 +226,29 @@ impl Windows {
         }
     }
 
+    /// Records one operation of `ns` into window `index` directly (paired
+    /// rounds: a round's operations belong to it even when the last one
+    /// ends past its edge). An index past the room is dropped.
+    #[inline(always)]
+    pub(crate) fn record_in(&mut self, index: usize, ns: u64, ok: bool) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            if ok {
+                slot.ok += 1;
+                let c = &mut slot.counts[bucket(ns)];
+                *c = c.saturating_add(1);
+            } else {
+                slot.errors += 1;
+            }
+        }
+    }
+
+    /// Each window's median, 99th percentile and highest bucket end, ns.
+    pub(crate) fn percentiles(&self) -> impl Iterator<Item = [Option<f64>; 3]> + '_ {
+        self.slots
+            .iter()
+            .map(|s| [s.quantile(0.5), s.quantile(0.99), s.max()])
+    }
+
     /// Moves to the window holding `at`, merging neighbours when out of room.
     #[cold]
     #[inline(never)]
