@@ -76,6 +76,10 @@ pub trait KindSpec {
     /// The configuration results.json records for this target (credentials
     /// are redacted by the engine afterwards; never put a URL's password here).
     fn config(&self) -> Value;
+    /// The server this target uploads its policy to (`upload: true`), if any.
+    fn uploads_to(&self) -> Option<&str> {
+        None
+    }
     /// A server rigor starts for this target (`server: managed`, its own or
     /// its decision cache's): one per process, so never shared by shards.
     fn managed_server(&self) -> bool {
@@ -267,6 +271,12 @@ impl KindSpec for LeakSpec {
 
 impl KindSpec for OpaHttpSpec {
     common!("opa-http");
+    fn uploads_to(&self) -> Option<&str> {
+        self.url.as_deref().filter(|_| self.upload)
+    }
+    fn own_policy(&self) -> Option<&crate::model::Policy> {
+        self.policy.as_ref()
+    }
     fn managed_server(&self) -> bool {
         self.server == Some(crate::model::ServerMode::Managed)
             || self
@@ -334,6 +344,9 @@ impl KindSpec for OpaHttpSpec {
 
 impl KindSpec for OpaBenchSpec {
     common!("opa-bench");
+    fn own_policy(&self) -> Option<&crate::model::Policy> {
+        self.policy.as_ref()
+    }
     fn needs(&self) -> Needs {
         POLICY
     }

@@ -747,6 +747,13 @@ pub struct OpaHttpSpec {
     /// Per-request timeout (default `5s`); a request that takes longer is an error.
     #[serde(default)]
     pub timeout: Option<Dur>,
+    /// This target's own policy (files, data, query, rego_v0), instead of
+    /// the scenario's: two versions of a policy are two targets. With
+    /// `server: managed` each target's OPA loads its own; with `upload`,
+    /// give each version a server of its own (uploads to one server
+    /// replace each other). Paths are relative to the scenario file.
+    #[serde(default)]
+    pub policy: Option<Policy>,
     /// A decision cache in front of the server: a hit answers without a request.
     #[serde(default)]
     pub cache: Option<DecisionCacheSpec>,
@@ -771,6 +778,10 @@ pub struct OpaBenchSpec {
     /// per-iteration bookkeeping.
     #[serde(default)]
     pub max_inputs: Option<usize>,
+    /// This target's own policy (files, data, query, rego_v0), instead of
+    /// the scenario's: two versions of a policy are two targets. Paths are relative to the scenario file.
+    #[serde(default)]
+    pub policy: Option<Policy>,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,

@@ -1165,6 +1165,25 @@ impl Builder<'_> {
                 })?),
                 None => None,
             };
+            // Two versions uploaded to one server replace each other: one
+            // target would measure the other's policy.
+            if let Some(url) = spec.as_kind().uploads_to() {
+                if let Some(other) = out
+                    .iter()
+                    .find(|o| o.spec.as_kind().uploads_to() == Some(url) && o.policy != policy)
+                {
+                    return Err(self
+                        .error(
+                            t,
+                            format!(
+                                "target `{id}` uploads a policy to {} where `{}` uploads another: the second upload would replace the first",
+                                crate::redact::redact_credentials(url),
+                                other.id()
+                            ),
+                        )
+                        .with_help("give each version its own server (`server: managed`, or another `url`)"));
+                }
+            }
             out.push(TargetPlan {
                 spec,
                 thresholds,

@@ -419,10 +419,10 @@ impl Kind for Factory {
 
     fn build(
         spec: &OpaBenchSpec,
-        _: &TargetPlan,
+        target: &TargetPlan,
         plan: &Plan,
     ) -> Result<Box<dyn Target>, TargetError> {
-        let policy = policy(plan)?;
+        let policy = policy(target, plan)?;
         if !plan.workload.rate.is_empty() {
             return Err(TargetError::Invalid(
                 "opa-bench runs Go's closed benchmark loop; it has no rate mode: drop `rate:` or this target".into(),
@@ -469,14 +469,14 @@ impl Kind for Factory {
     }
 
     /// Offline: the binary is there and the policy is one.
-    fn check(spec: &OpaBenchSpec, _: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        Opa::find(spec.opa_binary.as_deref())?.check(policy(plan)?)
+    fn check(spec: &OpaBenchSpec, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        Opa::find(spec.opa_binary.as_deref())?.check(policy(target, plan)?)
     }
 }
 
-/// The scenario's policy.
-fn policy(plan: &Plan) -> Result<&PolicyPlan, TargetError> {
-    plan.policy.as_ref().ok_or_else(|| {
+/// The target's own policy, else the scenario's.
+fn policy<'a>(target: &'a TargetPlan, plan: &'a Plan) -> Result<&'a PolicyPlan, TargetError> {
+    target.policy(plan).ok_or_else(|| {
         TargetError::Invalid(
             "the scenario has no `policy:` (opa-bench benchmarks its query)".into(),
         )

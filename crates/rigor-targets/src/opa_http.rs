@@ -683,10 +683,10 @@ impl Kind for Factory {
 
     fn build(
         spec: &OpaHttpSpec,
-        _: &TargetPlan,
+        target: &TargetPlan,
         plan: &Plan,
     ) -> Result<Box<dyn Target>, TargetError> {
-        let policy = Self::policy(plan)?;
+        let policy = Self::policy(target, plan)?;
         let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
         let mut target = OpaHttp::new(spec, policy, &inputs)?;
         target.order = plan.inputs_order;
@@ -705,10 +705,10 @@ impl Kind for Factory {
     /// every decision, as `run` does. A server at `url:` is not asked.
     fn offline_decider(
         spec: &OpaHttpSpec,
-        _: &TargetPlan,
+        target: &TargetPlan,
         plan: &Plan,
     ) -> Result<Option<Box<dyn Target>>, TargetError> {
-        let policy = Self::policy(plan)?;
+        let policy = Self::policy(target, plan)?;
         if spec.server.is_none() || spec.cache.is_some() {
             return Ok(None);
         }
@@ -718,8 +718,8 @@ impl Kind for Factory {
 
     /// The URL and the policy offline; whether the server answers is the
     /// run's business. A managed server needs the `opa` binary.
-    fn check(spec: &OpaHttpSpec, _: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
-        let policy = Self::policy(plan)?;
+    fn check(spec: &OpaHttpSpec, target: &TargetPlan, plan: &Plan) -> Result<(), TargetError> {
+        let policy = Self::policy(target, plan)?;
         match &spec.url {
             Some(url) => parse_url(url).map(|_| ()).map_err(TargetError::Invalid),
             None => Opa::find(spec.opa_binary.as_deref())?.check(policy),
@@ -728,8 +728,9 @@ impl Kind for Factory {
 }
 
 impl Factory {
-    fn policy(plan: &Plan) -> Result<&PolicyPlan, TargetError> {
-        plan.policy.as_ref().ok_or_else(|| {
+    /// The target's own policy, else the scenario's.
+    fn policy<'a>(target: &'a TargetPlan, plan: &'a Plan) -> Result<&'a PolicyPlan, TargetError> {
+        target.policy(plan).ok_or_else(|| {
             TargetError::Invalid(
                 "the scenario has no `policy:` (its `query` names the rule to ask for)".into(),
             )

@@ -311,3 +311,58 @@ fn opa_http_needs_exactly_one_server() {
         );
     }
 }
+
+/// OPA targets take their own `policy:` too: two managed OPAs, each
+/// started with its own version, answer as their versions say (the gate
+/// sees the difference; `verify: warn` measures both). Two versions
+/// uploaded to one server are refused before anything runs.
+#[test]
+fn opa_targets_carry_their_own_policies() {
+    require_opa();
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    r.file(
+        "q.rego",
+        "package rbac\n\ndefault allow := false\n\nallow if input.user == \"bob\"\n",
+    );
+    r.file(
+        "s.yaml",
+        "name: own\npolicy: {files: [p.rego], query: data.rbac.allow}\n\
+         inputs: [{inline: {user: alice}}, {inline: {user: bob}}]\n\
+         workload: {concurrency: 1, warmup: 50ms, duration: 200ms}\nverify: warn\n\
+         targets:\n\
+         \x20 - {id: v1, kind: opa-http, server: managed}\n\
+         \x20 - {id: v2, kind: opa-http, server: managed, policy: {files: [q.rego], query: data.rbac.allow}}\n\
+         \x20 - {id: v2-bench, kind: opa-bench, max_inputs: 2, policy: {files: [q.rego], query: data.rbac.allow}}\n",
+    );
+    r.run(&["run", "s.yaml", "--out", "o", "--mode", "quick"])
+        .expect(0);
+    let res = results(&r.path("o/results.json"));
+    let v = res.verification.as_ref().unwrap();
+    assert_eq!(v.disagreements, 2, "{v:?}");
+    for a in &v.answers {
+        let (v1, v2, bench) = (&a.answers["v1"], &a.answers["v2"], &a.answers["v2-bench"]);
+        assert_ne!(v1, v2, "{a:?}");
+        assert_eq!(v2, bench, "{a:?}");
+    }
+    assert!(res.cases[0]
+        .targets
+        .iter()
+        .all(|t| t.error.is_none() && !t.trials.is_empty()));
+
+    r.file(
+        "shared.yaml",
+        "name: shared\npolicy: {files: [p.rego], query: data.rbac.allow}\n\
+         inputs: [{inline: {user: alice}}]\nworkload: {duration: 100ms}\n\
+         targets:\n\
+         \x20 - {id: v1, kind: opa-http, url: 'http://127.0.0.1:1', upload: true}\n\
+         \x20 - {id: v2, kind: opa-http, url: 'http://127.0.0.1:1', upload: true, policy: {files: [q.rego], query: data.rbac.allow}}\n",
+    );
+    let out = r.run(&["run", "shared.yaml"]).expect(2);
+    assert!(
+        out.stderr.contains("would replace the first") && out.stderr.contains("`v1`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("shared.yaml:7:"), "{}", out.stderr);
+}
