@@ -150,6 +150,7 @@ pub(crate) fn trial(
             .map(|h| h.join().unwrap_or_else(|_| Err("a worker panicked".into())))
             .collect::<Result<Vec<_>, String>>()
     })?;
+    crate::alloc_profile::set_tag(0);
     let mut rounds: Vec<Round> = order[warm..]
         .iter()
         .map(|&t| Round {
@@ -238,6 +239,8 @@ fn rounds_thread(
         }
         let end = t0 + round * (k as u32 + 1);
         let measured = k >= warm;
+        // `--mode profile` attributes allocations to the target whose round it is.
+        crate::alloc_profile::set_tag(t as u32 + 1);
         let worker = workers[t].as_mut();
         let (b0, a0) = (bytes.get(), alloc::thread_allocs());
         let mut before = Instant::now();
