@@ -2919,3 +2919,75 @@ fn benchstat_agrees_with_the_paired_comparison() {
         "{row} vs {check:?}"
     );
 }
+
+/// Paired rounds take servers too: two `opa-http` targets against two
+/// `rigor serve`s and a `redis` target, alternating with an embedded
+/// engine; each thread connects before the clock starts, every round's
+/// operations are accounted, and identical servers are not told apart.
+#[test]
+fn paired_rounds_alternate_servers_and_engines() {
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    let (a, b) = (
+        Served::start(r.dir.path(), None),
+        Served::start(r.dir.path(), None),
+    );
+    let port = free_port();
+    let _redis = start_redis(port, &[]);
+    r.file(
+        "s.yaml",
+        &format!(
+            "name: pair-http\npolicy: {{files: [p.rego], query: data.rbac.allow}}\n\
+             inputs: [{{inline: {{user: alice}}}}, {{inline: {{user: bob}}}}]\n\
+             workload: {{concurrency: 2, warmup: 100ms, duration: 1s, trials: 2, round: 10ms}}\n\
+             targets:\n\
+             \x20 - {{id: a, kind: opa-http, url: '{}', upload: true}}\n\
+             \x20 - {{id: b, kind: opa-http, url: '{}', upload: true}}\n\
+             \x20 - {{id: embedded, kind: regorus}}\n\
+             compare: {{baseline: a, paired: true}}\nregression: {{threshold: 25%}}\n",
+            a.url, b.url
+        ),
+    );
+    let out = r.run(&["run", "s.yaml", "--out", "o"]);
+    let res = results(&r.path("o/results.json"));
+    assert!(res.errors.is_empty(), "{:?}\n{}", res.errors, out.stderr);
+    let p = res.paired.as_ref().expect("a paired report");
+    let check = |id: &str| p.checks.iter().find(|c| c.target == id).expect(id);
+    assert_ne!(check("b").verdict, Verdict::Fail, "{:?}", check("b"));
+    // In process is faster than over HTTP: far beyond any threshold.
+    assert!(check("embedded").change < -0.5, "{:?}", check("embedded"));
+    let case = &res.cases[0];
+    for (i, t) in case.targets.iter().enumerate() {
+        for (trial, rounds) in t.trials.iter().zip(&case.rounds) {
+            let ops: u64 = rounds
+                .iter()
+                .filter(|r| r.target as usize == i)
+                .map(|r| r.operations)
+                .sum();
+            assert!(ops > 0 && ops == trial.operations, "{}", t.id);
+        }
+    }
+    // A Redis takes rounds beside an in-process cache.
+    r.file(
+        "c.yaml",
+        &format!(
+            "name: pair-cache\ncache: {{keys: 1000, distribution: uniform, value_size: 32B, preload: true}}\n\
+             workload: {{concurrency: 1, warmup: 100ms, duration: 500ms, round: 10ms}}\n\
+             targets:\n\
+             \x20 - {{id: moka, kind: moka}}\n\
+             \x20 - {{id: redis, kind: redis, url: 'redis://127.0.0.1:{port}', flush: true}}\n\
+             compare: {{baseline: moka, paired: true}}\n"
+        ),
+    );
+    r.run(&["run", "c.yaml", "--out", "c"]);
+    let res = results(&r.path("c/results.json"));
+    assert!(res.errors.is_empty(), "{:?}", res.errors);
+    let redis = &res.cases[0].targets[1];
+    assert!(redis.trials[0].operations > 0);
+    assert!(
+        redis.metrics["cache.hit_ratio"] > 0.99,
+        "{:?}",
+        redis.metrics
+    );
+    assert!(res.paired.as_ref().unwrap().checks[0].change > 0.5);
+}

@@ -8,8 +8,12 @@
 //!   shared round edges (`workload.round`), in seeded ABBA blocks (a random
 //!   order of the targets, then its reverse), so a linear drift within a
 //!   block adds the same to each target.
-//! - Blocking in-process targets in closed loop only: a round is too short
-//!   to open connections or pace a schedule in.
+//! - Closed loop only: a round is too short to pace a schedule in. Each
+//!   thread runs one single-threaded runtime with one task that calls its
+//!   workers in turn: a blocking worker's call runs in place, an async
+//!   worker's (opa-http, redis) is awaited, so servers are compared in
+//!   rounds as in-process engines are. Async workers connect before the
+//!   clock starts; a self-timed tool (`opa bench`) cannot take rounds.
 //! - Per round and per target the thread counts operations, failures and
 //!   the time inside operations (one clock read per operation, as the
 //!   closed loop), and adds each latency to the round's own small
@@ -87,11 +91,11 @@ pub(crate) fn trial(
     stop: &Arc<AtomicBool>,
 ) -> Result<PairedTrial, String> {
     let n = targets.len();
-    let blocking: Vec<_> = targets
+    let makers: Vec<Workers<'_>> = targets
         .iter()
         .map(|t| match t.workers() {
-            Workers::Blocking(b) => Ok(b),
-            _ => Err("paired rounds run in-process targets with blocking workers only (regorus, moka, spin, noop, leak)".to_string()),
+            Workers::SelfTimed(_) => Err("paired rounds need targets rigor times itself: `opa-bench` measures its own trials".to_string()),
+            w => Ok(w),
         })
         .collect::<Result<_, _>>()?;
     let Stop::Duration(duration) = workload.stop else {
@@ -114,8 +118,8 @@ pub(crate) fn trial(
     let per_thread = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|index| {
-                let (order, blocking, kinds, barrier, go, start) =
-                    (&order, &blocking, &kinds, &barrier, &go, &start);
+                let (order, makers, kinds, barrier, go, start) =
+                    (&order, &makers, &kinds, &barrier, &go, &start);
                 let stop = stop.clone();
                 scope.spawn(move || {
                     let ctx = WorkerContext {
@@ -124,27 +128,31 @@ pub(crate) fn trial(
                         trial,
                         seed: trial_seed,
                     };
-                    let workers: Result<Vec<_>, String> = blocking
-                        .iter()
-                        .map(|b| b.worker(&ctx).map_err(|e| e.to_string()))
-                        .collect();
+                    let setup = set_up(makers, &ctx);
                     barrier.wait();
                     go.wait();
-                    let mut workers = workers?;
+                    let (rt, mut workers) = setup?;
                     let t0 = *start.get().ok_or("no start")?;
-                    Ok::<_, String>(rounds_thread(
+                    Ok::<_, String>(rt.block_on(rounds_thread(
                         &mut workers,
                         order,
                         kinds,
                         (t0, round, warm),
                         &stop,
-                    ))
+                    )))
                 })
             })
             .collect();
         barrier.wait();
+        // Every worker is set up and connected: a Redis sets its memory limit now.
+        let armed: Result<(), String> = targets.iter().try_for_each(|t| {
+            t.hooks()
+                .map_or(Ok(()), |h| h.armed())
+                .map_err(|e| e.to_string())
+        });
         let _ = start.set(Instant::now() + Duration::from_millis(2));
         go.wait();
+        armed?;
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err("a worker panicked".into())))
@@ -203,9 +211,46 @@ pub(crate) fn trial(
     Ok(PairedTrial { data, rounds })
 }
 
+/// A target's worker on one paired thread.
+enum PairWorker {
+    /// Called in place.
+    Blocking(Box<dyn crate::target::Worker>),
+    /// Awaited on the thread's runtime.
+    Async(Box<dyn crate::target::AsyncWorker>),
+}
+
+/// The thread's runtime and one worker per target, async ones connected.
+fn set_up(
+    makers: &[Workers<'_>],
+    ctx: &WorkerContext,
+) -> Result<(tokio::runtime::Runtime, Vec<PairWorker>), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    let mut workers = Vec::with_capacity(makers.len());
+    for m in makers {
+        workers.push(match m {
+            Workers::Blocking(b) => PairWorker::Blocking(b.worker(ctx).map_err(|e| e.to_string())?),
+            Workers::Async(a) => {
+                let mut w = a
+                    .async_workers(std::slice::from_ref(ctx))
+                    .map_err(|e| e.to_string())?
+                    .pop()
+                    .ok_or("the target made no worker")?;
+                rt.block_on(w.ready())
+                    .map_err(|e| format!("worker not ready: {e}"))?;
+                PairWorker::Async(w)
+            }
+            Workers::SelfTimed(_) => return Err("a self-timed target takes no rounds".into()),
+        });
+    }
+    Ok((rt, workers))
+}
+
 /// One thread's rounds: returns its measured rounds and a record per target.
-fn rounds_thread(
-    workers: &mut [Box<dyn crate::target::Worker>],
+async fn rounds_thread(
+    workers: &mut [PairWorker],
     order: &[usize],
     kinds: &[bool],
     (t0, round, warm): (Instant, Duration, usize),
@@ -239,14 +284,25 @@ fn rounds_thread(
         }
         let end = t0 + round * (k as u32 + 1);
         let measured = k >= warm;
+        if k == warm {
+            // Server timings gathered in warm-up are dropped.
+            for w in workers.iter_mut() {
+                if let PairWorker::Async(a) = w {
+                    a.measuring();
+                }
+            }
+        }
         // `--mode profile` attributes allocations to the target whose round it is.
         crate::alloc_profile::set_tag(t as u32 + 1);
-        let worker = workers[t].as_mut();
+        let worker = &mut workers[t];
         let (b0, a0) = (bytes.get(), alloc::thread_allocs());
         let mut before = Instant::now();
         let (mut ops, mut errors, mut busy) = (0u64, 0u64, 0u64);
         while before < end {
-            let result = worker.call(op);
+            let result = match worker {
+                PairWorker::Blocking(w) => w.call(op),
+                PairWorker::Async(w) => w.call(op).await,
+            };
             let after = Instant::now();
             op += 1;
             if measured {
@@ -282,6 +338,11 @@ fn rounds_thread(
         }
     }
     let end = Instant::now();
+    for (r, w) in recs.iter_mut().zip(workers.iter_mut()) {
+        if let PairWorker::Async(a) = w {
+            r.add_samples(a.samples());
+        }
+    }
     for r in &mut recs {
         r.start = measure_start;
         r.end = end;
