@@ -1,7 +1,9 @@
-//! `rigor run SCENARIO --against REV`: every policy target gets a copy,
-//! `<id>@REV`, whose policy and data files are read from git at REV
-//! (`git ls-tree` and `git show`, no checkout), and each target is compared
-//! with its copy in paired rounds within the run.
+//! `rigor run SCENARIO --against REV`: every target that loads its policy
+//! itself (regorus, a managed OPA) gets a copy, `<id>@REV`, whose policy
+//! and data files are read from git at REV (`git ls-tree` and `git show`
+//! of the paths the scenario names, wherever they are in the repository;
+//! no checkout), and each target is compared with its copy in paired
+//! rounds within the run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,9 +54,11 @@ impl Drop for TempDir {
     }
 }
 
-/// Writes the files under the scenario's directory as they were at `rev`
-/// into a temporary directory; returns it and where the scenario's
-/// directory is inside it.
+/// Writes the files the scenario's policies name (Rego files and
+/// directories, data), as they were at `rev`, into a temporary directory
+/// at their places relative to the repository; returns it and where the
+/// scenario's directory is inside it. Policies anywhere in the repository
+/// are read, not only beside the scenario.
 fn materialize(scenario: &Path, rev: &str) -> Result<(TempDir, PathBuf), String> {
     let dir = scenario
         .canonicalize()
@@ -65,7 +69,9 @@ fn materialize(scenario: &Path, rev: &str) -> Result<(TempDir, PathBuf), String>
     let top = String::from_utf8_lossy(&git(&dir, &["rev-parse", "--show-toplevel"])?)
         .trim()
         .to_string();
-    let top = PathBuf::from(top);
+    let top = PathBuf::from(top)
+        .canonicalize()
+        .map_err(|e| format!("the repository's top: {e}"))?;
     git(
         &top,
         &[
@@ -83,31 +89,62 @@ fn materialize(scenario: &Path, rev: &str) -> Result<(TempDir, PathBuf), String>
     })?;
     let rel = dir
         .strip_prefix(&top)
-        .map_err(|_| format!("{} is not inside {}", dir.display(), top.display()))?;
-    let rel_text = if rel.as_os_str().is_empty() {
-        ".".to_string()
-    } else {
-        rel.display().to_string()
-    };
-    let files = git(
-        &top,
-        &["ls-tree", "-r", "-z", "--name-only", rev, "--", &rel_text],
-    )?;
+        .map_err(|_| format!("{} is not inside {}", dir.display(), top.display()))?
+        .to_path_buf();
+    let named = Plan::policy_paths(scenario).map_err(|e| e.to_string())?;
     let temp = TempDir::new()?;
-    for name in files.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name).into_owned();
-        let text = git(&top, &["show", &format!("{rev}:{name}")])?;
-        let path = temp.0.join(&name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    for path in named {
+        let inside = normalize(&rel.join(&path)).ok_or_else(|| {
+            format!(
+                "`{path}` lies outside the repository at {}: git cannot read it at {rev}",
+                top.display()
+            )
+        })?;
+        let spec = if inside.as_os_str().is_empty() {
+            ".".to_string()
+        } else {
+            inside.display().to_string()
+        };
+        let files = git(
+            &top,
+            &["ls-tree", "-r", "-z", "--name-only", rev, "--", &spec],
+        )?;
+        for name in files.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            let name = String::from_utf8_lossy(name).into_owned();
+            let text = git(&top, &["show", &format!("{rev}:{name}")])?;
+            let out = temp.0.join(&name);
+            if let Some(parent) = out.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
+            std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
         }
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let base = temp.0.join(rel);
+    let base = temp.0.join(&rel);
+    std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
     Ok((temp, base))
 }
 
-/// Adds `<id>@REV` for every regorus target and pairs each with its copy
+/// `a/b/../c` as `a/c`, lexically; `None` when it climbs above the start.
+fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            std::path::Component::Normal(p) => out.push(p),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Adds `<id>@REV` for every target that loads its policy itself (regorus,
+/// a managed OPA) and pairs each with its copy
 /// (the copy is the baseline). Turns on paired rounds (closed loop, a
 /// `duration`). The revision's files are read into the plan here.
 pub(crate) fn add_copies(plan: &mut Plan, scenario: &Path, rev: &str) -> Result<(), Failure> {
@@ -122,7 +159,11 @@ pub(crate) fn add_copies(plan: &mut Plan, scenario: &Path, rev: &str) -> Result<
     let (top, own) = Plan::policies_at(scenario, &base)
         .map_err(|e| invalid(format!("the policy at {rev}: {e}")))?;
     let mut copies = Vec::new();
-    for t in plan.targets.iter().filter(|t| t.spec.kind() == "regorus") {
+    for t in plan
+        .targets
+        .iter()
+        .filter(|t| t.spec.as_kind().loads_policy())
+    {
         let policy = match own.get(t.id()) {
             Some(p) => p.clone(),
             None => top.clone().ok_or_else(|| {
@@ -141,7 +182,7 @@ pub(crate) fn add_copies(plan: &mut Plan, scenario: &Path, rev: &str) -> Result<
     }
     if copies.is_empty() {
         return Err(invalid(
-            "no `kind: regorus` target to compare with its copy".into(),
+            "no target that loads its policy itself (`regorus`, `opa-http` with `server: managed`) to compare with its copy".into(),
         ));
     }
     plan.targets.extend(copies);

@@ -2783,10 +2783,11 @@ fn a_target_may_carry_its_own_policy() {
 #[test]
 fn against_a_git_revision_compares_each_target_with_its_committed_policy() {
     let r = Rigor::new();
-    r.file("p.rego", RBAC);
+    // The policy lives beside the scenario's folder, not in it.
+    r.file("policies/p.rego", RBAC);
     r.file(
-        "s.yaml",
-        "name: ag\npolicy: {files: [p.rego], query: data.rbac.allow}\n\
+        "bench/s.yaml",
+        "name: ag\npolicy: {files: [../policies/p.rego], query: data.rbac.allow}\n\
          inputs: [{inline: {user: alice}}, {inline: {user: bob}}]\n\
          workload: {concurrency: 1, duration: 400ms}\n\
          targets: [{id: vm, kind: regorus, engine: vm}, {id: noop, kind: noop}]\n",
@@ -2810,10 +2811,10 @@ fn against_a_git_revision_compares_each_target_with_its_committed_policy() {
     git(&["commit", "-q", "-m", "v1"]);
     // The working tree's policy does more work and answers the same.
     r.file(
-        "p.rego",
+        "policies/p.rego",
         "package rbac\n\ndefault allow := false\n\nallow if {\n\tcount([x | some x in numbers.range(1, 50)]) > 0\n\tinput.user == \"alice\"\n}\n",
     );
-    r.run(&["run", "s.yaml", "--against", "HEAD", "--out", "o"]);
+    r.run(&["run", "bench/s.yaml", "--against", "HEAD", "--out", "o"]);
     let res = results(&r.path("o/results.json"));
     assert_eq!(res.pairs, [("vm@HEAD".to_string(), "vm".to_string())]);
     let ids: Vec<&str> = res.targets.iter().map(|t| t.id.as_str()).collect();
@@ -2824,11 +2825,18 @@ fn against_a_git_revision_compares_each_target_with_its_committed_policy() {
     assert!(check.change > 0.0, "{check:?}");
     assert!(!res.cases[0].rounds.is_empty());
     // The working tree was not touched.
-    assert!(std::fs::read_to_string(r.path("p.rego"))
+    assert!(std::fs::read_to_string(r.path("policies/p.rego"))
         .unwrap()
         .contains("numbers.range"));
     let bad = r
-        .run(&["run", "s.yaml", "--against", "no-such-rev", "--out", "b"])
+        .run(&[
+            "run",
+            "bench/s.yaml",
+            "--against",
+            "no-such-rev",
+            "--out",
+            "b",
+        ])
         .expect(2);
     assert!(
         bad.stderr.contains("`no-such-rev` is not a commit"),

@@ -76,6 +76,12 @@ pub trait KindSpec {
     /// The configuration results.json records for this target (credentials
     /// are redacted by the engine afterwards; never put a URL's password here).
     fn config(&self) -> Value;
+    /// It loads the policy into an engine or a server of its own, measured
+    /// by rigor: a copy of it with another policy is another version
+    /// (`--against REV` makes such copies).
+    fn loads_policy(&self) -> bool {
+        false
+    }
     /// The server this target uploads its policy to (`upload: true`), if any.
     fn uploads_to(&self) -> Option<&str> {
         None
@@ -218,6 +224,9 @@ impl DecisionCacheSpec {
 
 impl KindSpec for RegorusSpec {
     common!("regorus");
+    fn loads_policy(&self) -> bool {
+        true
+    }
     fn needs(&self) -> Needs {
         POLICY
     }
@@ -271,6 +280,9 @@ impl KindSpec for LeakSpec {
 
 impl KindSpec for OpaHttpSpec {
     common!("opa-http");
+    fn loads_policy(&self) -> bool {
+        self.server == Some(crate::model::ServerMode::Managed)
+    }
     fn uploads_to(&self) -> Option<&str> {
         self.url.as_deref().filter(|_| self.upload)
     }

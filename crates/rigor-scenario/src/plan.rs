@@ -451,6 +451,26 @@ impl Plan {
 }
 
 impl Plan {
+    /// The policy files and directories and data files the scenario at
+    /// `path` names (its `policy:` and every target's own), as written:
+    /// what `--against REV` reads from git.
+    pub fn policy_paths(path: &Path) -> Result<Vec<String>, ScenarioError> {
+        let (scenario, _) = crate::load(path)?;
+        let mut out = Vec::new();
+        let policies = scenario
+            .policy
+            .iter()
+            .chain(scenario.targets.iter().filter_map(|t| t.value.own_policy()));
+        for p in policies {
+            for f in p.files.iter().chain(&p.data) {
+                if !out.contains(&f.value) {
+                    out.push(f.value.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The policies of the scenario at `path` with their files read under
     /// `base` instead of beside it (`--against REV` writes a revision's
     /// files there): the scenario's `policy:` and each target's own, by id.

@@ -366,3 +366,66 @@ fn opa_targets_carry_their_own_policies() {
     );
     assert!(out.stderr.contains("shared.yaml:7:"), "{}", out.stderr);
 }
+
+/// `--against REV` copies a managed OPA too: the copy's OPA starts with
+/// the policy as committed, and the two servers alternate in rounds.
+#[test]
+fn against_a_revision_copies_a_managed_opa() {
+    require_opa();
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    let served = Served::start(r.dir.path(), None);
+    r.file(
+        "s.yaml",
+        &format!(
+            "name: ag\npolicy: {{files: [p.rego], query: data.rbac.allow}}\n\
+             inputs: [{{inline: {{user: alice}}}}, {{inline: {{user: bob}}}}]\n\
+             workload: {{concurrency: 1, warmup: 100ms, duration: 400ms}}\n\
+             targets: [{{id: o, kind: opa-http, server: managed}}, {{id: u, kind: opa-http, url: '{}', upload: true}}]\n",
+            served.url
+        ),
+    );
+    for args in [
+        &["init", "-q"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "v1",
+        ],
+    ] {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(r.path(""))
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+    r.run(&[
+        "run",
+        "s.yaml",
+        "--against",
+        "HEAD",
+        "--out",
+        "o",
+        "--only",
+        "o",
+    ])
+    .expect(0);
+    let res = results(&r.path("o/results.json"));
+    // A server at `url:` runs what it holds: it gets no copy.
+    assert_eq!(res.pairs, [("o@HEAD".to_string(), "o".to_string())]);
+    let rounds: usize = res.cases[0].rounds.iter().map(Vec::len).sum();
+    assert!(rounds > 10, "{rounds}");
+    assert!(res.cases[0]
+        .targets
+        .iter()
+        .all(|t| t.trials[0].operations > 0));
+}
