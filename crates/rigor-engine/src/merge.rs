@@ -141,7 +141,14 @@ pub fn merge(mut shards: Vec<(String, Results)>) -> Result<Results, MergeError> 
     missing.sort_unstable();
     missing.dedup();
 
-    let mut out = first.clone();
+    // The shard that ran the most cases (an interrupted one ran fewer) is
+    // the merged run's frame; ties go to the lowest index.
+    let frame = shards
+        .iter()
+        .rev()
+        .max_by_key(|(_, r)| r.cases.len())
+        .map_or(first, |(_, r)| r);
+    let mut out = frame.clone();
     out.scenario.workload.seed = first_shard.scenario_seed;
     out.scenario.workload.shard = None;
     out.started_at = shards
@@ -161,7 +168,9 @@ pub fn merge(mut shards: Vec<(String, Results)>) -> Result<Results, MergeError> 
     out.environment.hostname = hosts.into_iter().collect::<Vec<_>>().join(", ");
     for (t, info) in out.targets.iter_mut().enumerate() {
         // Every shard built the target: all their compile runs count.
-        for (_, r) in &shards[1..] {
+        info.setup.parse_ns.clear();
+        info.setup.compile_ns.clear();
+        for (_, r) in &shards {
             if let Some(other) = r.targets.get(t) {
                 info.setup.parse_ns.extend(&other.setup.parse_ns);
                 info.setup.compile_ns.extend(&other.setup.compile_ns);
