@@ -708,7 +708,7 @@ pub(crate) fn shard_lines(results: &Results) -> Vec<String> {
             })
             .collect();
         out.push(format!(
-            "shard {} of a sharded run, its part of each case: {}; merge every shard's results with `rigor merge`",
+            "shard {} of a sharded run, its part of each case: {}; nothing is graded here: `rigor merge` of every shard's results grades the whole",
             s.shard,
             parts.join("; ")
         ));
