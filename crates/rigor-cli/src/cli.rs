@@ -16,6 +16,34 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// What a finished run or merge is stored, compared and rendered with
+/// (`rigor run` and `rigor merge` alike).
+#[derive(Debug, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// Save the results' per-trial figures as baseline NAME
+    /// (<reports>/baselines/<scenario>/NAME.json).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) save_baseline: Option<String>,
+    /// Compare every metric against saved baseline NAME (exit 4 on a regression).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) baseline: Option<String>,
+    /// Write a JUnit XML file: each threshold and regression check a test case.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) markdown: Option<PathBuf>,
+    /// Root directory of runs/, baselines/ and history/.
+    #[arg(long, default_value = "reports")]
+    pub(crate) reports: PathBuf,
+    /// Directory of templates overriding the built-in ones.
+    #[arg(long)]
+    pub(crate) templates: Option<PathBuf>,
+    /// Colour the console report: auto, always, never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) color: ColorArg,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run a scenario, write results.json and report.html, print the console report.
@@ -29,31 +57,11 @@ pub(crate) enum Command {
         /// memory over time, graded on `memory.growth`.
         #[arg(long, value_enum, default_value = "default")]
         mode: ModeArg,
-        /// Save this run's per-trial results as baseline NAME
-        /// (<reports>/baselines/<scenario>/NAME.json).
-        #[arg(long, value_name = "NAME")]
-        save_baseline: Option<String>,
-        /// Compare every metric against saved baseline NAME (exit 4 on a regression).
-        #[arg(long, value_name = "NAME")]
-        baseline: Option<String>,
-        /// Write a JUnit XML file: each threshold and regression check a test case.
-        #[arg(long, value_name = "PATH")]
-        junit: Option<PathBuf>,
-        /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
-        #[arg(long, value_name = "PATH")]
-        markdown: Option<PathBuf>,
-        /// Root directory of runs/, baselines/ and history/.
-        #[arg(long, default_value = "reports")]
-        reports: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Directory for results (default: <reports>/runs/<scenario>/<timestamp>).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Directory of templates overriding the built-in ones.
-        #[arg(long)]
-        templates: Option<PathBuf>,
-        /// Colour the console report: auto, always, never.
-        #[arg(long, value_enum, default_value = "auto")]
-        color: ColorArg,
         /// Change one value for this run, e.g. `workload.duration=2s` or
         /// `targets.vm.engine=interpreter` (repeatable; the value is YAML).
         /// Recorded in the results; the scenario's hash stays the file's.
@@ -62,9 +70,10 @@ pub(crate) enum Command {
         /// Run only these targets (ids, comma-separated or repeated).
         #[arg(long, value_name = "ID", value_delimiter = ',')]
         only: Vec<String>,
-        /// Compare every regorus target with its policy and data at this git
-        /// revision (`<id>@REV`, read with `git show`, no checkout), in
-        /// paired rounds within the run, e.g. `--against origin/main`.
+        /// Compare every target that loads its policy itself (regorus, a
+        /// managed OPA) with its policy and data at this git revision
+        /// (`<id>@REV`, read with `git show`, no checkout), in paired rounds
+        /// within the run, e.g. `--against origin/main`.
         #[arg(long, value_name = "REV")]
         against: Option<String>,
         /// No progress on stderr: no live line on a terminal, no line per
@@ -95,27 +104,8 @@ pub(crate) enum Command {
         /// Directory for the merged results and reports.
         #[arg(long)]
         out: PathBuf,
-        /// Compare every metric against saved baseline NAME (exit 4 on a regression).
-        #[arg(long, value_name = "NAME")]
-        baseline: Option<String>,
-        /// Save the merged results as baseline NAME.
-        #[arg(long, value_name = "NAME")]
-        save_baseline: Option<String>,
-        /// Write a JUnit XML file: each threshold and regression check a test case.
-        #[arg(long, value_name = "PATH")]
-        junit: Option<PathBuf>,
-        /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
-        #[arg(long, value_name = "PATH")]
-        markdown: Option<PathBuf>,
-        /// Root directory of baselines/ and history/.
-        #[arg(long, default_value = "reports")]
-        reports: PathBuf,
-        /// Directory of templates overriding the built-in ones.
-        #[arg(long)]
-        templates: Option<PathBuf>,
-        /// Colour the console report: auto, always, never.
-        #[arg(long, value_enum, default_value = "auto")]
-        color: ColorArg,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Check scenario files: types, units, files, inputs, and that policies compile.
     Validate {

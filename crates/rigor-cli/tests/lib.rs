@@ -46,12 +46,41 @@ impl Rigor {
     }
 
     fn run(&self, args: &[&str]) -> Outcome {
-        let out = Command::new(env!("CARGO_BIN_EXE_rigor"))
+        Command::new(env!("CARGO_BIN_EXE_rigor"))
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .output()
-            .unwrap();
+            .unwrap()
+            .into()
+    }
+
+    /// Makes the scratch directory a git repository with everything in it
+    /// committed (for `--against`).
+    fn commit_all(&self) {
+        for args in [
+            &["init", "-q"][..],
+            &["add", "."],
+            &["commit", "-q", "-m", "v1"],
+        ] {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(self.dir.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .output()
+                .expect("git runs");
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+impl From<std::process::Output> for Outcome {
+    fn from(out: std::process::Output) -> Self {
         Outcome {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -2656,6 +2685,15 @@ fn windows_over_time_account_for_every_operation() {
     );
 }
 
+/// The successful operations of target `i` over one trial's rounds.
+fn round_operations(rounds: &[rigor_engine::paired::Round], i: usize) -> u64 {
+    rounds
+        .iter()
+        .filter(|r| r.target as usize == i)
+        .map(|r| r.operations)
+        .sum()
+}
+
 /// Paired A/B: two spins alternate in rounds of one run; a 50% slower one
 /// FAILs a 1% threshold (exit 4) with the change near its truth, a copy of
 /// the baseline never FAILs a 10% one, and the rounds account for every
@@ -2698,11 +2736,7 @@ fn paired_rounds_catch_a_slower_version_and_pass_an_identical_one() {
     for (i, t) in case.targets.iter().enumerate() {
         assert_eq!(t.trials.len(), 2);
         for (trial, rounds) in t.trials.iter().zip(&case.rounds) {
-            let ops: u64 = rounds
-                .iter()
-                .filter(|r| r.target as usize == i)
-                .map(|r| r.operations)
-                .sum();
+            let ops = round_operations(rounds, i);
             assert_eq!(
                 ops, trial.operations,
                 "{}: rounds hold every operation",
@@ -2792,23 +2826,7 @@ fn against_a_git_revision_compares_each_target_with_its_committed_policy() {
          workload: {concurrency: 1, duration: 400ms}\n\
          targets: [{id: vm, kind: regorus, engine: vm}, {id: noop, kind: noop}]\n",
     );
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(r.path(""))
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "v1"]);
+    r.commit_all();
     // The working tree's policy does more work and answers the same.
     r.file(
         "policies/p.rego",
@@ -2967,11 +2985,7 @@ fn paired_rounds_alternate_servers_and_engines() {
     let case = &res.cases[0];
     for (i, t) in case.targets.iter().enumerate() {
         for (trial, rounds) in t.trials.iter().zip(&case.rounds) {
-            let ops: u64 = rounds
-                .iter()
-                .filter(|r| r.target as usize == i)
-                .map(|r| r.operations)
-                .sum();
+            let ops = round_operations(rounds, i);
             assert!(ops > 0 && ops == trial.operations, "{}", t.id);
         }
     }

@@ -53,16 +53,17 @@ pub struct MergeInfo {
 }
 
 impl MergeInfo {
+    /// `2, 3 of 4`: the missing or failed shards.
+    pub fn missing_list(&self) -> String {
+        let list: Vec<String> = self.missing.iter().map(u32::to_string).collect();
+        format!("{} of {}", list.join(", "), self.count)
+    }
+
     /// `shard(s) 2, 3 of 4 missing or failed: ...`.
     pub fn missing_text(&self) -> String {
         format!(
-            "shard(s) {} of {} missing or failed: {}",
-            self.missing
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            self.count,
+            "shard(s) {} missing or failed: {}",
+            self.missing_list(),
             self.problems.join("; ")
         )
     }

@@ -76,13 +76,8 @@ fn cases(results: &Results) -> Vec<Case> {
             name: "run completed".into(),
             failure: Some(match &results.merged {
                 Some(m) if !m.missing.is_empty() => format!(
-                    "incomplete: shard(s) {} of {} missing or failed; the results are partial",
-                    m.missing
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    m.count
+                    "incomplete: shard(s) {} missing or failed; the results are partial",
+                    m.missing_list()
                 ),
                 _ => "interrupted: the results are partial".into(),
             }),

@@ -385,29 +385,7 @@ fn against_a_revision_copies_a_managed_opa() {
             served.url
         ),
     );
-    for args in [
-        &["init", "-q"][..],
-        &["add", "."],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "v1",
-        ],
-    ] {
-        let ok = std::process::Command::new("git")
-            .arg("-C")
-            .arg(r.path(""))
-            .args(args)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
-    }
+    r.commit_all();
     r.run(&[
         "run",
         "s.yaml",

@@ -27,12 +27,7 @@ fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
 }
 
 fn finish(child: std::process::Child) -> Outcome {
-    let out = child.wait_with_output().unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    child.wait_with_output().unwrap().into()
 }
 
 /// Histograms added in the test, for comparison with the merge's.
