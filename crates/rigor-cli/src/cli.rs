@@ -112,6 +112,14 @@ pub(crate) enum Command {
         /// Scenario files.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+        /// Check with this value changed, as `rigor run --set` runs it, e.g.
+        /// `workload.duration=2s` (repeatable; the value is YAML).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        overrides: Vec<rigor_scenario::overrides::Override>,
+        /// Check only these targets, as `rigor run --only` runs them (ids,
+        /// comma-separated or repeated).
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Print the JSON Schema of scenario files.
     Schema,

@@ -7,6 +7,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Writes one line to stderr. A closed or broken stderr (`2>&1 | head`,
+/// `2>&-`) must not end a run that is still measuring or writing its
+/// results: the line is dropped and the run goes on. Every message of
+/// rigor's goes through here; clippy refuses `eprintln!`, which panics on a
+/// broken pipe (clippy.toml `disallowed-macros`).
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod against;
 mod catalogue;
 mod cli;
@@ -35,7 +47,7 @@ fn main() -> ExitCode {
         Err(failure) => {
             match &failure {
                 Failure::ThresholdFailed | Failure::Regressed { .. } => {}
-                Failure::Invalid(m) | Failure::Run(m) => eprintln!("error: {}", terminal_safe(m)),
+                Failure::Invalid(m) | Failure::Run(m) => tell!("error: {}", terminal_safe(m)),
             }
             ExitCode::from(failure.exit_code())
         }
@@ -132,9 +144,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Outputs { junit, markdown }.write(&Renderer::new(None)?, &with)?;
             outcome(&with)
         }
-        Command::Validate { scenarios } => {
+        Command::Validate {
+            scenarios,
+            overrides,
+            only,
+        } => {
             for path in scenarios {
-                validate::validate(&path)?;
+                validate::validate(&path, &overrides, &only)?;
             }
             Ok(())
         }
@@ -160,7 +176,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 None => "no policy yet (PUT /v1/policies/ID to add one)".into(),
             };
             rigor_targets::serve::run(server, addr, threads, |bound| {
-                eprintln!("rigor serve: listening on http://{bound} with {what}");
+                tell!("rigor serve: listening on http://{bound} with {what}");
             })
             .map_err(Failure::Run)
         }
@@ -175,7 +191,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Init { kind, file } => {
             let written = init::write(kind, file.as_deref()).map_err(Failure::Invalid)?;
             for p in &written {
-                eprintln!("rigor: wrote {}", p.display());
+                tell!("rigor: wrote {}", p.display());
             }
             if let Some(scenario) = written.first() {
                 say(&format!(
@@ -201,7 +217,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 FormatArg::Junit => rigor_report::Format::Junit,
             };
             if html.is_some() {
-                eprintln!(
+                tell!(
                     "rigor: note: --html is ignored with --format (the output goes to stdout)"
                 );
             }
@@ -239,7 +255,7 @@ fn render(
     let html = renderer.html(results)?;
     std::fs::write(html_path, html)
         .map_err(|e| Failure::Run(format!("cannot write {}: {e}", html_path.display())))?;
-    eprintln!("rigor: HTML report in {}", html_path.display());
+    tell!("rigor: HTML report in {}", html_path.display());
     Ok(())
 }
 

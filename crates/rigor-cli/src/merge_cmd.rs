@@ -66,7 +66,7 @@ pub(crate) fn merge(args: MergeArgs<'_>) -> Result<(), Failure> {
     for f in found.iter().filter(|f| **f != own) {
         let r = store::read_results(f)?;
         if r.merged.is_some() {
-            eprintln!(
+            tell!(
                 "rigor: note: {} is a merge's results, not a shard's: left out",
                 f.display()
             );
@@ -78,7 +78,7 @@ pub(crate) fn merge(args: MergeArgs<'_>) -> Result<(), Failure> {
     let results = rigor_engine::merge::merge(shards)
         .map_err(|e| Failure::Invalid(format!("cannot merge: {e}")))?;
     let info = results.merged.as_ref();
-    eprintln!(
+    tell!(
         "rigor: merged {} of {} shard(s) of `{}` in {}; start skew at most {}{}",
         info.map_or(0, |m| m.merged.len()),
         info.map_or(0, |m| m.count),
@@ -90,7 +90,7 @@ pub(crate) fn merge(args: MergeArgs<'_>) -> Result<(), Failure> {
             .unwrap_or_default()
     );
     for note in info.iter().flat_map(|m| m.notes.iter().chain(&m.problems)) {
-        eprintln!("rigor: note: {note}");
+        tell!("rigor: note: {note}");
     }
     let base = baseline
         .map(|name| {

@@ -76,14 +76,14 @@ impl Outputs {
         };
         if let Some(p) = &self.junit {
             write(p, renderer.junit(results)?)?;
-            eprintln!("rigor: JUnit XML in {}", p.display());
+            tell!("rigor: JUnit XML in {}", p.display());
         }
         let summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty());
         if self.markdown.is_some() || summary.is_some() {
             let md = renderer.markdown(results)?;
             if let Some(p) = &self.markdown {
                 write(p, md.clone())?;
-                eprintln!("rigor: Markdown summary in {}", p.display());
+                tell!("rigor: Markdown summary in {}", p.display());
             }
             if let Some(p) = summary {
                 use std::io::Write;
@@ -150,7 +150,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     let mut plan = Plan::from_file_with(scenario, mode, overrides)?;
     if !only.is_empty() {
         for note in plan.keep_only(only)? {
-            eprintln!("rigor: note: {note}");
+            tell!("rigor: note: {note}");
         }
     }
     if let Some(rev) = against {
@@ -197,19 +197,12 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         if let Some(note) =
             rigor_engine::regress::rank_test_note(base_trials, plan.workload.trials as usize, tests)
         {
-            eprintln!("rigor: note: {note}");
+            tell!("rigor: note: {note}");
         }
     }
     // Check templates and output paths before spending minutes measuring.
     let renderer = Renderer::new(templates)?;
     outputs.check()?;
-    eprintln!(
-        "rigor: building {} target(s) of {}",
-        plan.targets.len(),
-        scenario.display()
-    );
-    let targets = build(&plan)?;
-    let verification = check_decisions(&plan, &targets)?;
     // Shards started together on one machine must not share a folder.
     let dir = out.unwrap_or_else(|| match &shard {
         Some((s, _)) => store
@@ -230,7 +223,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nrigor: interrupted; finishing the current operation and writing partial results (signal again to quit at once)");
+        tell!("\nrigor: interrupted; finishing the current operation and writing partial results (signal again to quit at once)");
     });
     let environment = rigor_engine::env::capture(
         env!("CARGO_PKG_VERSION"),
@@ -238,6 +231,38 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         Some(env!("RIGOR_GIT_COMMIT")).filter(|c| !c.is_empty()),
         Some(env!("RIGOR_CARGO_LOCK")),
     );
+    // From here on the outputs are named: whatever stops the run before it
+    // measures writes results.json, JUnit and Markdown saying why, and the
+    // exit code stays the failure's own.
+    let early = EarlyStop {
+        plan: &plan,
+        environment: &environment,
+        results_path: &results_path,
+        renderer: &renderer,
+        outputs: &outputs,
+    };
+    tell!(
+        "rigor: building {} target(s) of {}",
+        plan.targets.len(),
+        scenario.display()
+    );
+    let targets = match build(&plan) {
+        Ok(t) => t,
+        Err(failure) => return Err(early.stop(None, None, failure)),
+    };
+    let (verification, gate) = check_decisions(&plan, &targets);
+    if let Some(reason) = gate {
+        return Err(early.stop(Some(&targets), verification, Failure::Run(reason)));
+    }
+    if stop.load(Ordering::SeqCst) {
+        let failure = Failure::Run("interrupted before timing: nothing was measured".into());
+        return Err(early.stop(Some(&targets), verification, failure));
+    }
+    let print_cost = plan
+        .policy
+        .as_ref()
+        .filter(|p| p.print_calls > 0)
+        .and_then(|p| prints_note(p, &plan));
     let mut write_error = None;
     let mut on_update = |r: &Results| {
         if let Err(e) = store::write_atomically(&results_path, r) {
@@ -252,7 +277,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             return;
         }
         let clear = if terminal { "\r\x1b[2K" } else { "" };
-        eprintln!("{clear}{}", terminal_safe(line));
+        tell!("{clear}{}", terminal_safe(line));
     };
     let mut live = |l: &rigor_engine::run::LiveLine| {
         use std::io::Write;
@@ -280,6 +305,9 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             shard,
         },
     );
+    if let (Some(info), Some(cost)) = (&mut results.scenario.prints, print_cost) {
+        info.kept_cost = Some(cost);
+    }
     if let Some(e) = write_error {
         return Err(e.into());
     }
@@ -288,13 +316,13 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         rigor_engine::alloc_profile::stop();
         match profile::finish(p, &dir.join("flamegraph.svg")) {
             Ok(()) => results.artifacts.push("flamegraph.svg".into()),
-            Err(e) => eprintln!("rigor: no flamegraph: {e}"),
+            Err(e) => tell!("rigor: no flamegraph: {e}"),
         }
         let names: Vec<String> = targets.iter().map(|t| t.plan.id().to_string()).collect();
         let (allocations, folded) = rigor_engine::alloc_profile::finish(&names);
         match profile::alloc_flamegraph(&folded, &dir.join(profile::ALLOC_FLAMEGRAPH)) {
             Ok(()) => results.artifacts.push(profile::ALLOC_FLAMEGRAPH.into()),
-            Err(e) => eprintln!("rigor: no allocation flame graph: {e}"),
+            Err(e) => tell!("rigor: no allocation flame graph: {e}"),
         }
         results.alloc_profile = Some(allocations);
     }
@@ -366,12 +394,12 @@ pub(crate) fn finish(mut results: Results, f: Finish<'_>) -> Result<(), Failure>
         && results.shard.is_none()
     {
         if let Err(e) = store.append_history(&results) {
-            eprintln!("rigor: history not updated: {e}");
+            tell!("rigor: history not updated: {e}");
         }
     }
     if let Some(base_name) = save_baseline {
         let path = store.save_baseline(&name, base_name, &results)?;
-        eprintln!("rigor: baseline `{base_name}` saved in {}", path.display());
+        tell!("rigor: baseline `{base_name}` saved in {}", path.display());
     }
     // A report that cannot be written is reported beside the measurement's
     // own outcome, never instead of it (results.json holds the truth).
@@ -385,9 +413,9 @@ pub(crate) fn finish(mut results: Results, f: Finish<'_>) -> Result<(), Failure>
         unwritten.push(m);
     }
     for m in &unwritten {
-        eprintln!("error: {}", terminal_safe(m));
+        tell!("error: {}", terminal_safe(m));
     }
-    eprintln!("rigor: results in {}", results_path.display());
+    tell!("rigor: results in {}", results_path.display());
     outcome(&results)?;
     // Everything passed but an output is missing: CI must not read that as green.
     match unwritten.len() {
@@ -423,7 +451,7 @@ pub(crate) mod profile {
         let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
         inferno::flamegraph::from_lines(&mut options, folded.iter().map(String::as_str), file)
             .map_err(|e| e.to_string())?;
-        eprintln!("rigor: allocation flame graph in {}", path.display());
+        tell!("rigor: allocation flame graph in {}", path.display());
         Ok(())
     }
 
@@ -442,35 +470,113 @@ pub(crate) mod profile {
         let report = guard.report().build().map_err(|e| e.to_string())?;
         let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
         report.flamegraph(file).map_err(|e| e.to_string())?;
-        eprintln!("rigor: CPU flamegraph in {}", path.display());
+        tell!("rigor: CPU flamegraph in {}", path.display());
         Ok(())
     }
 }
 
 /// Every policy target answers every input once, before timing: the
 /// decision summary is printed, and a gated run stops on disagreements,
-/// missed expectations and evaluation errors. `None` without policy targets.
+/// missed expectations and evaluation errors. The gate's outcome (`None`
+/// without policy targets) and, when it stops the run, why.
 pub(crate) fn check_decisions(
     plan: &Plan,
     targets: &[Prepared],
-) -> Result<Option<rigor_engine::results::Verification>, Failure> {
+) -> (Option<rigor_engine::results::Verification>, Option<String>) {
     let v = rigor_engine::verify::verify(plan, targets);
     if v.targets.is_empty() {
-        return Ok(None);
+        return (None, None);
     }
-    eprintln!(
+    tell!(
         "rigor: decisions before timing: {}",
         terminal_safe(&v.to_string())
     );
     for note in &v.notes {
-        eprintln!("rigor: note: {}", terminal_safe(note));
+        tell!("rigor: note: {}", terminal_safe(note));
     }
     if let Some(warning) = rigor_engine::verify::warning(&v) {
-        eprintln!("rigor: warning: {}", terminal_safe(&warning));
+        tell!("rigor: warning: {}", terminal_safe(&warning));
     }
-    match rigor_engine::verify::stop_reason(&v) {
-        Some(reason) => Err(Failure::Run(reason)),
-        None => Ok(Some(v)),
+    let reason = rigor_engine::verify::stop_reason(&v);
+    (Some(v), reason)
+}
+
+/// Says what the policy's `print()` calls are and what they cost
+/// regorus' interpreter (measured here, before timing, for about 250ms),
+/// so that a comparison of engines that treat them differently is read
+/// with that number beside it. The cost, when it could be measured.
+fn prints_note(policy: &rigor_scenario::plan::PolicyPlan, plan: &Plan) -> Option<f64> {
+    use rigor_scenario::model::Prints;
+    let inputs: Vec<serde_json::Value> = plan.inputs.iter().map(|i| i.value.clone()).collect();
+    let cost = rigor_targets::regorus::print_cost(
+        policy,
+        &inputs,
+        std::time::Duration::from_millis(250),
+    );
+    let what = match policy.prints {
+        Prints::Erase => "erased before any target compiled it (`policy.prints: erase`, as OPA's Go library does unless printing is on); kept,",
+        Prints::Keep => "kept (`policy.prints: keep`): every engine evaluates their arguments (`opa run --server` also logs them at info level);",
+    };
+    let measured = match &cost {
+        Ok(ratio) => format!(
+            "they make one evaluation on regorus' interpreter {}x as long (measured before timing)",
+            rigor_scenario::units::significant(*ratio)
+        ),
+        Err(e) => format!("their cost could not be measured: {e}"),
+    };
+    tell!(
+        "rigor: note: the policy has {} print() call(s), {what} {measured}",
+        policy.print_calls
+    );
+    cost.ok()
+}
+
+/// What a run that stops before timing needs to leave its outputs behind.
+struct EarlyStop<'a> {
+    plan: &'a Plan,
+    environment: &'a rigor_engine::results::Environment,
+    results_path: &'a Path,
+    renderer: &'a Renderer,
+    outputs: &'a Outputs,
+}
+
+impl EarlyStop<'_> {
+    /// Writes results.json (status `stopped`, the reason), the JUnit file
+    /// (an `<error>` naming the reason) and the Markdown summary, then hands
+    /// the failure back unchanged: its exit code is the run's. An output
+    /// that cannot be written is said beside it, never instead of it.
+    fn stop(
+        &self,
+        targets: Option<&[Prepared]>,
+        verification: Option<rigor_engine::results::Verification>,
+        failure: Failure,
+    ) -> Failure {
+        let reason = match &failure {
+            Failure::Invalid(m) | Failure::Run(m) => m.clone(),
+            Failure::ThresholdFailed | Failure::Regressed { .. } => return failure,
+        };
+        let results = rigor_engine::run::stopped(
+            self.plan,
+            targets,
+            self.environment.clone(),
+            verification,
+            &reason,
+        );
+        let mut unwritten = Vec::new();
+        if let Err(e) = store::write_atomically(self.results_path, &results) {
+            unwritten.push(Failure::from(e));
+        } else {
+            tell!("rigor: results in {}", self.results_path.display());
+        }
+        if let Err(e) = self.outputs.write(self.renderer, &results) {
+            unwritten.push(e);
+        }
+        for f in unwritten {
+            if let Failure::Invalid(m) | Failure::Run(m) = f {
+                tell!("error: {}", terminal_safe(&m));
+            }
+        }
+        failure
     }
 }
 

@@ -11,9 +11,19 @@ use crate::failure::Failure;
 use crate::say;
 
 /// `rigor validate`: the scenario, every target's configuration offline,
-/// and every input evaluated once on every embedded policy target.
-pub(crate) fn validate(path: &Path) -> Result<(), Failure> {
-    let plan = Plan::from_file(path, Mode::Default)?;
+/// and every input evaluated once on every embedded policy target; with
+/// `--set` and `--only` applied as `rigor run` applies them.
+pub(crate) fn validate(
+    path: &Path,
+    overrides: &[rigor_scenario::overrides::Override],
+    only: &[String],
+) -> Result<(), Failure> {
+    let mut plan = Plan::from_file_with(path, Mode::Default, overrides)?;
+    if !only.is_empty() {
+        for note in plan.keep_only(only)? {
+            tell!("note: {}: {note}", path.display());
+        }
+    }
     let registry = rigor_targets::registry();
     let located = |e: TargetError| match e {
         TargetError::Invalid(m) => Failure::Invalid(format!("{}: {m}", plan.path.display())),
@@ -31,7 +41,7 @@ pub(crate) fn validate(path: &Path) -> Result<(), Failure> {
     }
     let v = rigor_engine::verify::verify(&plan, &deciders);
     for note in &v.notes {
-        eprintln!("note: {}: {}", path.display(), terminal_safe(note));
+        tell!("note: {}: {}", path.display(), terminal_safe(note));
     }
     if let Some(reason) = rigor_engine::verify::stop_reason(&v) {
         let message = format!("{}: {reason}", path.display());

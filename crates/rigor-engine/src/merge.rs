@@ -133,6 +133,10 @@ pub fn merge(mut shards: Vec<(String, Results)>) -> Result<Results, MergeError> 
             RunStatus::Running => "it never finished (its process died?)".to_string(),
             RunStatus::Interrupted => "it was interrupted".to_string(),
             RunStatus::Incomplete => "it is itself incomplete".to_string(),
+            RunStatus::Stopped => format!(
+                "it stopped: {}",
+                r.stop_reason.as_deref().unwrap_or("no reason recorded")
+            ),
         };
         problems.push(format!(
             "shard {index} ({file}): {why}; what it measured is merged"
@@ -611,6 +615,12 @@ pub(crate) fn merge_trial(of: &[&TrialResult]) -> Result<TrialResult, String> {
         soak,
         windows: merge_windows(of),
         wall,
+        notes: {
+            let mut notes: Vec<String> = of.iter().flat_map(|t| t.notes.clone()).collect();
+            notes.sort();
+            notes.dedup();
+            notes
+        },
     })
 }
 

@@ -38,6 +38,10 @@ pub struct Results {
     pub finished_at: String,
     /// Whether the run finished.
     pub status: RunStatus,
+    /// Why the run stopped before it measured everything (`status:
+    /// stopped`): the gate's reason, the target that did not build or start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
     /// Per-target setup (compile times), in scenario order.
     pub targets: Vec<TargetInfo>,
     /// One entry per swept case.
@@ -290,6 +294,24 @@ pub struct ScenarioInfo {
     /// How operations picked inputs; absent for round-robin.
     #[serde(default)]
     pub inputs_order: Option<rigor_scenario::plan::DistributionPlan>,
+    /// The policy's `print()` calls and what every target did with them;
+    /// absent when the policy has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prints: Option<PrintsInfo>,
+}
+
+/// A policy's `print()` calls (`policy.prints`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrintsInfo {
+    /// `erase` (replaced by `true` before any target compiled the policy)
+    /// or `keep` (each engine evaluated them).
+    pub mode: rigor_scenario::model::Prints,
+    /// How many calls the policy's files have.
+    pub calls: usize,
+    /// Their measured cost: time per evaluation with them over without, on
+    /// regorus' interpreter, measured before timing; absent if not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_cost: Option<f64>,
 }
 
 /// The machine and software that produced the numbers.
@@ -351,13 +373,19 @@ pub enum RunStatus {
     /// Merged from shards of which some are missing or failed (named in
     /// `merged`); what the others measured is kept.
     Incomplete,
+    /// Stopped by a failure before or while measuring (the decision gate,
+    /// a target that did not build or start); `stop_reason` says why.
+    Stopped,
 }
 
 impl RunStatus {
-    /// Interrupted, or merged without every shard: what was measured is
-    /// partial, and the run fails (exit 3).
+    /// Interrupted, stopped, or merged without every shard: what was
+    /// measured is partial or nothing, and the run fails (exit 3).
     pub fn cut_short(self) -> bool {
-        matches!(self, RunStatus::Interrupted | RunStatus::Incomplete)
+        matches!(
+            self,
+            RunStatus::Interrupted | RunStatus::Incomplete | RunStatus::Stopped
+        )
     }
 }
 
@@ -516,6 +544,10 @@ pub struct TrialResult {
     /// compares them to find the start skew and the overlap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall: Option<WallSpan>,
+    /// Figures of this trial that could not be read, each with why (a
+    /// server's `/metrics` that did not answer): said, never silently absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A span of wall-clock time, ns since the Unix epoch.
@@ -647,6 +679,19 @@ pub enum Verdict {
     Warn,
     /// Misses the critical level.
     Fail,
+}
+
+impl TargetResult {
+    /// Its trials' notes (figures that could not be read), each once.
+    pub fn trial_notes(&self) -> Vec<&str> {
+        let mut notes: Vec<&str> = Vec::new();
+        for n in self.trials.iter().flat_map(|t| &t.notes) {
+            if !notes.contains(&n.as_str()) {
+                notes.push(n);
+            }
+        }
+        notes
+    }
 }
 
 impl Results {
@@ -918,6 +963,7 @@ pub(crate) mod testing {
             soak: None,
             windows: None,
             wall: None,
+            notes: Vec::new(),
         }
     }
 

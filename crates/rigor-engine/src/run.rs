@@ -74,15 +74,33 @@ pub struct LiveLine {
     pub eta: Option<std::time::Duration>,
 }
 
-/// Runs every case, trial and target of `plan`.
-pub fn run(
+/// A built target's setup, for the record.
+fn target_info(t: &Prepared) -> TargetInfo {
+    TargetInfo {
+        id: t.plan.id().to_string(),
+        kind: t.plan.spec.kind().to_string(),
+        config: redact_json(t.plan.spec.as_kind().config()),
+        setup: t.target.setup(),
+        memory_scope: t.target.memory_scope().to_string(),
+        peer: t
+            .target
+            .peer()
+            .map(|(name, version)| format!("{name} {version}")),
+        method: t.target.method(),
+        thresholds: t.plan.thresholds.clone(),
+    }
+}
+
+/// The results of a run before its first trial: the scenario, where it
+/// runs and its targets, with no case yet.
+fn begin(
     plan: &Plan,
-    targets: &[Prepared],
+    targets: Vec<TargetInfo>,
     environment: Environment,
-    mut ctx: RunContext<'_>,
+    harness: Harness,
+    verification: Option<Verification>,
 ) -> Results {
-    let harness = crate::env::calibrate_timer();
-    let mut results = Results {
+    Results {
         format_version: FORMAT_VERSION,
         rigor_version: environment.rigor_version.clone(),
         scenario: ScenarioInfo {
@@ -100,32 +118,27 @@ pub fn run(
             fingerprint: Some(plan.fingerprint.clone()),
             cache: plan.cache.clone(),
             inputs_order: plan.inputs_order,
+            prints: plan
+                .policy
+                .as_ref()
+                .filter(|p| p.print_calls > 0)
+                .map(|p| PrintsInfo {
+                    mode: p.prints,
+                    calls: p.print_calls,
+                    kept_cost: None,
+                }),
         },
         environment,
         harness,
         started_at: crate::env::now_rfc3339(),
         finished_at: String::new(),
         status: RunStatus::Running,
-        targets: targets
-            .iter()
-            .map(|t| TargetInfo {
-                id: t.plan.id().to_string(),
-                kind: t.plan.spec.kind().to_string(),
-                config: redact_json(t.plan.spec.as_kind().config()),
-                setup: t.target.setup(),
-                memory_scope: t.target.memory_scope().to_string(),
-                peer: t
-                    .target
-                    .peer()
-                    .map(|(name, version)| format!("{name} {version}")),
-                method: t.target.method(),
-                thresholds: t.plan.thresholds.clone(),
-            })
-            .collect(),
+        stop_reason: None,
+        targets,
         cases: Vec::new(),
         verdict: Verdict::Pass,
         errors: Vec::new(),
-        verification: ctx.verification.clone(),
+        verification,
         baseline: plan.compare.clone(),
         regression_config: plan.regression.clone(),
         aa_control: None,
@@ -135,9 +148,59 @@ pub fn run(
         paired: None,
         alloc_profile: None,
         artifacts: Vec::new(),
-        shard: ctx.shard.as_ref().map(|(s, _)| s.clone()),
+        shard: None,
         merged: None,
+    }
+}
+
+/// The results of a run that stopped before timing anything (a target that
+/// did not build or start, the decision gate, Ctrl-C): the scenario, its
+/// targets as far as they were built, and why, so that results.json, JUnit
+/// and Markdown say what happened instead of being empty or missing.
+pub fn stopped(
+    plan: &Plan,
+    targets: Option<&[Prepared]>,
+    environment: Environment,
+    verification: Option<Verification>,
+    reason: &str,
+) -> Results {
+    let infos = match targets {
+        Some(built) => built.iter().map(target_info).collect(),
+        // Not built: what the plan says, with no setup measured.
+        None => plan
+            .targets
+            .iter()
+            .map(|t| TargetInfo {
+                id: t.id().to_string(),
+                kind: t.spec.kind().to_string(),
+                config: redact_json(t.spec.as_kind().config()),
+                setup: Default::default(),
+                memory_scope: String::new(),
+                peer: None,
+                method: None,
+                thresholds: t.thresholds.clone(),
+            })
+            .collect(),
     };
+    let harness = Harness::default();
+    let mut results = begin(plan, infos, environment, harness, verification);
+    results.status = RunStatus::Stopped;
+    results.stop_reason = Some(redact_credentials(reason));
+    results.finished_at = crate::env::now_rfc3339();
+    results
+}
+
+/// Runs every case, trial and target of `plan`.
+pub fn run(
+    plan: &Plan,
+    targets: &[Prepared],
+    environment: Environment,
+    mut ctx: RunContext<'_>,
+) -> Results {
+    let harness = crate::env::calibrate_timer();
+    let infos = targets.iter().map(target_info).collect();
+    let mut results = begin(plan, infos, environment, harness, ctx.verification.clone());
+    results.shard = ctx.shard.as_ref().map(|(s, _)| s.clone());
     for t in targets {
         if let Some((name, version)) = t.target.peer() {
             results.environment.peers.insert(name, version);
@@ -308,9 +371,20 @@ pub fn run(
                                 start_ns: began,
                                 end_ns: WallSpan::now_ns(),
                             });
+                            let after = target.server_counters();
+                            for read in [&counters, &after] {
+                                if let Err(why) = read {
+                                    let note = format!(
+                                        "server counters (server.memory.*, server.gc_per_1k) not measured: {why}"
+                                    );
+                                    if !t.notes.contains(&note) {
+                                        t.notes.push(note);
+                                    }
+                                }
+                            }
                             server_metrics(
-                                counters.as_ref(),
-                                target.server_counters().as_ref(),
+                                counters.as_ref().ok().and_then(Option::as_ref),
+                                after.as_ref().ok().and_then(Option::as_ref),
                                 &mut t.metrics,
                             );
                             t

@@ -273,9 +273,11 @@ pub trait Target: Send + Sync {
     /// after each trial, outside timing: `requests`, `alloc_bytes`,
     /// `mallocs`, `gc_cycles` (counters) and `heap_inuse` (gauge). The
     /// engine turns their differences into `server.memory.*` and
-    /// `server.gc_per_1k`, per request the server counted.
-    fn server_counters(&self) -> Option<BTreeMap<&'static str, f64>> {
-        None
+    /// `server.gc_per_1k`, per request the server counted. `Ok(None)`: this
+    /// target has no server counters; `Err(why)`: it should, and they could
+    /// not be read (said in the report, never silently absent).
+    fn server_counters(&self) -> Result<Option<BTreeMap<&'static str, f64>>, String> {
+        Ok(None)
     }
     /// The server's memory now, for a soak's samples (one request to the
     /// server per sample, on the coordinator thread, never inside an

@@ -198,6 +198,7 @@ pub(crate) fn collect(
             .map(|w| w.series())
             .filter(|s| !s.windows.is_empty()),
         wall: start.zip(end).map(|(s, e)| WallSpan::of(s, e)),
+        notes: Vec::new(),
     }
 }
 
@@ -449,5 +450,6 @@ pub(crate) fn measured_trial(m: crate::target::Measured, trial: u32, position: u
         soak: None,
         windows: None,
         wall: None,
+        notes: Vec::new(),
     }
 }

@@ -20,6 +20,9 @@ pub struct Case {
     pub name: String,
     /// The failure's text, when it failed.
     pub failure: Option<String>,
+    /// The error's text, when the run stopped before this could be judged
+    /// (JUnit's `<error>`: the test could not run, not a wrong result).
+    pub error: Option<String>,
     /// A WARN: the case passes, and carries the reason where CI shows it.
     pub warning: Option<String>,
     /// Not measured for this target.
@@ -54,6 +57,7 @@ fn cases(results: &Results) -> Vec<Case> {
                     class: format!("{}.thresholds.{}", results.scenario.name, t.id),
                     name: format!("{} {} {}", case.name, t.id, g.metric),
                     failure: (g.verdict == Verdict::Fail).then(|| text.clone()),
+                    error: None,
                     warning: (g.verdict == Verdict::Warn).then(|| text.clone()),
                     skipped: g.verdict == Verdict::Skip,
                 });
@@ -63,14 +67,34 @@ fn cases(results: &Results) -> Vec<Case> {
                     class: format!("{}.run.{}", results.scenario.name, t.id),
                     name: format!("{} {} ran", case.name, t.id),
                     failure: Some(e.clone()),
+                    error: None,
                     warning: None,
                     skipped: false,
                 });
             }
         }
     }
-    // A run cut short fails like a failed target: its exit code is 3.
-    if results.status.cut_short() {
+    // A run stopped by a failure (the gate, a target that did not build or
+    // start) could not measure: a JUnit error naming the reason, so that a
+    // CI reader sees why rather than an empty or unparseable file.
+    if let Some(reason) = &results.stop_reason {
+        out.push(Case {
+            class: format!("{}.run", results.scenario.name),
+            name: "run completed".into(),
+            failure: None,
+            error: Some(format!(
+                "stopped: {reason}; {}",
+                if results.cases.is_empty() {
+                    "nothing was measured"
+                } else {
+                    "the results are partial"
+                }
+            )),
+            warning: None,
+            skipped: false,
+        });
+    } else if results.status.cut_short() {
+        // A run cut short fails like a failed target: its exit code is 3.
         out.push(Case {
             class: format!("{}.run", results.scenario.name),
             name: "run completed".into(),
@@ -81,6 +105,7 @@ fn cases(results: &Results) -> Vec<Case> {
                 ),
                 _ => "interrupted: the results are partial".into(),
             }),
+            error: None,
             warning: None,
             skipped: false,
         });
@@ -105,6 +130,7 @@ fn cases(results: &Results) -> Vec<Case> {
                 class: format!("{}.{kind}.{}", results.scenario.name, c.target),
                 name: format!("{} {} {} vs {}", c.case, c.target, c.metric, r.baseline),
                 failure: (c.verdict == Verdict::Fail).then(|| text.clone()),
+                error: None,
                 warning: (c.verdict == Verdict::Warn).then_some(text),
                 skipped: false,
             });
@@ -147,6 +173,8 @@ pub struct JunitView {
     pub tests: usize,
     /// Failed ones.
     pub failures: usize,
+    /// Ones that could not run (the run stopped first).
+    pub errors: usize,
     /// Skipped ones.
     pub skipped: usize,
     /// The cases.
@@ -162,6 +190,7 @@ impl JunitView {
             timestamp: results.started_at.clone(),
             tests: cases.len(),
             failures: cases.iter().filter(|c| c.failure.is_some()).count(),
+            errors: cases.iter().filter(|c| c.error.is_some()).count(),
             skipped: cases.iter().filter(|c| c.skipped).count(),
             cases,
         }
@@ -208,6 +237,8 @@ pub struct MarkdownView {
     pub platform: String,
     /// Run mode.
     pub mode: String,
+    /// Why the run stopped before measuring everything, and what that left.
+    pub stopped: Option<String>,
     /// `--set` and `--only`, when the run changed the file.
     pub changed: Option<String>,
     /// A shard's part of a sharded run, or what a merge of shards took.
@@ -421,8 +452,12 @@ impl MarkdownView {
                 if let Some(n) = crate::case::over_time_note(t) {
                     notes.push(format!("{} {}: {n}", c.name, t.id));
                 }
+                for n in t.trial_notes() {
+                    notes.push(format!("{} {}: {n}", c.name, t.id));
+                }
             }
         }
+        notes.extend(crate::view::method_notes(results));
         notes.extend(results.errors.iter().map(|e| format!("run error: {e}")));
         let s = &results.scenario;
         MarkdownView {
@@ -441,6 +476,16 @@ impl MarkdownView {
             },
             platform: format!("{} ({} cores), {}", env.cpu_model, env.cores, env.os),
             mode: format!("{:?}", s.mode).to_lowercase(),
+            stopped: results.stop_reason.as_ref().map(|r| {
+                format!(
+                    "{r}. {}",
+                    if results.cases.is_empty() {
+                        "Nothing was measured: the tables below are empty."
+                    } else {
+                        "Only what was measured before is below."
+                    }
+                )
+            }),
             changed: crate::view::changes(s),
             shards: crate::view::shard_lines(results),
             baseline: results.baseline.clone(),

@@ -397,6 +397,14 @@ fn run_notes(results: &Results) -> (Vec<String>, Vec<String>) {
         .filter_map(|t| t.method.as_ref().map(|m| format!("{} measures: {m}", t.id)))
         .collect();
     notes.extend(methods.iter().cloned());
+    notes.extend(method_notes(results));
+    for c in &results.cases {
+        for t in &c.targets {
+            for n in t.trial_notes() {
+                notes.push(format!("{} {}: {n}", c.name, t.id));
+            }
+        }
+    }
     if results
         .cases
         .iter()
@@ -405,13 +413,49 @@ fn run_notes(results: &Results) -> (Vec<String>, Vec<String>) {
     {
         notes.push("The server's view: OPA's own timers for each measured request (?metrics=true): eval = timer_rego_query_eval_ns, the policy evaluation; handler = timer_server_handler_ns, the whole request inside OPA (input parse, evaluation, answer). client mean - handler mean is network, HTTP and the client; eval share = eval mean / client mean. Server B/op, allocs/op and GC are Go's heap counters from OPA's /metrics, read before and after each trial, per request OPA counted (warm-up included; scope: server, not comparable with in-process bytes/op).".into());
     }
-    if results.status != RunStatus::Complete {
+    if let Some(reason) = &results.stop_reason {
+        notes.push(format!(
+            "The run stopped: {reason}. {}",
+            if results.cases.is_empty() {
+                "Nothing was measured."
+            } else {
+                "The numbers cover only what was measured before."
+            }
+        ));
+    } else if results.status != RunStatus::Complete {
         notes.push(format!(
             "The run is {}: the numbers cover only what was measured.",
             status(results.status)
         ));
     }
     (notes, methods)
+}
+
+/// Which method produced each comparison's verdict, in words.
+pub(crate) fn method_notes(results: &Results) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(p) = &results.paired {
+        notes.push(format!(
+            "Verdicts against `{}` come from paired rounds within this run (per-round ratios, drift cancelled){}; the ratios of trial medians are shown for reference only.",
+            p.baseline,
+            if results.regression_config.paired_by_default {
+                ": paired by default, since the comparison has a regression threshold and every target takes rounds (`compare: { paired: false }` compares trial medians instead)"
+            } else {
+                ""
+            }
+        ));
+    } else if let Some(base) = &results.baseline {
+        notes.push(format!(
+            "Targets are compared with `{base}` by the ratio of trial medians (unpaired): nothing is graded on it; `regression.threshold` with `compare` grades the change in paired rounds."
+        ));
+    }
+    if let Some(r) = &results.regression {
+        notes.push(format!(
+            "Verdicts against the saved baseline `{}` compare this run's trials with that run's (two runs apart: machine drift is part of the change).",
+            r.baseline
+        ));
+    }
+    notes
 }
 
 /// The A/A control's outcome in one line, with its first non-PASS check.
@@ -757,6 +801,7 @@ fn status(s: RunStatus) -> &'static str {
         RunStatus::Complete => "complete",
         RunStatus::Interrupted => "interrupted",
         RunStatus::Incomplete => "incomplete (shards missing)",
+        RunStatus::Stopped => "stopped before measuring everything",
     }
 }
 

@@ -16,6 +16,7 @@ pub mod model;
 pub mod overrides;
 pub mod plan;
 pub mod redact;
+pub mod rego_text;
 pub mod shard;
 pub mod units;
 

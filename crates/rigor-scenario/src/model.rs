@@ -217,9 +217,12 @@ pub struct Compare {
     /// (`workload.round`, seeded ABBA order), and each target's change
     /// against the baseline is estimated from per-round ratios, which
     /// cancels the machine's drift, and graded against
-    /// `regression.threshold`. In-process targets, closed loop, `duration`.
+    /// `regression.threshold`. Closed loop, `duration`. Default: on when
+    /// `regression.threshold` is set, the workload is closed loop for a
+    /// `duration`, and every target can take rounds (not `opa-bench`);
+    /// `paired: false` compares trial medians instead.
     #[serde(default)]
-    pub paired: bool,
+    pub paired: Option<bool>,
 }
 
 /// The policy: Rego modules, data documents and the rule to evaluate.
@@ -239,6 +242,24 @@ pub struct Policy {
     /// Parse the policy as Rego v0 (default: v1).
     #[serde(default)]
     pub rego_v0: bool,
+    /// What every target does with the policy's `print()` calls: `erase`
+    /// them before compiling (default; as OPA's Go library does unless
+    /// printing is enabled), or `keep` them (each engine evaluates their
+    /// arguments: regorus gathers the lines, `opa run --server` logs them).
+    #[serde(default)]
+    pub prints: Option<Prints>,
+}
+
+/// `policy.prints`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Prints {
+    /// Replace every `print(...)` with `true` before any target compiles
+    /// the policy (line numbers kept).
+    #[default]
+    Erase,
+    /// Leave them: each engine evaluates their arguments.
+    Keep,
 }
 
 /// One entry of `inputs:`.

@@ -65,6 +65,10 @@ pub struct RegressionPlan {
     pub metrics: BTreeMap<String, f64>,
     /// Coefficient of variation above which a case is noisy.
     pub noisy_cv: f64,
+    /// The comparison runs in paired rounds because it has a regression
+    /// threshold and every target takes rounds (`compare.paired` unset).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paired_by_default: bool,
 }
 
 impl Default for RegressionPlan {
@@ -73,6 +77,7 @@ impl Default for RegressionPlan {
             threshold: 0.10,
             metrics: BTreeMap::new(),
             noisy_cv: 0.05,
+            paired_by_default: false,
         }
     }
 }
@@ -260,8 +265,12 @@ pub const DEFAULT_DECISION_CAPACITY: u64 = 10_000;
 pub struct PolicyModule {
     /// The path shown in Rego error messages.
     pub path: String,
-    /// The source text.
+    /// The source text, as every target compiles it (`print()` calls
+    /// erased under `policy.prints: erase`).
     pub text: String,
+    /// The file's own text when `print()` calls were erased from `text`
+    /// (to measure what they cost); `None` when `text` is the file's.
+    pub printing: Option<String>,
 }
 
 /// The checked policy.
@@ -275,6 +284,10 @@ pub struct PolicyPlan {
     pub query: String,
     /// Parse as Rego v0.
     pub rego_v0: bool,
+    /// What was done with the policy's `print()` calls.
+    pub prints: crate::model::Prints,
+    /// How many `print()` calls the policy's files have (erased or not).
+    pub print_calls: usize,
 }
 
 /// What the decision check before timing does with a problem.
@@ -641,7 +654,7 @@ impl Builder<'_> {
         } else {
             None
         };
-        let regression = match &s.regression {
+        let mut regression = match &s.regression {
             Some(r) => {
                 for name in r.value.metrics.keys() {
                     if crate::metrics::metric(name).is_none() {
@@ -668,11 +681,30 @@ impl Builder<'_> {
                         .map(|(k, v)| (k.clone(), v.0))
                         .collect(),
                     noisy_cv: r.value.noisy_cv.map_or(0.05, |p| p.0),
+                    paired_by_default: false,
                 }
             }
             None => RegressionPlan::default(),
         };
-        if let Some(c) = s.compare.as_ref().filter(|c| c.paired) {
+        // A comparison graded against a regression threshold is sharpest
+        // in paired rounds (drift cancels): the default wherever every
+        // target can take rounds; `paired: false` keeps trial medians.
+        let paired_by_default = s.compare.as_ref().is_some_and(|c| c.paired.is_none())
+            && s
+                .regression
+                .as_ref()
+                .is_some_and(|r| r.value.threshold.is_some())
+            && workload.rate.is_empty()
+            && matches!(workload.stop, Stop::Duration(_))
+            && workload.soak.is_none()
+            && targets.len() >= 2
+            && targets.iter().all(|t| t.spec.kind() != "opa-bench");
+        regression.paired_by_default = paired_by_default;
+        if let Some(c) = s
+            .compare
+            .as_ref()
+            .filter(|c| c.paired == Some(true) || paired_by_default)
+        {
             let w = &s.workload.value;
             let round = w.round.map_or(DEFAULT_ROUND, |d| d.0);
             if round < Duration::from_millis(1) {
@@ -1243,6 +1275,8 @@ impl Builder<'_> {
 
     fn policy(&self, p: &crate::model::Policy) -> Result<PolicyPlan, Diagnostic> {
         let mut modules = Vec::new();
+        let prints = p.prints.unwrap_or_default();
+        let mut print_calls = 0;
         if p.files.is_empty() {
             return Err(Diagnostic::new(self.file, "`policy.files` is empty")
                 .with_help("list the Rego files or directories to load"));
@@ -1269,8 +1303,16 @@ impl Builder<'_> {
                 paths.push(full);
             }
             for path in paths {
-                let text = self.read(f, &path)?;
+                let mut text = self.read(f, &path)?;
+                let calls = crate::rego_text::count_prints(&text);
+                print_calls += calls;
+                let mut printing = None;
+                if calls > 0 && prints == crate::model::Prints::Erase {
+                    let erased = crate::rego_text::erase_prints(&text).0;
+                    printing = Some(std::mem::replace(&mut text, erased));
+                }
                 modules.push(PolicyModule {
+                    printing,
                     path: path.display().to_string(),
                     text,
                 });
@@ -1300,6 +1342,8 @@ impl Builder<'_> {
             data,
             query: query.to_string(),
             rego_v0: p.rego_v0,
+            prints,
+            print_calls,
         })
     }
 

@@ -13,6 +13,7 @@
 //! explore further); a failure prints the case number and the mutant.
 
 #![allow(clippy::unwrap_used)] // Tests and their helpers fail loudly by design.
+#![allow(clippy::disallowed_macros)] // It says which of its parts ran.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

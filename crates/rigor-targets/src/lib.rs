@@ -11,6 +11,7 @@ use rigor_scenario::model::TargetSpec;
 use rigor_scenario::plan::{Plan, TargetPlan};
 
 pub mod calibration;
+pub mod control;
 pub mod decision;
 mod http1;
 pub mod keyspace;

@@ -10,7 +10,6 @@
 //! file (`--log-level error`): a pipe nobody reads could fill and stall it,
 //! and per-request logging would be measured.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -286,13 +285,13 @@ impl ManagedOpa {
 /// message (from its log) on why it exited or hung.
 fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + START_TIMEOUT;
-    let addr = format!("127.0.0.1:{port}");
+    let health = format!("http://127.0.0.1:{port}/health");
     let log_text = || opa_message(&std::fs::read_to_string(log).unwrap_or_default());
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("{} ({status})", log_text()));
         }
-        if let Ok((200, _)) = http_get(&addr, "/health", Duration::from_millis(500)) {
+        if crate::control::get(&health, Duration::from_millis(500)).is_ok_and(|r| r.status == 200) {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -310,55 +309,6 @@ impl Drop for ManagedOpa {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A plain HTTP/1.0 POST of a JSON body outside any measurement (the
-/// decisions of the correctness gate): status and body.
-pub fn http_post(
-    addr: &str,
-    path: &str,
-    body: &str,
-    timeout: Duration,
-) -> std::io::Result<(u16, String)> {
-    request(
-        addr,
-        &format!(
-            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ),
-        timeout,
-    )
-}
-
-/// A plain HTTP/1.0 GET outside any measurement (health checks, `/metrics`):
-/// status and body. HTTP/1.0 so the server closes the connection and sends
-/// no chunked encoding.
-pub fn http_get(addr: &str, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
-    request(
-        addr,
-        &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
-        timeout,
-    )
-}
-
-fn request(addr: &str, text: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
-    let sock: std::net::SocketAddr = addr.parse().map_err(|e| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
-    })?;
-    let mut stream = std::net::TcpStream::connect_timeout(&sock, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(text.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status"))?;
-    Ok((status, body.to_string()))
 }
 
 #[cfg(test)]
@@ -387,15 +337,19 @@ mod tests {
                 rigor_scenario::plan::PolicyModule {
                     path: module.display().to_string(),
                     text: "package p\nx := 1\n".into(),
+                    printing: None,
                 },
                 rigor_scenario::plan::PolicyModule {
                     path: dir.path().join("changed.rego").display().to_string(),
                     text: "package q\ny := 2\n".into(),
+                    printing: None,
                 },
             ],
             data: serde_json::json!({"roles": {"a": 1}}),
             query: "data.p.x".into(),
             rego_v0: false,
+            prints: Default::default(),
+            print_calls: 0,
         };
         let staged = stage(&policy).expect("staged");
         assert_eq!(staged.files.len(), 3);

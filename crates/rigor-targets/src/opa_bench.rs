@@ -354,18 +354,15 @@ impl Target for OpaBench {
         Some((|| {
             let guard = self.decider()?;
             let server = guard.as_ref().ok_or("no decision server")?;
-            let path = format!(
-                "/v1/data/{}",
+            let url = format!(
+                "http://127.0.0.1:{}/v1/data/{}",
+                server.port,
                 crate::opa_http::query_path(&self.policy.query)
             );
             let body = serde_json::json!({ "input": input }).to_string();
-            let (status, text) = opa::http_post(
-                &format!("127.0.0.1:{}", server.port),
-                &path,
-                &body,
-                Duration::from_secs(10),
-            )
-            .map_err(|e| format!("asking OPA for the decision failed: {e}"))?;
+            let crate::control::Reply { status, body: text } =
+                crate::control::post_json(&url, &body, Duration::from_secs(10))
+                    .map_err(|e| format!("asking OPA for the decision failed: {e}"))?;
             let doc: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| format!("OPA answered {status} with no JSON ({e}): {}", cut(&text)))?;
             if status != 200 {

@@ -6,8 +6,8 @@
 //! measured path is rigor's own HTTP/1.1 client ([`crate::http1`]: one
 //! keep-alive connection per worker, reconnecting after errors, no
 //! connection task); a general-purpose client's pooling, URL handling and
-//! task hand-offs would be measured too. Setup calls (health check, policy
-//! and data upload) use reqwest.
+//! task hand-offs would be measured too. Control calls (health check,
+//! policy and data upload, `/metrics`) use [`crate::control`].
 //!
 //! With `server: managed` the server is the real OPA, started by rigor
 //! ([`crate::opa::ManagedOpa`]). With `server_metrics` (the default) a
@@ -179,29 +179,21 @@ impl OpaHttp {
         };
         let (authority, base) = parse_url(&url).map_err(TargetError::Invalid)?;
         let timeout = spec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
-        let client = reqwest::Client::builder()
-            .timeout(timeout.max(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| TargetError::Failed(format!("cannot build an HTTP client: {e}")))?;
-        let rt = runtime()?;
-        rt.block_on(async {
-            let health = client.get(format!("{url}/health")).send().await.map_err(|e| {
-                TargetError::Failed(format!(
-                    "cannot reach {url}: {}; is the server running? (`rigor serve SCENARIO` starts one)",
-                    describe(&e)
-                ))
-            })?;
-            if !health.status().is_success() {
-                return Err(TargetError::Failed(format!(
-                    "{url}/health answered {}; is this an OPA server?",
-                    health.status()
-                )));
-            }
-            if spec.upload && managed.is_none() {
-                upload(&client, &url, policy).await?;
-            }
-            Ok(())
+        let control_timeout = timeout.max(Duration::from_secs(10));
+        let health = crate::control::get(&format!("{url}/health"), control_timeout).map_err(|e| {
+            TargetError::Failed(format!(
+                "cannot reach {url}: {e}; is the server running? (`rigor serve SCENARIO` starts one)"
+            ))
         })?;
+        if !health.ok() {
+            return Err(TargetError::Failed(format!(
+                "{url}/health answered {}; is this an OPA server?",
+                health.status
+            )));
+        }
+        if spec.upload && managed.is_none() {
+            upload(&url, policy, control_timeout)?;
+        }
         let bodies = if inputs.is_empty() {
             vec![Bytes::from_static(b"{}")]
         } else {
@@ -236,21 +228,7 @@ impl OpaHttp {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
-}
-
-async fn upload(
-    client: &reqwest::Client,
-    url: &str,
-    policy: &PolicyPlan,
-) -> Result<(), TargetError> {
+fn upload(url: &str, policy: &PolicyPlan, timeout: Duration) -> Result<(), TargetError> {
     for (i, module) in policy.modules.iter().enumerate() {
         let name = std::path::Path::new(&module.path)
             .file_name()
@@ -258,45 +236,32 @@ async fn upload(
             .unwrap_or_else(|| format!("module{i}"));
         let id = format!("rigor/{i}/{name}");
         put(
-            client,
             &format!("{url}/v1/policies/{id}"),
-            module.text.clone(),
+            &module.text,
             "text/plain",
-        )
-        .await?;
+            timeout,
+        )?;
     }
     if let Some(doc) = policy.data.as_object() {
         for (key, value) in doc {
             put(
-                client,
                 &format!("{url}/v1/data/{key}"),
-                value.to_string(),
+                &value.to_string(),
                 "application/json",
-            )
-            .await?;
+                timeout,
+            )?;
         }
     }
     Ok(())
 }
 
-async fn put(
-    client: &reqwest::Client,
-    url: &str,
-    body: String,
-    content_type: &str,
-) -> Result<(), TargetError> {
-    let response = client
-        .put(url)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| TargetError::Failed(format!("upload to {url} failed: {}", describe(&e))))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+fn put(url: &str, body: &str, content_type: &str, timeout: Duration) -> Result<(), TargetError> {
+    let reply = crate::control::put(url, body, content_type, timeout)
+        .map_err(|e| TargetError::Failed(format!("upload to {url} failed: {e}")))?;
+    if !reply.ok() {
         return Err(TargetError::Invalid(format!(
-            "upload to {url} was refused ({status}): {text}"
+            "upload to {url} was refused ({}): {}",
+            reply.status, reply.body
         )));
     }
     Ok(())
@@ -565,7 +530,12 @@ pub fn go_server_counters(text: &str) -> Option<std::collections::BTreeMap<&'sta
         };
         out.insert(key, value);
     }
-    out.insert("requests", requests?);
+    if out.is_empty() {
+        return None;
+    }
+    // OPA's labelled counter appears with the first decision it serves:
+    // none yet is none counted.
+    out.insert("requests", requests.unwrap_or(0.0));
     Some(out)
 }
 
@@ -594,16 +564,26 @@ impl Target for OpaHttp {
             .map(|m| ("opa".to_string(), m.opa.version.clone()))
     }
 
-    /// The server's `/metrics` (OPA's Prometheus endpoint), when it has one
-    /// and rigor can reach it directly by IP address.
-    fn server_counters(&self) -> Option<std::collections::BTreeMap<&'static str, f64>> {
+    /// The server's `/metrics` (OPA's Prometheus endpoint), read by its
+    /// URL (host names resolved); a server without it, or one that cannot
+    /// be read, says why.
+    fn server_counters(
+        &self,
+    ) -> Result<Option<std::collections::BTreeMap<&'static str, f64>>, String> {
         if !self.endpoint.server_metrics {
-            return None;
+            return Ok(None);
         }
-        let (status, body) =
-            crate::opa::http_get(&self.endpoint.authority, "/metrics", Duration::from_secs(5))
-                .ok()?;
-        (status == 200).then(|| go_server_counters(&body)).flatten()
+        let url = format!("{}/metrics", self.endpoint.url);
+        let reply = crate::control::get(&url, Duration::from_secs(5))?;
+        if reply.status != 200 {
+            return Err(format!(
+                "{url} answered {} (a server without OPA's Prometheus /metrics; `server_metrics: false` stops asking)",
+                reply.status
+            ));
+        }
+        go_server_counters(&reply.body)
+            .map(Some)
+            .ok_or_else(|| format!("{url} has none of Go's memstats (go_memstats_*) and OPA's request counter (http_request_duration_seconds_count)"))
     }
 
     /// A managed OPA's RSS, and the Go heap in use from `/metrics` when
@@ -615,6 +595,8 @@ impl Target for OpaHttp {
             .and_then(|m| rigor_engine::alloc::rss_of(&m.pid().to_string()));
         let heap = self
             .server_counters()
+            .ok()
+            .flatten()
             .and_then(|c| c.get("heap_inuse").map(|v| *v as u64));
         (rss.is_some() || heap.is_some())
             .then_some(rigor_engine::target::ServerMemory { rss, heap })
@@ -755,7 +737,12 @@ mod tests {
         assert_eq!(c["mallocs"], 102_242.0);
         assert_eq!(c["gc_cycles"], 3.0);
         assert_eq!(c["heap_inuse"], 6_127_616.0);
-        assert!(go_server_counters("go_memstats_mallocs_total 1\n").is_none());
+        // Before OPA's first decision its request counter has no series yet.
+        assert_eq!(
+            go_server_counters("go_memstats_mallocs_total 1\n").unwrap()["requests"],
+            0.0
+        );
+        assert!(go_server_counters("process_cpu_seconds_total 1\n").is_none());
     }
 
     #[test]

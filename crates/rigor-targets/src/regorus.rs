@@ -8,7 +8,7 @@
 //! which re-parses the query every call), or `set_input` + `execute` on the VM.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use regorus::languages::rego::compiler::Compiler;
@@ -131,6 +131,66 @@ fn compile(
                 e,
             )
         })
+}
+
+/// What a policy's `print()` calls cost regorus' interpreter per
+/// evaluation: the policy with them and without them, each its own engine,
+/// evaluate the same inputs (at most 64) in alternating blocks (ABBA) for
+/// about `budget`, outside any trial. The ratio of their total times (1.5 =
+/// the prints make an evaluation 50% slower). The interpreter, because
+/// regorus' VM does not compile `print()`.
+pub fn print_cost(
+    policy: &PolicyPlan,
+    inputs: &[serde_json::Value],
+    budget: Duration,
+) -> Result<f64, String> {
+    let mut kept = policy.clone();
+    let mut erased = policy.clone();
+    for (k, e) in kept.modules.iter_mut().zip(&mut erased.modules) {
+        if let Some(original) = &k.printing {
+            k.text = original.clone();
+        }
+        e.text = rigor_scenario::rego_text::erase_prints(&k.text).0;
+    }
+    let inputs: Vec<Value> = if inputs.is_empty() {
+        vec![Value::new_object()]
+    } else {
+        inputs.iter().take(64).cloned().map(Value::from).collect()
+    };
+    let worker = |p: &PolicyPlan| -> Result<RegorusWorker, String> {
+        let data = Value::from(p.data.clone());
+        let mut engine = load(p, &data).map_err(|e| e.to_string())?;
+        compile(&mut engine, &p.query, false).map_err(|e| e.to_string())?;
+        Ok(RegorusWorker {
+            evaluator: Evaluator::Interpreter(engine, p.query.clone()),
+            inputs: Arc::new(inputs.clone()),
+            offset: 0,
+            order: None,
+            cache: None,
+        })
+    };
+    let mut workers = [worker(&kept)?, worker(&erased)?];
+    let mut spent = [Duration::ZERO; 2];
+    let block = |w: &mut RegorusWorker| -> Result<Duration, String> {
+        let t = Instant::now();
+        for i in 0..w.inputs.len() {
+            w.eval(i).map_err(|e| e.message)?;
+        }
+        Ok(t.elapsed())
+    };
+    // One unmeasured block each (first-touch costs), then ABBA blocks.
+    for w in &mut workers {
+        block(w)?;
+    }
+    let start = Instant::now();
+    let mut rounds = 0;
+    while rounds < 8 || (start.elapsed() < budget && rounds < 100_000) {
+        for which in [rounds % 2, 1 - rounds % 2] {
+            spent[which] += block(&mut workers[which])?;
+        }
+        rounds += 1;
+    }
+    Ok(spent[0].as_secs_f64() / spent[1].as_secs_f64().max(1e-12))
 }
 
 impl Regorus {
