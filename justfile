@@ -80,6 +80,8 @@ test: deps
     else
         echo "warning: cargo clippy is not installed: the lint check is skipped" >&2
     fi
+    # Broken intra-doc links are bugs in the docs a maintainer reads.
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
     export PATH="$PATH:$(go env GOPATH 2>/dev/null)/bin"
     cargo test --workspace --release
     just validate

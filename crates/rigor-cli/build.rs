@@ -1,5 +1,7 @@
 //! Records the rustc version and git commit rigor is built from, for the
 //! environment section of every results file.
+// A build script speaks to cargo on stdout: println! is its protocol.
+#![allow(clippy::disallowed_macros)]
 
 use std::process::Command;
 

@@ -2,6 +2,9 @@
 //! report crates. `run()` returns a `Result`; the error is printed once and
 //! mapped to an exit code in one place ([`Failure::exit_code`]).
 
+// clap turns doc comments into --help text, where `<reports>/runs/...` is
+// meant literally: rustdoc must not read those as HTML tags.
+#![allow(rustdoc::invalid_html_tags)]
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -217,9 +220,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 FormatArg::Junit => rigor_report::Format::Junit,
             };
             if html.is_some() {
-                tell!(
-                    "rigor: note: --html is ignored with --format (the output goes to stdout)"
-                );
+                tell!("rigor: note: --html is ignored with --format (the output goes to stdout)");
             }
             say(&renderer.format(format, &parsed, color.enabled())?);
             outcome(&parsed)

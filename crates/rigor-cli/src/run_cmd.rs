@@ -508,11 +508,8 @@ pub(crate) fn check_decisions(
 fn prints_note(policy: &rigor_scenario::plan::PolicyPlan, plan: &Plan) -> Option<f64> {
     use rigor_scenario::model::Prints;
     let inputs: Vec<serde_json::Value> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-    let cost = rigor_targets::regorus::print_cost(
-        policy,
-        &inputs,
-        std::time::Duration::from_millis(250),
-    );
+    let cost =
+        rigor_targets::regorus::print_cost(policy, &inputs, std::time::Duration::from_millis(250));
     let what = match policy.prints {
         Prints::Erase => "erased before any target compiled it (`policy.prints: erase`, as OPA's Go library does unless printing is on); kept,",
         Prints::Keep => "kept (`policy.prints: keep`): every engine evaluates their arguments (`opa run --server` also logs them at info level);",

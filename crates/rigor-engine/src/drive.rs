@@ -372,7 +372,7 @@ pub(crate) struct Recording {
 struct Shared {
     /// Every worker is set up (or has failed).
     barrier: Barrier,
-    /// The target is armed ([`Target::armed`]): go.
+    /// The target is armed ([`TrialHooks::armed`](crate::target::TrialHooks::armed)): go.
     go: Barrier,
     /// Why arming failed.
     armed_error: std::sync::Mutex<Option<String>>,

@@ -11,7 +11,7 @@
 //! operation (bytes/op) are weighted by operations. The result is then
 //! summarised and graded like any run, so every report renders it alike.
 //!
-//! How each trial metric combines is one table, [`rule`]; a test checks
+//! How each trial metric combines is one table, `rule`; a test checks
 //! that every catalogue metric has an entry.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -362,7 +362,7 @@ const MAX_BATCHES: usize = 20;
 /// Fewest blocks per batch: a batch's median needs a few to resist a
 /// block that a preemption hit.
 const MIN_BATCH: usize = 5;
-/// Fewest batches of [`MIN_BATCH`] blocks (else smaller batches).
+/// Fewest batches of `MIN_BATCH` blocks (else smaller batches).
 const MIN_BATCHES: usize = 5;
 
 /// The per-block log ratios of `b`'s mean time per operation to `a`'s, in
@@ -404,8 +404,8 @@ fn t_quantile(p: f64, df: f64) -> f64 {
 }
 
 /// The paired estimate of a change from block log ratios, by batch
-/// medians: consecutive blocks grouped into at most [`MAX_BATCHES`]
-/// batches of at least [`MIN_BATCH`], each batch's median taken (a
+/// medians: consecutive blocks grouped into at most `MAX_BATCHES`
+/// batches of at least `MIN_BATCH`, each batch's median taken (a
 /// preemption that hits one round makes one block's ratio wild; a median
 /// shrugs it off, a mean does not), and a t interval on the batch medians,
 /// all in log space.
@@ -425,8 +425,8 @@ pub struct PairedEstimate {
 
 impl PairedEstimate {
     /// From block log ratios; `None` with fewer than 4 blocks. Batches hold
-    /// at least [`MIN_BATCH`] blocks when there are enough for
-    /// [`MIN_BATCHES`] of them; fewer blocks go in batches of 2 (a t with
+    /// at least `MIN_BATCH` blocks when there are enough for
+    /// `MIN_BATCHES` of them; fewer blocks go in batches of 2 (a t with
     /// a single degree of freedom would make every interval useless).
     pub fn new(d: &[f64]) -> Option<Self> {
         let batches = if d.len() >= MIN_BATCH * MIN_BATCHES {

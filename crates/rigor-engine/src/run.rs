@@ -2,7 +2,7 @@
 //! worker.
 //!
 //! Workers only record into their own histogram and counters; the collector
-//! (this module's [`Runner`]) merges them after each run and owns the
+//! (this module's `run`) merges them after each run and owns the
 //! [`Results`], handing a snapshot to the caller after every trial so that a
 //! crash or Ctrl-C never loses what was measured.
 

@@ -83,7 +83,7 @@ pub struct WorkerContext {
     pub seed: u64,
 }
 
-/// What a trial is about to run, for [`Target::prepare`].
+/// What a trial is about to run, for [`TrialHooks::prepare`].
 #[derive(Debug, Clone, Copy)]
 pub struct TrialContext {
     /// The case being run.
@@ -287,7 +287,7 @@ pub trait Target: Send + Sync {
     }
 }
 
-/// A trial measured by the target itself ([`Target::measure`]).
+/// A trial measured by the target itself ([`SelfTimed::measure`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Measured {
     /// Successful operations, as the tool counted them.

@@ -2,7 +2,7 @@
 //! run: what a user reads to see warm-up effects, degradation and stalls.
 //!
 //! Design choices worth knowing:
-//! - Each worker records into its own [`Windows`], allocated (and its pages
+//! - Each worker records into its own `Windows`, allocated (and its pages
 //!   touched) before the measured phase, so recording allocates nothing and
 //!   a soak's memory samples and a worker's bytes/op do not see it.
 //! - A window's latencies go into a small log-linear histogram (16 buckets

@@ -480,7 +480,7 @@ impl MarkdownView {
                 format!(
                     "{r}. {}",
                     if results.cases.is_empty() {
-                        "Nothing was measured: the tables below are empty."
+                        "Nothing was measured."
                     } else {
                         "Only what was measured before is below."
                     }

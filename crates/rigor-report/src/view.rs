@@ -55,7 +55,7 @@ pub struct ReportView {
     pub notes: Vec<String>,
     /// `id measures: ...` for targets not timed by rigor itself (`opa bench`).
     pub methods: Vec<String>,
-    /// `case target` pairs whose throughput varied more than [`NOISY_CV_PERCENT`] across trials.
+    /// `case target` pairs whose throughput varied more than `regression.noisy_cv` across trials.
     pub noisy: Vec<String>,
     /// The scenario file text.
     pub source: String,
@@ -109,7 +109,7 @@ pub struct RegressionView {
 /// One regression check.
 #[derive(Debug, Serialize)]
 pub struct RegressionRow {
-    /// Cells: case, target, metric, base, new, change [interval], p, verdict.
+    /// Cells: case, target, metric, base, new, change \[interval\], p, verdict.
     pub cells: Vec<String>,
     /// Verdict coloured for terminals.
     pub verdict_colored: Styled,

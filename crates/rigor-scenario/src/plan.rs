@@ -380,7 +380,7 @@ pub struct Plan {
     pub overrides: Vec<String>,
     /// `--only`: the targets kept (empty: all of them).
     pub only: Vec<String>,
-    /// A hash of what affects the measurement ([`fingerprint`]).
+    /// A hash of what affects the measurement (`fingerprint()`).
     pub fingerprint: String,
     /// The workload.
     pub workload: WorkloadPlan,
@@ -690,8 +690,7 @@ impl Builder<'_> {
         // in paired rounds (drift cancels): the default wherever every
         // target can take rounds; `paired: false` keeps trial medians.
         let paired_by_default = s.compare.as_ref().is_some_and(|c| c.paired.is_none())
-            && s
-                .regression
+            && s.regression
                 .as_ref()
                 .is_some_and(|r| r.value.threshold.is_some())
             && workload.rate.is_empty()

@@ -293,7 +293,8 @@ blueprint := x.print
         let o = outline(POLICY);
         assert_eq!(o.package, "audited");
         assert_eq!(o.rules, vec!["allow", "deny", "blueprint"]);
-        let v0 = "package k8s.limits\n\nviolation[{\"msg\": msg}] {\n  x := 1\n}\nf(x) = y { y := x }\n";
+        let v0 =
+            "package k8s.limits\n\nviolation[{\"msg\": msg}] {\n  x := 1\n}\nf(x) = y { y := x }\n";
         let o = outline(v0);
         assert_eq!(o.package, "k8s.limits");
         assert_eq!(o.rules, vec!["violation", "f"]);
@@ -302,9 +303,13 @@ blueprint := x.print
     #[test]
     fn v0_policies_are_recognised() {
         assert!(looks_like_v0("package x\n\nallow {\n  true\n}\n"));
-        assert!(looks_like_v0("package x\nviolation[{\"msg\": m}] {\n m := 1\n}\n"));
+        assert!(looks_like_v0(
+            "package x\nviolation[{\"msg\": m}] {\n m := 1\n}\n"
+        ));
         assert!(!looks_like_v0("package x\nallow if {\n  true\n}\n"));
         assert!(!looks_like_v0("package x\nobj := {\n  \"a\": 1,\n}\n"));
-        assert!(looks_like_v0_error("`if` keyword is required before rule body"));
+        assert!(looks_like_v0_error(
+            "`if` keyword is required before rule body"
+        ));
     }
 }

@@ -9,6 +9,20 @@ use std::path::Path;
 
 use rigor_scenario::{Mode, Plan, ScenarioError};
 
+/// A temporary folder laid out like `tests/cases` (its `fixtures/`
+/// copied): cases are written there, never into the source tree.
+fn sandbox() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/fixtures");
+    let to = dir.path().join("fixtures");
+    std::fs::create_dir(&to).unwrap();
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
 #[test]
 fn bad_scenarios_fail_with_positions() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/bad");
@@ -18,7 +32,8 @@ fn bad_scenarios_fail_with_positions() {
         .collect();
     files.sort();
     assert!(files.len() >= 10);
-    let cases = dir.parent().unwrap();
+    let sandbox = sandbox();
+    let cases = sandbox.path();
     let mut failures = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -28,11 +43,10 @@ fn bad_scenarios_fail_with_positions() {
             .unwrap()
             .strip_prefix("# expect: ")
             .unwrap();
-        // Cases refer to fixtures relative to tests/cases; copy the case there.
-        let copy = cases.join(format!("_{}", file.file_name().unwrap().to_string_lossy()));
+        // Cases refer to fixtures relative to tests/cases; the sandbox has them.
+        let copy = cases.join(file.file_name().unwrap());
         std::fs::write(&copy, &text).unwrap();
         let result = Plan::from_file(&copy, Mode::Default);
-        std::fs::remove_file(&copy).unwrap();
         let err = match result {
             Ok(_) => {
                 failures.push(format!(
@@ -70,8 +84,8 @@ fn bad_scenarios_fail_with_positions() {
 
 #[test]
 fn good_scenario_resolves_defaults_inputs_and_thresholds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    let path = dir.join("_good.yaml");
+    let sandbox = sandbox();
+    let path = sandbox.path().join("good.yaml");
     std::fs::write(
         &path,
         r#"

@@ -1,6 +1,6 @@
 //! The one HTTP client for control calls: health checks, policy and data
 //! uploads, `/metrics`, the correctness gate's decisions, always outside
-//! any timing. The measured path is [`crate::http1`]'s own client.
+//! any timing. The measured path is `http1`'s own client.
 //!
 //! Plain blocking HTTP/1.0 over `std::net`: the server closes the
 //! connection after each answer and sends no chunked encoding, so reading
@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(reply.status, 200);
         assert_eq!(reply.body, "hello");
         let request = server.join().unwrap();
-        assert!(request.starts_with("GET /metrics HTTP/1.0\r\n"), "{request}");
+        assert!(
+            request.starts_with("GET /metrics HTTP/1.0\r\n"),
+            "{request}"
+        );
         assert!(request.contains(&format!("Host: localhost:{port}")));
     }
 

@@ -3,7 +3,7 @@
 //! Each operation is `POST {url}/v1/data/{query path}` with `{"input": ...}`;
 //! the decision is read from `result`. Request bodies are serialised before
 //! timing, and whole requests (headers included) prepared from them. The
-//! measured path is rigor's own HTTP/1.1 client ([`crate::http1`]: one
+//! measured path is rigor's own HTTP/1.1 client (`http1`: one
 //! keep-alive connection per worker, reconnecting after errors, no
 //! connection task); a general-purpose client's pooling, URL handling and
 //! task hand-offs would be measured too. Control calls (health check,

@@ -4,7 +4,7 @@
 //!   do: `connections:` of them (default 1), shared by the workers, no
 //!   pipelining beyond what concurrent workers on one connection produce;
 //!   timeouts are explicit. Over TCP the client is rigor's own
-//!   ([`crate::resp`]: no driver task, no channels; the `redis` crate's
+//!   (`resp`: no driver task, no channels; the `redis` crate's
 //!   `MultiplexedConnection` did 0.83-0.91x redis-benchmark's requests on one
 //!   connection); unix sockets use the `redis` crate's. The engine runs async
 //!   workers on one single-threaded runtime per core, and a connection is

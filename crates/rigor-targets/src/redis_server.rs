@@ -368,7 +368,7 @@ impl Sizing {
 }
 
 /// A memory limit prepared before a trial and applied once the trial's
-/// connections are open ([`rigor_engine::target::Target::armed`]), so that
+/// connections are open ([`rigor_engine::target::TrialHooks::armed`]), so that
 /// what they take is measured rather than guessed.
 #[derive(Debug, Default)]
 pub struct PendingLimit {
