@@ -114,6 +114,7 @@ fn results_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+mod exits;
 mod opa;
 mod shards;
 mod soak;

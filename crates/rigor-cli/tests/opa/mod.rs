@@ -6,7 +6,7 @@ use rigor_scenario::plan::VerifyMode;
 
 /// The `opa` binary rigor will find (PATH, then where `go install` puts it);
 /// a test that needs it fails with how to install it.
-fn require_opa() {
+fn require_opa() -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -16,10 +16,10 @@ fn require_opa() {
     if let Some(h) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(h).join("go/bin"));
     }
-    assert!(
-        dirs.iter().any(|d| d.join("opa").is_file()),
-        "these tests run the real OPA: `just deps`, or `go install github.com/open-policy-agent/opa@v1.22.3`"
-    );
+    dirs.iter()
+        .map(|d| d.join("opa"))
+        .find(|p| p.is_file())
+        .expect("these tests run the real OPA: `just deps`, or `go install github.com/open-policy-agent/opa@v1.22.3`")
 }
 
 fn metric(target: &TargetResult, name: &str) -> f64 {
@@ -40,7 +40,7 @@ fn target<'a>(res: &'a Results, case: usize, id: &str) -> &'a TargetResult {
 
 #[test]
 fn regorus_beside_the_real_opa_over_http_and_in_process() {
-    require_opa();
+    let _ = require_opa();
     let r = Rigor::new();
     r.file("p.rego", RBAC).file(
         "s.yaml",
@@ -134,7 +134,7 @@ fn regorus_beside_the_real_opa_over_http_and_in_process() {
 
 #[test]
 fn ctrl_c_stops_the_managed_opa() {
-    require_opa();
+    let _ = require_opa();
     let r = Rigor::new();
     r.file("p.rego", RBAC).file(
         "s.yaml",
@@ -159,7 +159,7 @@ fn ctrl_c_stops_the_managed_opa() {
 
 #[test]
 fn a_policy_opa_rejects_is_exit_2_with_opas_message() {
-    require_opa();
+    let _ = require_opa();
     let r = Rigor::new();
     // OPA's type checker refuses `|` on objects; regorus has no type checker.
     r.file(
@@ -195,7 +195,7 @@ fn a_policy_opa_rejects_is_exit_2_with_opas_message() {
 
 #[test]
 fn regorus_and_opa_disagree_on_unicode_word_characters() {
-    require_opa();
+    let _ = require_opa();
     let r = Rigor::new();
     // Go's RE2 `\w` is ASCII; Rust's regex `\w` is Unicode: a real
     // difference between the two engines on a plausible policy.
@@ -318,7 +318,7 @@ fn opa_http_needs_exactly_one_server() {
 /// uploaded to one server are refused before anything runs.
 #[test]
 fn opa_targets_carry_their_own_policies() {
-    require_opa();
+    let _ = require_opa();
     let r = Rigor::new();
     r.file("p.rego", RBAC);
     r.file(
@@ -371,7 +371,7 @@ fn opa_targets_carry_their_own_policies() {
 /// the policy as committed, and the two servers alternate in rounds.
 #[test]
 fn against_a_revision_copies_a_managed_opa() {
-    require_opa();
+    let _ = require_opa();
     let r = Rigor::new();
     r.file("p.rego", RBAC);
     let served = Served::start(r.dir.path(), None);
@@ -406,4 +406,49 @@ fn against_a_revision_copies_a_managed_opa() {
         .targets
         .iter()
         .all(|t| t.trials[0].operations > 0));
+}
+
+#[test]
+fn opa_named_by_host_name_keeps_its_server_counters() {
+    let opa = require_opa();
+    let r = Rigor::new();
+    r.file("p.rego", RBAC);
+    let port = free_port();
+    // An OPA rigor did not start, with no policy yet: rigor uploads it.
+    let _server = Spawned(
+        Command::new(&opa)
+            .args(["run", "--server", "--addr", &format!("127.0.0.1:{port}")])
+            .args(["--log-level", "error", "--skip-version-check"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "OPA did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    r.file(
+        "s.yaml",
+        &rbac_scenario(
+            "named",
+            &format!("  - {{id: o, kind: opa-http, url: \"http://localhost:{port}\", upload: true}}\n"),
+            "{concurrency: 1, warmup: 50ms, duration: 300ms}",
+            "",
+        ),
+    );
+    r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
+    let res = results(&r.path("out/results.json"));
+    let t = target(&res, 0, "o");
+    for m in [
+        "server.memory.bytes_per_op",
+        "server.memory.allocs_per_op",
+        "server.memory.heap_inuse",
+        "server.gc_per_1k",
+    ] {
+        assert!(metric(t, m) >= 0.0, "{m}");
+    }
+    assert!(metric(t, "server.memory.allocs_per_op") > 0.0);
+    assert!(t.trial_notes().is_empty(), "{:?}", t.trial_notes());
 }
