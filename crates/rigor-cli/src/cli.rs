@@ -121,6 +121,62 @@ pub(crate) enum Command {
         #[arg(long, value_name = "ID", value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// Show a scenario's inputs (files, inline, generated) and, whole, what
+    /// every policy target answers for each; nothing is measured.
+    Inputs {
+        /// Scenario file.
+        scenario: PathBuf,
+        /// How many inputs to show.
+        #[arg(long, default_value = "10")]
+        limit: usize,
+        /// As `rigor run --set`.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        overrides: Vec<rigor_scenario::overrides::Override>,
+        /// As `rigor run --only`.
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// Measure a policy without writing a scenario first: `rigor bench
+    /// policy.rego --input input.json --query data.pkg.allow` runs a default
+    /// workload on regorus' VM and interpreter (`--engine vm,interpreter,opa`)
+    /// and prints the usual report; `--save FILE.yaml` keeps the scenario it ran.
+    Bench {
+        /// Rego files (or folders of them).
+        #[arg(required = true)]
+        policies: Vec<PathBuf>,
+        /// Input files: `.json` (one input), `.jsonl` (one per line), `.yaml`.
+        #[arg(long = "input", short = 'i', value_name = "FILE")]
+        inputs: Vec<PathBuf>,
+        /// Data documents (JSON or YAML), merged into `data`.
+        #[arg(long = "data", short = 'd', value_name = "FILE")]
+        data: Vec<PathBuf>,
+        /// The rule to evaluate, e.g. `data.authz.allow`.
+        #[arg(long, short = 'q')]
+        query: String,
+        /// Engines to compare, the first the baseline (default: vm,interpreter).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        engine: Vec<crate::bench::Engine>,
+        /// Workers.
+        #[arg(long, default_value = "1")]
+        concurrency: u32,
+        /// Measured time per trial.
+        #[arg(long, default_value = "2s")]
+        duration: String,
+        /// Trials per engine.
+        #[arg(long, default_value = "3")]
+        trials: u32,
+        /// Parse the policy as Rego v0.
+        #[arg(long)]
+        rego_v0: bool,
+        /// Write the scenario it runs to this file (never overwriting one).
+        #[arg(long, value_name = "SCENARIO.yaml")]
+        save: Option<PathBuf>,
+        /// Run mode, as `rigor run --mode`.
+        #[arg(long, value_enum, default_value = "default")]
+        mode: ModeArg,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Print the JSON Schema of scenario files.
     Schema,
     /// List every metric: name (for thresholds), unit, which way is better, meaning.

@@ -23,10 +23,12 @@ macro_rules! tell {
 }
 
 mod against;
+mod bench;
 mod catalogue;
 mod cli;
 mod failure;
 mod init;
+mod inputs;
 mod merge_cmd;
 mod run_cmd;
 mod store;
@@ -70,18 +72,63 @@ fn run(cli: Cli) -> Result<(), Failure> {
             quiet,
             shard,
             start_at,
+        } => run_scenario(RunArgs {
+            scenario: &scenario,
+            mode: mode.into(),
+            out,
+            templates: store.templates.as_deref(),
+            color: store.color.enabled(),
+            save_baseline: store.save_baseline,
+            baseline: store.baseline,
+            outputs: Outputs {
+                junit: store.junit,
+                markdown: store.markdown,
+            },
+            reports: store.reports,
+            overrides: &overrides,
+            only: &only,
+            against: against.as_deref(),
+            quiet,
+            shard,
+            start_at: start_at.as_deref(),
+        }),
+        Command::Inputs {
+            scenario,
+            limit,
+            overrides,
+            only,
+        } => inputs::inputs(&scenario, limit, &overrides, &only),
+        Command::Bench {
+            policies,
+            inputs,
+            data,
+            query,
+            engine,
+            concurrency,
+            duration,
+            trials,
+            rego_v0,
+            save,
+            mode,
+            store,
         } => {
-            let mode = match mode {
-                ModeArg::Quick => Mode::Quick,
-                ModeArg::Default => Mode::Default,
-                ModeArg::Full => Mode::Full,
-                ModeArg::Profile => Mode::Profile,
-                ModeArg::Soak => Mode::Soak,
+            let args = bench::BenchArgs {
+                policies,
+                inputs,
+                data,
+                query,
+                engines: engine,
+                concurrency,
+                duration,
+                trials,
+                rego_v0,
+                save,
             };
+            let (scenario, _dir) = bench::write(&args)?;
             run_scenario(RunArgs {
                 scenario: &scenario,
-                mode,
-                out,
+                mode: mode.into(),
+                out: None,
                 templates: store.templates.as_deref(),
                 color: store.color.enabled(),
                 save_baseline: store.save_baseline,
@@ -91,12 +138,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     markdown: store.markdown,
                 },
                 reports: store.reports,
-                overrides: &overrides,
-                only: &only,
-                against: against.as_deref(),
-                quiet,
-                shard,
-                start_at: start_at.as_deref(),
+                overrides: &[],
+                only: &[],
+                against: None,
+                quiet: false,
+                shard: None,
+                start_at: None,
             })
         }
         Command::Merge { inputs, out, store } => merge_cmd::merge(merge_cmd::MergeArgs {
@@ -237,6 +284,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let renderer = Renderer::new(templates.as_deref())?;
             render(&renderer, &parsed, color.enabled(), &html)?;
             outcome(&parsed)
+        }
+    }
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Quick => Mode::Quick,
+            ModeArg::Default => Mode::Default,
+            ModeArg::Full => Mode::Full,
+            ModeArg::Profile => Mode::Profile,
+            ModeArg::Soak => Mode::Soak,
         }
     }
 }

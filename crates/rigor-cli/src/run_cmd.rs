@@ -30,13 +30,29 @@ pub(crate) fn build(plan: &Plan) -> Result<Vec<Prepared>, Failure> {
                     target,
                 })
                 .map_err(|e| match e {
-                    TargetError::Invalid(m) => {
-                        Failure::Invalid(format!("{}: {m}", plan.path.display()))
-                    }
+                    TargetError::Invalid(m) => Failure::Invalid(format!(
+                        "{}: {m}{}",
+                        plan.path.display(),
+                        v0_help(&m, t.policy(plan))
+                    )),
                     TargetError::Failed(m) => Failure::Run(m),
                 })
         })
         .collect()
+}
+
+/// A v1 parser's complaint about a policy written in Rego v0 (every
+/// Gatekeeper library policy is) gets the one-line fix.
+pub(crate) fn v0_help(
+    message: &str,
+    policy: Option<&rigor_scenario::plan::PolicyPlan>,
+) -> &'static str {
+    let v1 = policy.is_some_and(|p| !p.rego_v0);
+    if v1 && rigor_scenario::rego_text::looks_like_v0_error(message) {
+        "\nhelp: this looks like Rego v0; set `policy.rego_v0: true`"
+    } else {
+        ""
+    }
 }
 
 /// CI outputs besides console, HTML and JSON.

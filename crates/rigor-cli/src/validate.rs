@@ -25,12 +25,16 @@ pub(crate) fn validate(
         }
     }
     let registry = rigor_targets::registry();
-    let located = |e: TargetError| match e {
-        TargetError::Invalid(m) => Failure::Invalid(format!("{}: {m}", plan.path.display())),
-        TargetError::Failed(m) => Failure::Run(m),
-    };
     let mut deciders = Vec::new();
     for t in &plan.targets {
+        let located = |e: TargetError| match e {
+            TargetError::Invalid(m) => Failure::Invalid(format!(
+                "{}: {m}{}",
+                plan.path.display(),
+                crate::run_cmd::v0_help(&m, t.policy(&plan))
+            )),
+            TargetError::Failed(m) => Failure::Run(m),
+        };
         registry.check(t, &plan).map_err(located)?;
         if let Some(target) = registry.offline_decider(t, &plan).map_err(located)? {
             deciders.push(Prepared {

@@ -115,6 +115,7 @@ fn results_json(path: &Path) -> serde_json::Value {
 }
 
 mod exits;
+mod newuser;
 mod opa;
 mod shards;
 mod soak;
@@ -374,7 +375,7 @@ fn set_and_only_change_one_run_and_are_recorded() {
         "{md}"
     );
     assert!(
-        md.contains("| target | ops/s | ns/op | p50 | p95 | p99 | B/op | allocs/op | compile |"),
+        md.contains("| target | ops/s | mean | p50 | p95 | p99 | B/op | allocs/op | compile |"),
         "{md}"
     );
     let xml = r
@@ -760,7 +761,9 @@ fn disagreeing_targets_stop_before_timing_with_exit_3() {
         "{}",
         out.stderr
     );
-    assert!(!r.path("out/results.json").exists(), "nothing was measured");
+    let res = results(&r.path("out/results.json"));
+    assert_eq!(res.status, RunStatus::Stopped);
+    assert!(res.cases.is_empty(), "nothing was measured");
 }
 
 /// A target's grade of `metric` in a results file (every target is graded on
@@ -802,7 +805,10 @@ fn a_run_where_every_operation_fails_is_a_failed_run() {
         "{}",
         out.stderr
     );
-    assert!(!r.path("out/results.json").exists(), "nothing was measured");
+    // Nothing was measured, and the results say why.
+    let res = results(&r.path("out/results.json"));
+    assert_eq!(res.status, RunStatus::Stopped);
+    assert!(res.cases.is_empty(), "nothing was measured");
     // Measured anyway, with no errors.rate threshold written: errors are not speed.
     r.file("m.yaml", &jwt_scenario("verify: false\n"));
     let out = r.run(&["run", "m.yaml", "--out", "out"]).expect(3);
@@ -956,7 +962,7 @@ fn decisions_are_recorded_and_expectations_checked() {
     let out = r.run(&["run", "s.yaml", "--out", "out"]).expect(0);
     assert!(
         out.stderr
-            .contains("rego on 4 input(s), 3 expectation(s) met"),
+            .contains("rego on 4 input(s), 3 of 3 expectation(s) met"),
         "{}",
         out.stderr
     );
@@ -985,7 +991,10 @@ fn decisions_are_recorded_and_expectations_checked() {
         "{}",
         out.stderr
     );
-    assert!(!r.path("out2/results.json").exists());
+    assert_eq!(
+        results(&r.path("out2/results.json")).status,
+        RunStatus::Stopped
+    );
     // `expect: undefined` matches a rule with no value; a policy that answers
     // undefined for every input gets a note.
     r.file(
@@ -1019,7 +1028,7 @@ fn print_output_is_gathered_never_timed() {
     )
     .file(
         "s.yaml",
-        "name: pr\npolicy: {files: [p.rego], query: data.pr.allow}\n\
+        "name: pr\npolicy: {files: [p.rego], query: data.pr.allow, prints: keep}\n\
          inputs: [{inline: {user: alice}}, {inline: {user: bob}}]\n\
          workload: {duration: 300ms}\ntargets: [{id: rego, kind: regorus}]\n",
     );

@@ -179,6 +179,11 @@ pub struct Verification {
     /// Warnings about the decisions (every input answered the same, or undefined).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Every input answered `undefined` on every target, and no `expect:`
+    /// asked for that: a wrong query or inputs of the wrong shape, not a
+    /// policy worth timing (a problem like a missed expectation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_undefined: bool,
 }
 
 /// Every policy target's answer for one input.
@@ -201,6 +206,10 @@ pub struct InputAnswers {
     pub print_lines: usize,
     /// Those lines, the first [`crate::verify::PRINTS_KEPT`].
     pub prints: Vec<String>,
+    /// The answers that differ (from each other or from `expect`) hold the
+    /// same elements in another order: an array, where order matters.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub order_only: bool,
 }
 
 impl std::fmt::Display for Verification {
@@ -212,8 +221,9 @@ impl std::fmt::Display for Verification {
             .collect();
         let checked = if self.expectations > 0 {
             format!(
-                ", {} expectation(s) met",
-                self.expectations - self.unexpected
+                ", {} of {} expectation(s) met",
+                self.expectations - self.unexpected,
+                self.expectations
             )
         } else {
             String::new()
@@ -740,8 +750,8 @@ impl Results {
     }
 
     /// Every check the verdict covers, counted by verdict (indexed by
-    /// `Verdict as usize`): threshold grades, regression checks, and each
-    /// failed target as a FAIL.
+    /// `Verdict as usize`): threshold grades, regression and paired checks,
+    /// and each failed target as a FAIL.
     pub fn check_counts(&self) -> [usize; 4] {
         let mut counts = [0usize; 4];
         for case in &self.cases {
@@ -754,7 +764,12 @@ impl Results {
                 }
             }
         }
-        for c in self.regression.iter().flat_map(|r| &r.checks) {
+        for c in self
+            .regression
+            .iter()
+            .chain(&self.paired)
+            .flat_map(|r| &r.checks)
+        {
             counts[c.verdict as usize] += 1;
         }
         if self.verification.as_ref().is_some_and(Verification::warned) {
@@ -776,11 +791,49 @@ impl Results {
 }
 
 impl Verification {
+    /// What went wrong for one target in the decision check, if anything:
+    /// inputs it could not evaluate, answers that missed `expect:`, inputs
+    /// on which the targets disagreed.
+    pub fn target_problem(&self, id: &str) -> Option<String> {
+        let errors: usize = self
+            .summaries
+            .get(id)
+            .map(|s| {
+                s.iter()
+                    .filter(|(d, _)| d.starts_with("error: "))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0);
+        let missed = self
+            .answers
+            .iter()
+            .filter(|a| !a.expected && a.expect.as_ref() != a.answers.get(id))
+            .count();
+        let mut what = Vec::new();
+        if errors > 0 {
+            what.push(format!("{errors} input(s) could not be evaluated"));
+        }
+        if missed > 0 {
+            what.push(format!("{missed} answer(s) missed their `expect:`"));
+        }
+        if self.disagreements > 0 {
+            what.push(format!(
+                "the targets disagree on {} input(s)",
+                self.disagreements
+            ));
+        }
+        if self.all_undefined {
+            what.push("every input answered undefined".into());
+        }
+        (!what.is_empty()).then(|| what.join(", "))
+    }
+
     /// `verify: warn` found a problem and the run went on: the verdict is
     /// at least WARN.
     pub fn warned(&self) -> bool {
         self.mode == rigor_scenario::plan::VerifyMode::Warn
-            && self.failed + self.unexpected + self.disagreements > 0
+            && (self.failed + self.unexpected + self.disagreements > 0 || self.all_undefined)
     }
 }
 

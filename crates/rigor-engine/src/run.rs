@@ -269,9 +269,12 @@ pub fn run(
         }
         for trial in 0..workload.trials {
             if let Some(round) = workload.round {
+                // One paired trial runs every target of the case at once:
+                // its line counts them as a range (`[1-2/4]`).
+                let first = done + 1;
                 done += targets.len();
                 let label = format!(
-                    "[{done}/{total}] {} trial {}/{} paired rounds of {}",
+                    "[{first}-{done}/{total}] {} trial {}/{} paired rounds of {}",
                     results.cases[case].name,
                     trial + 1,
                     workload.trials,

@@ -25,11 +25,17 @@ pub const PRINTS_KEPT: usize = 20;
 /// Problem inputs named in a stop message.
 const PROBLEMS_SHOWN: usize = 5;
 
-/// How a decision is written in summaries: compact JSON, `undefined` for no value.
+/// How a decision is written in summaries: compact JSON, `undefined` for
+/// no value, cut at [`TEXT_CAP`] characters.
 pub fn decision_text(value: &serde_json::Value) -> String {
+    cut(full_decision_text(value))
+}
+
+/// A decision whole: compact JSON, `undefined` for no value.
+pub fn full_decision_text(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) if s == UNDEFINED => "undefined".into(),
-        other => cut(other.to_string()),
+        other => other.to_string(),
     }
 }
 
@@ -39,6 +45,32 @@ fn cut(mut text: String) -> String {
         text.push('…');
     }
     text
+}
+
+/// A value's comparison key: compact JSON with object keys sorted, the
+/// top-level array's elements sorted too when the value is a set (a partial
+/// set rule's: its order means nothing), and with `deep` every array's.
+fn key(value: &serde_json::Value, set: bool, deep: bool) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => {
+            let mut keys: Vec<String> = items.iter().map(|v| key(v, false, deep)).collect();
+            if set || deep {
+                keys.sort();
+            }
+            format!("[{}]", keys.join(","))
+        }
+        Value::Object(map) => {
+            let mut pairs: Vec<(String, String)> = map
+                .iter()
+                .map(|(k, v)| (Value::String(k.clone()).to_string(), key(v, false, deep)))
+                .collect();
+            pairs.sort();
+            let inner: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Evaluates every input on every policy target and records what they
@@ -71,11 +103,17 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
         answers: Vec::new(),
         answers_complete: true,
         notes: Vec::new(),
+        all_undefined: false,
     };
+    let set = plan.policy.as_ref().is_some_and(|p| p.query_is_set);
+    let mut expects_undefined = false;
     for (index, (origin, input, expect)) in inputs.iter().enumerate() {
         let expect_text = expect.map(decision_text);
+        expects_undefined |= expect_text.as_deref() == Some("undefined");
         let mut answers = BTreeMap::new();
         let mut texts: Vec<String> = Vec::new();
+        // Compared in full (texts are cut for display), sets as sets.
+        let mut keys: Vec<(String, String)> = Vec::new();
         let (mut prints, mut print_lines) = (Vec::new(), 0);
         let mut failed = false;
         for t in &deciders {
@@ -92,11 +130,14 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
                         print_lines = a.prints.len();
                         prints = a.prints.into_iter().take(PRINTS_KEPT).map(cut).collect();
                     }
+                    keys.push((key(&a.value, set, false), key(&a.value, set, true)));
                     decision_text(&a.value)
                 }
                 Err(e) => {
                     failed = true;
-                    cut(format!("error: {e}"))
+                    let text = format!("error: {e}");
+                    keys.push((text.clone(), text.clone()));
+                    cut(text)
                 }
             };
             *v.summaries
@@ -107,10 +148,17 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
             texts.push(text.clone());
             answers.insert(id, text);
         }
-        let agree = texts.windows(2).all(|w| w[0] == w[1]);
-        let expected = expect_text
+        let agree = keys.windows(2).all(|w| w[0].0 == w[1].0);
+        let expect_keys = expect.map(|e| (key(e, set, false), key(e, set, true)));
+        let expected = expect_keys
             .as_ref()
-            .is_none_or(|e| texts.iter().all(|t| t == e));
+            .is_none_or(|e| keys.iter().all(|k| k.0 == e.0));
+        // Differing only in the order of some array's elements.
+        let order_only = (!agree || !expected)
+            && keys
+                .iter()
+                .chain(&expect_keys)
+                .all(|k| keys.first().is_some_and(|f| f.1 == k.1));
         v.expectations += usize::from(expect_text.is_some());
         v.unexpected += usize::from(!expected);
         v.disagreements += usize::from(!agree);
@@ -126,6 +174,7 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
                 expected,
                 print_lines,
                 prints,
+                order_only,
             });
         } else {
             v.answers_complete = false;
@@ -134,6 +183,11 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
     if let Some(first) = v.targets.first() {
         v.decisions = v.summaries.get(first).cloned().unwrap_or_default();
     }
+    v.all_undefined = !v.summaries.is_empty()
+        && !expects_undefined
+        && v.summaries
+            .values()
+            .all(|s| s.len() == 1 && s.contains_key("undefined"));
     for (id, summary) in &v.summaries {
         if summary.len() != 1 {
             continue;
@@ -180,10 +234,16 @@ pub fn warning(v: &Verification) -> Option<String> {
 }
 
 fn problems(v: &Verification, consequence: &str) -> Option<String> {
-    if v.failed + v.unexpected + v.disagreements == 0 {
+    if v.failed + v.unexpected + v.disagreements == 0 && !v.all_undefined {
         return None;
     }
     let mut what = Vec::new();
+    if v.all_undefined {
+        what.push(format!(
+            "every input answered undefined on every target ({}): a wrong query or inputs of the wrong shape measure nothing (add `expect: undefined` to an input if that is the point)",
+            v.targets.join(", ")
+        ));
+    }
     if v.failed > 0 {
         what.push(format!("{} input(s) could not be evaluated", v.failed));
     }
@@ -206,6 +266,9 @@ fn problems(v: &Verification, consequence: &str) -> Option<String> {
         text.push_str(&format!("\n  {}: {}", a.origin, a.input));
         if let Some(e) = &a.expect {
             text.push_str(&format!("\n    expected: {e}"));
+        }
+        if a.order_only {
+            text.push_str("\n    (the answers differ only in order: the rule's value is an array, where order matters; a partial set rule, `contains`, is compared as a set)");
         }
         for id in &v.targets {
             if let Some(answer) = a.answers.get(id) {

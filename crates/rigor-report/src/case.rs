@@ -80,6 +80,10 @@ const SERVER_SUMMARY: &[(&str, &str)] = &[
 pub struct CaseView {
     /// Case label.
     pub name: String,
+    /// The case ran in paired rounds: its ratios of trial medians are for
+    /// reference only (the paired comparison grades), and no target is
+    /// flagged noisy (the paired estimate does not suffer from it).
+    pub paired: bool,
     /// Summary table: header cells.
     pub header: Vec<String>,
     /// Summary table: one row of cells per target.
@@ -229,6 +233,7 @@ pub(crate) fn case_view(case: &CaseResult, color: bool) -> CaseView {
     let case_notes = case_notes(case);
     let stats = stats_rows(case);
     CaseView {
+        paired: !case.rounds.is_empty(),
         stats,
         cache_header,
         cache_rows,
@@ -295,7 +300,11 @@ fn summary_rows(case: &CaseResult) -> (Vec<String>, Vec<Vec<String>>, Vec<usize>
             row.push(
                 throughput_cv(t)
                     .map(|c| {
-                        let flag = if t.noisy { " noisy" } else { "" };
+                        let flag = if t.noisy && case.rounds.is_empty() {
+                            " noisy"
+                        } else {
+                            ""
+                        };
                         format!("{}%{flag}", significant(c))
                     })
                     .unwrap_or_else(|| "-".into()),
@@ -434,6 +443,9 @@ fn case_notes(case: &CaseResult) -> Vec<String> {
             }
         }
         if let Some(note) = over_time_note(t) {
+            case_notes.push(format!("{}: {note}", t.id));
+        }
+        for note in t.trial_notes() {
             case_notes.push(format!("{}: {note}", t.id));
         }
     }

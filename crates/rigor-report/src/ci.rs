@@ -74,6 +74,30 @@ fn cases(results: &Results) -> Vec<Case> {
             }
         }
     }
+    // The decision check is a test of each policy target, as k6 reports its
+    // checks: a wrong answer is a failure even when nothing was timed.
+    if let Some(v) = &results.verification {
+        for id in &v.targets {
+            let problem = v.target_problem(id);
+            let blocking = v.mode != rigor_scenario::plan::VerifyMode::Off;
+            out.push(Case {
+                class: format!("{}.decisions.{id}", results.scenario.name),
+                name: format!(
+                    "{id} answers {} input(s){}",
+                    v.inputs,
+                    if v.expectations > 0 {
+                        format!(", {} with expect:", v.expectations)
+                    } else {
+                        String::new()
+                    }
+                ),
+                failure: problem.clone().filter(|_| blocking && v.gate),
+                error: None,
+                warning: problem.filter(|_| !(blocking && v.gate)),
+                skipped: false,
+            });
+        }
+    }
     // A run stopped by a failure (the gate, a target that did not build or
     // start) could not measure: a JUnit error naming the reason, so that a
     // CI reader sees why rather than an empty or unparseable file.
@@ -239,6 +263,8 @@ pub struct MarkdownView {
     pub mode: String,
     /// Why the run stopped before measuring everything, and what that left.
     pub stopped: Option<String>,
+    /// The decision check: targets, inputs, expectations met, agreement.
+    pub decisions: Option<String>,
     /// `--set` and `--only`, when the run changed the file.
     pub changed: Option<String>,
     /// A shard's part of a sharded run, or what a merge of shards took.
@@ -253,7 +279,7 @@ pub struct MarkdownView {
     pub regression: Option<MarkdownRegression>,
     /// Paired comparisons within the run.
     pub paired: Option<MarkdownRegression>,
-    /// Memory rows: case, target, peak resident, B/op, allocs/op.
+    /// Memory rows: case, target, what is counted, peak resident, B/op, allocs/op, growth.
     pub memory: Vec<Vec<String>>,
     /// Notes a reader needs (noisy, generator-bound, unresolved, errors).
     pub notes: Vec<String>,
@@ -264,6 +290,8 @@ pub struct MarkdownView {
 pub struct MarkdownCase {
     /// Case name.
     pub name: String,
+    /// Ran in paired rounds: the ratios are for reference.
+    pub paired: bool,
     /// Quick metrics: target, ops/s, ns/op, p50, p95, p99, B/op, allocs/op, compile.
     pub quick: Vec<Vec<String>>,
     /// Detailed percentiles: target, p50, p90, p95, p99, p99.9, max.
@@ -299,6 +327,7 @@ impl MarkdownView {
             .iter()
             .map(|c| MarkdownCase {
                 name: c.name.clone(),
+                paired: !c.rounds.is_empty(),
                 quick: c
                     .targets
                     .iter()
@@ -414,12 +443,24 @@ impl MarkdownView {
                     || t.metrics.contains_key("memory.peak_resident")
             })
             .map(|(c, t)| {
+                let scope = results
+                    .targets
+                    .iter()
+                    .find(|i| i.id == t.id)
+                    .map(|i| match i.memory_scope.as_str() {
+                        "client" => "rigor's client only (the server is another process)",
+                        "operation" | "" => "in process",
+                        other => other,
+                    })
+                    .unwrap_or("in process");
                 vec![
                     c.name.clone(),
                     t.id.clone(),
+                    scope.to_string(),
                     metric(t, "memory.peak_resident"),
                     metric(t, "memory.bytes_per_op"),
                     metric(t, "memory.allocs_per_op"),
+                    metric(t, "memory.growth"),
                 ]
             })
             .collect();
@@ -428,7 +469,7 @@ impl MarkdownView {
             .cases
             .iter()
             .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
-            .filter(|(_, t)| t.noisy)
+            .filter(|(c, t)| t.noisy && c.rounds.is_empty())
             .map(|(c, t)| format!("{} {}", c.name, t.id))
             .collect();
         if !noisy.is_empty() {
@@ -483,6 +524,18 @@ impl MarkdownView {
                         "Nothing was measured."
                     } else {
                         "Only what was measured before is below."
+                    }
+                )
+            }),
+            decisions: results.verification.as_ref().map(|v| {
+                format!(
+                    "checked before timing on {} input(s): {}{}",
+                    v.inputs,
+                    v,
+                    match v.mode {
+                        rigor_scenario::plan::VerifyMode::Gate => " (gated)",
+                        rigor_scenario::plan::VerifyMode::Warn => " (verify: warn)",
+                        rigor_scenario::plan::VerifyMode::Off => " (verify: false, recorded only)",
                     }
                 )
             }),

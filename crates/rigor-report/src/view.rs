@@ -55,6 +55,9 @@ pub struct ReportView {
     pub notes: Vec<String>,
     /// `id measures: ...` for targets not timed by rigor itself (`opa bench`).
     pub methods: Vec<String>,
+    /// Which method produced each comparison's verdict (paired rounds, by
+    /// default or asked for; trial medians; a saved baseline).
+    pub verdict_methods: Vec<String>,
     /// `case target` pairs whose throughput varied more than `regression.noisy_cv` across trials.
     pub noisy: Vec<String>,
     /// The scenario file text.
@@ -218,7 +221,7 @@ impl ReportView {
             .cases
             .iter()
             .flat_map(|c| c.targets.iter().map(move |t| (c, t)))
-            .filter(|(_, t)| t.noisy)
+            .filter(|(c, t)| t.noisy && c.rounds.is_empty())
             .map(|(c, t)| format!("{} {}", c.name, t.id))
             .collect();
         // The headline covers the regression check and failed targets too.
@@ -245,6 +248,7 @@ impl ReportView {
             errors: results.errors.clone(),
             notes,
             methods,
+            verdict_methods: method_notes(results),
             noisy,
             source: results.scenario.source.clone(),
             baseline: results.baseline.clone(),
@@ -398,13 +402,6 @@ fn run_notes(results: &Results) -> (Vec<String>, Vec<String>) {
         .collect();
     notes.extend(methods.iter().cloned());
     notes.extend(method_notes(results));
-    for c in &results.cases {
-        for t in &c.targets {
-            for n in t.trial_notes() {
-                notes.push(format!("{} {}: {n}", c.name, t.id));
-            }
-        }
-    }
     if results
         .cases
         .iter()

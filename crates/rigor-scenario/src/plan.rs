@@ -288,6 +288,9 @@ pub struct PolicyPlan {
     pub prints: crate::model::Prints,
     /// How many `print()` calls the policy's files have (erased or not).
     pub print_calls: usize,
+    /// The query names a partial set rule: its answers are compared as
+    /// sets (their JSON arrays' order means nothing).
+    pub query_is_set: bool,
 }
 
 /// What the decision check before timing does with a problem.
@@ -306,6 +309,16 @@ pub enum VerifyMode {
 /// The metric every target is graded on even when the scenario names no
 /// threshold for it: `errors.rate` with `critical: 0%`.
 pub const DEFAULT_ERRORS_METRIC: &str = "errors.rate";
+
+/// The metric every soak grades even when the scenario names no threshold.
+pub const DEFAULT_GROWTH_METRIC: &str = "memory.growth";
+/// Its default target: 64KiB per 1M operations (1 byte kept per 16
+/// operations), above the regorus VM's 10s noise floor (an interval of
+/// [0, 17KB]) so a clean target PASSes a short soak.
+pub const DEFAULT_GROWTH_TARGET: f64 = 65_536.0;
+/// Its default critical level: 1MiB per 1M operations, a byte kept per
+/// operation.
+pub const DEFAULT_GROWTH_CRITICAL: f64 = 1_048_576.0;
 
 /// One input document and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -405,6 +418,23 @@ pub struct Plan {
     pub pairs: Vec<(String, String)>,
 }
 
+/// The file beside a missing one whose name is closest to it (`rbac.rego`
+/// for `rback.rego`), written as the missing path was but with that name.
+fn nearest_file(missing: &Path) -> Option<String> {
+    let dir = match missing.parent()? {
+        d if d.as_os_str().is_empty() => Path::new("."),
+        d => d,
+    };
+    let want = missing.file_name()?.to_string_lossy().into_owned();
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let best = crate::metrics::did_you_mean(&want, names.iter().map(String::as_str))?;
+    Some(best.to_string())
+}
+
 impl Plan {
     /// Loads and validates a scenario file.
     pub fn from_file(path: &Path, mode: Mode) -> Result<Plan, ScenarioError> {
@@ -435,21 +465,39 @@ impl Plan {
                 Some((text, label))
             }
         };
-        let (scenario, file, text) = match &changed {
-            None => (scenario, path, source.as_str()),
-            Some((text, label)) => (
-                crate::parse_yaml(label, text).map_err(ScenarioError::Invalid)?,
-                label.as_path(),
-                text.as_str(),
+        let base = path.parent().unwrap_or(Path::new("."));
+        let (built, text) = match &changed {
+            None => (
+                Builder {
+                    file: path,
+                    source: &source,
+                    base,
+                }
+                .build(scenario, mode),
+                source.as_str(),
             ),
+            Some((text, label)) => {
+                let changed_scenario = crate::parse_yaml(label, text).map_err(|d| {
+                    Self::relocate(
+                        ScenarioError::Invalid(d),
+                        path,
+                        &source,
+                        scenario.clone(),
+                        mode,
+                        overrides,
+                    )
+                })?;
+                let built = Builder {
+                    file: label,
+                    source: text,
+                    base,
+                }
+                .build(changed_scenario, mode)
+                .map_err(|e| Self::relocate(e, path, &source, scenario, mode, overrides));
+                (built, text.as_str())
+            }
         };
-        Builder {
-            file,
-            source: text,
-            base: path.parent().unwrap_or(Path::new(".")),
-        }
-        .build(scenario, mode)
-        .map(|mut plan| {
+        built.map(|mut plan| {
             plan.fingerprint = fingerprint(&plan, text);
             plan.path = path.to_path_buf();
             plan.source = source.clone();
@@ -482,6 +530,56 @@ impl Plan {
             }
         }
         Ok(out)
+    }
+
+    /// A problem found in the scenario as `--set` changed it is said in
+    /// the user's terms, never as a line of rigor's internal JSON: the
+    /// override that caused it, or the file's own line when the file alone
+    /// has the problem.
+    fn relocate(
+        e: ScenarioError,
+        path: &Path,
+        source: &str,
+        original: Scenario,
+        mode: Mode,
+        overrides: &[crate::overrides::Override],
+    ) -> ScenarioError {
+        let ScenarioError::Invalid(mut d) = e else {
+            return e;
+        };
+        if d.line.is_none() {
+            return ScenarioError::Invalid(d);
+        }
+        let line = d.source_line.clone().unwrap_or_default();
+        let cause = overrides.iter().find(|o| {
+            let last = o.path.rsplit('.').next().unwrap_or(&o.path);
+            let value = o.value.trim_matches(|c: char| "[]{}\"' ".contains(c));
+            line.contains(&format!("\"{last}\"")) || (!value.is_empty() && line.contains(value))
+        });
+        if cause.is_none() {
+            // The file's own problem: located in the file.
+            if let Err(own) = (Builder {
+                file: path,
+                source,
+                base: path.parent().unwrap_or(Path::new(".")),
+            })
+            .build(original, mode)
+            {
+                return own;
+            }
+        }
+        d.message = match cause {
+            Some(o) => format!(
+                "{} (from `--set {}`)",
+                d.message,
+                crate::redact::redact_credentials(&o.to_string())
+            ),
+            None => format!("{} (in the scenario as --set changed it)", d.message),
+        };
+        d.line = None;
+        d.column = None;
+        d.source_line = None;
+        ScenarioError::Invalid(d)
     }
 
     /// The policies of the scenario at `path` with their files read under
@@ -645,6 +743,18 @@ impl Builder<'_> {
         }
         let mut workload = self.workload(&s.workload, mode, &s.modes)?;
         let mut targets = self.targets(&s)?;
+        // A soak is a question about memory: it is graded on growth even
+        // when the scenario names no level (which may set its own).
+        if workload.soak.is_some() {
+            for t in &mut targets {
+                t.thresholds
+                    .entry(DEFAULT_GROWTH_METRIC.to_string())
+                    .or_insert(Threshold {
+                        target: Some(DEFAULT_GROWTH_TARGET),
+                        critical: Some(DEFAULT_GROWTH_CRITICAL),
+                    });
+            }
+        }
         let aa_control = if mode == Mode::Full {
             let mut copy = targets[0].clone();
             let id = format!("{}{AA_SUFFIX}", copy.id());
@@ -1256,7 +1366,19 @@ impl Builder<'_> {
                         full.display()
                     ),
                 )
-                .with_help("paths are relative to the scenario file"));
+                .with_help(
+                    match nearest_file(&full).map(|n| {
+                        Path::new(&path.value)
+                            .with_file_name(n)
+                            .display()
+                            .to_string()
+                    }) {
+                        Some(near) => format!(
+                            "did you mean `{near}`? (paths are relative to the scenario file)"
+                        ),
+                        None => "paths are relative to the scenario file".into(),
+                    },
+                ));
         }
         Ok(full)
     }
@@ -1336,6 +1458,43 @@ impl Builder<'_> {
                 .error(&p.query, format!("query `{query}` is not a rule path"))
                 .with_help("write the rule to evaluate as `data.<package>.<rule>`, e.g. `data.authz.allow`"));
         }
+        // A misspelt query must not reach the targets: regorus says only
+        // "not a valid rule path", and OPA answers `undefined` to everything.
+        let rules = crate::rego_text::Rules::of(modules.iter().map(|m| m.text.as_str()));
+        let data_keys: Vec<&str> = data
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        if let Err(miss) = rules.check(query, &data_keys) {
+            let message = match &miss.package {
+                Some(package) => format!(
+                    "query `{query}` names no rule of the policy: package `{package}` defines {}",
+                    if miss.rules.is_empty() {
+                        "no rule".to_string()
+                    } else {
+                        miss.rules
+                            .iter()
+                            .map(|r| format!("`{r}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+                None => format!(
+                    "query `{query}` is in no package of the policy (packages: {})",
+                    rules
+                        .packages
+                        .keys()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let d = self.error(&p.query, message);
+            return Err(match miss.suggestion {
+                Some(best) => d.with_help(format!("did you mean `{best}`?")),
+                None => d.with_help("write the rule to evaluate as `data.<package>.<rule>`"),
+            });
+        }
         Ok(PolicyPlan {
             modules,
             data,
@@ -1343,6 +1502,7 @@ impl Builder<'_> {
             rego_v0: p.rego_v0,
             prints,
             print_calls,
+            query_is_set: rules.is_set(query),
         })
     }
 

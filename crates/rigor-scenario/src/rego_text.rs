@@ -142,6 +142,10 @@ pub struct Outline {
     pub package: String,
     /// Rule and function names (a rule defined in several bodies once).
     pub rules: Vec<String>,
+    /// The rules among them that are partial sets (`deny contains msg`,
+    /// v0 `deny[msg] { ... }`): their value is a set, whose JSON array's
+    /// order means nothing.
+    pub sets: Vec<String>,
 }
 
 /// Reads a module's package and top-level rule names. Rules are the
@@ -162,8 +166,9 @@ pub fn outline(text: &str) -> Outline {
     let code = String::from_utf8_lossy(&blank).into_owned();
     let mut out = Outline::default();
     let mut depth = 0i32;
-    for line in code.lines() {
+    for raw in code.lines() {
         let starts_top = depth == 0;
+        let line = raw.trim_start();
         if starts_top {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.first().copied() {
@@ -183,14 +188,20 @@ pub fn outline(text: &str) -> Outline {
                         name.as_str(),
                         "package" | "import" | "some" | "every" | "not" | "with" | "else"
                     );
-                    if !name.is_empty() && !keyword && !out.rules.contains(&name) {
-                        out.rules.push(name);
+                    if !name.is_empty() && !keyword {
+                        let after = head[name.len()..].trim_start();
+                        if is_set_head(after) && !out.sets.contains(&name) {
+                            out.sets.push(name.clone());
+                        }
+                        if !out.rules.contains(&name) {
+                            out.rules.push(name);
+                        }
                     }
                 }
                 Some(_) => {}
             }
         }
-        for c in line.bytes() {
+        for c in raw.bytes() {
             match c {
                 b'(' | b'[' | b'{' => depth += 1,
                 b')' | b']' | b'}' => depth -= 1,
@@ -200,6 +211,134 @@ pub fn outline(text: &str) -> Outline {
         depth = depth.max(0);
     }
     out
+}
+
+/// Whether what follows a rule's name makes it a partial set: `contains`,
+/// or v0's `[term] {` / `[term]` alone (no `=` or `:=` after the bracket,
+/// which would make it a partial object).
+fn is_set_head(after: &str) -> bool {
+    if after.starts_with("contains ") {
+        return true;
+    }
+    let Some(rest) = after.strip_prefix('[') else {
+        return false;
+    };
+    let mut depth = 1;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '[' | '(' | '{' => depth += 1,
+            ']' | ')' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    let tail = rest[i + 1..].trim_start();
+                    return !(tail.starts_with('=')
+                        || tail.starts_with(":=")
+                        || tail.starts_with('.'));
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The rules a module set defines, by package: what a query may name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Package path (without `data.`) and its rule names, packages sorted.
+    pub packages: std::collections::BTreeMap<String, Vec<String>>,
+    /// `package.rule` of every partial set rule.
+    pub sets: Vec<String>,
+}
+
+impl Rules {
+    /// Reads every module's outline.
+    pub fn of<'a>(modules: impl IntoIterator<Item = &'a str>) -> Rules {
+        let mut r = Rules::default();
+        for text in modules {
+            let o = outline(text);
+            let rules = r.packages.entry(o.package.clone()).or_default();
+            for name in o.rules {
+                if !rules.contains(&name) {
+                    rules.push(name);
+                }
+            }
+            r.sets
+                .extend(o.sets.iter().map(|s| format!("{}.{s}", o.package)));
+        }
+        r
+    }
+
+    /// Whether `query` (`data.a.b.rule`) names a partial set rule.
+    pub fn is_set(&self, query: &str) -> bool {
+        let path = query.trim_start_matches("data.");
+        self.sets.iter().any(|s| s == path)
+    }
+
+    /// Checks `query` against the packages: `Ok` when it names a rule, a
+    /// package, a path above a package, or a path into `data_keys` (a data
+    /// document's top-level keys), or goes below a rule (a field of its
+    /// value). Else the package it falls in, or `None` when it falls in no
+    /// package, with the closest existing rule path.
+    pub fn check(&self, query: &str, data_keys: &[&str]) -> Result<(), QueryMiss> {
+        let path = query.trim_start_matches("data.");
+        let first = path.split('.').next().unwrap_or("");
+        if data_keys.contains(&first) {
+            return Ok(());
+        }
+        // A package, or a path above one (a virtual document of packages).
+        if self
+            .packages
+            .keys()
+            .any(|p| p == path || p.starts_with(&format!("{path}.")))
+        {
+            return Ok(());
+        }
+        // The longest package the path is inside.
+        let inside = self
+            .packages
+            .iter()
+            .filter(|(p, _)| path.starts_with(&format!("{p}.")))
+            .max_by_key(|(p, _)| p.len());
+        let all: Vec<String> = self
+            .packages
+            .iter()
+            .flat_map(|(p, rules)| rules.iter().map(move |r| format!("data.{p}.{r}")))
+            .collect();
+        let suggest = |what: &str| {
+            crate::metrics::did_you_mean(what, all.iter().map(String::as_str)).map(str::to_string)
+        };
+        match inside {
+            Some((p, rules)) => {
+                let rest = &path[p.len() + 1..];
+                let rule = rest.split('.').next().unwrap_or("");
+                if rules.iter().any(|r| r == rule) {
+                    return Ok(());
+                }
+                Err(QueryMiss {
+                    package: Some(p.clone()),
+                    rules: rules.clone(),
+                    suggestion: suggest(query),
+                })
+            }
+            None => Err(QueryMiss {
+                package: None,
+                rules: Vec::new(),
+                suggestion: suggest(query),
+            }),
+        }
+    }
+}
+
+/// A query that names nothing the policy defines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryMiss {
+    /// The package the query falls in, if any.
+    pub package: Option<String>,
+    /// That package's rules.
+    pub rules: Vec<String>,
+    /// The closest rule path that exists.
+    pub suggestion: Option<String>,
 }
 
 /// What a Rego v1 parser's error looks like when it reads a v0 policy: a
@@ -298,6 +437,31 @@ blueprint := x.print
         let o = outline(v0);
         assert_eq!(o.package, "k8s.limits");
         assert_eq!(o.rules, vec!["violation", "f"]);
+        assert_eq!(o.sets, vec!["violation"]);
+        assert_eq!(outline(POLICY).sets, vec!["deny"]);
+        let objects =
+            "package p\nroles[name] := r if { r := 1; name := \"a\" }\nq[x] = 1 { x := 2 }\n";
+        assert!(outline(objects).sets.is_empty());
+    }
+
+    #[test]
+    fn queries_are_checked_against_packages_and_rules() {
+        let rules = Rules::of([POLICY, "package k8s.limits\nviolation[m] {\n m := 1\n}\n"]);
+        assert!(rules.check("data.audited.allow", &[]).is_ok());
+        assert!(rules.check("data.audited", &[]).is_ok());
+        assert!(rules.check("data.k8s", &[]).is_ok());
+        assert!(rules.check("data.audited.allow.x", &[]).is_ok());
+        assert!(rules.check("data.roles.alice", &["roles"]).is_ok());
+        let miss = rules.check("data.audited.alow", &[]).unwrap_err();
+        assert_eq!(miss.package.as_deref(), Some("audited"));
+        assert_eq!(miss.rules, vec!["allow", "deny", "blueprint"]);
+        assert_eq!(miss.suggestion.as_deref(), Some("data.audited.allow"));
+        let miss = rules.check("data.audit.allow", &[]).unwrap_err();
+        assert_eq!(miss.package, None);
+        assert_eq!(miss.suggestion.as_deref(), Some("data.audited.allow"));
+        assert!(rules.is_set("data.k8s.limits.violation"));
+        assert!(rules.is_set("data.audited.deny"));
+        assert!(!rules.is_set("data.audited.allow"));
     }
 
     #[test]

@@ -91,12 +91,43 @@ fn call(
         if let Some((text, _)) = body {
             stream.write_all(text.as_bytes())?;
         }
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw)?;
-        Ok(raw)
+        read_reply(stream)
     };
     let raw = exchange(&mut stream).map_err(|e| format!("{url}: {e}"))?;
     parse_reply(&raw).ok_or_else(|| format!("{url}: the answer is not HTTP"))
+}
+
+/// Reads one answer: the head, then `Content-Length` bytes of body when the
+/// server says how many (a server may keep the connection open despite
+/// HTTP/1.0), else everything until it closes.
+fn read_reply(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head.lines().find_map(|l| {
+                l.strip_prefix("content-length:")
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+            });
+            if let Some(length) = length {
+                while raw.len() < end + 4 + length {
+                    match stream.read(&mut chunk)? {
+                        0 => break,
+                        n => raw.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                raw.truncate(end + 4 + length);
+                return Ok(raw);
+            }
+            stream.read_to_end(&mut raw)?;
+            return Ok(raw);
+        }
+        match stream.read(&mut chunk)? {
+            0 => return Ok(raw),
+            n => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
 }
 
 /// Connects to the first address `authority` resolves to that answers.
@@ -161,13 +192,18 @@ mod tests {
         // A one-shot server on loopback, reached by name.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let (done, release) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             let mut buf = [0u8; 1024];
             let n = s.read(&mut buf).unwrap();
             let request = String::from_utf8_lossy(&buf[..n]).into_owned();
-            s.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello")
+            // Keep-alive despite HTTP/1.0: the length says where it ends.
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
                 .unwrap();
+            // The connection stays open until the client has its answer: a
+            // client waiting for the close would time out instead.
+            let _ = release.recv();
             request
         });
         let reply = get(
@@ -175,6 +211,7 @@ mod tests {
             Duration::from_secs(5),
         )
         .unwrap();
+        done.send(()).unwrap();
         assert_eq!(reply.status, 200);
         assert_eq!(reply.body, "hello");
         let request = server.join().unwrap();

@@ -350,6 +350,7 @@ mod tests {
             rego_v0: false,
             prints: Default::default(),
             print_calls: 0,
+            query_is_set: false,
         };
         let staged = stage(&policy).expect("staged");
         assert_eq!(staged.files.len(), 3);

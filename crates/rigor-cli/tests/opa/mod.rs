@@ -230,7 +230,10 @@ fn regorus_and_opa_disagree_on_unicode_word_characters() {
             out.stderr
         );
     }
-    assert!(!r.path("out/results.json").exists(), "nothing was timed");
+    assert!(
+        results(&r.path("out/results.json")).cases.is_empty(),
+        "nothing was timed"
+    );
 
     // `verify: warn` measures anyway, records the disagreement, and the
     // verdict is WARN.
@@ -433,7 +436,9 @@ fn opa_named_by_host_name_keeps_its_server_counters() {
         "s.yaml",
         &rbac_scenario(
             "named",
-            &format!("  - {{id: o, kind: opa-http, url: \"http://localhost:{port}\", upload: true}}\n"),
+            &format!(
+                "  - {{id: o, kind: opa-http, url: \"http://localhost:{port}\", upload: true}}\n"
+            ),
             "{concurrency: 1, warmup: 50ms, duration: 300ms}",
             "",
         ),

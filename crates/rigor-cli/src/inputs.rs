@@ -1,0 +1,83 @@
+//! `rigor inputs`: the inputs a scenario will run (files, inline, generated)
+//! and, in full, what every policy target answers for each, without
+//! measuring anything. Reports cut long answers; this is where they are
+//! whole.
+
+use std::path::Path;
+
+use rigor_report::escape::terminal_safe;
+use rigor_scenario::{Mode, Plan};
+
+use crate::failure::Failure;
+use crate::say;
+
+/// `rigor inputs SCENARIO --limit N`.
+pub(crate) fn inputs(
+    path: &Path,
+    limit: usize,
+    overrides: &[rigor_scenario::overrides::Override],
+    only: &[String],
+) -> Result<(), Failure> {
+    let mut plan = Plan::from_file_with(path, Mode::Default, overrides)?;
+    if !only.is_empty() {
+        for note in plan.keep_only(only)? {
+            tell!("note: {}: {note}", path.display());
+        }
+    }
+    // The same deciders `validate` uses: embedded engines and managed OPAs,
+    // never a server of the user's.
+    let registry = rigor_targets::registry();
+    let mut deciders = Vec::new();
+    for t in plan.targets.iter().filter(|t| t.spec.needs_policy()) {
+        let located = |e: rigor_engine::target::TargetError| {
+            Failure::Invalid(format!(
+                "{}: {e}{}",
+                plan.path.display(),
+                crate::run_cmd::v0_help(&e.to_string(), t.policy(&plan))
+            ))
+        };
+        if let Some(target) = registry.offline_decider(t, &plan).map_err(located)? {
+            deciders.push((t.id().to_string(), target));
+        }
+    }
+    let total = plan.inputs.len();
+    let mut out = format!(
+        "{} input(s) in {}{}\n",
+        total,
+        path.display(),
+        if total > limit {
+            format!("; the first {limit} (`--limit N` for more)")
+        } else {
+            String::new()
+        }
+    );
+    for (i, input) in plan.inputs.iter().take(limit).enumerate() {
+        out.push_str(&format!(
+            "\n[{i}] {}\n  input:  {}\n",
+            input.origin,
+            terminal_safe(&input.value.to_string())
+        ));
+        if let Some(e) = &input.expect {
+            out.push_str(&format!(
+                "  expect: {}\n",
+                terminal_safe(&rigor_engine::verify::full_decision_text(e))
+            ));
+        }
+        for (id, target) in &deciders {
+            let answer = match target.decide(&input.value) {
+                Some(Ok(a)) => {
+                    let mut text = rigor_engine::verify::full_decision_text(&a.value);
+                    for line in &a.prints {
+                        text.push_str(&format!("\n      print: {line}"));
+                    }
+                    text
+                }
+                Some(Err(e)) => format!("error: {e}"),
+                None => continue,
+            };
+            out.push_str(&format!("  {id}: {}\n", terminal_safe(&answer)));
+        }
+    }
+    say(&out);
+    Ok(())
+}
