@@ -92,7 +92,8 @@ fn interpreter(dir: &Path, policy: &str, query: &str) -> Regorus {
     std::fs::write(dir.join("p.rego"), policy).unwrap();
     std::fs::write(
         dir.join("s.yaml"),
-        format!("name: t\nworkload: {{iterations: 1}}\npolicy: {{files: [p.rego], query: {query}}}\ntargets: [{{id: a, kind: regorus}}]\n"),
+        // `prints: keep`: the test looks at what print() gathered.
+        format!("name: t\nworkload: {{iterations: 1}}\npolicy: {{files: [p.rego], query: {query}, prints: keep}}\ntargets: [{{id: a, kind: regorus}}]\n"),
     )
     .unwrap();
     let plan = Plan::from_file(&dir.join("s.yaml"), Mode::Default).unwrap();
