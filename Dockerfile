@@ -9,7 +9,6 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
-COPY reports/templates reports/templates
 COPY schemas schemas
 RUN cargo build --release --locked -p rigor-cli \
  && cp target/release/rigor /usr/local/bin/rigor

@@ -23,8 +23,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
 /// Mean bytes between two samples (jemalloc's default `lg_prof_sample` 19).
 pub const SAMPLE_BYTES: f64 = 512.0 * 1024.0;
 /// Frames kept per sample.
@@ -144,51 +142,7 @@ fn capture(size: usize) {
     }
 }
 
-/// The allocation profile of a run, resolved and summarised.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AllocProfile {
-    /// Mean bytes between samples.
-    pub sample_bytes: f64,
-    /// Allocations sampled.
-    pub samples: u64,
-    /// Samples lost because the table was full.
-    pub dropped: u64,
-    /// Per target (and [`OUTSIDE`] for allocations outside trials), the
-    /// estimated totals and the top call sites.
-    pub targets: Vec<AllocTarget>,
-}
-
-/// One target's allocations over all its trials (warm-up included).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AllocTarget {
-    /// Target id, or [`OUTSIDE`] for allocations outside any trial (setup,
-    /// the decision check, rigor itself).
-    pub id: String,
-    /// Estimated bytes allocated.
-    pub bytes: f64,
-    /// Estimated allocations.
-    pub count: f64,
-    /// Samples behind the estimates.
-    pub samples: u64,
-    /// Top call sites by estimated bytes.
-    pub by_bytes: Vec<Hotspot>,
-    /// Top call sites by estimated allocations.
-    pub by_count: Vec<Hotspot>,
-}
-
-/// A call site that allocates: the first frame outside the allocator and
-/// the standard library's collections.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hotspot {
-    /// Function, with file and line when known.
-    pub site: String,
-    /// Estimated bytes allocated there.
-    pub bytes: f64,
-    /// Estimated allocations there.
-    pub count: f64,
-    /// Samples behind the estimates.
-    pub samples: u64,
-}
+pub use rigor_results::{AllocProfile, AllocTarget, Hotspot};
 
 /// Estimated bytes and allocations, and the samples behind them.
 #[derive(Debug, Default, Clone, Copy)]

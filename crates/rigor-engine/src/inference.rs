@@ -19,16 +19,7 @@
 //! smallest two-sided p of 0.1. The functions then say what coverage they
 //! achieved instead of pretending.
 
-/// A confidence interval and the coverage actually achieved.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Interval {
-    /// Lower end.
-    pub low: f64,
-    /// Upper end.
-    pub high: f64,
-    /// The interval's coverage (0.95 when the sample allows it; less when too small).
-    pub confidence: f64,
-}
+pub use rigor_results::Interval;
 
 /// Theil-Sen slope of `y` against `x` (the median of all pairwise slopes,
 /// robust to a few outliers such as a jemalloc purge) with Sen's

@@ -248,6 +248,24 @@ pub fn value_size(plan: &CachePlan, key: u64) -> usize {
     (plan.value_min + rng.below(plan.value_max - plan.value_min + 1)) as usize
 }
 
+/// The targets' order in a trial: randomised ABBA blocks. Trials 2k and
+/// 2k+1 run one seeded random order and then its reverse, so a drift
+/// within a block hits every target alike and no target always goes first.
+pub fn trial_order(n: usize, trial: u32, seed: u64) -> Vec<usize> {
+    let block = u64::from(trial / 2);
+    let mut rng = Rng::new(derive(seed, &[0xABBA, block]));
+    let mut order: Vec<usize> = (0..n).collect();
+    // Fisher-Yates.
+    for i in (1..n).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    if trial % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,7 @@ pub mod inference;
 pub mod keys;
 pub mod merge;
 pub mod paired;
+mod record;
 pub mod regress;
 pub mod results;
 pub mod run;

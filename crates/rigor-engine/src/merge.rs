@@ -16,75 +16,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
 use crate::results::*;
 use crate::stats::{self, new_histogram};
 use crate::trial::{
     cache_metrics, eval_share, hit_ratio, kind_metrics, sample_metrics, service_metrics,
 };
 
-/// What a merge did: the shards it took, the ones it lacked, and how well
-/// their trials overlapped.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MergeInfo {
-    /// Shards the run was split into (N).
-    pub count: u32,
-    /// Shards merged, by index.
-    pub merged: Vec<u32>,
-    /// Shards missing or failed, by index: the merged run is `incomplete`.
-    pub missing: Vec<u32>,
-    /// What is wrong with each missing or failed shard, in words.
-    pub problems: Vec<String>,
-    /// The results files merged, by shard index.
-    pub sources: BTreeMap<u32, String>,
-    /// `--start-at` the shards waited for, when they did.
-    pub start_at: Option<String>,
-    /// The largest start skew of any trial: the latest shard's start of
-    /// measuring minus the earliest's, ns.
-    pub max_skew_ns: u64,
-    /// The smallest share of a trial's span (first start to last end) in
-    /// which every shard was measuring.
-    pub min_overlap: Option<f64>,
-    /// Every merged trial's skew and overlap.
-    pub trials: Vec<TrialSkew>,
-    /// Warnings about the merge (shards that barely overlapped).
-    pub notes: Vec<String>,
-}
-
-impl MergeInfo {
-    /// `2, 3 of 4`: the missing or failed shards.
-    pub fn missing_list(&self) -> String {
-        let list: Vec<String> = self.missing.iter().map(u32::to_string).collect();
-        format!("{} of {}", list.join(", "), self.count)
-    }
-
-    /// `shard(s) 2, 3 of 4 missing or failed: ...`.
-    pub fn missing_text(&self) -> String {
-        format!(
-            "shard(s) {} missing or failed: {}",
-            self.missing_list(),
-            self.problems.join("; ")
-        )
-    }
-}
-
-/// How the shards of one trial lined up by the wall clock.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TrialSkew {
-    /// Case name.
-    pub case: String,
-    /// Target id.
-    pub target: String,
-    /// Trial number.
-    pub trial: u32,
-    /// Shards that measured this trial.
-    pub shards: u32,
-    /// Latest start of measuring minus the earliest, ns.
-    pub skew_ns: u64,
-    /// Time every shard was measuring over the time any was, in [0, 1].
-    pub overlap: f64,
-}
+pub use rigor_results::{MergeInfo, TrialSkew};
 
 /// Why shards cannot be merged.
 #[derive(Debug, thiserror::Error)]

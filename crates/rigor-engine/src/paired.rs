@@ -27,43 +27,13 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use rigor_scenario::plan::{CasePlan, Stop, WorkloadPlan};
-use serde::{Deserialize, Serialize};
 
 use crate::alloc::{self, ThreadBytes};
 use crate::drive::{TrialData, WorkerRecord};
 use crate::target::{Target, WorkerContext, Workers};
 use crate::windows::{WindowPlan, Windows};
 
-/// One round of one target, summed over the worker threads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Round {
-    /// The target's index in the case (scenario order).
-    pub target: u32,
-    /// Successful operations.
-    pub operations: u64,
-    /// Failed operations.
-    pub errors: u64,
-    /// Time inside successful and failed operations, ns, over all threads.
-    pub busy_ns: u64,
-    /// The round's median latency of successful operations over all
-    /// threads, ns (from a log-linear histogram per round: within 3.2%).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p50_ns: Option<f64>,
-    /// The round's 99th percentile latency, ns (within 3.2%).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p99_ns: Option<f64>,
-    /// The round's highest latency's bucket end, ns.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_ns: Option<f64>,
-}
-
-impl Round {
-    /// Mean time per operation, ns.
-    pub fn mean_ns(&self) -> Option<f64> {
-        let n = self.operations + self.errors;
-        (n > 0).then(|| self.busy_ns as f64 / n as f64)
-    }
-}
+pub use rigor_results::Round;
 
 /// What a paired trial produced: each target's data and the rounds.
 #[derive(Debug)]
@@ -78,7 +48,7 @@ pub(crate) struct PairedTrial {
 /// The target of round `r` among `n`: seeded ABBA blocks of `2n` rounds.
 pub fn round_target(n: usize, r: usize, seed: u64) -> usize {
     let group = (r / n) as u32;
-    crate::run::trial_order(n, group, crate::keys::derive(seed, &[0x5011D5]))[r % n]
+    crate::keys::trial_order(n, group, crate::keys::derive(seed, &[0x5011D5]))[r % n]
 }
 
 /// Runs one trial of `targets` in alternating rounds of `round`.

@@ -81,11 +81,7 @@ fn worse_sign(metric: &str) -> f64 {
 }
 
 fn sig(p: f64) -> String {
-    if p < 0.001 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.3}")
-    }
+    format_p(p)
 }
 
 /// A threshold as a plain percentage (`10%`).
@@ -461,10 +457,7 @@ pub fn environment_differences(base: &Results, new: &Results) -> Vec<String> {
     out
 }
 
-/// A p-value for people: three decimals, or scientific below 0.001.
-pub fn format_p(p: f64) -> String {
-    sig(p)
-}
+pub use rigor_results::format_p;
 
 pub use rigor_scenario::content_hash;
 

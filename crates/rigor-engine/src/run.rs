@@ -508,23 +508,7 @@ fn slot(measured: std::time::Duration) -> u64 {
     ns + 250_000_000 + ns / 10
 }
 
-/// The targets' order in a trial: randomised ABBA blocks. Trials 2k and
-/// 2k+1 run one seeded random order and then its reverse, so a drift
-/// within a block hits every target alike and no target always goes first.
-pub fn trial_order(n: usize, trial: u32, seed: u64) -> Vec<usize> {
-    let block = u64::from(trial / 2);
-    let mut rng = crate::keys::Rng::new(crate::keys::derive(seed, &[0xABBA, block]));
-    let mut order: Vec<usize> = (0..n).collect();
-    // Fisher-Yates.
-    for i in (1..n).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        order.swap(i, j);
-    }
-    if trial % 2 == 1 {
-        order.reverse();
-    }
-    order
-}
+pub use crate::keys::trial_order;
 
 /// A JSON value with every string's credentials redacted.
 fn redact_json(value: serde_json::Value) -> serde_json::Value {

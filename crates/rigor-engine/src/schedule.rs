@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::alloc::{self, ThreadBytes};
-use crate::drive::WorkerRecord;
+use crate::record::WorkerRecord;
 use crate::stats::new_histogram;
 use crate::target::{Outcome, Worker};
 
@@ -33,16 +33,7 @@ const MAX_SPIN_WINDOW: Duration = Duration::from_micros(500);
 /// After the schedule ends, operations not started within this time are dropped.
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
-/// A scheduled operation.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket {
-    /// When the schedule says the operation starts.
-    pub intended: Instant,
-    /// Past the warm-up.
-    pub measured: bool,
-    /// Tickets not started by then are dropped: the target fell too far behind.
-    pub deadline: Instant,
-}
+pub(crate) use crate::record::Ticket;
 
 /// A blocking worker's share of a rate-mode schedule: of the schedule's
 /// operations 0, 1, 2, ... (one every 1/rate), worker w of n runs w, w+n, ...
@@ -71,7 +62,7 @@ pub(crate) fn open_scheduled(
     index: u64,
     stop: &AtomicBool,
     measuring: &AtomicUsize,
-    recording: crate::drive::Recording,
+    recording: crate::record::Recording,
 ) -> WorkerRecord {
     // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
     #[cfg(target_os = "linux")]

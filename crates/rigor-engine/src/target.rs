@@ -94,27 +94,7 @@ pub struct TrialContext {
     pub seed: u64,
 }
 
-/// A cache's state, read outside any measurement.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CacheState {
-    /// Entries held.
-    pub entries: u64,
-    /// Bytes the cache holds, when known (see `cache.memory`).
-    pub memory: Option<u64>,
-    /// How `memory` was measured.
-    pub memory_source: String,
-    /// How the case's capacity was applied (e.g. Redis' maxmemory), for the record.
-    pub capacity_note: Option<String>,
-}
-
-/// Setup costs a target measured while being built.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct Setup {
-    /// Durations of fresh load runs (parse the policy, load the data), ns.
-    pub parse_ns: Vec<u64>,
-    /// Durations of the matching compile runs (prepare, and RVM codegen for the VM), ns.
-    pub compile_ns: Vec<u64>,
-}
+pub use rigor_results::{CacheState, Setup};
 
 /// How a target's workers run; the engine drives each shape its own way.
 #[derive(Clone, Copy)]

@@ -22,7 +22,6 @@
 use std::time::{Duration, Instant};
 
 use rigor_scenario::plan::Stop;
-use serde::{Deserialize, Serialize};
 
 /// Most windows one trial keeps.
 pub const MAX_WINDOWS: usize = 512;
@@ -318,40 +317,7 @@ impl Windows {
     }
 }
 
-/// A trial's series over time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WindowSeries {
-    /// Width of every window, ns (the planned width, doubled as needed to
-    /// keep at most 512 windows).
-    pub width_ns: u64,
-    /// The windows in time order, from the first measured operation.
-    pub windows: Vec<WindowResult>,
-    /// Merged from this many shards: operations and throughput are their
-    /// sums, latencies the worst shard's in each window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shards: Option<u32>,
-}
-
-/// One window of a trial, over all its workers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WindowResult {
-    /// Start of the window, ns since measuring began.
-    pub t_ns: u64,
-    /// Time the window covered, ns: its width, or less for the last one.
-    pub span_ns: u64,
-    /// Successful operations that ended in the window.
-    pub operations: u64,
-    /// Failed operations that ended in the window.
-    pub errors: u64,
-    /// Successful operations per second over `span_ns`.
-    pub throughput: f64,
-    /// Median latency, ns (within 3.2%: a window's histogram is coarse).
-    pub p50: Option<f64>,
-    /// 99th percentile latency, ns (within 3.2%).
-    pub p99: Option<f64>,
-    /// Highest latency's bucket end, ns.
-    pub max: Option<f64>,
-}
+pub use rigor_results::{WindowResult, WindowSeries};
 
 impl Windows {
     /// The series of a trial's merged windows: empty windows past the last

@@ -2,7 +2,7 @@
 //! estimated totals and the top call sites by bytes and by count, as rows
 //! every format draws.
 
-use rigor_engine::alloc_profile::{AllocProfile, Hotspot};
+use rigor_results::{AllocProfile, Hotspot};
 use rigor_scenario::units::{format_bytes, significant};
 use serde::Serialize;
 

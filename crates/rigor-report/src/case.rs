@@ -2,14 +2,14 @@
 //! server tables, notes on its targets, statistics over trials, ratios and
 //! charts. Built from the results file alone, like every view.
 
-use rigor_engine::results::{CaseResult, TargetResult};
+use rigor_results::{CaseResult, TargetResult};
 use rigor_scenario::units::significant;
 use serde::Serialize;
 
 use crate::chart::{self, ChartView};
 use crate::escape::Styled;
+use crate::format::{class, colored};
 use crate::format::{compact, format_metric};
-use crate::view::{class, colored};
 
 /// The cache table's columns.
 const CACHE_SUMMARY: &[(&str, &str)] = &[
@@ -28,7 +28,7 @@ const CACHE_SUMMARY: &[(&str, &str)] = &[
 /// A table of `columns` for the targets with any metric under `prefix`:
 /// header cells, rows, column widths (all empty when no target has one).
 fn summary_table(
-    case: &rigor_engine::results::CaseResult,
+    case: &rigor_results::CaseResult,
     prefix: &str,
     first: &str,
     columns: &[(&str, &str)],
@@ -542,10 +542,9 @@ pub(crate) fn over_time_note(t: &TargetResult) -> Option<String> {
 
 /// A soak in one line: samples, the heap from first to last, and the
 /// growth fits with their intervals.
-fn soak_note(s: &rigor_engine::results::SoakResult) -> String {
+fn soak_note(s: &rigor_results::SoakResult) -> String {
     use rigor_scenario::units::{format_bytes, format_nanos};
-    let heap =
-        |s: &rigor_engine::results::MemorySample| s.allocated.map(|b| format_bytes(b as f64));
+    let heap = |s: &rigor_results::MemorySample| s.allocated.map(|b| format_bytes(b as f64));
     let span = match (s.samples.first(), s.samples.last()) {
         (Some(a), Some(b)) => format!(
             "; live heap {} -> {} over {} operations",
@@ -555,7 +554,7 @@ fn soak_note(s: &rigor_engine::results::SoakResult) -> String {
         ),
         _ => String::new(),
     };
-    let fit = |g: &Option<rigor_engine::results::Growth>, what: &str| match g {
+    let fit = |g: &Option<rigor_results::Growth>, what: &str| match g {
         Some(g) => {
             let interval = g
                 .interval
@@ -570,7 +569,7 @@ fn soak_note(s: &rigor_engine::results::SoakResult) -> String {
         }
         None => format!("; {what}: too few samples to fit"),
     };
-    let entries = |x: &rigor_engine::results::MemorySample| x.entries;
+    let entries = |x: &rigor_results::MemorySample| x.entries;
     let cache = match (s.samples.first().and_then(entries), s.samples.last().and_then(entries)) {
         (Some(a), Some(b)) if s.still_filling => format!(
             "; the cache was still filling ({a} -> {b} entries), so growth includes its fill, not only leaks: preload it or soak longer"
@@ -630,7 +629,7 @@ fn stats_rows(case: &CaseResult) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn ratio_rows(case: &rigor_engine::results::CaseResult) -> Vec<RatioRow> {
+fn ratio_rows(case: &rigor_results::CaseResult) -> Vec<RatioRow> {
     let x = |v: f64| format!("{}x", significant(v));
     case.targets
         .iter()

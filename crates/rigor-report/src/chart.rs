@@ -3,8 +3,8 @@
 //! latency on a log scale so fast and slow targets are both readable.
 //! Templates only draw what is computed here.
 
-use rigor_engine::results::CaseResult;
-use rigor_engine::stats;
+use rigor_results::histogram as stats;
+use rigor_results::CaseResult;
 use rigor_scenario::units::format_nanos;
 use serde::Serialize;
 
@@ -285,7 +285,7 @@ pub struct TrendChart {
 
 /// Trend charts of `latency.p99` per case over the history plus this run;
 /// `None` without earlier runs.
-pub fn trend_charts(results: &rigor_engine::results::Results) -> Vec<TrendChart> {
+pub fn trend_charts(results: &rigor_results::Results) -> Vec<TrendChart> {
     const METRIC: &str = "latency.p99";
     if results.history.is_empty() {
         return Vec::new();
@@ -465,7 +465,7 @@ pub fn bar_chart(case: &CaseResult, metric: &str, title: &str, width: f64) -> Op
     if values.is_empty() {
         return None;
     }
-    let interval = |t: &rigor_engine::results::TargetResult| {
+    let interval = |t: &rigor_results::TargetResult| {
         t.stats
             .get(metric)
             .and_then(|s| s.interval.as_ref())
@@ -726,7 +726,7 @@ pub fn window_charts(case: &CaseResult) -> Vec<TimeChart> {
 }
 
 /// One of a sample's figures, for a soak chart.
-type Pick = fn(&rigor_engine::results::MemorySample) -> Option<u64>;
+type Pick = fn(&rigor_results::MemorySample) -> Option<u64>;
 
 /// A chart of soak samples: per soaked target and per `(suffix, pick)`, a
 /// line of the picked figure against seconds since the soak's first

@@ -4,8 +4,8 @@
 //! templates `junit.xml.j2` and `summary.md.j2` like the other reports, and
 //! the benchstat-like table of `rigor compare`. All read a results file alone.
 
-use rigor_engine::results::{RegressionCheck, RegressionReport};
-use rigor_engine::results::{Results, Verdict};
+use rigor_results::{RegressionCheck, RegressionReport};
+use rigor_results::{Results, Verdict};
 use serde::Serialize;
 
 use crate::escape::terminal_safe;
@@ -319,9 +319,8 @@ impl MarkdownView {
     /// The Markdown view of a results file.
     pub fn new(results: &Results) -> Self {
         let env = &results.environment;
-        let metric = |t: &rigor_engine::results::TargetResult, m: &str| {
-            format_metric(m, t.metrics.get(m).copied())
-        };
+        let metric =
+            |t: &rigor_results::TargetResult, m: &str| format_metric(m, t.metrics.get(m).copied());
         let cases = results
             .cases
             .iter()
@@ -410,22 +409,21 @@ impl MarkdownView {
                 ]
             })
             .collect();
-        let section =
-            |r: &rigor_engine::results::RegressionReport, title: String| MarkdownRegression {
-                title,
-                baseline: r.baseline.clone(),
-                badge: badge(r.verdict).into(),
-                downgraded: r.downgraded.clone(),
-                rows: r
-                    .checks
-                    .iter()
-                    .map(|c| {
-                        let mut cells = check_cells(c);
-                        cells.extend([badge(c.verdict).into(), c.reason.clone()]);
-                        cells
-                    })
-                    .collect(),
-            };
+        let section = |r: &rigor_results::RegressionReport, title: String| MarkdownRegression {
+            title,
+            baseline: r.baseline.clone(),
+            badge: badge(r.verdict).into(),
+            downgraded: r.downgraded.clone(),
+            rows: r
+                .checks
+                .iter()
+                .map(|c| {
+                    let mut cells = check_cells(c);
+                    cells.extend([badge(c.verdict).into(), c.reason.clone()]);
+                    cells
+                })
+                .collect(),
+        };
         let regression = results
             .regression
             .as_ref()

@@ -2,12 +2,14 @@
 //! (console, HTML, Markdown, JUnit, `rigor compare`): one place decides how
 //! a metric, a change, a p-value or a target's settings are written.
 
-use rigor_engine::results::RegressionCheck;
+use rigor_results::{RegressionCheck, Verdict};
+
+use crate::escape::Styled;
 use rigor_scenario::metrics::{self, Direction, Unit};
 use rigor_scenario::units::significant;
 
 /// A p-value for people: three decimals, or scientific below 0.001.
-pub use rigor_engine::regress::format_p;
+pub use rigor_results::format_p;
 
 /// Formats a metric value with its unit.
 pub fn format_metric(name: &str, value: Option<f64>) -> String {
@@ -141,4 +143,28 @@ pub(crate) fn distribution_label(d: &rigor_scenario::plan::DistributionPlan) -> 
         ),
         Distribution::Sequential => "sequential".into(),
     }
+}
+
+pub(crate) fn class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Skip => "skip",
+        Verdict::Pass => "pass",
+        Verdict::Warn => "warn",
+        Verdict::Fail => "fail",
+    }
+}
+
+/// The verdict's label, in colour for terminals: the one text the templates
+/// print unescaped (it is rigor's own, never the user's).
+pub(crate) fn colored(v: Verdict, color: bool) -> Styled {
+    if !color {
+        return Styled(v.label().to_string());
+    }
+    let code = match v {
+        Verdict::Skip => "2",
+        Verdict::Pass => "1;32",
+        Verdict::Warn => "1;33",
+        Verdict::Fail => "1;31",
+    };
+    Styled(format!("\x1b[{code}m{}\x1b[0m", v.label()))
 }

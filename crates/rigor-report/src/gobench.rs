@@ -4,7 +4,7 @@
 //! compares every target with the first (the baseline, written first).
 //! Per round when the run had paired rounds, else per trial.
 
-use rigor_engine::results::Results;
+use rigor_results::Results;
 
 /// A benchmark name's part: no spaces (Go's format splits on them).
 fn part(s: &str) -> String {

@@ -2,7 +2,7 @@
 //! rendered from a results file alone.
 //!
 //! Design choices worth knowing:
-//! - Templates are minijinja files under `reports/templates/`, embedded in
+//! - Templates are minijinja files under this crate's `templates/`, embedded in
 //!   the binary as defaults and overridable with a directory, so a user can
 //!   change a report without touching Rust.
 //! - Templates see view structs ([`view`]), never the results model: the
@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use minijinja::{Environment, Value};
-use rigor_engine::results::Results;
+use rigor_results::Results;
 
 pub mod alloc;
 pub mod case;
@@ -30,20 +30,14 @@ pub mod view;
 pub const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
     (
         "console.txt.j2",
-        include_str!("../../../reports/templates/console.txt.j2"),
+        include_str!("../templates/console.txt.j2"),
     ),
     (
         "report.html.j2",
-        include_str!("../../../reports/templates/report.html.j2"),
+        include_str!("../templates/report.html.j2"),
     ),
-    (
-        "summary.md.j2",
-        include_str!("../../../reports/templates/summary.md.j2"),
-    ),
-    (
-        "junit.xml.j2",
-        include_str!("../../../reports/templates/junit.xml.j2"),
-    ),
+    ("summary.md.j2", include_str!("../templates/summary.md.j2")),
+    ("junit.xml.j2", include_str!("../templates/junit.xml.j2")),
 ];
 
 /// The formats `rigor report --format` renders, each a template above.

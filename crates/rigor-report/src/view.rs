@@ -1,6 +1,6 @@
 //! View structs: what templates see. Values arrive formatted with units.
 
-use rigor_engine::results::{RegressionReport, Results, RunStatus, Verdict};
+use rigor_results::{RegressionReport, Results, RunStatus, Verdict};
 use rigor_scenario::plan::Stop;
 use rigor_scenario::units::{format_nanos, significant};
 use serde::Serialize;
@@ -180,29 +180,7 @@ pub struct SetupRow {
     pub runs: usize,
 }
 
-pub(crate) fn class(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Skip => "skip",
-        Verdict::Pass => "pass",
-        Verdict::Warn => "warn",
-        Verdict::Fail => "fail",
-    }
-}
-
-/// The verdict's label, in colour for terminals: the one text the templates
-/// print unescaped (it is rigor's own, never the user's).
-pub(crate) fn colored(v: Verdict, color: bool) -> Styled {
-    if !color {
-        return Styled(v.label().to_string());
-    }
-    let code = match v {
-        Verdict::Skip => "2",
-        Verdict::Pass => "1;32",
-        Verdict::Warn => "1;33",
-        Verdict::Fail => "1;31",
-    };
-    Styled(format!("\x1b[{code}m{}\x1b[0m", v.label()))
-}
+pub(crate) use crate::format::{class, colored};
 
 impl ReportView {
     /// Builds the view of `results`.
@@ -346,7 +324,7 @@ fn setup_rows(results: &Results) -> Vec<SetupRow> {
         .map(|t| {
             let med = |v: &[u64]| {
                 let f: Vec<f64> = v.iter().map(|x| *x as f64).collect();
-                rigor_engine::stats::median(&f)
+                rigor_results::histogram::median(&f)
                     .map(format_nanos)
                     .unwrap_or_else(|| "-".into())
             };
@@ -524,7 +502,7 @@ pub struct AnswerRow {
     pub prints: Vec<String>,
 }
 
-fn decisions_view(v: &rigor_engine::results::Verification) -> DecisionsView {
+fn decisions_view(v: &rigor_results::Verification) -> DecisionsView {
     let rows: Vec<AnswerRow> = v
         .answers
         .iter()
@@ -628,7 +606,7 @@ fn decisions_view(v: &rigor_engine::results::Verification) -> DecisionsView {
 }
 
 fn regression_view(
-    r: &rigor_engine::results::RegressionReport,
+    r: &rigor_results::RegressionReport,
     color: bool,
     paired: bool,
 ) -> RegressionView {
@@ -843,7 +821,7 @@ fn glance(results: &Results) -> Vec<GlanceCase> {
         .map(|case| {
             let rate = case.rate.is_some();
             let ops_metric = if rate { "rate.achieved" } else { "throughput" };
-            let with_interval = |t: &rigor_engine::results::TargetResult, m: &str| {
+            let with_interval = |t: &rigor_results::TargetResult, m: &str| {
                 let v = format_metric(m, t.metrics.get(m).copied());
                 match t.stats.get(m).and_then(|s| s.interval.as_ref()) {
                     Some(i) => format!(
@@ -907,13 +885,13 @@ fn glance(results: &Results) -> Vec<GlanceCase> {
 }
 
 /// `--set a=b --set c=d --only x,y`, or `None` when the run is the file as written.
-fn overrides_line(s: &rigor_engine::results::ScenarioInfo) -> Option<String> {
+fn overrides_line(s: &rigor_results::ScenarioInfo) -> Option<String> {
     changes(s).map(|c| format!("changed for this run: {c}"))
 }
 
 /// What the run changed from the file, as command-line arguments
 /// (`--set a=b --only x,y`); `None` for the file as written.
-pub(crate) fn changes(s: &rigor_engine::results::ScenarioInfo) -> Option<String> {
+pub(crate) fn changes(s: &rigor_results::ScenarioInfo) -> Option<String> {
     let mut parts: Vec<String> = s.overrides.iter().map(|o| format!("--set {o}")).collect();
     if !s.only.is_empty() {
         parts.push(format!("--only {}", s.only.join(",")));

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests and their helpers fail loudly by design.
 
-use rigor_engine::results::Results;
 use rigor_report::Renderer;
+use rigor_results::Results;
 
 /// Everything a hostile string can try: close a tag or an attribute, run a
 /// script, be rendered as a template, drive the terminal, break a Markdown
@@ -14,11 +14,11 @@ const HOSTILE: &str = "<script>document.title='pwned'</script>\"><img src=x oner
 
 fn hostile_results() -> Results {
     let h = HOSTILE;
-    let mut hist = rigor_engine::stats::new_histogram();
+    let mut hist = rigor_results::histogram::new_histogram();
     for v in [1_000u64, 2_000, 5_000, 100_000] {
         hist.record(v).unwrap();
     }
-    let histogram = rigor_engine::stats::encode(&hist);
+    let histogram = rigor_results::histogram::encode(&hist);
     let grade = |verdict: &str| {
         serde_json::json!({
             "metric": "latency.p99", "value": 5.0e6, "target": 1.0e6, "critical": 2.0e6,

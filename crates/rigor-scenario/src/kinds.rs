@@ -317,7 +317,7 @@ impl KindSpec for OpaHttpSpec {
             )),
             (Some(_), None) => Ok(()),
             (None, Some(url)) => {
-                let url = crate::plan::expand_env(&url, |name| std::env::var(name).ok())
+                let url = crate::expand::expand_env(&url, |name| std::env::var(name).ok())
                     .map_err(|e| {
                         KindError::new(
                             format!("target `{id}`: `url`: {e}"),
@@ -443,7 +443,7 @@ pub fn resolve_redis(id: &str, c: &mut RedisConnection) -> Result<(), KindError>
         )),
         (Some(_), None) => Ok(()),
         (None, Some(url)) => {
-            *url = crate::plan::expand_env(url, |name| std::env::var(name).ok()).map_err(|e| {
+            *url = crate::expand::expand_env(url, |name| std::env::var(name).ok()).map_err(|e| {
                 KindError::new(
                     format!("target `{id}`: `url`: {e}"),
                     "set the variable, or give a default: `${REDIS_URL:-redis://127.0.0.1:6379}`",

@@ -9,11 +9,13 @@
 //! - Raw input ([`model`]) and the checked plan ([`plan`]) are separate types
 //!   (ripgrep's LowArgs -> HiArgs): downstream code only sees the plan.
 
+pub mod expand;
 pub mod generate;
 pub mod kinds;
 pub mod metrics;
 pub mod model;
 pub mod overrides;
+pub mod part;
 pub mod plan;
 pub mod redact;
 pub mod rego_text;

@@ -588,7 +588,7 @@ pub struct EnvDur(pub std::time::Duration);
 impl<'de> Deserialize<'de> for EnvDur {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        let expanded = crate::plan::expand_env(&text, |name| std::env::var(name).ok())
+        let expanded = crate::expand::expand_env(&text, |name| std::env::var(name).ok())
             .map_err(de::Error::custom)?;
         crate::units::parse_duration(&expanded)
             .map(EnvDur)

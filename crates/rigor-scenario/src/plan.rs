@@ -129,7 +129,7 @@ pub struct WorkloadPlan {
     pub round: Option<Duration>,
     /// `--shard I/N`: this process runs shard I's part of every case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::part::Shard>,
 }
 
 fn default_window() -> Duration {
@@ -153,7 +153,7 @@ pub struct CasePlan {
     /// In a sharded run: the whole case this shard's part belongs to
     /// (`concurrency` and `rate` above are this shard's part).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub whole: Option<crate::shard::WholeCase>,
+    pub whole: Option<crate::part::WholeCase>,
 }
 
 impl CasePlan {
@@ -371,6 +371,8 @@ impl TargetPlan {
         self.policy.as_ref().or(plan.policy.as_ref())
     }
 }
+
+pub use crate::expand::expand_env;
 
 /// A scenario checked and resolved: what the engine runs.
 #[derive(Debug, Clone)]
@@ -1653,41 +1655,6 @@ fn unwrap_expect_line(value: serde_json::Value) -> (serde_json::Value, Option<se
         }
         other => (other, None),
     }
-}
-
-/// Replaces `${NAME}` and `${NAME:-default}` with environment values.
-pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("`{text}` has an unclosed `${{`"))?;
-        let inner = &after[..end];
-        let (name, default) = match inner.split_once(":-") {
-            Some((n, d)) => (n, Some(d)),
-            None => (inner, None),
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("`${{{inner}}}` is not a variable reference"));
-        }
-        match lookup(name)
-            .filter(|v| !v.is_empty())
-            .or_else(|| default.map(str::to_string))
-        {
-            Some(v) => out.push_str(&v),
-            None => {
-                return Err(format!(
-                    "environment variable `{name}` is not set and has no default"
-                ))
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// Deep-merges `patch` into `base`: objects merge key by key, anything else replaces.

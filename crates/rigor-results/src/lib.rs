@@ -1,0 +1,1185 @@
+//! rigor's results model: what `rigor run` writes to results.json and
+//! every reporter reads back, as plain serde structs with the few pure
+//! functions over them (verdicts, exit codes, check counts). It holds no
+//! measuring code: no runtime, no allocator, no targets, so a report can be
+//! rendered from a results file by depending on this crate alone.
+
+pub mod histogram;
+
+use std::collections::BTreeMap;
+
+use rigor_scenario::plan::{Mode, WorkloadPlan};
+use serde::{Deserialize, Serialize};
+
+fn one() -> u64 {
+    1
+}
+
+/// A p-value for people: three decimals, or scientific below 0.001.
+pub fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// The version of this file format; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    /// File format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The rigor version that produced the file.
+    pub rigor_version: String,
+    /// The scenario as run.
+    pub scenario: ScenarioInfo,
+    /// Where it ran.
+    pub environment: Environment,
+    /// The harness's own clock characteristics.
+    pub harness: Harness,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// End time, RFC 3339 UTC (last update for partial results).
+    pub finished_at: String,
+    /// Whether the run finished.
+    pub status: RunStatus,
+    /// Why the run stopped before it measured everything (`status:
+    /// stopped`): the gate's reason, the target that did not build or start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    /// Per-target setup (compile times), in scenario order.
+    pub targets: Vec<TargetInfo>,
+    /// One entry per swept case.
+    pub cases: Vec<CaseResult>,
+    /// The worst verdict over all grades.
+    pub verdict: Verdict,
+    /// Run errors (failed targets), in order of occurrence.
+    pub errors: Vec<String>,
+    /// The correctness gate's outcome, when it ran.
+    pub verification: Option<Verification>,
+    /// The baseline of comparisons, when the scenario has `compare:`.
+    pub baseline: Option<String>,
+    /// Regression and noise settings used.
+    #[serde(default)]
+    pub regression_config: rigor_scenario::plan::RegressionPlan,
+    /// Full mode: the A/A control (the first target against its copy).
+    #[serde(default)]
+    pub aa_control: Option<RegressionReport>,
+    /// The comparison against a saved baseline (`--baseline`), if any.
+    #[serde(default)]
+    pub regression: Option<RegressionReport>,
+    /// Earlier runs of this scenario (from reports/history), oldest first, for trends.
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+    /// Paired comparisons: the (baseline, target) ids compared round by
+    /// round (`compare: { paired: true }`, `--against REV`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<(String, String)>,
+    /// Paired comparisons (`compare: { paired: true }`): each target's
+    /// change against the baseline target from rounds within one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<RegressionReport>,
+    /// `--mode profile`: sampled allocations by target, with their top call sites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alloc_profile: Option<AllocProfile>,
+    /// Files written beside the results (flamegraphs), relative to them.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+    /// `--shard I/N`: this run is one shard of a sharded run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRun>,
+    /// `rigor merge`: this run was merged from shards' results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
+}
+
+/// One shard of a sharded run (`--shard I/N`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShardRun {
+    /// Which shard.
+    pub shard: rigor_scenario::shard::Shard,
+    /// The scenario's seed before this shard's was derived from it.
+    pub scenario_seed: u64,
+    /// `--start-at`: the instant every shard waited for, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// How late this shard was for `start_at` (it was reached before the
+    /// shard was ready), ns; 0 when it waited.
+    #[serde(default)]
+    pub late_ns: u64,
+}
+
+/// One run's key numbers, one line of `reports/history/<scenario>.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryEntry {
+    /// When the run started.
+    pub started_at: String,
+    /// Git commit rigor was built from.
+    pub git_commit: Option<String>,
+    /// Run mode.
+    pub mode: Mode,
+    /// Overall verdict.
+    pub verdict: Verdict,
+    /// `case/target` -> metric -> value (throughput, latency.p50, latency.p99).
+    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// A metric's statistics across trials (the trial is the unit of analysis).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricStats {
+    /// Trials with a value.
+    pub trials: usize,
+    /// Median of the trials' values.
+    pub median: f64,
+    /// Smallest trial value.
+    pub min: f64,
+    /// Largest trial value.
+    pub max: f64,
+    /// The median's order-statistic confidence interval (95%, or the most the trials allow).
+    pub interval: Option<Interval>,
+    /// Coefficient of variation across trials.
+    pub cv: Option<f64>,
+}
+
+/// What the policy targets answered for every input, before timing: the
+/// correctness gate's record and each target's decision summary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verification {
+    /// Inputs evaluated on every policy target.
+    pub inputs: usize,
+    /// Policy targets that answered, in scenario order.
+    pub targets: Vec<String>,
+    /// The first target's decisions (JSON text, `undefined`, or `error: ...`)
+    /// with how many inputs got each.
+    pub decisions: BTreeMap<String, usize>,
+    /// Whether disagreements, failed expectations and evaluation errors stop
+    /// the run before timing (`verify:`, on by default).
+    #[serde(default)]
+    pub gate: bool,
+    /// `gate`, `warn` (measured anyway, verdict at least WARN) or `off`.
+    #[serde(default)]
+    pub mode: rigor_scenario::plan::VerifyMode,
+    /// Each target's decisions with how many inputs got each, by target id.
+    #[serde(default)]
+    pub summaries: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Inputs that carried an `expect:`.
+    #[serde(default)]
+    pub expectations: usize,
+    /// Inputs whose answer differs from their `expect:` on some target.
+    #[serde(default)]
+    pub unexpected: usize,
+    /// Inputs on which the targets gave different answers.
+    #[serde(default)]
+    pub disagreements: usize,
+    /// Inputs some target could not evaluate.
+    #[serde(default)]
+    pub failed: usize,
+    /// Per-input answers: the first `ANSWERS_KEPT` (rigor-engine's verify) inputs,
+    /// then any later input that disagrees, failed or missed its expectation.
+    #[serde(default)]
+    pub answers: Vec<InputAnswers>,
+    /// Whether `answers` holds every input.
+    #[serde(default)]
+    pub answers_complete: bool,
+    /// Warnings about the decisions (every input answered the same, or undefined).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Every input answered `undefined` on every target, and no `expect:`
+    /// asked for that: a wrong query or inputs of the wrong shape, not a
+    /// policy worth timing (a problem like a missed expectation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_undefined: bool,
+}
+
+/// Every policy target's answer for one input.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputAnswers {
+    /// Where the input came from (`file`, `file:line`, `inputs[n] (inline)`).
+    pub origin: String,
+    /// The input as compact JSON, cut at `TEXT_CAP` (rigor-engine's verify) characters.
+    pub input: String,
+    /// The expected decision (`expect:`), as decision text.
+    pub expect: Option<String>,
+    /// Each target's decision text (JSON, `undefined`, or `error: ...`), by target id.
+    pub answers: BTreeMap<String, String>,
+    /// Every target gave the same answer.
+    pub agree: bool,
+    /// Every target's answer matched `expect` (true when there is none).
+    pub expected: bool,
+    /// How many lines the policy's print() calls wrote in one evaluation
+    /// (the first target that printed).
+    pub print_lines: usize,
+    /// Those lines, the first `PRINTS_KEPT` (rigor-engine's verify).
+    pub prints: Vec<String>,
+    /// The answers that differ (from each other or from `expect`) hold the
+    /// same elements in another order: an array, where order matters.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub order_only: bool,
+}
+
+impl std::fmt::Display for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let decisions: Vec<String> = self
+            .decisions
+            .iter()
+            .map(|(d, n)| format!("{d} x{n}"))
+            .collect();
+        let checked = if self.expectations > 0 {
+            format!(
+                ", {} of {} expectation(s) met",
+                self.expectations - self.unexpected,
+                self.expectations
+            )
+        } else {
+            String::new()
+        };
+        if self.targets.len() > 1 {
+            write!(
+                f,
+                "{} agree on {} of {} input(s){checked}; decisions: {}",
+                self.targets.join(", "),
+                self.inputs - self.disagreements,
+                self.inputs,
+                decisions.join(", ")
+            )
+        } else {
+            write!(
+                f,
+                "{} on {} input(s){checked}; decisions: {}",
+                self.targets.join(", "),
+                self.inputs,
+                decisions.join(", ")
+            )
+        }
+    }
+}
+
+/// A metric of one target as a ratio to the baseline's, across trials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ratio {
+    /// Metric name.
+    pub metric: String,
+    /// Geometric mean over trials of this target's value / the baseline's (paired by trial).
+    pub ratio: f64,
+    /// Lower end of the 95% confidence interval (t interval on log ratios); absent with one trial.
+    pub low: Option<f64>,
+    /// Upper end of the 95% confidence interval.
+    pub high: Option<f64>,
+    /// Trials paired.
+    pub trials: usize,
+    /// `better`, `worse`, `no significant difference`, or `one trial: no interval`.
+    pub conclusion: String,
+}
+
+/// The scenario as run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario description.
+    pub description: Option<String>,
+    /// Path of the scenario file as given.
+    pub path: String,
+    /// The scenario file's text.
+    pub source: String,
+    /// The mode the workload was shaped for.
+    pub mode: Mode,
+    /// The resolved workload.
+    pub workload: WorkloadPlan,
+    /// Number of inputs.
+    pub inputs: usize,
+    /// `--set` overrides applied to the scenario file for this run
+    /// (the file's text in `source` is as written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
+    /// A hash of what affects the measurement (the document without
+    /// descriptions, thresholds, durations or trial counts; the policy, data
+    /// and inputs as loaded): baselines compare it.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// `--only`: the targets this run kept (absent: all of the file's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+    /// Inputs generated from `generate:` entries: seed, count, samples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<rigor_scenario::plan::GeneratedInputs>,
+    /// The cache workload, for cache scenarios.
+    #[serde(default)]
+    pub cache: Option<rigor_scenario::plan::CachePlan>,
+    /// How operations picked inputs; absent for round-robin.
+    #[serde(default)]
+    pub inputs_order: Option<rigor_scenario::plan::DistributionPlan>,
+    /// The policy's `print()` calls and what every target did with them;
+    /// absent when the policy has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prints: Option<PrintsInfo>,
+}
+
+/// A policy's `print()` calls (`policy.prints`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrintsInfo {
+    /// `erase` (replaced by `true` before any target compiled the policy)
+    /// or `keep` (each engine evaluated them).
+    pub mode: rigor_scenario::model::Prints,
+    /// How many calls the policy's files have.
+    pub calls: usize,
+    /// Their measured cost: time per evaluation with them over without, on
+    /// regorus' interpreter, measured before timing; absent if not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_cost: Option<f64>,
+}
+
+/// The machine and software that produced the numbers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Environment {
+    /// CPU model name.
+    pub cpu_model: String,
+    /// Logical CPUs available to the process.
+    pub cores: usize,
+    /// Operating system and kernel release.
+    pub os: String,
+    /// Host name.
+    pub hostname: String,
+    /// rustc version that built rigor.
+    pub rustc: String,
+    /// rigor version.
+    pub rigor_version: String,
+    /// Git commit rigor was built from, when known.
+    pub git_commit: Option<String>,
+    /// The kernel's clock source (`tsc`, `kvm-clock`, ...).
+    pub clock_source: Option<String>,
+    /// Hash of the Cargo.lock rigor was built with.
+    #[serde(default)]
+    pub cargo_lock: Option<String>,
+    /// Peer programs the targets measured, with their versions
+    /// (`opa`: `1.22.3 (go1.26.8)`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peers: BTreeMap<String, String>,
+}
+
+/// The harness's own costs, so a reader can judge small numbers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Harness {
+    /// Median cost of one `Instant::now()`, ns.
+    pub timer_cost_ns: f64,
+    /// Smallest non-zero difference seen between two clock reads, ns.
+    pub timer_resolution_ns: u64,
+    /// Whether jemalloc accounting was active (bytes/op, allocs/op, resident).
+    pub memory_accounting: bool,
+    /// How latency is timed.
+    pub timing: String,
+    /// What the closed loop costs per operation timed alone (one clock read,
+    /// recording, the loop's checks), measured on an empty operation: every
+    /// per-operation latency includes it, ns.
+    #[serde(default)]
+    pub loop_cost_ns: Option<f64>,
+}
+
+/// Whether the run finished.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still running (a partial file written during the run).
+    Running,
+    /// Every case, target and trial ran.
+    Complete,
+    /// Stopped early by the user (Ctrl-C); what was measured is kept.
+    Interrupted,
+    /// Merged from shards of which some are missing or failed (named in
+    /// `merged`); what the others measured is kept.
+    Incomplete,
+    /// Stopped by a failure before or while measuring (the decision gate,
+    /// a target that did not build or start); `stop_reason` says why.
+    Stopped,
+}
+
+impl RunStatus {
+    /// Interrupted, stopped, or merged without every shard: what was
+    /// measured is partial or nothing, and the run fails (exit 3).
+    pub fn cut_short(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Interrupted | RunStatus::Incomplete | RunStatus::Stopped
+        )
+    }
+}
+
+/// A target's setup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Target id.
+    pub id: String,
+    /// Target kind.
+    pub kind: String,
+    /// Kind-specific configuration, for the record.
+    pub config: serde_json::Value,
+    /// Setup costs measured while building.
+    pub setup: Setup,
+    /// What memory metrics cover: `operation` (all in rigor's process) or
+    /// `client` (the server's work is elsewhere; only the client is counted).
+    #[serde(default)]
+    pub memory_scope: String,
+    /// The peer program and version this target measured (`opa 1.22.3 (go1.26.8)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// How this target measures, when it is not rigor's own timing (`opa bench`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The thresholds this target was graded against (the scenario's with
+    /// its own on top), in canonical units: a merge re-grades with them.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, rigor_scenario::model::Threshold>,
+}
+
+/// One swept case (e.g. one concurrency value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// Case label, e.g. `concurrency=2`.
+    pub name: String,
+    /// Worker threads (closed loop) or most operations in flight (rate mode).
+    pub concurrency: u32,
+    /// Requested rate in operations per second (rate mode only).
+    pub rate: Option<f64>,
+    /// Cache capacity (cache scenarios only): entries, or `<n>B` for bytes.
+    #[serde(default)]
+    pub capacity: Option<rigor_scenario::units::Capacity>,
+    /// Each target's results, in scenario order.
+    pub targets: Vec<TargetResult>,
+    /// Paired comparisons: each trial's measured rounds, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<Vec<Round>>,
+    /// In a shard's results: this shard's part of the case (`concurrency`
+    /// and `rate` above are the whole case's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<CasePart>,
+}
+
+/// A shard's part of a case.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct CasePart {
+    /// This shard's workers (0: nothing to do in this case).
+    pub concurrency: u32,
+    /// This shard's rate (rate mode).
+    pub rate: Option<f64>,
+}
+
+/// One target in one case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// Target id.
+    pub id: String,
+    /// Target kind.
+    pub kind: String,
+    /// Trials in the order they ran.
+    pub trials: Vec<TrialResult>,
+    /// Summary over trials by metric name (see README's metric table); a
+    /// metric the target cannot produce is absent.
+    pub metrics: BTreeMap<String, f64>,
+    /// All trials' latencies merged (base64 of a deflated HdrHistogram V2).
+    pub histogram: String,
+    /// Threshold grades.
+    pub grades: Vec<Grade>,
+    /// Why the target stopped, if it failed.
+    pub error: Option<String>,
+    /// Metrics as ratios to the baseline target (empty for the baseline itself).
+    pub ratios: Vec<Ratio>,
+    /// Statistics across trials of the per-trial metrics.
+    #[serde(default)]
+    pub stats: BTreeMap<String, MetricStats>,
+    /// Throughput (or mean latency) varied across trials more than the noise threshold.
+    #[serde(default)]
+    pub noisy: bool,
+}
+
+/// One measured run of one target in one case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialResult {
+    /// Trial number, from 0.
+    pub trial: u32,
+    /// Position of this target within the trial's interleaved order, from 0.
+    pub position: u32,
+    /// Operations per timed batch: 1 when each operation was timed alone;
+    /// above 1, `histogram` holds batch means (one per operation of the batch).
+    #[serde(default = "one")]
+    pub batch: u64,
+    /// Per-kind latencies (`get`, `hit`, `miss`, `set`), like `histogram`;
+    /// empty when timed in batches or when the target reports no kinds.
+    #[serde(default)]
+    pub kind_histograms: BTreeMap<String, String>,
+    /// Operations by kind (`get`, `hit`, `miss`, `set`); counted in batches too.
+    #[serde(default)]
+    pub kind_counts: BTreeMap<String, u64>,
+    /// Cache state after `prepare` (preload), before timing.
+    #[serde(default)]
+    pub cache_before: Option<CacheState>,
+    /// Cache state after the trial.
+    #[serde(default)]
+    pub cache_after: Option<CacheState>,
+    /// Successful operations measured (failed ones are in `errors`, never here).
+    pub operations: u64,
+    /// Failed operations, including scheduled ones that never started.
+    pub errors: u64,
+    /// Events the target counted during the trial besides errors (`reconnects`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<String, u64>,
+    /// First error messages (at most 5).
+    pub error_messages: Vec<String>,
+    /// Failed operations by kind (`eval`, `connect`, `timeout`, `http_status`, `io`, `decode`, `not_started`).
+    #[serde(default)]
+    pub error_kinds: BTreeMap<String, u64>,
+    /// Wall time of the measured phase, first worker start to last worker end, ns.
+    pub elapsed_ns: u64,
+    /// Metrics of this trial by name.
+    pub metrics: BTreeMap<String, f64>,
+    /// This trial's latencies (base64 of a deflated HdrHistogram V2, ns);
+    /// empty for a trial the target measured itself (`opa bench`).
+    pub histogram: String,
+    /// Figures gathered per operation besides latency, like `histogram`, by
+    /// metric prefix (`server.eval`, `server.handler`: the server's own timings).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub samples: BTreeMap<String, String>,
+    /// The trial was cut short by Ctrl-C.
+    pub interrupted: bool,
+    /// Rate mode: service times (from the actual send), like `histogram`.
+    pub service_histogram: Option<String>,
+    /// Rate mode: scheduled operations never started because the target fell
+    /// too far behind (counted as errors).
+    pub dropped: u64,
+    /// Rate mode: the generator could not keep the schedule (its p99 lag
+    /// exceeded 1ms), so latencies partly measure rigor, not the target.
+    pub generator_bound: bool,
+    /// A soak's samples over time and the growth fitted to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakResult>,
+    /// Throughput, latency and errors per window over the measured phase
+    /// (none for self-timed tools, which time themselves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<WindowSeries>,
+    /// When the measured phase ran by the wall clock (a merge of shards
+    /// compares them to find the start skew and the overlap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall: Option<WallSpan>,
+    /// Figures of this trial that could not be read, each with why (a
+    /// server's `/metrics` that did not answer): said, never silently absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A span of wall-clock time, ns since the Unix epoch.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WallSpan {
+    /// Start, ns since the Unix epoch.
+    pub start_ns: u64,
+    /// End, ns since the Unix epoch.
+    pub end_ns: u64,
+}
+
+impl WallSpan {
+    /// Now as ns since the Unix epoch.
+    pub fn now_ns() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    }
+
+    /// The wall-clock span of `[start, end]` measured on the monotonic clock.
+    pub fn of(start: std::time::Instant, end: std::time::Instant) -> WallSpan {
+        let (now, wall) = (std::time::Instant::now(), Self::now_ns());
+        let back =
+            |t: std::time::Instant| wall.saturating_sub(now.duration_since(t).as_nanos() as u64);
+        WallSpan {
+            start_ns: back(start),
+            end_ns: back(end),
+        }
+    }
+}
+
+/// One sample of a soak, taken by the coordinator thread while every
+/// worker measures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MemorySample {
+    /// Time since the first sample, ns.
+    pub t_ns: u64,
+    /// Operations done by all workers since measuring began (published
+    /// every 16 operations per worker, so up to 16 per worker behind).
+    pub operations: u64,
+    /// Live heap: jemalloc `stats.allocated`, bytes (process-wide).
+    pub allocated: Option<u64>,
+    /// jemalloc `stats.resident`, bytes.
+    pub resident: Option<u64>,
+    /// The process's resident set size (`/proc/self/statm`), bytes.
+    pub rss: Option<u64>,
+    /// A server target's process resident set size, bytes (servers rigor started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_rss: Option<u64>,
+    /// The memory a server target says it holds (Redis `used_memory`, OPA's Go `heap_inuse`), bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_heap: Option<u64>,
+    /// Entries a cache target held (caches only; a cache still filling is not a leak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+}
+
+/// A soak's samples and what they say about memory growth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SoakResult {
+    /// Time between samples, ns.
+    pub sample_ns: u64,
+    /// The samples, in time order.
+    pub samples: Vec<MemorySample>,
+    /// Samples left out of the fits at the start: the first fifth (the
+    /// allocator and the target settle), or for a cache until it held
+    /// nearly its most entries.
+    pub skipped: usize,
+    /// The live heap's growth (`memory.growth`).
+    pub heap: Option<Growth>,
+    /// jemalloc resident memory's growth (`memory.resident_growth`).
+    pub resident: Option<Growth>,
+    /// A server target's own memory's growth (`server.memory.growth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<Growth>,
+    /// Caches: the first sample holding 99% of the most entries seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filled_at: Option<usize>,
+    /// Caches: the entry count was still rising too late to fit after it,
+    /// so the growth includes the cache filling up (not a leak by itself).
+    #[serde(default)]
+    pub still_filling: bool,
+}
+
+impl SoakResult {
+    /// The growth metrics this soak gives, by catalogue name: each value
+    /// with its fit's interval.
+    pub fn growth_metrics(&self) -> Vec<(&'static str, f64, Option<Interval>)> {
+        let mut out = Vec::new();
+        if let Some(g) = &self.heap {
+            out.push(("memory.growth", g.per_million_ops, g.interval));
+            out.push(("memory.growth_per_hour", g.per_hour, g.per_hour_interval));
+        }
+        if let Some(g) = &self.resident {
+            out.push(("memory.resident_growth", g.per_million_ops, g.interval));
+        }
+        if let Some(g) = &self.server {
+            out.push(("server.memory.growth", g.per_million_ops, g.interval));
+        }
+        out
+    }
+}
+
+/// A robust straight-line fit of memory against operations and time:
+/// Theil-Sen slopes with Sen's rank interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Growth {
+    /// Bytes per 1M operations.
+    pub per_million_ops: f64,
+    /// Its interval.
+    pub interval: Option<Interval>,
+    /// Bytes per hour.
+    pub per_hour: f64,
+    /// Its interval.
+    pub per_hour_interval: Option<Interval>,
+    /// Samples in the fit.
+    pub samples: usize,
+}
+
+/// A grading outcome, worst last.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The metric was not measured for this target (e.g. compile time of `noop`).
+    Skip,
+    /// Meets the target level.
+    Pass,
+    /// Misses the target level but meets the critical one.
+    Warn,
+    /// Misses the critical level.
+    Fail,
+}
+
+impl TargetResult {
+    /// Its trials' notes (figures that could not be read), each once.
+    pub fn trial_notes(&self) -> Vec<&str> {
+        let mut notes: Vec<&str> = Vec::new();
+        for n in self.trials.iter().flat_map(|t| &t.notes) {
+            if !notes.contains(&n.as_str()) {
+                notes.push(n);
+            }
+        }
+        notes
+    }
+}
+
+impl Results {
+    /// The run's one verdict, for every headline and output: the worst
+    /// threshold grade, the regression check's, and FAIL for a target that
+    /// failed or a run cut short (the run exits 3 then).
+    pub fn overall_verdict(&self) -> Verdict {
+        let mut v = self.verdict;
+        if !self.errors.is_empty() || self.status.cut_short() {
+            v = v.max(Verdict::Fail);
+        }
+        for r in self.regression.iter().chain(&self.paired) {
+            v = v.max(r.verdict);
+        }
+        if self.verification.as_ref().is_some_and(Verification::warned) {
+            v = v.max(Verdict::Warn);
+        }
+        v
+    }
+
+    /// The process exit code this run ends with, the one place it is
+    /// decided: 3 a target failed or the run was interrupted, 5 a metric
+    /// regressed and a threshold failed, 4 a metric regressed, 1 a threshold
+    /// failed, 0 otherwise. Every non-zero code goes with a FAIL from
+    /// [`Results::overall_verdict`], and 0 with PASS or WARN.
+    pub fn exit_code(&self) -> u8 {
+        let threshold = self.verdict == Verdict::Fail;
+        let regressed = self
+            .regression
+            .iter()
+            .chain(&self.paired)
+            .any(|r| r.verdict == Verdict::Fail);
+        if !self.errors.is_empty() || self.status.cut_short() {
+            3
+        } else if regressed {
+            if threshold {
+                5
+            } else {
+                4
+            }
+        } else if threshold {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Every check the verdict covers, counted by verdict (indexed by
+    /// `Verdict as usize`): threshold grades, regression and paired checks,
+    /// and each failed target as a FAIL.
+    pub fn check_counts(&self) -> [usize; 4] {
+        let mut counts = [0usize; 4];
+        for case in &self.cases {
+            for t in &case.targets {
+                for g in &t.grades {
+                    counts[g.verdict as usize] += 1;
+                }
+                if t.error.is_some() {
+                    counts[Verdict::Fail as usize] += 1;
+                }
+            }
+        }
+        for c in self
+            .regression
+            .iter()
+            .chain(&self.paired)
+            .flat_map(|r| &r.checks)
+        {
+            counts[c.verdict as usize] += 1;
+        }
+        if self.verification.as_ref().is_some_and(Verification::warned) {
+            counts[Verdict::Warn as usize] += 1;
+        }
+        counts
+    }
+
+    /// `3 FAIL, 2 WARN, 10 PASS` over [`Results::check_counts`].
+    pub fn check_counts_text(&self) -> String {
+        let counts = self.check_counts();
+        [Verdict::Fail, Verdict::Warn, Verdict::Pass, Verdict::Skip]
+            .iter()
+            .filter(|v| counts[**v as usize] > 0)
+            .map(|v| format!("{} {}", counts[*v as usize], v.label()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl Verification {
+    /// What went wrong for one target in the decision check, if anything:
+    /// inputs it could not evaluate, answers that missed `expect:`, inputs
+    /// on which the targets disagreed.
+    pub fn target_problem(&self, id: &str) -> Option<String> {
+        let errors: usize = self
+            .summaries
+            .get(id)
+            .map(|s| {
+                s.iter()
+                    .filter(|(d, _)| d.starts_with("error: "))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0);
+        let missed = self
+            .answers
+            .iter()
+            .filter(|a| !a.expected && a.expect.as_ref() != a.answers.get(id))
+            .count();
+        let mut what = Vec::new();
+        if errors > 0 {
+            what.push(format!("{errors} input(s) could not be evaluated"));
+        }
+        if missed > 0 {
+            what.push(format!("{missed} answer(s) missed their `expect:`"));
+        }
+        if self.disagreements > 0 {
+            what.push(format!(
+                "the targets disagree on {} input(s)",
+                self.disagreements
+            ));
+        }
+        if self.all_undefined {
+            what.push("every input answered undefined".into());
+        }
+        (!what.is_empty()).then(|| what.join(", "))
+    }
+
+    /// `verify: warn` found a problem and the run went on: the verdict is
+    /// at least WARN.
+    pub fn warned(&self) -> bool {
+        self.mode == rigor_scenario::plan::VerifyMode::Warn
+            && (self.failed + self.unexpected + self.disagreements > 0 || self.all_undefined)
+    }
+}
+
+impl Verdict {
+    /// Upper-case label for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Skip => "N/A",
+            Verdict::Pass => "PASS",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+/// One threshold applied to one target in one case.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Grade {
+    /// Metric name.
+    pub metric: String,
+    /// Measured value in the metric's canonical unit, if measured.
+    pub value: Option<f64>,
+    /// Target level.
+    pub target: Option<f64>,
+    /// Critical level.
+    pub critical: Option<f64>,
+    /// The outcome.
+    pub verdict: Verdict,
+    /// The interval the verdict used (across trials), when there were several.
+    #[serde(default)]
+    pub low: Option<f64>,
+    /// Upper end of that interval.
+    #[serde(default)]
+    pub high: Option<f64>,
+    /// Why, when the interval decided (e.g. it straddles a level).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// How a comparison is configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionConfig {
+    /// Default threshold T on the change (0.10 = 10% worse).
+    pub threshold: f64,
+    /// Per-metric thresholds.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Default for RegressionConfig {
+    fn default() -> Self {
+        RegressionConfig {
+            threshold: 0.10,
+            metrics: BTreeMap::new(),
+        }
+    }
+}
+
+impl From<&rigor_scenario::plan::RegressionPlan> for RegressionConfig {
+    /// The scenario's `regression:` thresholds.
+    fn from(plan: &rigor_scenario::plan::RegressionPlan) -> Self {
+        RegressionConfig {
+            threshold: plan.threshold,
+            metrics: plan.metrics.clone(),
+        }
+    }
+}
+
+impl RegressionConfig {
+    /// The threshold of `metric`: its own, else the default.
+    pub fn threshold(&self, metric: &str) -> f64 {
+        self.metrics.get(metric).copied().unwrap_or(self.threshold)
+    }
+}
+
+/// One metric of one target in one case, against the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionCheck {
+    /// Case name.
+    pub case: String,
+    /// Target id.
+    pub target: String,
+    /// Metric name.
+    pub metric: String,
+    /// Median of the baseline's trials.
+    pub base: f64,
+    /// Median of this run's trials.
+    pub new: f64,
+    /// Trials compared (baseline, new).
+    pub trials: (usize, usize),
+    /// Estimated change, positive = worse (0.12 = 12% worse).
+    pub change: f64,
+    /// The change's interval (same sign convention), with its coverage.
+    pub interval: Option<Interval>,
+    /// Two-sided Mann-Whitney p-value of any difference (as benchstat shows).
+    pub p_value: Option<f64>,
+    /// One-sided p-value of "worse by more than T", Holm-adjusted over the run.
+    pub p_regression: Option<f64>,
+    /// The one-sided test behind `p_regression`: `rank` (Mann-Whitney on
+    /// per-trial values) or `welch-t` (Welch's t on log trial values, used
+    /// when there are too few trials for the rank test to reach 5% after Holm).
+    #[serde(default)]
+    pub test: String,
+    /// Threshold T.
+    pub threshold: f64,
+    /// Smallest change these trials can resolve (2.8 x CV x sqrt(2/n)).
+    pub detectable: Option<f64>,
+    /// Trials per side needed to resolve T, when `detectable` exceeds it.
+    pub trials_needed: Option<usize>,
+    /// PASS, WARN or FAIL.
+    pub verdict: Verdict,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionReport {
+    /// What the baseline is (a name or a file).
+    pub baseline: String,
+    /// When the baseline ran.
+    pub baseline_started_at: String,
+    /// Environment fields that differ ("cores: 2 -> 4"); non-empty caps verdicts at WARN.
+    pub environment_differs: Vec<String>,
+    /// Why FAILs were downgraded (A/A control, environment), if they were.
+    pub downgraded: Option<String>,
+    /// The configuration.
+    pub config: RegressionConfig,
+    /// Every check.
+    pub checks: Vec<RegressionCheck>,
+    /// Geometric mean of the new/base ratios of medians over shared cases and targets, by metric.
+    pub geomean: BTreeMap<String, f64>,
+    /// The worst verdict.
+    pub verdict: Verdict,
+}
+
+/// A confidence interval and the coverage actually achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower end.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// The interval's coverage (0.95 when the sample allows it; less when too small).
+    pub confidence: f64,
+}
+
+/// A cache's state, read outside any measurement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheState {
+    /// Entries held.
+    pub entries: u64,
+    /// Bytes the cache holds, when known (see `cache.memory`).
+    pub memory: Option<u64>,
+    /// How `memory` was measured.
+    pub memory_source: String,
+    /// How the case's capacity was applied (e.g. Redis' maxmemory), for the record.
+    pub capacity_note: Option<String>,
+}
+
+/// Setup costs a target measured while being built.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Setup {
+    /// Durations of fresh load runs (parse the policy, load the data), ns.
+    pub parse_ns: Vec<u64>,
+    /// Durations of the matching compile runs (prepare, and RVM codegen for the VM), ns.
+    pub compile_ns: Vec<u64>,
+}
+
+/// The allocation profile of a run, resolved and summarised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocProfile {
+    /// Mean bytes between samples.
+    pub sample_bytes: f64,
+    /// Allocations sampled.
+    pub samples: u64,
+    /// Samples lost because the table was full.
+    pub dropped: u64,
+    /// Per target (and `outside trials` for allocations outside trials), the
+    /// estimated totals and the top call sites.
+    pub targets: Vec<AllocTarget>,
+}
+
+/// One target's allocations over all its trials (warm-up included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocTarget {
+    /// Target id, or `outside trials` for allocations outside any trial (setup,
+    /// the decision check, rigor itself).
+    pub id: String,
+    /// Estimated bytes allocated.
+    pub bytes: f64,
+    /// Estimated allocations.
+    pub count: f64,
+    /// Samples behind the estimates.
+    pub samples: u64,
+    /// Top call sites by estimated bytes.
+    pub by_bytes: Vec<Hotspot>,
+    /// Top call sites by estimated allocations.
+    pub by_count: Vec<Hotspot>,
+}
+
+/// A call site that allocates: the first frame outside the allocator and
+/// the standard library's collections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hotspot {
+    /// Function, with file and line when known.
+    pub site: String,
+    /// Estimated bytes allocated there.
+    pub bytes: f64,
+    /// Estimated allocations there.
+    pub count: f64,
+    /// Samples behind the estimates.
+    pub samples: u64,
+}
+
+/// What a merge did: the shards it took, the ones it lacked, and how well
+/// their trials overlapped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergeInfo {
+    /// Shards the run was split into (N).
+    pub count: u32,
+    /// Shards merged, by index.
+    pub merged: Vec<u32>,
+    /// Shards missing or failed, by index: the merged run is `incomplete`.
+    pub missing: Vec<u32>,
+    /// What is wrong with each missing or failed shard, in words.
+    pub problems: Vec<String>,
+    /// The results files merged, by shard index.
+    pub sources: BTreeMap<u32, String>,
+    /// `--start-at` the shards waited for, when they did.
+    pub start_at: Option<String>,
+    /// The largest start skew of any trial: the latest shard's start of
+    /// measuring minus the earliest's, ns.
+    pub max_skew_ns: u64,
+    /// The smallest share of a trial's span (first start to last end) in
+    /// which every shard was measuring.
+    pub min_overlap: Option<f64>,
+    /// Every merged trial's skew and overlap.
+    pub trials: Vec<TrialSkew>,
+    /// Warnings about the merge (shards that barely overlapped).
+    pub notes: Vec<String>,
+}
+
+impl MergeInfo {
+    /// `2, 3 of 4`: the missing or failed shards.
+    pub fn missing_list(&self) -> String {
+        let list: Vec<String> = self.missing.iter().map(u32::to_string).collect();
+        format!("{} of {}", list.join(", "), self.count)
+    }
+
+    /// `shard(s) 2, 3 of 4 missing or failed: ...`.
+    pub fn missing_text(&self) -> String {
+        format!(
+            "shard(s) {} missing or failed: {}",
+            self.missing_list(),
+            self.problems.join("; ")
+        )
+    }
+}
+
+/// How the shards of one trial lined up by the wall clock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrialSkew {
+    /// Case name.
+    pub case: String,
+    /// Target id.
+    pub target: String,
+    /// Trial number.
+    pub trial: u32,
+    /// Shards that measured this trial.
+    pub shards: u32,
+    /// Latest start of measuring minus the earliest, ns.
+    pub skew_ns: u64,
+    /// Time every shard was measuring over the time any was, in [0, 1].
+    pub overlap: f64,
+}
+
+/// One round of one target, summed over the worker threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Round {
+    /// The target's index in the case (scenario order).
+    pub target: u32,
+    /// Successful operations.
+    pub operations: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// Time inside successful and failed operations, ns, over all threads.
+    pub busy_ns: u64,
+    /// The round's median latency of successful operations over all
+    /// threads, ns (from a log-linear histogram per round: within 3.2%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_ns: Option<f64>,
+    /// The round's 99th percentile latency, ns (within 3.2%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ns: Option<f64>,
+    /// The round's highest latency's bucket end, ns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ns: Option<f64>,
+}
+
+impl Round {
+    /// Mean time per operation, ns.
+    pub fn mean_ns(&self) -> Option<f64> {
+        let n = self.operations + self.errors;
+        (n > 0).then(|| self.busy_ns as f64 / n as f64)
+    }
+}
+
+/// A trial's series over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowSeries {
+    /// Width of every window, ns (the planned width, doubled as needed to
+    /// keep at most 512 windows).
+    pub width_ns: u64,
+    /// The windows in time order, from the first measured operation.
+    pub windows: Vec<WindowResult>,
+    /// Merged from this many shards: operations and throughput are their
+    /// sums, latencies the worst shard's in each window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
+}
+
+/// One window of a trial, over all its workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowResult {
+    /// Start of the window, ns since measuring began.
+    pub t_ns: u64,
+    /// Time the window covered, ns: its width, or less for the last one.
+    pub span_ns: u64,
+    /// Successful operations that ended in the window.
+    pub operations: u64,
+    /// Failed operations that ended in the window.
+    pub errors: u64,
+    /// Successful operations per second over `span_ns`.
+    pub throughput: f64,
+    /// Median latency, ns (within 3.2%: a window's histogram is coarse).
+    pub p50: Option<f64>,
+    /// 99th percentile latency, ns (within 3.2%).
+    pub p99: Option<f64>,
+    /// Highest latency's bucket end, ns.
+    pub max: Option<f64>,
+}
