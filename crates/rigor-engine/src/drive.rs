@@ -140,7 +140,7 @@ pub(crate) fn trial(
         }
     };
     let is_async = matches!(workers, Driven::Async(_));
-    let kinds = target.outcomes();
+    let kinds = target.facts().outcomes;
     let threads = if is_async {
         concurrency.min(workload.threads.map_or(cores, |t| t as usize))
     } else {
@@ -349,7 +349,7 @@ impl Sampler {
             alloc::resident_bytes(),
             alloc::process_rss_bytes(),
         );
-        let server = target.server_memory().unwrap_or_default();
+        let server = target.server().and_then(|s| s.memory()).unwrap_or_default();
         into.push(crate::results::MemorySample {
             t_ns: now.duration_since(first).as_nanos() as u64,
             operations,
@@ -588,11 +588,13 @@ fn closed_batches(
         for _ in 0..n {
             match worker.call(op) {
                 Ok(Outcome::Done) => {}
-                Ok(outcome) => {
-                    if let Some(k) = &mut rec.kinds {
-                        k.count(outcome);
-                    }
-                }
+                Ok(outcome) => match &mut rec.kinds {
+                    Some(k) => k.count(outcome),
+                    None => debug_assert!(
+                        false,
+                        "a worker reported {outcome:?}, but its target's facts say `outcomes: false`"
+                    ),
+                },
                 Err(e) => rec.error(e),
             }
             op += 1;

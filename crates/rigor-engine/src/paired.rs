@@ -84,7 +84,7 @@ pub(crate) fn trial(
     // Every worker set up, then the start is set, then go.
     let (barrier, go) = (Barrier::new(threads + 1), Barrier::new(threads + 1));
     let start = std::sync::OnceLock::<Instant>::new();
-    let kinds: Vec<bool> = targets.iter().map(|t| t.outcomes()).collect();
+    let kinds: Vec<bool> = targets.iter().map(|t| t.facts().outcomes).collect();
     let per_thread = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|index| {

@@ -215,8 +215,15 @@ impl WorkerRecord {
             Ok(outcome) => {
                 self.histogram.saturating_record(ns);
                 if outcome != Outcome::Done {
-                    if let Some(k) = &mut self.kinds {
-                        k.record(outcome, ns);
+                    match &mut self.kinds {
+                        Some(k) => k.record(outcome, ns),
+                        // A target whose facts say it reports no kinds
+                        // would have them dropped here: a bug to catch in
+                        // tests, not data to lose quietly.
+                        None => debug_assert!(
+                            false,
+                            "a worker reported {outcome:?}, but its target's facts say `outcomes: false`"
+                        ),
                     }
                 }
             }

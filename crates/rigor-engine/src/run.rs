@@ -74,19 +74,24 @@ pub struct LiveLine {
     pub eta: Option<std::time::Duration>,
 }
 
+/// A target's server counters, `Ok(None)` when it has no server.
+fn server_counters(target: &dyn Target) -> Result<Option<BTreeMap<&'static str, f64>>, String> {
+    target.server().map_or(Ok(None), |s| s.counters())
+}
+
 /// A built target's setup, for the record.
 fn target_info(t: &Prepared) -> TargetInfo {
+    let facts = t.target.facts();
     TargetInfo {
         id: t.plan.id().to_string(),
         kind: t.plan.spec.kind().to_string(),
         config: redact_json(t.plan.spec.as_kind().config()),
-        setup: t.target.setup(),
-        memory_scope: t.target.memory_scope().to_string(),
-        peer: t
-            .target
-            .peer()
+        setup: facts.setup,
+        memory_scope: facts.memory.as_str().to_string(),
+        peer: facts
+            .peer
             .map(|(name, version)| format!("{name} {version}")),
-        method: t.target.method(),
+        method: facts.method,
         thresholds: t.plan.thresholds.clone(),
     }
 }
@@ -202,7 +207,7 @@ pub fn run(
     let mut results = begin(plan, infos, environment, harness, ctx.verification.clone());
     results.shard = ctx.shard.as_ref().map(|(s, _)| s.clone());
     for t in targets {
-        if let Some((name, version)) = t.target.peer() {
+        if let Some((name, version)) = t.target.facts().peer {
             results.environment.peers.insert(name, version);
         }
         t.target.before_timing();
@@ -328,7 +333,7 @@ pub fn run(
                     .map_or(Ok(None), |h| h.prepare(&trial_context))
                     .map_err(|e| e.to_string())
                     .and_then(|before| {
-                        let counters = target.server_counters();
+                        let counters = server_counters(target);
                         if let Some(at) = slot_start {
                             wait_for(at, &ctx.stop);
                         }
@@ -374,7 +379,7 @@ pub fn run(
                                 start_ns: began,
                                 end_ns: WallSpan::now_ns(),
                             });
-                            let after = target.server_counters();
+                            let after = server_counters(target);
                             for read in [&counters, &after] {
                                 if let Err(why) = read {
                                     let note = format!(

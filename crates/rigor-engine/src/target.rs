@@ -96,6 +96,68 @@ pub struct TrialContext {
 
 pub use rigor_results::{CacheState, Setup};
 
+/// Where a target's memory metrics (`memory.bytes_per_op`,
+/// `memory.allocs_per_op`) are measured; comparisons skip memory metrics
+/// between targets whose scopes differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryScope {
+    /// The whole operation runs in rigor's process: its allocations are
+    /// the operation's (`operation`).
+    Process,
+    /// The work happens in another process (a server): only rigor's client
+    /// side is counted (`client`).
+    Client,
+    /// An external tool measured itself: the figures are the tool's own
+    /// heap (Go's, for `opa bench`), not rigor's allocator (`tool`).
+    Tool,
+}
+
+impl MemoryScope {
+    /// The name results.json records (`targets[].memory_scope`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryScope::Process => "operation",
+            MemoryScope::Client => "client",
+            MemoryScope::Tool => "tool",
+        }
+    }
+}
+
+/// A target's static facts ([`Target::facts`]), read once after it is
+/// built and recorded in the results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    /// Setup costs measured while building (parse, compile).
+    pub setup: Setup,
+    /// Where its memory metrics are measured.
+    pub memory: MemoryScope,
+    /// Its operations report kinds ([`Outcome`] other than `Done`):
+    /// per-kind histograms are allocated before timing. A worker that
+    /// reports kinds its target did not declare is a bug (a debug
+    /// assertion), never silently dropped data.
+    pub outcomes: bool,
+    /// The peer program it measures and its version (`opa`, `1.22.3
+    /// (go1.26.8)`), for the environment fingerprint and the report.
+    pub peer: Option<(String, String)>,
+    /// How it measures when that differs from rigor's own timing (an
+    /// external tool's loop, a sampled percentile), for the report.
+    pub method: Option<String>,
+}
+
+impl Facts {
+    /// The facts of a target whose memory is measured `memory`, with no
+    /// setup costs, no operation kinds, no peer and rigor's own timing.
+    pub fn new(memory: MemoryScope) -> Facts {
+        Facts {
+            setup: Setup::default(),
+            memory,
+            outcomes: false,
+            peer: None,
+            method: None,
+        }
+    }
+}
+
 /// How a target's workers run; the engine drives each shape its own way.
 #[derive(Clone, Copy)]
 pub enum Workers<'a> {
@@ -197,30 +259,18 @@ pub trait Target: Send + Sync {
         None
     }
 
-    /// Setup costs measured while building.
-    fn setup(&self) -> Setup {
-        Setup::default()
-    }
+    /// What this target is, read once after it is built: its setup costs,
+    /// where its memory is measured, whether it reports operation kinds,
+    /// the peer it measures and how. Required: a fact a target forgot must
+    /// not silently become a default (operation kinds dropped, a Go heap
+    /// read as rigor's).
+    fn facts(&self) -> Facts;
 
     /// Running totals of events worth reporting besides errors (a client's
     /// `reconnects`), read before and after each trial, outside timing; each
     /// trial records the difference.
     fn events(&self) -> BTreeMap<&'static str, u64> {
         BTreeMap::new()
-    }
-
-    /// Whether this target's operations report kinds ([`Outcome`] other than
-    /// `Done`): per-kind histograms are then allocated before timing.
-    fn outcomes(&self) -> bool {
-        false
-    }
-
-    /// What the memory metrics of this target cover: `operation` (the whole
-    /// operation runs in rigor's process) or `client` (the work happens in
-    /// another process; only the client side is counted). Comparisons skip
-    /// memory metrics between targets whose scopes differ.
-    fn memory_scope(&self) -> &'static str {
-        "operation"
     }
 
     /// The decision for one input, outside any measurement, for the
@@ -237,34 +287,29 @@ pub trait Target: Send + Sync {
     /// machine with anything measured.
     fn before_timing(&self) {}
 
-    /// The peer program this target measures and its version (`opa`,
-    /// `1.22.3 (go1.26.8)`), for the environment fingerprint and the report.
-    fn peer(&self) -> Option<(String, String)> {
+    /// The server this target measures through, when it reads figures of
+    /// its own from it (counters, memory) outside timing.
+    fn server(&self) -> Option<&dyn ServerProbe> {
         None
     }
+}
 
-    /// How this target measures when it differs from rigor's own timing
-    /// (an external tool's loop, a sampled percentile), for the report.
-    fn method(&self) -> Option<String> {
-        None
-    }
+/// What rigor reads from a target's server, outside any operation's
+/// timing ([`Target::server`]).
+pub trait ServerProbe: Sync {
+    /// The server's cumulative counters and current gauges, read before
+    /// and after each trial: `requests`, `alloc_bytes`, `mallocs`,
+    /// `gc_cycles` (counters) and `heap_inuse` (gauge). The engine turns
+    /// their differences into `server.memory.*` and `server.gc_per_1k`, per
+    /// request the server counted. `Ok(None)`: this server has no such
+    /// counters; `Err(why)`: it should, and they could not be read (said in
+    /// the report, never silently absent).
+    fn counters(&self) -> Result<Option<BTreeMap<&'static str, f64>>, String>;
 
-    /// A server's cumulative counters and current gauges, read before and
-    /// after each trial, outside timing: `requests`, `alloc_bytes`,
-    /// `mallocs`, `gc_cycles` (counters) and `heap_inuse` (gauge). The
-    /// engine turns their differences into `server.memory.*` and
-    /// `server.gc_per_1k`, per request the server counted. `Ok(None)`: this
-    /// target has no server counters; `Err(why)`: it should, and they could
-    /// not be read (said in the report, never silently absent).
-    fn server_counters(&self) -> Result<Option<BTreeMap<&'static str, f64>>, String> {
-        Ok(None)
-    }
     /// The server's memory now, for a soak's samples (one request to the
-    /// server per sample, on the coordinator thread, never inside an
-    /// operation's timing). `None` for targets without a server.
-    fn server_memory(&self) -> Option<ServerMemory> {
-        None
-    }
+    /// server per sample, on the coordinator thread). `None` when it
+    /// cannot be read.
+    fn memory(&self) -> Option<ServerMemory>;
 }
 
 /// A trial measured by the target itself ([`SelfTimed::measure`]).

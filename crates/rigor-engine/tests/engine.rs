@@ -10,8 +10,8 @@ use std::time::Duration;
 use rigor_engine::results::{Results, RunStatus, Verdict};
 use rigor_engine::run::{run, Prepared, RunContext};
 use rigor_engine::target::{
-    AsyncWorkers, BlockingWorkers, OpError, Outcome, Target, TargetError, Worker, WorkerContext,
-    Workers,
+    AsyncWorkers, BlockingWorkers, Facts, MemoryScope, OpError, Outcome, Target, TargetError,
+    Worker, WorkerContext, Workers,
 };
 use rigor_scenario::{Mode, Plan};
 
@@ -25,6 +25,9 @@ struct Allocating {
 }
 
 impl Target for Allocating {
+    fn facts(&self) -> Facts {
+        Facts::new(MemoryScope::Process)
+    }
     fn workers(&self) -> Workers<'_> {
         Workers::Blocking(self)
     }
@@ -56,6 +59,9 @@ struct Flaky {
 }
 
 impl Target for Flaky {
+    fn facts(&self) -> Facts {
+        Facts::new(MemoryScope::Process)
+    }
     fn workers(&self) -> Workers<'_> {
         Workers::Blocking(self)
     }
@@ -371,6 +377,9 @@ fn rate_mode_keeps_a_sub_millisecond_schedule() {
 fn rate_mode_counts_queueing_behind_a_stall() {
     struct Stalling;
     impl Target for Stalling {
+        fn facts(&self) -> Facts {
+            Facts::new(MemoryScope::Process)
+        }
         fn workers(&self) -> Workers<'_> {
             Workers::Blocking(self)
         }
@@ -419,6 +428,9 @@ struct AsyncStalling {
 }
 
 impl Target for AsyncStalling {
+    fn facts(&self) -> Facts {
+        Facts::new(MemoryScope::Process)
+    }
     fn workers(&self) -> Workers<'_> {
         Workers::Async(self)
     }
@@ -534,8 +546,11 @@ impl Target for Kinds {
     fn workers(&self) -> Workers<'_> {
         Workers::Blocking(self)
     }
-    fn outcomes(&self) -> bool {
-        true
+    fn facts(&self) -> Facts {
+        Facts {
+            outcomes: true,
+            ..Facts::new(MemoryScope::Process)
+        }
     }
 }
 

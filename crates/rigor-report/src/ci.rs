@@ -447,6 +447,7 @@ impl MarkdownView {
                     .find(|i| i.id == t.id)
                     .map(|i| match i.memory_scope.as_str() {
                         "client" => "rigor's client only (the server is another process)",
+                        "tool" => "the tool's own heap (Go's, in `opa bench`)",
                         "operation" | "" => "in process",
                         other => other,
                     })

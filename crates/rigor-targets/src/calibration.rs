@@ -11,7 +11,8 @@ use std::alloc::Layout;
 use std::time::{Duration, Instant};
 
 use rigor_engine::target::{
-    BlockingWorkers, OpError, Outcome, Target, TargetError, Worker, WorkerContext, Workers,
+    BlockingWorkers, Facts, MemoryScope, OpError, Outcome, Target, TargetError, Worker,
+    WorkerContext, Workers,
 };
 use rigor_scenario::model::{LeakSpec, NoopSpec, SpinSpec};
 use rigor_scenario::plan::{Plan, TargetPlan};
@@ -32,6 +33,9 @@ impl Kind for NoopFactory {
 }
 
 impl Target for Noop {
+    fn facts(&self) -> Facts {
+        Facts::new(MemoryScope::Process)
+    }
     fn workers(&self) -> Workers<'_> {
         Workers::Blocking(self)
     }
@@ -67,6 +71,9 @@ impl Kind for SpinFactory {
 }
 
 impl Target for Spin {
+    fn facts(&self) -> Facts {
+        Facts::new(MemoryScope::Process)
+    }
     fn workers(&self) -> Workers<'_> {
         Workers::Blocking(self)
     }
@@ -142,6 +149,9 @@ impl Leak {
 }
 
 impl Target for Leak {
+    fn facts(&self) -> Facts {
+        Facts::new(MemoryScope::Process)
+    }
     fn workers(&self) -> Workers<'_> {
         Workers::Blocking(self)
     }

@@ -14,8 +14,8 @@ use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 use rigor_engine::keys::{self, WRITE_BIT};
 use rigor_engine::target::{
-    BlockingWorkers, CacheState, OpError, Outcome, Target, TargetError, TrialContext, TrialHooks,
-    Worker, WorkerContext, Workers,
+    BlockingWorkers, CacheState, Facts, MemoryScope, OpError, Outcome, Target, TargetError,
+    TrialContext, TrialHooks, Worker, WorkerContext, Workers,
 };
 use rigor_scenario::model::{Eviction, MissPolicy, MokaSpec};
 use rigor_scenario::plan::{Plan, TargetPlan};
@@ -86,8 +86,11 @@ impl Target for Moka {
     fn hooks(&self) -> Option<&dyn TrialHooks> {
         Some(self)
     }
-    fn outcomes(&self) -> bool {
-        true
+    fn facts(&self) -> Facts {
+        Facts {
+            outcomes: true,
+            ..Facts::new(MemoryScope::Process)
+        }
     }
 }
 

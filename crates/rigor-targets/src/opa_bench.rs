@@ -32,7 +32,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rigor_engine::target::{
-    Answer, Measured, SelfTimed, Target, TargetError, TrialContext, Workers,
+    Answer, Facts, Measured, MemoryScope, SelfTimed, Target, TargetError, TrialContext, Workers,
 };
 use rigor_scenario::model::OpaBenchSpec;
 use rigor_scenario::plan::{Plan, PolicyPlan, TargetPlan, WorkloadPlan, UNDEFINED};
@@ -337,17 +337,14 @@ impl Target for OpaBench {
         }
     }
 
-    fn peer(&self) -> Option<(String, String)> {
-        Some(("opa".into(), self.opa.version.clone()))
-    }
-
-    fn method(&self) -> Option<String> {
-        Some(format!(
-            "OPA {}'s own benchmark (`opa bench`: Go's testing loop, about 1s per input whatever the scenario's duration) on {} of the scenario's {} input(s) (`max_inputs`; the other targets use all of them), N processes side by side at concurrency N. Mean = Go's ns/op around Eval; percentiles = OPA's eval timer (timer_rego_query_eval_ns) from a sampling reservoir, inside Eval, so narrower in scope than the mean; B/op and allocs/op = Go's heap allocated while timed.",
-            self.opa.version,
-            self.inputs.len().max(1),
-            self.total_inputs.max(1),
-        ))
+    /// Its bytes/op and allocs/op are Go's heap in `opa bench`'s own
+    /// process: `tool`, never set against rigor's allocator.
+    fn facts(&self) -> Facts {
+        Facts {
+            peer: Some(("opa".into(), self.opa.version.clone())),
+            method: Some(self.method()),
+            ..Facts::new(MemoryScope::Tool)
+        }
     }
 
     fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
@@ -375,6 +372,17 @@ impl Target for OpaBench {
                 || serde_json::Value::String(UNDEFINED.into()),
             )))
         })())
+    }
+}
+
+impl OpaBench {
+    fn method(&self) -> String {
+        format!(
+            "OPA {}'s own benchmark (`opa bench`: Go's testing loop, about 1s per input whatever the scenario's duration) on {} of the scenario's {} input(s) (`max_inputs`; the other targets use all of them), N processes side by side at concurrency N. Mean = Go's ns/op around Eval; percentiles = OPA's eval timer (timer_rego_query_eval_ns) from a sampling reservoir, inside Eval, so narrower in scope than the mean; B/op and allocs/op = Go's heap allocated while timed.",
+            self.opa.version,
+            self.inputs.len().max(1),
+            self.total_inputs.max(1),
+        )
     }
 }
 

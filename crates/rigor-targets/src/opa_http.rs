@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rigor_engine::target::{
-    Answer, AsyncWorker, AsyncWorkers, OpError, Outcome, Target, TargetError, TrialHooks,
-    WorkerContext, Workers,
+    Answer, AsyncWorker, AsyncWorkers, Facts, MemoryScope, OpError, Outcome, ServerProbe, Target,
+    TargetError, TrialHooks, WorkerContext, Workers,
 };
 use rigor_scenario::model::OpaHttpSpec;
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
@@ -550,56 +550,19 @@ impl Target for OpaHttp {
             .map(|(c, _)| c.as_ref() as &dyn TrialHooks)
     }
 
-    fn outcomes(&self) -> bool {
-        self.cache.is_some()
-    }
-
-    fn memory_scope(&self) -> &'static str {
-        "client"
-    }
-
-    fn peer(&self) -> Option<(String, String)> {
-        self.managed
-            .as_ref()
-            .map(|m| ("opa".to_string(), m.opa.version.clone()))
-    }
-
-    /// The server's `/metrics` (OPA's Prometheus endpoint), read by its
-    /// URL (host names resolved); a server without it, or one that cannot
-    /// be read, says why.
-    fn server_counters(
-        &self,
-    ) -> Result<Option<std::collections::BTreeMap<&'static str, f64>>, String> {
-        if !self.endpoint.server_metrics {
-            return Ok(None);
+    fn facts(&self) -> Facts {
+        Facts {
+            outcomes: self.cache.is_some(),
+            peer: self
+                .managed
+                .as_ref()
+                .map(|m| ("opa".to_string(), m.opa.version.clone())),
+            ..Facts::new(MemoryScope::Client)
         }
-        let url = format!("{}/metrics", self.endpoint.url);
-        let reply = crate::control::get(&url, Duration::from_secs(5))?;
-        if reply.status != 200 {
-            return Err(format!(
-                "{url} answered {} (a server without OPA's Prometheus /metrics; `server_metrics: false` stops asking)",
-                reply.status
-            ));
-        }
-        go_server_counters(&reply.body)
-            .map(Some)
-            .ok_or_else(|| format!("{url} has none of Go's memstats (go_memstats_*) and OPA's request counter (http_request_duration_seconds_count)"))
     }
 
-    /// A managed OPA's RSS, and the Go heap in use from `/metrics` when
-    /// the server has it.
-    fn server_memory(&self) -> Option<rigor_engine::target::ServerMemory> {
-        let rss = self
-            .managed
-            .as_ref()
-            .and_then(|m| rigor_engine::alloc::rss_of(&m.pid().to_string()));
-        let heap = self
-            .server_counters()
-            .ok()
-            .flatten()
-            .and_then(|c| c.get("heap_inuse").map(|v| *v as u64));
-        (rss.is_some() || heap.is_some())
-            .then_some(rigor_engine::target::ServerMemory { rss, heap })
+    fn server(&self) -> Option<&dyn ServerProbe> {
+        Some(self)
     }
 
     fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
@@ -625,6 +588,44 @@ impl Target for OpaHttp {
                 .map(Answer::from)
                 .map_err(|e| e.to_string()),
         )
+    }
+}
+
+impl ServerProbe for OpaHttp {
+    /// The server's `/metrics` (OPA's Prometheus endpoint), read by its
+    /// URL (host names resolved); a server without it, or one that cannot
+    /// be read, says why.
+    fn counters(&self) -> Result<Option<std::collections::BTreeMap<&'static str, f64>>, String> {
+        if !self.endpoint.server_metrics {
+            return Ok(None);
+        }
+        let url = format!("{}/metrics", self.endpoint.url);
+        let reply = crate::control::get(&url, Duration::from_secs(5))?;
+        if reply.status != 200 {
+            return Err(format!(
+                "{url} answered {} (a server without OPA's Prometheus /metrics; `server_metrics: false` stops asking)",
+                reply.status
+            ));
+        }
+        go_server_counters(&reply.body)
+            .map(Some)
+            .ok_or_else(|| format!("{url} has none of Go's memstats (go_memstats_*) and OPA's request counter (http_request_duration_seconds_count)"))
+    }
+
+    /// A managed OPA's RSS, and the Go heap in use from `/metrics` when
+    /// the server has it.
+    fn memory(&self) -> Option<rigor_engine::target::ServerMemory> {
+        let rss = self
+            .managed
+            .as_ref()
+            .and_then(|m| rigor_engine::alloc::rss_of(&m.pid().to_string()));
+        let heap = self
+            .counters()
+            .ok()
+            .flatten()
+            .and_then(|c| c.get("heap_inuse").map(|v| *v as u64));
+        (rss.is_some() || heap.is_some())
+            .then_some(rigor_engine::target::ServerMemory { rss, heap })
     }
 }
 

@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex};
 use redis::aio::MultiplexedConnection;
 use rigor_engine::keys::{self, WRITE_BIT};
 use rigor_engine::target::{
-    AsyncWorker, AsyncWorkers, BlockingWorkers, CacheState, OpError, Outcome, Target, TargetError,
-    TrialContext, TrialHooks, Worker, WorkerContext, Workers,
+    AsyncWorker, AsyncWorkers, BlockingWorkers, CacheState, Facts, MemoryScope, OpError, Outcome,
+    ServerProbe, Target, TargetError, TrialContext, TrialHooks, Worker, WorkerContext, Workers,
 };
 use rigor_scenario::model::{Eviction, MissPolicy, RedisClient, RedisSpec};
 use rigor_scenario::plan::{Plan, TargetPlan};
@@ -122,19 +122,29 @@ impl Target for Redis {
         Some(self)
     }
 
-    fn outcomes(&self) -> bool {
-        true
-    }
-
-    fn memory_scope(&self) -> &'static str {
-        "client"
+    fn facts(&self) -> Facts {
+        Facts {
+            outcomes: true,
+            ..Facts::new(MemoryScope::Client)
+        }
     }
 
     fn events(&self) -> std::collections::BTreeMap<&'static str, u64> {
         [("reconnects", self.reconnects.load(Ordering::Relaxed))].into()
     }
 
-    fn server_memory(&self) -> Option<rigor_engine::target::ServerMemory> {
+    fn server(&self) -> Option<&dyn ServerProbe> {
+        Some(self)
+    }
+}
+
+impl ServerProbe for Redis {
+    /// Redis has no per-request heap counters of Go's kind.
+    fn counters(&self) -> Result<Option<std::collections::BTreeMap<&'static str, f64>>, String> {
+        Ok(None)
+    }
+
+    fn memory(&self) -> Option<rigor_engine::target::ServerMemory> {
         Some(self.server.memory(&self.admin))
     }
 }

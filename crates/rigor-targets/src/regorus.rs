@@ -15,8 +15,8 @@ use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::{Program, RegoVM};
 use regorus::{Engine, Value};
 use rigor_engine::target::{
-    Answer, BlockingWorkers, OpError, Outcome, Setup, Target, TargetError, TrialHooks, Worker,
-    WorkerContext, Workers,
+    Answer, BlockingWorkers, Facts, MemoryScope, OpError, Outcome, Setup, Target, TargetError,
+    TrialHooks, Worker, WorkerContext, Workers,
 };
 use rigor_scenario::model::{RegorusEngine, RegorusSpec};
 use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
@@ -417,14 +417,15 @@ impl Worker for RegorusWorker {
 }
 
 impl Target for Regorus {
-    fn setup(&self) -> Setup {
-        self.setup.clone()
+    fn facts(&self) -> Facts {
+        Facts {
+            setup: self.setup.clone(),
+            outcomes: self.cache.is_some(),
+            ..Facts::new(MemoryScope::Process)
+        }
     }
     fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
         Some(Regorus::decide(self, input))
-    }
-    fn outcomes(&self) -> bool {
-        self.cache.is_some()
     }
     fn workers(&self) -> Workers<'_> {
         Workers::Blocking(self)

@@ -47,7 +47,7 @@ fn interpreter_and_vm_agree_on_every_example_input() {
 fn compile_time_is_measured_over_fresh_runs() {
     let plan = Plan::from_file(&scenario("opa-simple.yaml"), Mode::Default).unwrap();
     let target = Regorus::new(plan.policy.as_ref().unwrap(), &[], RegorusEngine::Vm).unwrap();
-    let setup = rigor_engine::target::Target::setup(&target);
+    let setup = rigor_engine::target::Target::facts(&target).setup;
     assert_eq!(setup.parse_ns.len(), COMPILE_RUNS);
     assert_eq!(setup.compile_ns.len(), COMPILE_RUNS);
     assert!(setup
