@@ -26,20 +26,7 @@ pub(crate) fn inputs(
     }
     // The same deciders `validate` uses: embedded engines and managed OPAs,
     // never a server of the user's.
-    let registry = rigor_targets::registry();
-    let mut deciders = Vec::new();
-    for t in plan.targets.iter().filter(|t| t.spec.needs_policy()) {
-        let located = |e: rigor_engine::target::TargetError| {
-            Failure::Invalid(format!(
-                "{}: {e}{}",
-                plan.path.display(),
-                crate::run_cmd::v0_help(&e.to_string(), t.policy(&plan))
-            ))
-        };
-        if let Some(target) = registry.offline_decider(t, &plan).map_err(located)? {
-            deciders.push((t.id().to_string(), target));
-        }
-    }
+    let deciders = crate::validate::deciders(&plan)?;
     let total = plan.inputs.len();
     let mut out = format!(
         "{} input(s) in {}{}\n",
@@ -63,8 +50,9 @@ pub(crate) fn inputs(
                 terminal_safe(&rigor_engine::verify::full_decision_text(e))
             ));
         }
-        for (id, target) in &deciders {
-            let answer = match target.decide(&input.value) {
+        for d in &deciders {
+            let id = d.plan.id();
+            let answer = match d.target.decide(&input.value) {
                 Some(Ok(a)) => {
                     let mut text = rigor_engine::verify::full_decision_text(&a.value);
                     for line in &a.prints {

@@ -73,24 +73,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             shard,
             start_at,
         } => run_scenario(RunArgs {
-            scenario: &scenario,
-            mode: mode.into(),
             out,
-            templates: store.templates.as_deref(),
-            color: store.color.enabled(),
-            save_baseline: store.save_baseline,
-            baseline: store.baseline,
-            outputs: Outputs {
-                junit: store.junit,
-                markdown: store.markdown,
-            },
-            reports: store.reports,
             overrides: &overrides,
             only: &only,
             against: against.as_deref(),
             quiet,
             shard,
             start_at: start_at.as_deref(),
+            ..RunArgs::new(&scenario, mode.into(), &store)
         }),
         Command::Inputs {
             scenario,
@@ -125,26 +115,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 save,
             };
             let (scenario, _dir) = bench::write(&args)?;
-            run_scenario(RunArgs {
-                scenario: &scenario,
-                mode: mode.into(),
-                out: None,
-                templates: store.templates.as_deref(),
-                color: store.color.enabled(),
-                save_baseline: store.save_baseline,
-                baseline: store.baseline,
-                outputs: Outputs {
-                    junit: store.junit,
-                    markdown: store.markdown,
-                },
-                reports: store.reports,
-                overrides: &[],
-                only: &[],
-                against: None,
-                quiet: false,
-                shard: None,
-                start_at: None,
-            })
+            run_scenario(RunArgs::new(&scenario, mode.into(), &store))
         }
         Command::Merge { inputs, out, store } => merge_cmd::merge(merge_cmd::MergeArgs {
             inputs: &inputs,

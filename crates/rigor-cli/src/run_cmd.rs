@@ -140,6 +140,33 @@ pub(crate) struct RunArgs<'a> {
     pub(crate) start_at: Option<&'a str>,
 }
 
+impl<'a> RunArgs<'a> {
+    /// A run of `scenario` in `mode` stored and rendered as `store` says,
+    /// with nothing else changed (no `--set`, `--only`, `--against`, shard).
+    pub(crate) fn new(scenario: &'a Path, mode: Mode, store: &'a crate::cli::StoreArgs) -> Self {
+        RunArgs {
+            scenario,
+            mode,
+            out: None,
+            templates: store.templates.as_deref(),
+            color: store.color.enabled(),
+            save_baseline: store.save_baseline.clone(),
+            baseline: store.baseline.clone(),
+            outputs: Outputs {
+                junit: store.junit.clone(),
+                markdown: store.markdown.clone(),
+            },
+            reports: store.reports.clone(),
+            overrides: &[],
+            only: &[],
+            against: None,
+            quiet: false,
+            shard: None,
+            start_at: None,
+        }
+    }
+}
+
 pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
     let RunArgs {
         scenario,

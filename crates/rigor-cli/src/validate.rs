@@ -24,25 +24,7 @@ pub(crate) fn validate(
             tell!("note: {}: {note}", path.display());
         }
     }
-    let registry = rigor_targets::registry();
-    let mut deciders = Vec::new();
-    for t in &plan.targets {
-        let located = |e: TargetError| match e {
-            TargetError::Invalid(m) => Failure::Invalid(format!(
-                "{}: {m}{}",
-                plan.path.display(),
-                crate::run_cmd::v0_help(&m, t.policy(&plan))
-            )),
-            TargetError::Failed(m) => Failure::Run(m),
-        };
-        registry.check(t, &plan).map_err(located)?;
-        if let Some(target) = registry.offline_decider(t, &plan).map_err(located)? {
-            deciders.push(Prepared {
-                plan: t.clone(),
-                target,
-            });
-        }
-    }
+    let deciders = deciders(&plan)?;
     let v = rigor_engine::verify::verify(&plan, &deciders);
     for note in &v.notes {
         tell!("note: {}: {}", path.display(), terminal_safe(note));
@@ -77,4 +59,30 @@ pub(crate) fn validate(
         plan.workload.cases().len()
     ));
     Ok(())
+}
+
+/// Every target of the plan checked offline, and the ones that can answer
+/// a decision without a server of the user's (embedded engines, managed
+/// OPAs): what `validate` and `rigor inputs` evaluate.
+pub(crate) fn deciders(plan: &Plan) -> Result<Vec<Prepared>, Failure> {
+    let registry = rigor_targets::registry();
+    let mut deciders = Vec::new();
+    for t in &plan.targets {
+        let located = |e: TargetError| match e {
+            TargetError::Invalid(m) => Failure::Invalid(format!(
+                "{}: {m}{}",
+                plan.path.display(),
+                crate::run_cmd::v0_help(&m, t.policy(plan))
+            )),
+            TargetError::Failed(m) => Failure::Run(m),
+        };
+        registry.check(t, plan).map_err(located)?;
+        if let Some(target) = registry.offline_decider(t, plan).map_err(located)? {
+            deciders.push(Prepared {
+                plan: t.clone(),
+                target,
+            });
+        }
+    }
+    Ok(deciders)
 }

@@ -12,15 +12,11 @@ use rigor_scenario::metrics::{self, Direction};
 
 use crate::results::{Ratio, TrialResult};
 
-/// Two-sided 97.5% quantiles of Student's t for 1..=30 degrees of freedom.
-const T975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-    2.052, 2.048, 2.045, 2.042,
-];
-
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (a
+/// two-sided 95% interval), exact for every `df` (a table to 30 fell back
+/// to the normal's 1.96 above it, an interval too narrow by up to 4%).
 fn t975(df: usize) -> f64 {
-    T975.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
+    crate::inference::t_quantile(0.975, df as f64)
 }
 
 /// Geometric-mean ratio and its interval for paired samples.

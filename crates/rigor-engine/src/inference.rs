@@ -471,6 +471,21 @@ pub fn trials_needed(cv: f64, effect: f64) -> usize {
     (2.0 * (2.8 * cv / effect).powi(2)).ceil().max(2.0) as usize
 }
 
+/// The t distribution's quantile `p` with `df` degrees of freedom (by
+/// bisection on [`student_t_upper`]): rigor's one t quantile.
+pub fn t_quantile(p: f64, df: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 1e3f64);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if student_t_upper(mid, df) > 1.0 - p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

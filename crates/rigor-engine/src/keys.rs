@@ -19,38 +19,8 @@ use rigor_scenario::plan::{CachePlan, DistributionPlan};
 /// Bit set in a cache-operation stream entry for a write.
 pub const WRITE_BIT: u32 = 1 << 31;
 
-/// SplitMix64 (Steele, Lea and Flood, 2014).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    #[inline]
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    #[inline]
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in [0, n), n > 0 (Lemire's multiply-shift; bias below 2^-32 for n < 2^32).
-    #[inline]
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-}
+/// The engine's random draws: rigor's one SplitMix64.
+pub use rigor_scenario::rng::SplitMix64 as Rng;
 
 /// A seed derived from a base seed and a path of numbers (trial, worker, ...).
 pub fn derive(seed: u64, parts: &[u64]) -> u64 {

@@ -30,6 +30,7 @@ use rigor_scenario::plan::{CasePlan, Stop, WorkloadPlan};
 
 use crate::alloc::{self, ThreadBytes};
 use crate::drive::{TrialData, WorkerRecord};
+use crate::inference::t_quantile;
 use crate::target::{Target, WorkerContext, Workers};
 use crate::windows::{WindowPlan, Windows};
 
@@ -357,20 +358,6 @@ pub fn block_log_ratios(trials: &[Vec<Round>], n: usize, a: usize, b: usize) -> 
         }
     }
     out
-}
-
-/// The t distribution's quantile `p` with `df` degrees of freedom.
-fn t_quantile(p: f64, df: f64) -> f64 {
-    let (mut lo, mut hi) = (0.0f64, 1e3f64);
-    for _ in 0..200 {
-        let mid = (lo + hi) / 2.0;
-        if crate::inference::student_t_upper(mid, df) > 1.0 - p {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    (lo + hi) / 2.0
 }
 
 /// The paired estimate of a change from block log ratios, by batch

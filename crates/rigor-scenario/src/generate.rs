@@ -288,28 +288,8 @@ impl FieldSpec {
     }
 }
 
-/// SplitMix64: small, fast, and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in [0, n).
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() as u128 * n as u128) >> 64) as u64
-    }
-}
+/// The generator documents are drawn from.
+type Rng = crate::rng::SplitMix64;
 
 impl Generator {
     /// How many documents it makes.
@@ -319,7 +299,7 @@ impl Generator {
 
     /// The documents, from `seed`.
     pub fn documents(&self, seed: u64) -> Vec<Value> {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         (0..self.count)
             .map(|i| {
                 let values: BTreeMap<&str, Value> = self
@@ -338,7 +318,7 @@ impl Field {
         match self {
             Field::Pick(values, cumulative) => {
                 let total = cumulative.last().copied().unwrap_or(1.0);
-                let x = rng.unit() * total;
+                let x = rng.next_f64() * total;
                 let at = cumulative
                     .partition_point(|c| *c <= x)
                     .min(values.len() - 1);
@@ -359,13 +339,13 @@ impl Field {
             Field::Range(lo, hi) => {
                 let span = (*hi as i128 - *lo as i128 + 1) as u128;
                 let off = if span > u64::MAX as u128 {
-                    rng.next() as i128
+                    rng.next_u64() as i128
                 } else {
                     rng.below(span as u64) as i128
                 };
                 Value::from((*lo as i128 + off) as i64)
             }
-            Field::Chance(p) => Value::Bool(rng.unit() < *p),
+            Field::Chance(p) => Value::Bool(rng.next_f64() < *p),
             Field::Sequence(start) => Value::from(start.wrapping_add(i as i64)),
         }
     }

@@ -19,6 +19,7 @@ pub mod part;
 pub mod plan;
 pub mod redact;
 pub mod rego_text;
+pub mod rng;
 pub mod shard;
 pub mod units;
 

@@ -53,10 +53,7 @@ impl Shard {
         if self.count <= 1 {
             return seed;
         }
-        let mut z = seed ^ (u64::from(self.index) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::rng::mix64(seed ^ (u64::from(self.index) + 1).wrapping_mul(crate::rng::GOLDEN))
     }
 }
 
