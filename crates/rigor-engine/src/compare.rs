@@ -85,16 +85,25 @@ mod tests {
     }
 
     #[test]
+    fn the_t_quantile_holds_beyond_thirty_trials() {
+        // A table to 30 degrees of freedom fell back to the normal's 1.96.
+        assert!((t975(40) - 2.021).abs() < 0.001);
+        assert!((t975(2) - 4.303).abs() < 0.001);
+        assert!(t975(1000) > 1.96 && t975(1000) < 1.963);
+    }
+
+    #[test]
     fn interval_matches_a_hand_computed_t_interval() {
-        // log ratios: ln 1.1, ln 0.9, ln 1.2 -> mean 0.05808, sd 0.14504, n = 3, t = 4.303
+        // log ratios: ln 1.1, ln 0.9, ln 1.2 -> mean 0.05808, sd 0.14504, n = 3, t = 4.302653
         let (r, i) = ratio_interval(&[(1.1, 1.0), (0.9, 1.0), (1.2, 1.0)]).unwrap();
         let logs = [1.1f64.ln(), 0.9f64.ln(), 1.2f64.ln()];
         let mean = logs.iter().sum::<f64>() / 3.0;
         let sd = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
         assert!((r - mean.exp()).abs() < 1e-12);
         let (lo, hi) = i.unwrap();
-        assert!((lo - (mean - 4.303 * sd / 3f64.sqrt()).exp()).abs() < 1e-9);
-        assert!((hi - (mean + 4.303 * sd / 3f64.sqrt()).exp()).abs() < 1e-9);
+        let t = 4.302_653;
+        assert!((lo - (mean - t * sd / 3f64.sqrt()).exp()).abs() < 1e-6);
+        assert!((hi - (mean + t * sd / 3f64.sqrt()).exp()).abs() < 1e-6);
         assert!(
             lo < 1.0 && hi > 1.0,
             "this spread includes 1: no significant difference"

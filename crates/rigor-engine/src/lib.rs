@@ -27,6 +27,13 @@
 //!   mode. Which metrics get statistics, regression gating, comparisons
 //!   and history, and how trials combine, is read from the one catalogue,
 //!   `rigor_scenario::metrics::METRICS`.
+//! - The results model is the `rigor-results` crate (re-exported as
+//!   [`results`]): reports read it without this engine. Inside the engine
+//!   modules import each other in one direction, checked by
+//!   `tests/layering.rs`: the model and the recording types (`record`,
+//!   [`stats`], [`windows`], [`keys`], [`inference`]) at the bottom, the
+//!   drivers (`drive`, `schedule`, [`paired`]) above them, then `trial`,
+//!   `aggregate`, [`merge`] and [`run`] on top.
 
 mod aggregate;
 pub mod alloc;

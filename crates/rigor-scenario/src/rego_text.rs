@@ -275,15 +275,14 @@ impl Rules {
         self.sets.iter().any(|s| s == path)
     }
 
-    /// Checks `query` against the packages: `Ok` when it names a rule, a
-    /// package, a path above a package, or a path into `data_keys` (a data
-    /// document's top-level keys), or goes below a rule (a field of its
-    /// value). Else the package it falls in, or `None` when it falls in no
-    /// package, with the closest existing rule path.
-    pub fn check(&self, query: &str, data_keys: &[&str]) -> Result<(), QueryMiss> {
+    /// Checks `query` against the packages and the data: `Ok` when it
+    /// names a rule, a package, a path above a package, goes below a rule
+    /// (a field of its value), or is a path that exists in `data` (or runs
+    /// into one of its values). Else the package it falls in, or `None`
+    /// when it falls in no package, with the closest existing rule path.
+    pub fn check(&self, query: &str, data: &serde_json::Value) -> Result<(), QueryMiss> {
         let path = query.trim_start_matches("data.");
-        let first = path.split('.').next().unwrap_or("");
-        if data_keys.contains(&first) {
+        if in_data(data, path) {
             return Ok(());
         }
         // A package, or a path above one (a virtual document of packages).
@@ -328,6 +327,23 @@ impl Rules {
             }),
         }
     }
+}
+
+/// Whether `path` (`a.b.c`) exists in `data`, or runs into one of its
+/// values that is not an object (a field of an array or a scalar: not
+/// something to judge here).
+fn in_data(data: &serde_json::Value, path: &str) -> bool {
+    let mut at = data;
+    for seg in path.split('.') {
+        match at {
+            serde_json::Value::Object(map) => match map.get(seg) {
+                Some(next) => at = next,
+                None => return false,
+            },
+            _ => return true,
+        }
+    }
+    true
 }
 
 /// A query that names nothing the policy defines.
@@ -425,16 +441,23 @@ blueprint := x.print
     #[test]
     fn queries_are_checked_against_packages_and_rules() {
         let rules = Rules::of([POLICY, "package k8s.limits\nviolation[m] {\n m := 1\n}\n"]);
-        assert!(rules.check("data.audited.allow", &[]).is_ok());
-        assert!(rules.check("data.audited", &[]).is_ok());
-        assert!(rules.check("data.k8s", &[]).is_ok());
-        assert!(rules.check("data.audited.allow.x", &[]).is_ok());
-        assert!(rules.check("data.roles.alice", &["roles"]).is_ok());
-        let miss = rules.check("data.audited.alow", &[]).unwrap_err();
+        let none = serde_json::json!({});
+        assert!(rules.check("data.audited.allow", &none).is_ok());
+        assert!(rules.check("data.audited", &none).is_ok());
+        assert!(rules.check("data.k8s", &none).is_ok());
+        assert!(rules.check("data.audited.allow.x", &none).is_ok());
+        let data = serde_json::json!({"roles": {"alice": ["admin"]}, "audited": {"limits": 3}});
+        assert!(rules.check("data.roles.alice", &data).is_ok());
+        assert!(rules.check("data.roles.alice.0", &data).is_ok());
+        assert!(rules.check("data.audited.limits", &data).is_ok());
+        // A package's name in the data does not hide a misspelt rule.
+        assert!(rules.check("data.audited.alow", &data).is_err());
+        assert!(rules.check("data.roles.bob", &data).is_err());
+        let miss = rules.check("data.audited.alow", &none).unwrap_err();
         assert_eq!(miss.package.as_deref(), Some("audited"));
         assert_eq!(miss.rules, vec!["allow", "deny", "blueprint"]);
         assert_eq!(miss.suggestion.as_deref(), Some("data.audited.allow"));
-        let miss = rules.check("data.audit.allow", &[]).unwrap_err();
+        let miss = rules.check("data.audit.allow", &none).unwrap_err();
         assert_eq!(miss.package, None);
         assert_eq!(miss.suggestion.as_deref(), Some("data.audited.allow"));
         assert!(rules.is_set("data.k8s.limits.violation"));

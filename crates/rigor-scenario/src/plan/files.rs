@@ -112,11 +112,7 @@ impl Builder<'_> {
         // A misspelt query must not reach the targets: regorus says only
         // "not a valid rule path", and OPA answers `undefined` to everything.
         let rules = crate::rego_text::Rules::of(modules.iter().map(|m| m.text.as_str()));
-        let data_keys: Vec<&str> = data
-            .as_object()
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        if let Err(miss) = rules.check(query, &data_keys) {
+        if let Err(miss) = rules.check(query, &data) {
             let message = match &miss.package {
                 Some(package) => format!(
                     "query `{query}` names no rule of the policy: package `{package}` defines {}",
