@@ -81,7 +81,8 @@ test: deps
         echo "warning: cargo clippy is not installed: the lint check is skipped" >&2
     fi
     # Broken intra-doc links are bugs in the docs a maintainer reads.
-    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+    # --release: the dependencies' metadata clippy --release just checked is reused.
+    RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps --quiet
     export PATH="$PATH:$(go env GOPATH 2>/dev/null)/bin"
     cargo test --workspace --release
     # `cargo test` built target/release/rigor for the end-to-end tests:
