@@ -38,4 +38,20 @@ fn main() {
     println!("cargo:rerun-if-changed=../../Cargo.lock");
     println!("cargo:rerun-if-changed=../../.git/HEAD");
     println!("cargo:rerun-if-changed=../../.git/index");
+    // On a branch HEAD names a ref; a commit changes the ref's file, not
+    // HEAD: without this, the commit recorded in every results file can be
+    // an older one.
+    if let Ok(head) = std::fs::read_to_string("../../.git/HEAD") {
+        if let Some(reference) = head.trim().strip_prefix("ref: ") {
+            // A ref that is only packed has no file: a missing path would
+            // rerun this script on every build.
+            let path = format!("../../.git/{reference}");
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
+    }
+    if std::path::Path::new("../../.git/packed-refs").exists() {
+        println!("cargo:rerun-if-changed=../../.git/packed-refs");
+    }
 }
