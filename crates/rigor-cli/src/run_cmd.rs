@@ -283,6 +283,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         results_path: &results_path,
         renderer: &renderer,
         outputs: &outputs,
+        color,
     };
     tell!(
         "rigor: building {} target(s) of {}",
@@ -578,11 +579,13 @@ struct EarlyStop<'a> {
     results_path: &'a Path,
     renderer: &'a Renderer,
     outputs: &'a Outputs,
+    color: bool,
 }
 
 impl EarlyStop<'_> {
-    /// Writes results.json (status `stopped`, the reason), the JUnit file
-    /// (an `<error>` naming the reason) and the Markdown summary, then hands
+    /// Writes results.json (status `stopped`, the reason), the console and
+    /// HTML reports, the JUnit file (an `<error>` naming the reason) and the
+    /// Markdown summary, then hands
     /// the failure back unchanged: its exit code is the run's. An output
     /// that cannot be written is said beside it, never instead of it.
     fn stop(
@@ -607,6 +610,16 @@ impl EarlyStop<'_> {
             unwritten.push(Failure::from(e));
         } else {
             tell!("rigor: results in {}", self.results_path.display());
+        }
+        // The console and HTML reports too: the decisions that stopped it,
+        // where a person looks first.
+        let html = self
+            .results_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("report.html");
+        if let Err(e) = render(self.renderer, &results, self.color, &html) {
+            unwritten.push(e);
         }
         if let Err(e) = self.outputs.write(self.renderer, &results) {
             unwritten.push(e);
