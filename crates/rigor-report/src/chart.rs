@@ -800,3 +800,69 @@ pub fn server_memory_chart(case: &CaseResult) -> Option<TimeChart> {
         false,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A case of targets with the given throughputs and no trials.
+    fn case(throughputs: &[(&str, Option<f64>)]) -> CaseResult {
+        let targets: Vec<serde_json::Value> = throughputs
+            .iter()
+            .map(|(id, v)| {
+                let metrics = match v {
+                    Some(v) => serde_json::json!({ "throughput": v }),
+                    None => serde_json::json!({}),
+                };
+                serde_json::json!({
+                    "id": id, "kind": "spin", "trials": [], "metrics": metrics,
+                    "histogram": "", "grades": [], "error": null, "ratios": []
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "name": "concurrency=1", "concurrency": 1, "rate": null, "targets": targets
+        }))
+        .expect("a case")
+    }
+
+    #[test]
+    fn bars_are_proportional_and_the_largest_fills_the_span() {
+        let c = case(&[("a", Some(1000.0)), ("b", Some(2000.0)), ("c", None)]);
+        let chart = bar_chart(&c, "throughput", "throughput", 800.0).expect("bars");
+        // A target without the metric gets no bar.
+        assert_eq!(chart.bars.len(), 2);
+        let (a, b) = (&chart.bars[0], &chart.bars[1]);
+        assert_eq!((a.label.as_str(), b.label.as_str()), ("a", "b"));
+        assert!((b.w - 2.0 * a.w).abs() < 1e-9, "{} vs {}", a.w, b.w);
+        assert!((b.w - (800.0 - chart.left - 210.0)).abs() < 1e-9);
+        assert!(a.y < b.y && chart.height > b.y);
+        // Colours follow the target's position in the case, not the bar's.
+        assert_eq!(a.color, PALETTE[0]);
+        assert_eq!(b.color, PALETTE[1]);
+    }
+
+    #[test]
+    fn no_bars_without_the_metric() {
+        let c = case(&[("a", None)]);
+        assert!(bar_chart(&c, "throughput", "throughput", 800.0).is_none());
+        assert!(percentile_chart(&c).is_none());
+        assert!(window_charts(&c).is_empty());
+        assert!(memory_chart(&c).is_none());
+    }
+
+    #[test]
+    fn axis_steps_are_round_and_cover_a_fifth_of_the_span() {
+        for (span, step) in [
+            (10.0, 2.0),
+            (1.0, 0.2),
+            (30.0, 10.0),
+            (0.7, 0.2),
+            (1000.0, 200.0),
+        ] {
+            let got = decimal_step(span);
+            assert!((got - step).abs() < 1e-9, "span {span}: {got}");
+            assert!(got >= span / 5.0);
+        }
+    }
+}
