@@ -56,16 +56,7 @@ pub(crate) fn scenario_text(a: &BenchArgs, dir: &Path) -> Result<String, Failure
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "policy".into());
-    let name: String = format!("bench-{stem}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let name = crate::init::scenario_name(&format!("bench-{stem}"));
     let list = |paths: &[PathBuf]| -> Result<String, Failure> {
         Ok(paths
             .iter()

@@ -182,16 +182,7 @@ pub fn write(starter: Starter, file: Option<&Path>) -> Result<Vec<PathBuf>, Stri
         .filter(|s| !s.is_empty())
         .ok_or_else(|| format!("`{}` has no file name to start from", path.display()))?
         .to_string();
-    let name: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let name = scenario_name(&stem);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -220,4 +211,18 @@ pub fn write(starter: Starter, file: Option<&Path>) -> Result<Vec<PathBuf>, Stri
         std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     }
     Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+/// A scenario name from a file name: letters, digits, `-`, `_` and `.`
+/// kept, anything else a `-` (a name is a folder under reports/runs).
+pub(crate) fn scenario_name(stem: &str) -> String {
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }

@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use rigor_report::escape::terminal_safe;
-use rigor_scenario::{Mode, Plan};
 
 use crate::failure::Failure;
 use crate::say;
@@ -18,12 +17,7 @@ pub(crate) fn inputs(
     overrides: &[rigor_scenario::overrides::Override],
     only: &[String],
 ) -> Result<(), Failure> {
-    let mut plan = Plan::from_file_with(path, Mode::Default, overrides)?;
-    if !only.is_empty() {
-        for note in plan.keep_only(only)? {
-            tell!("note: {}: {note}", path.display());
-        }
-    }
+    let plan = crate::validate::plan_of(path, overrides, only)?;
     // The same deciders `validate` uses: embedded engines and managed OPAs,
     // never a server of the user's.
     let deciders = crate::validate::deciders(&plan)?;

@@ -18,12 +18,7 @@ pub(crate) fn validate(
     overrides: &[rigor_scenario::overrides::Override],
     only: &[String],
 ) -> Result<(), Failure> {
-    let mut plan = Plan::from_file_with(path, Mode::Default, overrides)?;
-    if !only.is_empty() {
-        for note in plan.keep_only(only)? {
-            tell!("note: {}: {note}", path.display());
-        }
-    }
+    let plan = plan_of(path, overrides, only)?;
     let deciders = deciders(&plan)?;
     let v = rigor_engine::verify::verify(&plan, &deciders);
     for note in &v.notes {
@@ -85,4 +80,20 @@ pub(crate) fn deciders(plan: &Plan) -> Result<Vec<Prepared>, Failure> {
         }
     }
     Ok(deciders)
+}
+
+/// The plan of a scenario with `--set` and `--only` applied, as `rigor run`
+/// applies them (what `validate` and `rigor inputs` check and show).
+pub(crate) fn plan_of(
+    path: &Path,
+    overrides: &[rigor_scenario::overrides::Override],
+    only: &[String],
+) -> Result<Plan, Failure> {
+    let mut plan = Plan::from_file_with(path, Mode::Default, overrides)?;
+    if !only.is_empty() {
+        for note in plan.keep_only(only)? {
+            tell!("note: {}: {note}", path.display());
+        }
+    }
+    Ok(plan)
 }

@@ -20,6 +20,17 @@ thread_local! {
     pub(crate) static PROGRESS: std::cell::RefCell<Option<Arc<Progress>>> = const { std::cell::RefCell::new(None) };
 }
 
+/// A worker reported an operation kind its target's facts do not declare
+/// (`outcomes: false`): the kind would be dropped, a bug to catch in tests
+/// rather than data to lose quietly. Nothing in release builds.
+#[inline]
+pub(crate) fn undeclared(outcome: Outcome) {
+    debug_assert!(
+        false,
+        "a worker reported {outcome:?}, but its target's facts say `outcomes: false`"
+    );
+}
+
 /// Error messages kept per worker per trial.
 pub(crate) const KEEP_MESSAGES: usize = 5;
 /// How often the stop flag is polled in closed loop, in operations.
@@ -217,13 +228,7 @@ impl WorkerRecord {
                 if outcome != Outcome::Done {
                     match &mut self.kinds {
                         Some(k) => k.record(outcome, ns),
-                        // A target whose facts say it reports no kinds
-                        // would have them dropped here: a bug to catch in
-                        // tests, not data to lose quietly.
-                        None => debug_assert!(
-                            false,
-                            "a worker reported {outcome:?}, but its target's facts say `outcomes: false`"
-                        ),
+                        None => undeclared(outcome),
                     }
                 }
             }
