@@ -177,13 +177,14 @@ fn run_writes_results_and_reports_and_grades() {
         assert_eq!(compile("rego"), Verdict::Pass);
         assert_eq!(compile("noop"), Verdict::Skip);
     }
-    // The spin target is a known truth: p50 within 2% of 100us.
+    // The spin target is a known truth: a busy-wait of 100us is never
+    // faster (the histogram's 0.1% aside). Above it, a loaded machine adds
+    // preemptions; how close rigor comes is measured by `just selfbench`,
+    // not asserted here.
     let spin = cases[0].targets[1].metrics["latency.p50"];
-    let err = (spin - 100_000.0).abs() / 100_000.0;
     assert!(
-        err < 0.02,
-        "spin p50 {spin} is {:.2}% off 100us",
-        err * 100.0
+        (99_900.0..200_000.0).contains(&spin),
+        "spin p50 {spin}ns for a 100us busy-wait"
     );
 
     // noop measures the harness itself: far below the 100us spin in the same run.
@@ -1919,12 +1920,16 @@ fn decision_cache_keys_on_part_of_the_input() {
     );
 }
 
-/// A spin target whose service time comes from the environment, so a known
-/// slowdown can be injected without changing the scenario (whose content
-/// hash is part of the environment a baseline must match).
+/// A self-timed target (`kind: timed`: its operations report their
+/// durations, nothing is timed) whose service time comes from the
+/// environment, so a known slowdown can be injected without changing the
+/// scenario (whose content hash is part of the environment a baseline must
+/// match). Its figures follow from the seed, with a 2% drift between trials
+/// for the statistics to weigh: the verdicts below cannot flake on a
+/// loaded machine.
 const SPIN_REGRESSION: &str = "name: spin-regression\n\
-    workload: {concurrency: 1, warmup: 50ms, duration: 250ms, trials: 8}\n\
-    targets: [{id: spin, kind: spin, service_time: \"${SPIN_TIME:-50us}\"}]\n\
+    workload: {concurrency: 1, warmup: 0s, iterations: 20000, trials: 8}\n\
+    targets: [{id: spin, kind: timed, service_time: \"${SPIN_TIME:-50us}\", jitter: 5%, trial_jitter: 2%}]\n\
     regression: {threshold: 10%, metrics: {latency.p90: 30%, latency.p99: 50%}}\n\
     thresholds: {latency.p50: {target: 1ms}}\n";
 
@@ -2203,8 +2208,12 @@ fn regressions_against_a_saved_baseline() {
         .filter_map(|n| n.attribute("message"))
         .find(|m| m.starts_with("latency.p50"))
         .unwrap();
+    // The numbers: the base and new medians (about 50us and 60us, as the
+    // seed's trial drift drew them) and the change.
+    let us = |ns: f64| format!("{:.2}us", ns / 1000.0);
     assert!(
-        failure.contains("50.") && failure.contains("60."),
+        failure.contains(&format!("{} -> {}", us(p50.base), us(p50.new)))
+            && failure.contains("+20.0%"),
         "{failure}"
     );
     let md = std::fs::read_to_string(r.path("slow/summary.md")).unwrap();
@@ -2705,20 +2714,20 @@ fn round_operations(rounds: &[rigor_engine::paired::Round], i: usize) -> u64 {
         .sum()
 }
 
-/// Paired A/B: two spins alternate in rounds of one run; a 50% slower one
-/// FAILs a 1% threshold (exit 4) with the change near its truth, a copy of
-/// the baseline never FAILs a 10% one, and the rounds account for every
-/// operation of each target.
+/// Paired A/B: three self-timed targets alternate in rounds of one run; a
+/// 50% slower one FAILs a 1% threshold (exit 4) with the change near its
+/// truth, a copy of the baseline never FAILs a 10% one, and the rounds
+/// account for every operation of each target.
 #[test]
 fn paired_rounds_catch_a_slower_version_and_pass_an_identical_one() {
     let r = Rigor::new();
     r.file(
         "s.yaml",
-        "name: ab\nworkload: {concurrency: 1, warmup: 100ms, duration: 1s, trials: 2, round: 5ms}\n\
+        "name: ab\nworkload: {concurrency: 1, warmup: 100ms, duration: 400ms, trials: 2, round: 5ms}\n\
          targets:\n\
-         \x20 - {id: a, kind: spin, service_time: 20us}\n\
-         \x20 - {id: same, kind: spin, service_time: 20us}\n\
-         \x20 - {id: slow, kind: spin, service_time: 30us}\n\
+         \x20 - {id: a, kind: timed, service_time: 20us, jitter: 5%}\n\
+         \x20 - {id: same, kind: timed, service_time: 20us, jitter: 5%}\n\
+         \x20 - {id: slow, kind: timed, service_time: 30us, jitter: 5%}\n\
          compare: {baseline: a, paired: true}\nregression: {threshold: 1%, metrics: {latency.mean: 10%}}\n",
     );
     let out = r
@@ -2753,13 +2762,22 @@ fn paired_rounds_catch_a_slower_version_and_pass_an_identical_one() {
                 "{}: rounds hold every operation",
                 t.id
             );
-            // Its own time: a third of the rounds.
-            assert!(trial.elapsed_ns > 250_000_000 && trial.elapsed_ns < 450_000_000);
+            // Its own time is what its operations reported: about their
+            // count times the service time.
+            let service = [20_000.0, 20_000.0, 30_000.0][i];
+            let expected = trial.operations as f64 * service;
+            assert!(
+                (trial.elapsed_ns as f64 - expected).abs() < 0.01 * expected,
+                "{}: {} ns for {} operations",
+                t.id,
+                trial.elapsed_ns,
+                trial.operations
+            );
         }
     }
-    // Every round keeps its own latency histogram's figures: a spin's
-    // median is its service time (within the histogram's 3.2%, plus the
-    // loop's cost), the slow one's 1.5 times the others'.
+    // Every round keeps its own latency histogram's figures: a median
+    // near its service time (5% spread, the histogram's precision), the
+    // slow one's 1.5 times the others'.
     for r in case.rounds.iter().flatten() {
         let (p50, p99, max) = (r.p50_ns.unwrap(), r.p99_ns.unwrap(), r.max_ns.unwrap());
         assert!(p50 <= p99 && p99 <= max, "{r:?}");
@@ -2899,10 +2917,10 @@ fn benchstat_agrees_with_the_paired_comparison() {
     let r = Rigor::new();
     r.file(
         "s.yaml",
-        "name: ab-export\nworkload: {concurrency: 1, duration: 1s, round: 5ms}\n\
+        "name: ab-export\nworkload: {concurrency: 1, duration: 400ms, round: 5ms}\n\
          targets:\n\
-         \x20 - {id: a, kind: spin, service_time: 20us}\n\
-         \x20 - {id: slow, kind: spin, service_time: 24us}\n\
+         \x20 - {id: a, kind: timed, service_time: 20us, jitter: 5%}\n\
+         \x20 - {id: slow, kind: timed, service_time: 24us, jitter: 5%}\n\
          compare: {baseline: a, paired: true}\nregression: {threshold: 5%}\n",
     );
     r.run(&["run", "s.yaml", "--out", "o"]).expect(4);

@@ -11,7 +11,7 @@ use rigor_scenario::metrics::{self, Across};
 use crate::grade;
 use crate::results::*;
 use crate::stats::{self, new_histogram};
-use crate::trial::{eval_share, hit_ratio, kind_metrics, sample_metrics, service_metrics};
+use crate::trial::{eval_share, hit_ratio, operation_metrics, sample_metrics, service_metrics};
 
 /// Decodes a trial's named histograms and adds them into `into`.
 fn add_encoded(
@@ -153,7 +153,7 @@ pub(crate) fn target_metrics(
     }
     eval_share(&mut m);
     service_metrics(service.as_ref(), &mut m);
-    kind_metrics(kinds.iter().map(|(k, h)| (h, k.as_str())), &mut m);
+    operation_metrics(kinds.iter().map(|(k, h)| (h, k.as_str())), &mut m);
     hit_ratio(&kind_counts, &mut m);
     for (name, (across, v)) in &per_trial {
         let value = match across {

@@ -65,7 +65,7 @@ impl Chooser {
     /// A chooser over `0..n` (n > 0); `start` places a sequential walk.
     pub fn new(plan: &DistributionPlan, n: u64, start: u64) -> Self {
         let n = n.max(1);
-        match plan.kind {
+        match plan.shape {
             Distribution::Uniform => Chooser::Uniform { n },
             Distribution::Zipfian => Chooser::Zipfian(Zipf::new(n, plan.zipf_exponent)),
             Distribution::Hotspot => Chooser::Hotspot {
@@ -240,9 +240,9 @@ pub fn trial_order(n: usize, trial: u32, seed: u64) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    fn plan(kind: Distribution, s: f64) -> DistributionPlan {
+    fn plan(shape: Distribution, s: f64) -> DistributionPlan {
         DistributionPlan {
-            kind,
+            shape,
             zipf_exponent: s,
             hotspot_keys: 0.2,
             hotspot_ops: 0.8,

@@ -13,13 +13,17 @@
 //!
 //! How each trial metric combines is one table, `rule`; a test checks
 //! that every catalogue metric has an entry.
+//!
+//! The file passes 700 lines with its tests (the code is about 600): the
+//! checks, the per-trial sums and the rule table are one job, each step
+//! reading the previous one's output.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::results::*;
 use crate::stats::{self, new_histogram};
 use crate::trial::{
-    cache_metrics, eval_share, hit_ratio, kind_metrics, sample_metrics, service_metrics,
+    cache_metrics, eval_share, hit_ratio, operation_metrics, sample_metrics, service_metrics,
 };
 
 pub use rigor_results::{MergeInfo, TrialSkew};
@@ -454,7 +458,7 @@ pub(crate) fn merge_trial(of: &[&TrialResult]) -> Result<TrialResult, String> {
             }
         }
     }
-    kind_metrics(kinds.iter().map(|(name, h)| (h, name.as_str())), &mut m);
+    operation_metrics(kinds.iter().map(|(name, h)| (h, name.as_str())), &mut m);
     service_metrics(service.as_ref(), &mut m);
     for (name, h) in &samples {
         sample_metrics(name, h, &mut m);

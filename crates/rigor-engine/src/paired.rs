@@ -277,17 +277,17 @@ async fn rounds_thread(
             let after = Instant::now();
             op += 1;
             if measured {
-                let ns = after.duration_since(before).as_nanos() as u64;
+                let ok = result.is_ok();
+                let ns = recs[t].record(result, after.duration_since(before).as_nanos() as u64);
                 busy += ns;
-                if result.is_err() {
-                    errors += 1;
-                } else {
+                if ok {
                     ops += 1;
+                } else {
+                    errors += 1;
                 }
                 if keep {
-                    histograms.record_in(k - warm, ns, result.is_ok());
+                    histograms.record_in(k - warm, ns, ok);
                 }
-                recs[t].record(result, ns);
             }
             before = after;
         }

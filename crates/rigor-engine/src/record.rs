@@ -65,6 +65,7 @@ impl Kinds {
             Outcome::Get { hit } => [Some(0), Some(if hit { 1 } else { 2 })],
             Outcome::Set => [Some(3), None],
             Outcome::Lookup { hit } => [Some(if hit { 1 } else { 2 }), None],
+            Outcome::Took { .. } => [None, None],
         }
     }
 
@@ -153,7 +154,7 @@ pub(crate) struct WorkerRecord {
     pub interrupted: bool,
     /// Open loop: tickets never started because the target fell too far behind.
     pub dropped: u64,
-    /// Errors by kind.
+    /// Errors by class (`OpError::class`).
     pub error_kinds: std::collections::BTreeMap<&'static str, u64>,
     /// Per-kind latencies and counts, for targets that report outcomes.
     pub kinds: Option<Box<Kinds>>,
@@ -170,6 +171,9 @@ pub(crate) struct WorkerRecord {
     progress: Option<Arc<Progress>>,
     /// Throughput, latency and errors per window over the measured phase.
     pub windows: Windows,
+    /// Self-timed operations ([`Outcome::Took`]): the time they reported,
+    /// which stands for the measured span (0 for every other target).
+    pub reported_ns: u64,
 }
 
 impl WorkerRecord {
@@ -195,6 +199,7 @@ impl WorkerRecord {
             samples: Default::default(),
             progress: PROGRESS.with(|p| p.borrow().clone()),
             windows: Windows::none(),
+            reported_ns: 0,
         }
     }
 
@@ -214,26 +219,37 @@ impl WorkerRecord {
         add_histograms(&mut self.samples, samples);
     }
 
-    /// Records one timed operation. Only a success enters the latency
-    /// histograms: a failed operation is an error, never a speed.
+    /// Records one timed operation and returns the latency it recorded:
+    /// `ns`, or the duration a self-timed operation reported. Only a
+    /// success enters the latency histograms: a failed operation is an
+    /// error, never a speed.
     #[inline]
-    pub(crate) fn record(&mut self, result: Result<Outcome, crate::target::OpError>, ns: u64) {
+    pub(crate) fn record(
+        &mut self,
+        result: Result<Outcome, crate::target::OpError>,
+        mut ns: u64,
+    ) -> u64 {
         self.operations += 1;
         if self.operations.is_multiple_of(POLL_EVERY) {
             self.publish(POLL_EVERY);
         }
         match result {
+            Ok(Outcome::Done) => self.histogram.saturating_record(ns),
+            Ok(Outcome::Took { ns: reported }) => {
+                ns = reported;
+                self.reported_ns += reported;
+                self.histogram.saturating_record(ns);
+            }
             Ok(outcome) => {
                 self.histogram.saturating_record(ns);
-                if outcome != Outcome::Done {
-                    match &mut self.kinds {
-                        Some(k) => k.record(outcome, ns),
-                        None => undeclared(outcome),
-                    }
+                match &mut self.kinds {
+                    Some(k) => k.record(outcome, ns),
+                    None => undeclared(outcome),
                 }
             }
             Err(e) => self.error(e),
         }
+        ns
     }
 
     #[cold]
@@ -242,7 +258,7 @@ impl WorkerRecord {
         if let Some(p) = &self.progress {
             Progress::add(&p.errors, 1);
         }
-        *self.error_kinds.entry(error.kind).or_insert(0) += 1;
+        *self.error_kinds.entry(error.class).or_insert(0) += 1;
         if self.messages.len() < KEEP_MESSAGES {
             self.messages.push(error.to_string());
         }
@@ -291,6 +307,9 @@ impl WorkerRecord {
             a.merge(b);
         }
         self.interrupted |= other.interrupted;
+        // Records merged here ran side by side: their reported time, like
+        // their measured span, is the longest one's.
+        self.reported_ns = self.reported_ns.max(other.reported_ns);
         self.batch = self.batch.max(other.batch);
         self.add_samples(other.samples);
         self.windows.merge(other.windows);

@@ -162,7 +162,7 @@ pub(crate) fn record_open(
     rec.end = rec.end.max(end);
     let ok = result.is_ok();
     let ns = end.duration_since(ticket.intended).as_nanos() as u64;
-    rec.record(result, ns);
+    let ns = rec.record(result, ns);
     windows.record(end, ns, ok);
 }
 

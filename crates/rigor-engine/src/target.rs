@@ -26,18 +26,18 @@ pub enum TargetError {
 /// One failed operation. Keep it cheap: it is built on the measured path.
 #[derive(Debug)]
 pub struct OpError {
-    /// A short, stable category (`eval`, `connect`, `timeout`, `http_status`, `io`, `decode`),
-    /// counted per kind in the results.
-    pub kind: &'static str,
+    /// A short, stable class (`eval`, `connect`, `timeout`, `http_status`, `io`, `decode`),
+    /// counted per class in the results (`error_kinds`, its name in results.json).
+    pub class: &'static str,
     /// What happened.
     pub message: String,
 }
 
 impl OpError {
-    /// An error of `kind`.
-    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+    /// An error of `class`.
+    pub fn new(class: &'static str, message: impl Into<String>) -> Self {
         OpError {
-            kind,
+            class,
             message: message.into(),
         }
     }
@@ -45,7 +45,7 @@ impl OpError {
 
 impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)
+        write!(f, "{}: {}", self.class, self.message)
     }
 }
 
@@ -66,6 +66,14 @@ pub enum Outcome {
     Lookup {
         /// The decision was cached.
         hit: bool,
+    },
+    /// A self-timed operation (`kind: timed`, a test target): it took
+    /// `ns`, as the target says. The engine records that instead of its
+    /// clock's reading, and the trial's time is the workers' reported time,
+    /// so statistics and verdicts can be tested without timing anything.
+    Took {
+        /// The operation's duration, in nanoseconds.
+        ns: u64,
     },
 }
 
@@ -142,6 +150,10 @@ pub struct Facts {
     /// How it measures when that differs from rigor's own timing (an
     /// external tool's loop, a sampled percentile), for the report.
     pub method: Option<String>,
+    /// Its operations report their own durations ([`Outcome::Took`]): each
+    /// is recorded alone (never in timed batches, whose clock readings
+    /// would replace the reports).
+    pub self_timed: bool,
 }
 
 impl Facts {
@@ -154,6 +166,7 @@ impl Facts {
             outcomes: false,
             peer: None,
             method: None,
+            self_timed: false,
         }
     }
 }

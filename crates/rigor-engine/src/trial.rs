@@ -48,6 +48,9 @@ pub(crate) fn collect(
         .filter(|r| r.operations > 0)
         .map(|r| r.end)
         .max();
+    // A self-timed target's time is what its workers reported, the
+    // longest worker's as for a measured span.
+    let reported_ns = records.iter().map(|r| r.reported_ns).max().unwrap_or(0);
     let mut interrupted = false;
     let mut kinds: Option<drive::Kinds> = None;
     let mut batch = 1;
@@ -99,12 +102,15 @@ pub(crate) fn collect(
     let attempted = operations + dropped;
     let operations = operations - errors;
     let errors = errors + dropped;
-    let elapsed_ns = span_ns.unwrap_or_else(|| {
-        start
-            .zip(end)
-            .map(|(s, e)| e.duration_since(s).as_nanos() as u64)
-            .unwrap_or(0)
-    });
+    let elapsed_ns = (reported_ns > 0)
+        .then_some(reported_ns)
+        .or(span_ns)
+        .unwrap_or_else(|| {
+            start
+                .zip(end)
+                .map(|(s, e)| e.duration_since(s).as_nanos() as u64)
+                .unwrap_or(0)
+        });
     let mut metrics = BTreeMap::new();
     stats::latency_metrics(&histogram, &mut metrics);
     if elapsed_ns > 0 {
@@ -159,7 +165,7 @@ pub(crate) fn collect(
                 kind_histograms.insert(name.to_string(), stats::encode(&k.histograms[i]));
             }
         }
-        kind_metrics(k.histograms.iter().zip(KIND_NAMES), &mut metrics);
+        operation_metrics(k.histograms.iter().zip(KIND_NAMES), &mut metrics);
     }
     hit_ratio(&kind_counts, &mut metrics);
     cache_metrics(cache_before.as_ref(), cache_after.as_ref(), &mut metrics);
@@ -276,7 +282,7 @@ fn fill_end(samples: &[MemorySample]) -> Option<usize> {
 }
 
 /// `latency.<kind>.*` from per-kind histograms, for the names in the catalogue.
-pub(crate) fn kind_metrics<'a>(
+pub(crate) fn operation_metrics<'a>(
     histograms: impl Iterator<Item = (&'a hdrhistogram::Histogram<u64>, &'a str)>,
     out: &mut BTreeMap<String, f64>,
 ) {

@@ -133,7 +133,7 @@ pub(crate) fn kind_label(kind: &str, config: &serde_json::Value) -> String {
 /// How keys are drawn, in words: `zipfian (s=0.99)`.
 pub(crate) fn distribution_label(d: &rigor_scenario::plan::DistributionPlan) -> String {
     use rigor_scenario::model::Distribution;
-    match d.kind {
+    match d.shape {
         Distribution::Uniform => "uniform".into(),
         Distribution::Zipfian => format!("zipfian (s={})", significant(d.zipf_exponent)),
         Distribution::Hotspot => format!(

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::model::{
     DecisionCacheSpec, LeakSpec, MokaSpec, NoopSpec, OpaBenchSpec, OpaHttpSpec, RedisConnection,
-    RedisSpec, RegorusSpec, SpinSpec, TargetSpec, Thresholds,
+    RedisSpec, RegorusSpec, SpinSpec, TargetSpec, Thresholds, TimedSpec,
 };
 
 /// A problem with a target's own fields; the planner places it at the target.
@@ -101,6 +101,7 @@ impl TargetSpec {
             TargetSpec::Regorus(s) => s,
             TargetSpec::Noop(s) => s,
             TargetSpec::Spin(s) => s,
+            TargetSpec::Timed(s) => s,
             TargetSpec::Leak(s) => s,
             TargetSpec::OpaHttp(s) => s,
             TargetSpec::OpaBench(s) => s,
@@ -115,6 +116,7 @@ impl TargetSpec {
             TargetSpec::Regorus(s) => s,
             TargetSpec::Noop(s) => s,
             TargetSpec::Spin(s) => s,
+            TargetSpec::Timed(s) => s,
             TargetSpec::Leak(s) => s,
             TargetSpec::OpaHttp(s) => s,
             TargetSpec::OpaBench(s) => s,
@@ -253,6 +255,28 @@ impl KindSpec for SpinSpec {
     common!("spin");
     fn config(&self) -> Value {
         json!({ "service_time_ns": self.service_time.0.as_nanos() as u64 })
+    }
+}
+
+impl KindSpec for TimedSpec {
+    common!("timed");
+    fn resolve(&mut self) -> Result<(), KindError> {
+        for (name, value) in [("jitter", self.jitter), ("trial_jitter", self.trial_jitter)] {
+            if value.is_some_and(|p| p.0 > 0.3) {
+                return Err(KindError::new(
+                    format!("target `{}`: `{name}` is above 30%", self.id),
+                    "a spread that wide would draw negative durations; write e.g. `5%`",
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn config(&self) -> Value {
+        json!({
+            "service_time_ns": self.service_time.0.as_nanos() as u64,
+            "jitter": self.jitter.map(|p| p.0),
+            "trial_jitter": self.trial_jitter.map(|p| p.0),
+        })
     }
 }
 

@@ -248,6 +248,7 @@ const TOKENS: &[&str] = &[
     "regorus",
     "noop",
     "spin",
+    "timed",
     "opa-http",
     "moka",
     "redis",

@@ -4,6 +4,9 @@
 //!   operation (two clock reads, a dynamic call, a histogram record).
 //! - `spin` busy-waits a configured service time: a truth against which
 //!   rigor's reported latency can be checked.
+//! - `timed` waits for nothing: each operation reports a duration drawn
+//!   from a seeded distribution, so a run's figures follow from its seed
+//!   and the statistics and verdicts can be tested without a clock.
 //! - `leak` keeps a configured number of bytes per operation: a truth
 //!   against which bytes/op, allocs/op and memory growth can be checked.
 
@@ -14,8 +17,9 @@ use rigor_engine::target::{
     BlockingWorkers, Facts, MemoryScope, OpError, Outcome, Target, TargetError, Worker,
     WorkerContext, Workers,
 };
-use rigor_scenario::model::{LeakSpec, NoopSpec, SpinSpec};
+use rigor_scenario::model::{LeakSpec, NoopSpec, SpinSpec, TimedSpec};
 use rigor_scenario::plan::{Plan, TargetPlan};
+use rigor_scenario::rng::{mix64, SplitMix64};
 
 use crate::Kind;
 
@@ -95,6 +99,91 @@ impl Worker for Spin {
         }
         Ok(Outcome::Done)
     }
+}
+
+/// Builds `kind: timed`.
+#[derive(Debug)]
+pub struct TimedFactory;
+
+/// Reports durations around `mean_ns` with a relative spread `jitter` per
+/// operation and `trial_jitter` per trial.
+#[derive(Debug, Clone, Copy)]
+pub struct Timed {
+    mean_ns: f64,
+    jitter: f64,
+    trial_jitter: f64,
+    /// The scenario's seed: each trial's draw depends on it and the trial.
+    seed: u64,
+}
+
+impl Kind for TimedFactory {
+    type Spec = TimedSpec;
+    fn build(
+        spec: &TimedSpec,
+        _: &TargetPlan,
+        plan: &Plan,
+    ) -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(Timed {
+            mean_ns: spec.service_time.0.as_nanos() as f64,
+            jitter: spec.jitter.map_or(0.0, |p| p.0),
+            trial_jitter: spec.trial_jitter.map_or(0.0, |p| p.0),
+            seed: plan.workload.seed,
+        }))
+    }
+}
+
+impl Target for Timed {
+    fn facts(&self) -> Facts {
+        Facts {
+            method: Some(
+                "self-timed: each operation reports its duration (a test target; nothing is timed)"
+                    .into(),
+            ),
+            self_timed: true,
+            ..Facts::new(MemoryScope::Process)
+        }
+    }
+    fn workers(&self) -> Workers<'_> {
+        Workers::Blocking(self)
+    }
+}
+
+impl BlockingWorkers for Timed {
+    fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
+        // One draw per trial, the same for every worker of it.
+        let mut trial = SplitMix64::new(mix64(self.seed ^ u64::from(ctx.trial) << 32));
+        let scale = (1.0 + self.trial_jitter * normal(&mut trial)).max(0.01);
+        Ok(Box::new(TimedWorker {
+            mean_ns: self.mean_ns * scale,
+            jitter: self.jitter,
+            rng: SplitMix64::new(ctx.seed),
+        }))
+    }
+}
+
+struct TimedWorker {
+    mean_ns: f64,
+    jitter: f64,
+    rng: SplitMix64,
+}
+
+impl Worker for TimedWorker {
+    fn call(&mut self, _: u64) -> Result<Outcome, OpError> {
+        let z = if self.jitter > 0.0 {
+            normal(&mut self.rng)
+        } else {
+            0.0
+        };
+        let ns = (self.mean_ns * (1.0 + self.jitter * z)).max(1.0);
+        Ok(Outcome::Took { ns: ns as u64 })
+    }
+}
+
+/// A standard normal draw (Box-Muller).
+fn normal(rng: &mut SplitMix64) -> f64 {
+    let u = 1.0 - rng.next_f64();
+    let v = rng.next_f64();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
 /// Builds `kind: leak`.

@@ -21,7 +21,7 @@ use std::sync::{Mutex, RwLock};
 use bytes::Bytes;
 use moka::sync::Cache;
 use rigor_engine::target::{CacheState, OpError, TargetError, TrialContext, TrialHooks};
-use rigor_scenario::model::{DecisionCacheKind, DecisionCacheSpec, Eviction};
+use rigor_scenario::model::{DecisionCacheSpec, DecisionStore, Eviction};
 use rigor_scenario::plan::DEFAULT_DECISION_CAPACITY;
 use rigor_scenario::units::Capacity;
 
@@ -181,14 +181,14 @@ pub struct DecisionCache {
     capacity: Capacity,
     eviction: Eviction,
     ttl: Option<std::time::Duration>,
-    kind: Kind,
+    backend: Backend,
     /// What the key is made of and how many distinct keys the inputs have.
     key_note: String,
 }
 
 // One per target, never moved on the measured path.
 #[allow(clippy::large_enum_variant)]
-enum Kind {
+enum Backend {
     Moka(RwLock<Option<Store>>),
     Redis {
         admin: Mutex<redis::Connection>,
@@ -199,11 +199,11 @@ enum Kind {
     },
 }
 
-impl std::fmt::Debug for Kind {
+impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Kind::Moka(_) => f.write_str("Moka"),
-            Kind::Redis { server, .. } => write!(f, "Redis({})", server.label),
+            Backend::Moka(_) => f.write_str("Moka"),
+            Backend::Redis { server, .. } => write!(f, "Redis({})", server.label),
         }
     }
 }
@@ -212,10 +212,10 @@ impl DecisionCache {
     /// Opens the cache; `sample` is a representative decision's JSON (for Redis sizing).
     pub fn new(spec: &DecisionCacheSpec, sample: &[u8]) -> Result<Self, TargetError> {
         let kind = match spec.kind {
-            DecisionCacheKind::Moka => Kind::Moka(RwLock::new(None)),
-            DecisionCacheKind::Redis => {
+            DecisionStore::Moka => Backend::Moka(RwLock::new(None)),
+            DecisionStore::Redis => {
                 let server = Server::open(&spec.connection())?;
-                Kind::Redis {
+                Backend::Redis {
                     admin: Mutex::new(server.admin()?),
                     sample: sample.len().max(1),
                     limit: rs::PendingLimit::default(),
@@ -229,15 +229,15 @@ impl DecisionCache {
                 .unwrap_or(Capacity::Entries(DEFAULT_DECISION_CAPACITY)),
             eviction: spec.eviction,
             ttl: spec.ttl.map(|t| t.0),
-            kind,
+            backend: kind,
             key_note: String::new(),
         })
     }
 
     /// Empties the cache before a trial and sizes its capacity (applied in `armed`).
     fn fresh(&self) -> Result<CacheState, TargetError> {
-        match &self.kind {
-            Kind::Moka(slot) => {
+        match &self.backend {
+            Backend::Moka(slot) => {
                 let store = crate::moka::build(
                     self.capacity,
                     self.eviction,
@@ -257,7 +257,7 @@ impl DecisionCache {
                     )),
                 })
             }
-            Kind::Redis {
+            Backend::Redis {
                 admin,
                 sample,
                 limit,
@@ -301,9 +301,9 @@ impl DecisionCache {
 
     /// Applies a Redis cache's memory limit once the workers' connections are open.
     fn apply_limit(&self) -> Result<(), TargetError> {
-        match &self.kind {
-            Kind::Moka(_) => Ok(()),
-            Kind::Redis {
+        match &self.backend {
+            Backend::Moka(_) => Ok(()),
+            Backend::Redis {
                 admin,
                 limit,
                 server,
@@ -319,13 +319,13 @@ impl DecisionCache {
 
     /// The cache's state after a trial.
     fn state(&self) -> Option<CacheState> {
-        let (entries, note) = match &self.kind {
-            Kind::Moka(slot) => {
+        let (entries, note) = match &self.backend {
+            Backend::Moka(slot) => {
                 let store = slot.read().ok()?.clone()?;
                 store.run_pending_tasks();
                 (store.entry_count(), None)
             }
-            Kind::Redis { admin, limit, .. } => {
+            Backend::Redis { admin, limit, .. } => {
                 (rs::dbsize(&mut *admin.lock().ok()?).ok()?, limit.note())
             }
         };
@@ -356,26 +356,26 @@ impl DecisionCache {
 
     /// A handle for one blocking worker.
     pub fn handle(&self) -> Result<Handle, TargetError> {
-        match &self.kind {
-            Kind::Moka(slot) => slot
+        match &self.backend {
+            Backend::Moka(slot) => slot
                 .read()
                 .ok()
                 .and_then(|s| s.clone())
                 .map(Handle::Moka)
                 .ok_or_else(|| TargetError::Failed("the decision cache was not prepared".into())),
-            Kind::Redis { server, .. } => Ok(Handle::Redis(server.admin()?, self.ttl_ms())),
+            Backend::Redis { server, .. } => Ok(Handle::Redis(server.admin()?, self.ttl_ms())),
         }
     }
 
     /// A handle for one async worker; a Redis connection opens on first use,
     /// on the worker's own runtime.
     pub fn async_handle(&self) -> Result<AsyncHandle, TargetError> {
-        match &self.kind {
-            Kind::Moka(_) => match self.handle()? {
+        match &self.backend {
+            Backend::Moka(_) => match self.handle()? {
                 Handle::Moka(store) => Ok(AsyncHandle::Moka(store)),
                 Handle::Redis(..) => Err(TargetError::Failed("unreachable".into())),
             },
-            Kind::Redis { server, .. } => Ok(AsyncHandle::Redis {
+            Backend::Redis { server, .. } => Ok(AsyncHandle::Redis {
                 client: server.client.clone(),
                 config: server.async_config(),
                 connection: None,
@@ -539,9 +539,9 @@ impl TrialHooks for DecisionCache {
         self.state()
     }
     fn entries_now(&self) -> Option<u64> {
-        match &self.kind {
-            Kind::Moka(slot) => Some(slot.read().ok()?.as_ref()?.entry_count()),
-            Kind::Redis { admin, .. } => rs::dbsize(&mut *admin.lock().ok()?).ok(),
+        match &self.backend {
+            Backend::Moka(slot) => Some(slot.read().ok()?.as_ref()?.entry_count()),
+            Backend::Redis { admin, .. } => rs::dbsize(&mut *admin.lock().ok()?).ok(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod opa;
 pub mod opa_bench;
 pub mod opa_http;
 pub mod process;
+pub mod prometheus;
 pub mod redis;
 pub mod redis_server;
 pub mod regorus;
@@ -116,6 +117,7 @@ fn dispatch<J: Job>(target: &TargetPlan, plan: &Plan) -> Result<J::Out, TargetEr
         TargetSpec::Regorus(s) => J::run::<regorus::Factory>(s, t, p),
         TargetSpec::Noop(s) => J::run::<calibration::NoopFactory>(s, t, p),
         TargetSpec::Spin(s) => J::run::<calibration::SpinFactory>(s, t, p),
+        TargetSpec::Timed(s) => J::run::<calibration::TimedFactory>(s, t, p),
         TargetSpec::Leak(s) => J::run::<calibration::LeakFactory>(s, t, p),
         TargetSpec::OpaHttp(s) => J::run::<opa_http::Factory>(s, t, p),
         TargetSpec::OpaBench(s) => J::run::<opa_bench::Factory>(s, t, p),

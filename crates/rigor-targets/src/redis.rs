@@ -384,7 +384,7 @@ impl Ops {
 /// reply coming, so it is out of step and reopened too; a multiplexed one
 /// matches replies to requests itself.
 fn broken(e: &OpError, blocking: bool) -> bool {
-    matches!(e.kind, "io" | "connect") || (blocking && e.kind == "timeout")
+    matches!(e.class, "io" | "connect") || (blocking && e.class == "timeout")
 }
 
 /// `client: blocking`: one connection, request then reply, on the worker's thread.

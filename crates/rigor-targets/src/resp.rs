@@ -605,7 +605,7 @@ mod tests {
             // BLPOP blocks this connection for 300ms, past the timeout.
             encode(&mut buf, &[b"BLPOP", b"nothing", b"0.3"]);
             let e = conn.request(&buf).await.unwrap_err();
-            assert_eq!(e.kind, "timeout", "{e}");
+            assert_eq!(e.class, "timeout", "{e}");
             tokio::time::sleep(Duration::from_millis(400)).await;
             buf.clear();
             encode(&mut buf, &[b"SET", b"a", b"1"]);
@@ -619,14 +619,14 @@ mod tests {
             buf.clear();
             encode(&mut buf, &[b"NOSUCHCOMMAND"]);
             let e = conn.request(&buf).await.unwrap_err();
-            assert_eq!(e.kind, "server", "{e}");
+            assert_eq!(e.class, "server", "{e}");
             assert!(!conn.is_broken());
             server.child.kill().unwrap();
             server.child.wait().unwrap();
             buf.clear();
             encode(&mut buf, &[b"GET", b"a"]);
             let e = conn.request(&buf).await.unwrap_err();
-            assert_eq!(e.kind, "io", "{e}");
+            assert_eq!(e.class, "io", "{e}");
             assert!(conn.is_broken());
         });
     }

@@ -174,7 +174,7 @@ pub(super) async fn closed_async(
             let mut r = rec.borrow_mut();
             let ok = result.is_ok();
             let ns = t1.duration_since(t0).as_nanos() as u64;
-            r.record(result, ns);
+            let ns = r.record(result, ns);
             r.windows.record(t1, ns, ok);
             r.end = r.end.max(t1);
         }

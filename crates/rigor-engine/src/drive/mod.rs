@@ -149,7 +149,18 @@ pub(crate) fn trial(
         }
     };
     let is_async = matches!(workers, Driven::Async(_));
-    let kinds = target.facts().outcomes;
+    let facts = target.facts();
+    let kinds = facts.outcomes;
+    let per_op;
+    let workload = if facts.self_timed {
+        per_op = WorkloadPlan {
+            timing: rigor_scenario::model::Timing::PerOp,
+            ..workload.clone()
+        };
+        &per_op
+    } else {
+        workload
+    };
     let threads = if is_async {
         concurrency.min(workload.threads.map_or(cores, |t| t as usize))
     } else {

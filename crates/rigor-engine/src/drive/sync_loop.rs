@@ -138,7 +138,7 @@ pub(super) fn closed_each(
         let t1 = Instant::now();
         let failed = result.is_err();
         let ns = t1.duration_since(t0).as_nanos() as u64;
-        rec.record(result, ns);
+        let ns = rec.record(result, ns);
         rec.windows.record(t1, ns, !failed);
         t0 = if failed { Instant::now() } else { t1 };
         op += 1;

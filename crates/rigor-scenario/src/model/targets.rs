@@ -13,6 +13,9 @@ pub enum TargetSpec {
     Noop(NoopSpec),
     /// Busy-waits a fixed service time: a known truth to check rigor's accuracy.
     Spin(SpinSpec),
+    /// Reports a given duration per operation without waiting (self-timed):
+    /// a deterministic truth for testing rigor's statistics and verdicts.
+    Timed(TimedSpec),
     /// Retains a fixed number of bytes per operation: a known leak to check rigor's memory figures.
     Leak(LeakSpec),
     /// A policy server speaking OPA's REST Data API (OPA itself, or `rigor serve`).
@@ -79,6 +82,32 @@ pub struct SpinSpec {
     /// the environment, so a known slowdown can be injected without editing
     /// the scenario (to check the regression verdicts).
     pub service_time: EnvDur,
+    /// Thresholds for this target only.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+}
+
+/// `kind: timed`: each operation reports how long it took instead of
+/// being timed, so a run's figures follow from its seed alone. For testing
+/// rigor's statistics and verdicts; it measures nothing.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimedSpec {
+    /// Unique name of the target in this scenario.
+    pub id: String,
+    /// The duration each operation reports on average, e.g. `50us`.
+    /// `${VAR:-50us}` reads the environment, as for `kind: spin`.
+    pub service_time: EnvDur,
+    /// Spread of each operation's duration: the standard deviation as a
+    /// share of `service_time`, e.g. `5%` (none by default).
+    #[serde(default)]
+    pub jitter: Option<Percent>,
+    /// Spread of each trial's mean: every duration of a trial is scaled by
+    /// one draw from the trial's seed, e.g. `2%` (none by default). Real
+    /// runs drift between trials like this; it gives the statistics
+    /// something to decide.
+    #[serde(default)]
+    pub trial_jitter: Option<Percent>,
     /// Thresholds for this target only.
     #[serde(default)]
     pub thresholds: Thresholds,
@@ -310,7 +339,7 @@ impl RedisSpec {
 /// Which cache a decision cache uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum DecisionCacheKind {
+pub enum DecisionStore {
     /// In process (`moka::sync::Cache`).
     Moka,
     /// A Redis server.
@@ -322,7 +351,7 @@ pub enum DecisionCacheKind {
 #[serde(deny_unknown_fields)]
 pub struct DecisionCacheSpec {
     /// `moka` or `redis`.
-    pub kind: DecisionCacheKind,
+    pub kind: DecisionStore,
     /// What the cache key is made of: paths into the input
     /// (`[input.user, input.action, input.resource.type]`), as an
     /// application keys on the fields its decision depends on. Default: the

@@ -306,7 +306,7 @@ impl Builder<'_> {
             return Err(self.error(at, "`hotspot_keys` must be above 0%"));
         }
         Ok(DistributionPlan {
-            kind,
+            shape: kind,
             zipf_exponent: s,
             hotspot_keys: hot_keys,
             hotspot_ops: hotspot_ops.unwrap_or(Percent(0.8)).0,
@@ -585,7 +585,7 @@ impl Builder<'_> {
                             .with_help("list paths such as `input.user` or `input.resource.type`, or drop `key` to key on the whole input"));
                     }
                 }
-                if dc.kind == crate::model::DecisionCacheKind::Redis {
+                if dc.kind == crate::model::DecisionStore::Redis {
                     let mut c = dc.connection();
                     crate::kinds::resolve_redis(id, &mut c).map_err(|e| self.kind_error(t, e))?;
                     dc.url = c.url;

@@ -237,8 +237,9 @@ impl WorkloadPlan {
 /// A checked key (or input) distribution.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DistributionPlan {
-    /// Which distribution.
-    pub kind: Distribution,
+    /// Which distribution (`kind` in results.json).
+    #[serde(rename = "kind")]
+    pub shape: Distribution,
     /// Zipfian exponent s.
     pub zipf_exponent: f64,
     /// Hotspot: share of keys that are hot.
