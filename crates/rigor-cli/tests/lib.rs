@@ -117,6 +117,7 @@ fn results_json(path: &Path) -> serde_json::Value {
 mod exits;
 mod newuser;
 mod opa;
+mod replay;
 mod shards;
 mod soak;
 

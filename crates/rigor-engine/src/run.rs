@@ -118,6 +118,7 @@ fn begin(
             workload: plan.workload.clone(),
             inputs: plan.inputs.len(),
             generated: plan.generated.clone(),
+            traffic: plan.traffic.clone(),
             overrides: plan.overrides.clone(),
             only: plan.only.clone(),
             fingerprint: Some(plan.fingerprint.clone()),

@@ -202,6 +202,11 @@ pub struct ScenarioInfo {
     /// Inputs generated from `generate:` entries: seed, count, samples.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generated: Vec<rigor_scenario::plan::GeneratedInputs>,
+    /// Decision logs replayed as inputs: what each held and what of it
+    /// was replayed (events, skips by reason, distinct inputs, decisions,
+    /// input sizes, the log's request rate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic: Vec<rigor_scenario::decision_log::TrafficInfo>,
     /// The cache workload, for cache scenarios.
     #[serde(default)]
     pub cache: Option<rigor_scenario::plan::CachePlan>,

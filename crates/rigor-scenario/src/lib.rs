@@ -9,6 +9,7 @@
 //! - Raw input ([`model`]) and the checked plan ([`plan`]) are separate types
 //!   (ripgrep's LowArgs -> HiArgs): downstream code only sees the plan.
 
+pub mod decision_log;
 pub mod expand;
 pub mod generate;
 pub mod kinds;

@@ -6,7 +6,7 @@ use rigor_scenario::plan::VerifyMode;
 
 /// The `opa` binary rigor will find (PATH, then where `go install` puts it);
 /// a test that needs it fails with how to install it.
-fn require_opa() -> PathBuf {
+pub(super) fn require_opa() -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();

@@ -14,6 +14,7 @@ mod decisions;
 mod glance;
 mod notes;
 mod regression;
+mod traffic;
 
 use decisions::decisions_view;
 pub use decisions::{AnswerRow, DecisionsView};
@@ -23,6 +24,8 @@ pub(crate) use notes::method_notes;
 use notes::{aa_control_line, run_notes};
 use regression::regression_view;
 pub use regression::{RegressionRow, RegressionView};
+use traffic::traffic_view;
+pub use traffic::TrafficView;
 
 /// The whole report.
 #[derive(Debug, Serialize)]
@@ -86,6 +89,8 @@ pub struct ReportView {
     pub decisions: Option<DecisionsView>,
     /// The cache workload (or the input distribution) in one line.
     pub keys: Option<String>,
+    /// Decision logs replayed as inputs, summarised.
+    pub traffic: Vec<TrafficView>,
     /// The comparison against a saved baseline.
     pub regression: Option<RegressionView>,
     /// Paired comparisons within this run (`compare: { paired: true }`).
@@ -212,6 +217,7 @@ impl ReportView {
             verification: results.verification.as_ref().map(|v| v.to_string()),
             decisions: results.verification.as_ref().map(decisions_view),
             keys: keys_line(results),
+            traffic: results.scenario.traffic.iter().map(traffic_view).collect(),
             regression: results
                 .regression
                 .as_ref()

@@ -291,6 +291,18 @@ pub enum InputSource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expect: Option<serde_json::Value>,
     },
+    /// OPA decision-log events replayed as inputs (`decision_log:`, with
+    /// `path`, `sample`, `limit`, `since`, `until`, `erased`).
+    /// `expect: recorded` expects each event's logged `result`.
+    DecisionLog {
+        /// Where the log is and which of its events to replay.
+        #[serde(flatten)]
+        log: crate::decision_log::DecisionLogSpec,
+        /// `recorded`: every replayed decision must match the logged one,
+        /// checked before timing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<serde_json::Value>,
+    },
     /// A file with an expected decision (`.json`/`.yaml`: one input; for a
     /// `.jsonl` file, `expect` applies to every line that has none).
     File {
@@ -309,6 +321,7 @@ impl InputSource {
         match self {
             InputSource::Path(_) => None,
             InputSource::Inline { expect, .. }
+            | InputSource::DecisionLog { expect, .. }
             | InputSource::File { expect, .. }
             | InputSource::Generate { expect, .. } => expect.as_ref(),
         }
@@ -318,12 +331,33 @@ impl InputSource {
 impl<'de> Deserialize<'de> for InputSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
-        const FIELDS: &[&str] = &["inline", "file", "generate", "expect"];
+        const FIELDS: &[&str] = &[
+            "inline",
+            "file",
+            "generate",
+            "decision_log",
+            "expect",
+            "path",
+            "sample",
+            "limit",
+            "since",
+            "until",
+            "erased",
+        ];
+        const LOG_FIELDS: &[&str] = &[
+            "decision_log",
+            "path",
+            "sample",
+            "limit",
+            "since",
+            "until",
+            "erased",
+        ];
         impl<'de> Visitor<'de> for V {
             type Value = InputSource;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "a file path, `inline: <document>`, `file: <path>` or `generate: {count, template, fields}` (each with `expect:`)",
+                    "a file path, `inline: <document>`, `file: <path>`, `generate: {count, template, fields}` or `decision_log: <path>` (each with `expect:`)",
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<InputSource, E> {
@@ -331,8 +365,15 @@ impl<'de> Deserialize<'de> for InputSource {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InputSource, A::Error> {
                 let (mut inline, mut file, mut expect, mut generate) = (None, None, None, None);
+                let mut log = serde_json::Map::new();
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
+                        k if LOG_FIELDS.contains(&k) => {
+                            if log.contains_key(k) {
+                                return Err(de::Error::custom(format!("duplicate field `{k}`")));
+                            }
+                            log.insert(k.to_string(), map.next_value::<serde_json::Value>()?);
+                        }
                         "inline" if inline.is_some() => {
                             return Err(de::Error::duplicate_field("inline"))
                         }
@@ -353,12 +394,30 @@ impl<'de> Deserialize<'de> for InputSource {
                         other => return Err(de::Error::unknown_field(other, FIELDS)),
                     }
                 }
+                if !log.is_empty() {
+                    if !log.contains_key("decision_log") {
+                        let k = log.keys().next().cloned().unwrap_or_default();
+                        return Err(de::Error::custom(format!(
+                            "`{k}:` belongs to a `decision_log:` input"
+                        )));
+                    }
+                    if inline.is_some() || file.is_some() || generate.is_some() {
+                        return Err(de::Error::custom(
+                            "an input is one of `inline:`, `file:`, `generate:` or `decision_log:`, not several",
+                        ));
+                    }
+                    let log = crate::decision_log::DecisionLogSpec::deserialize(
+                        serde_json::Value::Object(log),
+                    )
+                    .map_err(|e| de::Error::custom(format!("decision_log: {e}")))?;
+                    return Ok(InputSource::DecisionLog { log, expect });
+                }
                 match (inline, file, generate) {
                     (Some(inline), None, None) => Ok(InputSource::Inline { inline, expect }),
                     (None, Some(file), None) => Ok(InputSource::File { file, expect }),
                     (None, None, Some(generate)) => Ok(InputSource::Generate { generate, expect }),
                     (None, None, None) => Err(de::Error::custom(
-                        "an input needs one of `inline:`, `file:` or `generate:`",
+                        "an input needs one of `inline:`, `file:`, `generate:` or `decision_log:`",
                     )),
                     _ => Err(de::Error::custom(
                         "an input is one of `inline:`, `file:` or `generate:`, not several",

@@ -184,8 +184,11 @@ impl Builder<'_> {
         };
         let mut inputs = Vec::new();
         let mut generated = Vec::new();
+        let mut traffic = Vec::new();
+        let query = policy.as_ref().map(|p| p.query.as_str());
         for (i, input) in s.inputs.iter().enumerate() {
-            self.input(input, i, workload.seed, &mut inputs, &mut generated)?;
+            let sink = (&mut inputs, &mut generated, &mut traffic);
+            self.input(input, i, workload.seed, query, sink)?;
         }
 
         let cache = match &s.cache {
@@ -255,6 +258,7 @@ impl Builder<'_> {
             policy,
             inputs,
             generated,
+            traffic,
             overrides: Vec::new(),
             only: Vec::new(),
             fingerprint: String::new(),

@@ -183,11 +183,48 @@ impl Builder<'_> {
         input: &Spanned<InputSource>,
         index: usize,
         workload_seed: u64,
-        out: &mut Vec<InputItem>,
-        generated: &mut Vec<GeneratedInputs>,
+        query: Option<&str>,
+        (out, generated, traffic): InputSink<'_>,
     ) -> Result<(), Diagnostic> {
         let expect = input.value.expect().map(normalize_expect);
         let path = match &input.value {
+            InputSource::DecisionLog { log, expect } => {
+                let recorded = match expect {
+                    None => false,
+                    Some(serde_json::Value::String(s)) if s == "recorded" => true,
+                    Some(other) => {
+                        return Err(self
+                            .error(
+                                input,
+                                format!(
+                                    "inputs[{index}]: `expect: {other}` on a decision log"
+                                ),
+                            )
+                            .with_help(
+                                "write `expect: recorded` to check each replayed decision against the logged one, or leave `expect` out",
+                            ))
+                    }
+                };
+                let Some(query) = log.path.as_deref().or(query) else {
+                    return Err(self
+                        .error(input, format!("inputs[{index}]: which decisions to replay?"))
+                        .with_help("the scenario has no `policy.query`: set `path:` (e.g. `path: authz/allow`)"));
+                };
+                let span = Spanned::new(log.decision_log.clone(), input.referenced, input.defined);
+                let full = self.resolve(&span)?;
+                let info =
+                    crate::decision_log::read(log, &full, query, workload_seed, recorded, out)
+                        .map_err(|e| Diagnostic {
+                            file: e.file,
+                            line: e.line,
+                            column: None,
+                            message: format!("decision log: {}", e.message),
+                            help: Some(e.help),
+                            source_line: None,
+                        })?;
+                traffic.push(info);
+                return Ok(());
+            }
             InputSource::Generate { generate, .. } => {
                 let generator = generate.check().map_err(|e| {
                     self.error(input, format!("inputs[{index}].generate: {e}"))
@@ -272,6 +309,14 @@ impl Builder<'_> {
         Ok(())
     }
 }
+
+/// Where `input` puts what it reads: the inputs, the `generate:` records
+/// and the decision logs' summaries.
+pub(super) type InputSink<'a> = (
+    &'a mut Vec<InputItem>,
+    &'a mut Vec<GeneratedInputs>,
+    &'a mut Vec<crate::decision_log::TrafficInfo>,
+);
 
 /// `expect: undefined` (the bare word) means "no value".
 pub(super) fn normalize_expect(v: &serde_json::Value) -> serde_json::Value {

@@ -405,6 +405,9 @@ pub struct Plan {
     pub inputs: Vec<InputItem>,
     /// The `generate:` entries among them: seed, count and samples.
     pub generated: Vec<GeneratedInputs>,
+    /// The `decision_log:` entries among them: what each log held and
+    /// what of it was replayed.
+    pub traffic: Vec<crate::decision_log::TrafficInfo>,
     /// `--set` overrides applied to the file, as given (`workload.duration=2s`).
     pub overrides: Vec<String>,
     /// `--only`: the targets kept (empty: all of them).
