@@ -35,18 +35,19 @@ pub(crate) fn inputs(
     for (i, input) in plan.inputs.iter().take(limit).enumerate() {
         out.push_str(&format!(
             "\n[{i}] {}\n  input:  {}\n",
-            input.origin,
-            terminal_safe(&input.value.to_string())
+            input.origin(),
+            terminal_safe(input.text())
         ));
-        if let Some(e) = &input.expect {
+        if let Some(e) = input.expect() {
             out.push_str(&format!(
                 "  expect: {}\n",
                 terminal_safe(&rigor_engine::verify::full_decision_text(e))
             ));
         }
+        let value = input.value();
         for d in &deciders {
             let id = d.plan.id();
-            let answer = match d.target.decide(&input.value) {
+            let answer = match d.target.decide(&value) {
                 Some(Ok(a)) => {
                     let mut text = rigor_engine::verify::full_decision_text(&a.value);
                     for line in &a.prints {

@@ -551,7 +551,8 @@ pub(crate) fn check_decisions(
 /// with that number beside it. The cost, when it could be measured.
 fn prints_note(policy: &rigor_scenario::plan::PolicyPlan, plan: &Plan) -> Option<f64> {
     use rigor_scenario::model::Prints;
-    let inputs: Vec<serde_json::Value> = plan.inputs.iter().map(|i| i.value.clone()).collect();
+    // Its 64 first inputs are what it evaluates.
+    let inputs: Vec<serde_json::Value> = plan.inputs.iter().take(64).map(|i| i.value()).collect();
     let cost =
         rigor_targets::regorus::print_cost(policy, &inputs, std::time::Duration::from_millis(250));
     let what = match policy.prints {

@@ -80,17 +80,12 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
         .iter()
         .filter(|t| t.plan.spec.needs_policy())
         .collect();
-    let inputs: Vec<(&str, &serde_json::Value, Option<&serde_json::Value>)> =
-        if plan.inputs.is_empty() {
-            vec![("(no input)", &serde_json::Value::Null, None)]
-        } else {
-            plan.inputs
-                .iter()
-                .map(|i| (i.origin.as_str(), &i.value, i.expect.as_ref()))
-                .collect()
-        };
+    // One input at a time, parsed from the plan's compact store: a million
+    // inputs are never all documents at once.
+    let no_input = plan.inputs.is_empty();
+    let count = plan.inputs.len().max(1);
     let mut v = Verification {
-        inputs: inputs.len(),
+        inputs: count,
         targets: Vec::new(),
         decisions: BTreeMap::new(),
         gate: plan.verify == VerifyMode::Gate,
@@ -107,7 +102,14 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
     };
     let set = plan.policy.as_ref().is_some_and(|p| p.query_is_set);
     let mut expects_undefined = false;
-    for (index, (origin, input, expect)) in inputs.iter().enumerate() {
+    for index in 0..count {
+        let (input, expect) = if no_input {
+            (serde_json::Value::Null, None)
+        } else {
+            let i = plan.inputs.get(index);
+            (i.value(), i.expect())
+        };
+        let input = &input;
         let expect_text = expect.map(decision_text);
         expects_undefined |= expect_text.as_deref() == Some("undefined");
         let mut answers = BTreeMap::new();
@@ -166,7 +168,11 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
         let problem = !agree || !expected || failed;
         if index < ANSWERS_KEPT || (problem && v.answers.len() < 2 * ANSWERS_KEPT) {
             v.answers.push(InputAnswers {
-                origin: origin.to_string(),
+                origin: if no_input {
+                    "(no input)".into()
+                } else {
+                    plan.inputs.origin(index)
+                },
                 input: cut(input.to_string()),
                 expect: expect_text,
                 answers,

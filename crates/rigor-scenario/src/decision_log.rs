@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::plan::{InputItem, UNDEFINED};
+use crate::inputs::{Inputs, Numbering, SourceId};
+use crate::plan::UNDEFINED;
 use crate::rng::mix64;
 use crate::units::Percent;
 
@@ -217,7 +218,7 @@ pub fn read(
     query: &str,
     seed: u64,
     recorded: bool,
-    out: &mut Vec<InputItem>,
+    out: &mut Inputs,
 ) -> Result<TrafficInfo, LogError> {
     let want = log_path(spec.path.as_deref().unwrap_or(query));
     let since = spec
@@ -251,12 +252,12 @@ pub fn read(
         } else {
             spec.decision_log.clone()
         };
+        let source = out.source(name, Numbering::Line);
         let mut each = |value: serde_json::Value, line: u64| {
             index += 1;
-            let origin = format!("{name}:{line}");
             event(
                 value,
-                origin,
+                (source, line as u32),
                 Filter {
                     want: &want,
                     since,
@@ -357,11 +358,11 @@ struct Summary {
 
 fn event(
     value: serde_json::Value,
-    origin: String,
+    (source, line): (SourceId, u32),
     f: Filter<'_>,
     info: &mut TrafficInfo,
     summary: &mut Summary,
-    out: &mut Vec<InputItem>,
+    out: &mut Inputs,
 ) {
     let skip = |info: &mut TrafficInfo, why: &str| {
         *info.skipped.entry(why.into()).or_insert(0) += 1;
@@ -418,7 +419,7 @@ fn event(
     let result = event
         .remove("result")
         .unwrap_or_else(|| serde_json::Value::String(UNDEFINED.into()));
-    let text = input.to_string();
+    let text = serde_json::to_string(&input).unwrap_or_default();
     summary.distinct.insert(hash(&text));
     summary.sizes.push(text.len() as u64);
     *summary.decisions.entry(result.to_string()).or_insert(0) += 1;
@@ -438,11 +439,7 @@ fn event(
     {
         summary.eval_ns.push(ns);
     }
-    out.push(InputItem {
-        origin,
-        value: input,
-        expect: f.recorded.then_some(result),
-    });
+    out.push_text(source, line, &text, f.recorded.then_some(&result));
 }
 
 /// Whether an event's `erased` or `masked` lists name the input.
@@ -621,13 +618,13 @@ mod tests {
             dir.path(),
             &[LOG_LINE, A, B, OTHER, MASKED, "panic: oops", C],
         );
-        let mut out = Vec::new();
+        let mut out = Inputs::new();
         let info = read(&spec(""), &file, "data.authz.allow", 1, true, &mut out).unwrap();
         assert_eq!(out.len(), 3);
-        assert_eq!(out[0].origin, "log:2");
-        assert_eq!(out[0].expect, Some(serde_json::json!(true)));
+        assert_eq!(out.origin(0), "log:2");
+        assert_eq!(out.expect(0), Some(&serde_json::json!(true)));
         // No result logged: undefined.
-        assert_eq!(out[1].expect, Some(serde_json::json!(UNDEFINED)));
+        assert_eq!(out.expect(1), Some(&serde_json::json!(UNDEFINED)));
         assert_eq!(info.events, 5);
         assert_eq!(info.replayed, 3);
         assert_eq!(info.skipped[NOT_EVENT], 1);
@@ -641,7 +638,7 @@ mod tests {
         assert_eq!(info.peak_rps, 2);
         assert_eq!(info.recorded_eval_ns, Some([1000, 1000, 1000]));
         // Without `expect: recorded` nothing is expected; `erased: keep` replays the masked one.
-        let mut out = Vec::new();
+        let mut out = Inputs::new();
         read(
             &spec(r#", "erased": "keep""#),
             &file,
@@ -652,19 +649,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.len(), 4);
-        assert!(out.iter().all(|i| i.expect.is_none()));
+        assert!(out.iter().all(|i| i.expect().is_none()));
     }
 
     #[test]
     fn windows_samples_and_limits_are_counted() {
         let dir = tempfile::tempdir().unwrap();
         let file = events(dir.path(), &[A, B, C]);
-        let mut out = Vec::new();
+        let mut out = Inputs::new();
         let s = spec(r#", "since": "2026-12-04T10:00:00.1Z", "until": "2026-12-04T10:00:01Z""#);
         let info = read(&s, &file, "data.authz.allow", 1, false, &mut out).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(info.skipped[OUTSIDE], 2);
-        let mut out = Vec::new();
+        let mut out = Inputs::new();
         let info = read(&spec(r#", "limit": 2"#), &file, "x", 1, false, &mut out);
         assert!(info.unwrap_err().message.contains("no event of path `x`"));
         let info = read(
@@ -686,7 +683,7 @@ mod tests {
             &many.iter().map(String::as_str).collect::<Vec<_>>(),
         );
         let draw = |seed| {
-            let mut out = Vec::new();
+            let mut out = Inputs::new();
             read(
                 &spec(r#", "sample": "50%""#),
                 &file,
@@ -696,7 +693,7 @@ mod tests {
                 &mut out,
             )
             .unwrap();
-            out.into_iter().map(|i| i.origin).collect::<Vec<_>>()
+            out.iter().map(|i| i.origin()).collect::<Vec<_>>()
         };
         let (a, b) = (draw(1), draw(1));
         assert_eq!(a, b);
@@ -715,7 +712,7 @@ mod tests {
         gz.write_all(array.as_bytes()).unwrap();
         std::fs::write(logs.join("a.json.gz"), gz.finish().unwrap()).unwrap();
         std::fs::write(logs.join("b.log"), C).unwrap();
-        let mut out = Vec::new();
+        let mut out = Inputs::new();
         let s = DecisionLogSpec {
             decision_log: "logs".into(),
             ..spec("")
@@ -723,7 +720,7 @@ mod tests {
         let info = read(&s, &logs, "data.authz.allow", 1, true, &mut out).unwrap();
         assert_eq!(info.files, 2);
         assert_eq!(out.len(), 3);
-        assert_eq!(out[0].origin, "logs/a.json.gz:1");
-        assert_eq!(out[2].origin, "logs/b.log:1");
+        assert_eq!(out.origin(0), "logs/a.json.gz:1");
+        assert_eq!(out.origin(2), "logs/b.log:1");
     }
 }

@@ -12,6 +12,7 @@
 pub mod decision_log;
 pub mod expand;
 pub mod generate;
+pub mod inputs;
 pub mod kinds;
 pub mod metrics;
 pub mod model;

@@ -113,8 +113,8 @@ thresholds:
     assert_eq!(plan.workload.concurrency, vec![1, 2]);
     assert_eq!(plan.workload.trials, 3);
     assert_eq!(plan.inputs.len(), 3, "jsonl blank lines are skipped");
-    assert_eq!(plan.inputs[1].origin, "fixtures/inputs.jsonl:3");
-    assert_eq!(plan.inputs[2].value["user"], "carol");
+    assert_eq!(plan.inputs.origin(1), "fixtures/inputs.jsonl:3");
+    assert_eq!(plan.inputs.value(2)["user"], "carol");
     let policy = plan.policy.as_ref().unwrap();
     assert_eq!(policy.modules.len(), 1);
     assert_eq!(policy.data["roles"]["alice"][0], "admin");

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use moka::sync::Cache;
 use rigor_engine::target::{CacheState, OpError, TargetError, TrialContext, TrialHooks};
 use rigor_scenario::model::{DecisionCacheSpec, DecisionStore, Eviction};
+use rigor_scenario::plan::Inputs;
 use rigor_scenario::plan::DEFAULT_DECISION_CAPACITY;
 use rigor_scenario::units::Capacity;
 
@@ -34,25 +35,29 @@ type Store = Cache<u64, Bytes>;
 pub type Cached = (std::sync::Arc<DecisionCache>, std::sync::Arc<Vec<Vec<u8>>>);
 
 /// Opens a policy target's decision cache: sized on the decision of the
-/// first input (`decide`), keyed by each input's canonical JSON.
+/// first input (`decide`), keyed by each input's canonical JSON (the
+/// plan's text of a whole input is already canonical: keys sorted).
 pub fn attach(
     spec: &DecisionCacheSpec,
-    inputs: &[serde_json::Value],
+    inputs: &Inputs,
     decide: impl Fn(&serde_json::Value) -> Result<serde_json::Value, String>,
 ) -> Result<Cached, TargetError> {
-    let sample = match inputs.first() {
-        Some(i) => decide(i).map_err(TargetError::Failed)?,
-        None => serde_json::Value::Bool(true),
+    let sample = match inputs.is_empty() {
+        false => decide(&inputs.value(0)).map_err(TargetError::Failed)?,
+        true => serde_json::Value::Bool(true),
     };
     let sample_bytes = serde_json::to_vec(&sample).unwrap_or_default();
     let canon: Vec<Vec<u8>> = if inputs.is_empty() {
         vec![b"null".to_vec()]
     } else {
         match &spec.key {
-            None => inputs.iter().map(canonical).collect(),
+            None => inputs
+                .iter()
+                .map(|i| i.text().as_bytes().to_vec())
+                .collect(),
             Some(paths) => inputs
                 .iter()
-                .map(|i| canonical(&project(i, paths)))
+                .map(|i| canonical(&project(&i.value(), paths)))
                 .collect(),
         }
     };
@@ -98,13 +103,14 @@ pub fn project(input: &serde_json::Value, paths: &[String]) -> serde_json::Value
 /// Refuses a key that maps inputs with different decisions to one entry.
 fn check_key(
     paths: &[String],
-    inputs: &[serde_json::Value],
+    inputs: &Inputs,
     canon: &[Vec<u8>],
     decide: &impl Fn(&serde_json::Value) -> Result<serde_json::Value, String>,
 ) -> Result<(), TargetError> {
     let mut seen: std::collections::HashMap<&[u8], (usize, serde_json::Value)> =
         std::collections::HashMap::new();
-    for (i, (input, key)) in inputs.iter().zip(canon).enumerate() {
+    for (i, key) in canon.iter().enumerate() {
+        let input = &inputs.value(i);
         let decision = decide(input).map_err(TargetError::Failed)?;
         match seen.get(key.as_slice()) {
             Some((j, earlier)) if *earlier != decision => {
@@ -120,7 +126,7 @@ fn check_key(
                     "cache key [{}] is not enough for this policy: inputs {} ({}) and {} ({}) share the key {} but the policy answers {} and {}; a cache keyed so would serve wrong decisions. Add the field the decision depends on to `key`",
                     paths.join(", "),
                     j + 1,
-                    show(&inputs[*j]),
+                    show(&inputs.value(*j)),
                     i + 1,
                     show(input),
                     String::from_utf8_lossy(key),

@@ -1,6 +1,6 @@
 //! The measured path of `kind: opa-http`: one keep-alive HTTP/1.1
-//! connection per worker, requests written whole from bytes prepared
-//! before timing, responses parsed in place.
+//! connection per worker, each request written whole, responses parsed
+//! in place.
 //!
 //! Why not hyper's client connection: it runs each connection as a task
 //! of its own, so every request crossed two task switches and built a
@@ -15,17 +15,6 @@ use tokio::net::TcpStream;
 
 /// Headers larger than this are refused (a misdirected port, not an API).
 const MAX_HEAD: usize = 64 * 1024;
-
-/// A prepared request: the whole message, headers and body.
-pub(crate) fn post(authority: &str, path: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
-}
 
 /// A response: its status and body (in the connection's buffer).
 #[derive(Debug)]
@@ -375,13 +364,5 @@ mod tests {
         assert!(dechunk(b"4\r\nWi", &mut Vec::new()).unwrap().is_none());
         assert!(dechunk(b"0\r\n", &mut Vec::new()).unwrap().is_none());
         assert!(dechunk(b"zz\r\n", &mut Vec::new()).is_err());
-    }
-
-    #[test]
-    fn a_request_is_one_message_with_its_length() {
-        let m = post("127.0.0.1:8181", "/v1/data/x", br#"{"input":{}}"#);
-        let text = String::from_utf8(m).unwrap();
-        assert!(text.starts_with("POST /v1/data/x HTTP/1.1\r\nHost: 127.0.0.1:8181\r\n"));
-        assert!(text.ends_with("Content-Length: 12\r\n\r\n{\"input\":{}}"));
     }
 }

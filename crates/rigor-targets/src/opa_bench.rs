@@ -446,12 +446,12 @@ impl Kind for Factory {
         let chosen = spread(plan.inputs.len(), cap);
         let mut inputs = Vec::new();
         for i in chosen {
-            let item = &plan.inputs[i];
+            let item = plan.inputs.get(i);
             let file = staged.dir.path().join(format!("input-{i}.json"));
-            std::fs::write(&file, item.value.to_string()).map_err(|e| {
-                TargetError::Failed(format!("cannot stage input {} for OPA: {e}", item.origin))
+            std::fs::write(&file, item.text()).map_err(|e| {
+                TargetError::Failed(format!("cannot stage input {} for OPA: {e}", item.origin()))
             })?;
-            inputs.push((item.origin.clone(), file));
+            inputs.push((item.origin(), file));
         }
         Ok(Box::new(OpaBench {
             opa,

@@ -19,7 +19,7 @@ use rigor_engine::target::{
     TrialHooks, Worker, WorkerContext, Workers,
 };
 use rigor_scenario::model::{RegorusEngine, RegorusSpec};
-use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
+use rigor_scenario::plan::{DistributionPlan, Inputs, Plan, PolicyPlan, TargetPlan};
 
 use crate::decision::{self, Handle};
 use crate::Kind;
@@ -37,7 +37,6 @@ pub struct Regorus {
     query: String,
     program: Option<Arc<Program>>,
     data: Value,
-    inputs: Arc<Vec<Value>>,
     setup: Setup,
     /// How operations pick inputs; `None` is round-robin.
     order: Option<DistributionPlan>,
@@ -45,7 +44,7 @@ pub struct Regorus {
     cache: Option<decision::Cached>,
     /// The policy and inputs as planned, for workers' private copies.
     policy: PolicyPlan,
-    raw_inputs: Vec<serde_json::Value>,
+    inputs: Arc<Inputs>,
 }
 
 impl std::fmt::Debug for Regorus {
@@ -197,7 +196,7 @@ impl Regorus {
     /// Loads `policy` and compiles it [`COMPILE_RUNS`] times, keeping the last.
     pub fn new(
         policy: &PolicyPlan,
-        inputs: &[serde_json::Value],
+        inputs: Arc<Inputs>,
         engine: RegorusEngine,
     ) -> Result<Self, TargetError> {
         let vm = engine == RegorusEngine::Vm;
@@ -219,19 +218,16 @@ impl Regorus {
         }
         let (engine, program, data) =
             last.ok_or_else(|| TargetError::Failed("no compile run".into()))?;
-        let raw_inputs = inputs.to_vec();
-        let inputs = inputs.iter().cloned().map(Value::from).collect();
         Ok(Regorus {
             engine,
             query: policy.query.clone(),
             program,
             data,
-            inputs: Arc::new(inputs),
             setup,
             order: None,
             cache: None,
             policy: policy.clone(),
-            raw_inputs,
+            inputs,
         })
     }
 
@@ -257,7 +253,16 @@ impl Regorus {
                 Evaluator::Vm(vm)
             }
         };
-        let inputs: Vec<Value> = self.raw_inputs.iter().cloned().map(Value::from).collect();
+        // Straight from the plan's JSON texts into regorus values.
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|i| {
+                Value::from_json_str(i.text()).map_err(|e| {
+                    TargetError::Failed(format!("input {} as a regorus value: {e}", i.origin()))
+                })
+            })
+            .collect::<Result<Vec<Value>, TargetError>>()?;
         Ok(RegorusWorker {
             evaluator,
             inputs: Arc::new(inputs),
@@ -277,9 +282,9 @@ impl Regorus {
     pub fn with_cache(
         mut self,
         spec: &rigor_scenario::model::DecisionCacheSpec,
-        inputs: &[serde_json::Value],
     ) -> Result<Self, TargetError> {
-        self.cache = Some(decision::attach(spec, inputs, |i| {
+        let inputs = self.inputs.clone();
+        self.cache = Some(decision::attach(spec, &inputs, |i| {
             self.decide(i).map(|a| a.value)
         })?);
         Ok(self)
@@ -441,7 +446,12 @@ impl BlockingWorkers for Regorus {
     fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
         let mut worker = self.private_worker(ctx.index)?;
         worker.order = self.order.as_ref().map(|o| {
-            rigor_engine::keys::index_stream(o, self.inputs.len() as u64, ctx.seed, ctx.index)
+            rigor_engine::keys::index_stream(
+                o,
+                self.inputs.len().max(1) as u64,
+                ctx.seed,
+                ctx.index,
+            )
         });
         if let Some((cache, canon)) = &self.cache {
             worker.cache = Some((cache.handle()?, canon.clone()));
@@ -460,10 +470,10 @@ impl Kind for Factory {
         let policy = target
             .policy(plan)
             .ok_or_else(|| TargetError::Invalid("the scenario has no `policy:`".into()))?;
-        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        let mut target = Regorus::new(policy, &inputs, spec.engine)?.with_order(plan.inputs_order);
+        let mut target =
+            Regorus::new(policy, plan.inputs.clone(), spec.engine)?.with_order(plan.inputs_order);
         if let Some(cache) = &spec.cache {
-            target = target.with_cache(cache, &inputs)?;
+            target = target.with_cache(cache)?;
         }
         Ok(Box::new(target))
     }
@@ -482,7 +492,10 @@ impl Kind for Factory {
         let policy = target
             .policy(plan)
             .ok_or_else(|| TargetError::Invalid("the scenario has no `policy:`".into()))?;
-        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        Ok(Some(Box::new(Regorus::new(policy, &inputs, spec.engine)?)))
+        Ok(Some(Box::new(Regorus::new(
+            policy,
+            plan.inputs.clone(),
+            spec.engine,
+        )?)))
     }
 }

@@ -22,18 +22,18 @@ fn interpreter_and_vm_agree_on_every_example_input() {
     {
         let plan = Plan::from_file(&scenario(file), Mode::Default).unwrap();
         let policy = plan.policy.as_ref().unwrap();
-        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        let interpreter = Regorus::new(policy, &inputs, RegorusEngine::Interpreter).unwrap();
-        let vm = Regorus::new(policy, &inputs, RegorusEngine::Vm).unwrap();
+        let interpreter =
+            Regorus::new(policy, plan.inputs.clone(), RegorusEngine::Interpreter).unwrap();
+        let vm = Regorus::new(policy, plan.inputs.clone(), RegorusEngine::Vm).unwrap();
         let (mut allowed, mut denied) = (0, 0);
-        for item in &plan.inputs {
-            let a = interpreter.decide(&item.value).unwrap().value;
-            let b = vm.decide(&item.value).unwrap().value;
-            assert_eq!(a, b, "{file}: {} decided differently", item.origin);
+        for item in plan.inputs.iter() {
+            let a = interpreter.decide(&item.value()).unwrap().value;
+            let b = vm.decide(&item.value()).unwrap().value;
+            assert_eq!(a, b, "{file}: {} decided differently", item.origin());
             match a {
                 serde_json::Value::Bool(true) => allowed += 1,
                 serde_json::Value::Bool(false) => denied += 1,
-                other => panic!("{file}: {} gave {other}", item.origin),
+                other => panic!("{file}: {} gave {other}", item.origin()),
             }
         }
         assert!(
@@ -46,7 +46,12 @@ fn interpreter_and_vm_agree_on_every_example_input() {
 #[test]
 fn compile_time_is_measured_over_fresh_runs() {
     let plan = Plan::from_file(&scenario("opa-simple.yaml"), Mode::Default).unwrap();
-    let target = Regorus::new(plan.policy.as_ref().unwrap(), &[], RegorusEngine::Vm).unwrap();
+    let target = Regorus::new(
+        plan.policy.as_ref().unwrap(),
+        Default::default(),
+        RegorusEngine::Vm,
+    )
+    .unwrap();
     let setup = rigor_engine::target::Target::facts(&target).setup;
     assert_eq!(setup.parse_ns.len(), COMPILE_RUNS);
     assert_eq!(setup.compile_ns.len(), COMPILE_RUNS);
@@ -99,7 +104,7 @@ fn interpreter(dir: &Path, policy: &str, query: &str) -> Regorus {
     let plan = Plan::from_file(&dir.join("s.yaml"), Mode::Default).unwrap();
     Regorus::new(
         plan.policy.as_ref().unwrap(),
-        &[],
+        Default::default(),
         RegorusEngine::Interpreter,
     )
     .unwrap()

@@ -182,7 +182,7 @@ impl Builder<'_> {
                 None
             }
         };
-        let mut inputs = Vec::new();
+        let mut inputs = Inputs::new();
         let mut generated = Vec::new();
         let mut traffic = Vec::new();
         let query = policy.as_ref().map(|p| p.query.as_str());
@@ -256,7 +256,7 @@ impl Builder<'_> {
             path: self.file.to_path_buf(),
             source: String::new(),
             policy,
-            inputs,
+            inputs: std::sync::Arc::new(inputs),
             generated,
             traffic,
             overrides: Vec::new(),

@@ -3,6 +3,7 @@
 //! checked against the rules), data documents and inputs.
 
 use super::*;
+use crate::inputs::Numbering;
 
 impl Builder<'_> {
     pub(super) fn resolve(&self, path: &Spanned<String>) -> Result<PathBuf, Diagnostic> {
@@ -196,9 +197,7 @@ impl Builder<'_> {
                         return Err(self
                             .error(
                                 input,
-                                format!(
-                                    "inputs[{index}]: `expect: {other}` on a decision log"
-                                ),
+                                format!("inputs[{index}]: `expect: {other}` on a decision log"),
                             )
                             .with_help(
                                 "write `expect: recorded` to check each replayed decision against the logged one, or leave `expect` out",
@@ -242,24 +241,15 @@ impl Builder<'_> {
                     seed,
                     samples: documents.iter().take(GENERATED_SAMPLES).cloned().collect(),
                 });
-                out.extend(
-                    documents
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, value)| InputItem {
-                            origin: format!("{origin} #{}", i + 1),
-                            value,
-                            expect: expect.clone(),
-                        }),
-                );
+                let source = out.source(origin, Numbering::Count);
+                for (i, value) in documents.iter().enumerate() {
+                    out.push(source, i as u32 + 1, value, expect.as_ref());
+                }
                 return Ok(());
             }
             InputSource::Inline { inline, .. } => {
-                out.push(InputItem {
-                    origin: format!("inputs[{index}] (inline)"),
-                    value: inline.clone(),
-                    expect,
-                });
+                let source = out.source(format!("inputs[{index}] (inline)"), Numbering::None);
+                out.push(source, 0, inline, expect.as_ref());
                 return Ok(());
             }
             InputSource::Path(p) | InputSource::File { file: p, .. } => p,
@@ -272,6 +262,7 @@ impl Builder<'_> {
         {
             let text = self.read(&span, &full)?;
             let before = out.len();
+            let source = out.source(path.clone(), Numbering::Line);
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
@@ -286,25 +277,21 @@ impl Builder<'_> {
                         source_line: Some(line.to_string()),
                     })?;
                 let (value, own) = unwrap_expect_line(value);
-                out.push(InputItem {
-                    origin: format!("{path}:{}", i + 1),
-                    value,
-                    expect: own
-                        .as_ref()
-                        .map(normalize_expect)
-                        .or_else(|| expect.clone()),
-                });
+                let own = own.as_ref().map(normalize_expect);
+                out.push(
+                    source,
+                    i as u32 + 1,
+                    &value,
+                    own.as_ref().or(expect.as_ref()),
+                );
             }
             if out.len() == before {
                 return Err(self.error(&span, format!("`{path}` holds no input")));
             }
         } else {
             let value = self.document(&span, &full)?;
-            out.push(InputItem {
-                origin: path.clone(),
-                value,
-                expect,
-            });
+            let source = out.source(path.clone(), Numbering::None);
+            out.push(source, 0, &value, expect.as_ref());
         }
         Ok(())
     }
@@ -313,7 +300,7 @@ impl Builder<'_> {
 /// Where `input` puts what it reads: the inputs, the `generate:` records
 /// and the decision logs' summaries.
 pub(super) type InputSink<'a> = (
-    &'a mut Vec<InputItem>,
+    &'a mut Inputs,
     &'a mut Vec<GeneratedInputs>,
     &'a mut Vec<crate::decision_log::TrafficInfo>,
 );

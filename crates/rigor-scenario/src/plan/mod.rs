@@ -334,17 +334,7 @@ pub const DEFAULT_GROWTH_TARGET: f64 = 65_536.0;
 /// operation.
 pub const DEFAULT_GROWTH_CRITICAL: f64 = 1_048_576.0;
 
-/// One input document and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InputItem {
-    /// `file` or `file:line` or `inline #n`, for messages.
-    pub origin: String,
-    /// The document.
-    pub value: serde_json::Value,
-    /// The decision every policy target must answer (`expect:`), with
-    /// undefined written as [`UNDEFINED`].
-    pub expect: Option<serde_json::Value>,
-}
+pub use crate::inputs::{Input, Inputs, Numbering};
 
 /// What one `generate:` entry made, recorded in the results.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -401,8 +391,9 @@ pub struct Plan {
     pub source: String,
     /// The policy, when a target needs one.
     pub policy: Option<PolicyPlan>,
-    /// Inputs in round-robin order.
-    pub inputs: Vec<InputItem>,
+    /// Inputs in round-robin order, stored compactly and shared with the
+    /// targets that read them.
+    pub inputs: std::sync::Arc<Inputs>,
     /// The `generate:` entries among them: seed, count and samples.
     pub generated: Vec<GeneratedInputs>,
     /// The `decision_log:` entries among them: what each log held and
@@ -657,12 +648,19 @@ fn fingerprint(plan: &Plan, text: &str) -> String {
         .iter()
         .filter_map(|t| t.policy.as_ref().map(|p| (t.id(), policy_json(p))))
         .collect();
-    let inputs: Vec<&serde_json::Value> = plan.inputs.iter().map(|i| &i.value).collect();
-    let mut all = serde_json::json!({"document": doc, "policy": policy, "inputs": inputs});
+    // The JSON text of `{"document", "inputs", "policy", "target_policies"}`
+    // as serde_json writes the object (keys sorted, no spaces), with the
+    // inputs' texts spliced in rather than parsed back into one Value.
+    let mut all = format!(
+        "{{\"document\":{doc},\"inputs\":{},\"policy\":{}",
+        plan.inputs.array_text(),
+        serde_json::Value::from(policy)
+    );
     if !own.is_empty() {
-        all["target_policies"] = serde_json::json!(own);
+        all.push_str(&format!(",\"target_policies\":{}", serde_json::json!(own)));
     }
-    crate::content_hash(&all.to_string())
+    all.push('}');
+    crate::content_hash(&all)
 }
 
 impl Plan {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rigor_engine::target::{AsyncWorker, OpError, Outcome};
 
-use super::endpoint::{Endpoint, Prepared};
+use super::endpoint::{Bodies, Endpoint};
 use crate::decision::{self, AsyncHandle, DecisionCache};
 use crate::http1;
 
@@ -33,7 +33,9 @@ struct Timers {
 
 pub(super) struct Connection {
     pub(super) endpoint: Arc<Endpoint>,
-    pub(super) requests: Arc<Vec<Prepared>>,
+    pub(super) bodies: Bodies,
+    /// The request being sent, written here from `bodies` (reused).
+    pub(super) message: Vec<u8>,
     pub(super) offset: u64,
     pub(super) conn: Option<http1::Conn>,
     /// Input indices drawn before timing, when inputs are not round-robin.
@@ -99,7 +101,7 @@ impl Connection {
     fn pick(&self, op: u64) -> usize {
         match &self.order {
             Some(order) => order[(op % order.len() as u64) as usize] as usize,
-            None => ((op + self.offset) % self.requests.len() as u64) as usize,
+            None => ((op + self.offset) % self.bodies.len() as u64) as usize,
         }
     }
 
@@ -125,13 +127,10 @@ impl Connection {
     pub(super) async fn decide(&mut self, index: usize) -> Result<serde_json::Value, OpError> {
         let ask = self.sample_metrics();
         let endpoint = self.endpoint.clone();
-        let requests = self.requests.clone();
-        let prepared = &requests[index.min(requests.len() - 1)];
-        let message = if ask {
-            &prepared.metrics
-        } else {
-            &prepared.plain
-        };
+        // Taken out for the exchange, which borrows the connection, and put back after.
+        let mut buffer = std::mem::take(&mut self.message);
+        self.bodies.write(&endpoint, ask, index, &mut buffer);
+        let message = &buffer[..];
         let result = tokio::time::timeout(endpoint.timeout, async {
             // A connection the server closed while idle fails its first write
             // or read; one fresh connection is tried before it counts.
@@ -157,6 +156,7 @@ impl Connection {
                 format!("{} took longer than {:?}", endpoint.path, endpoint.timeout),
             ))
         });
+        self.message = buffer;
         if let Err(e) = &result {
             // After a transport failure the connection's state is unknown: start
             // afresh. A complete answer (an HTTP error status, bad JSON) leaves it usable.

@@ -1,9 +1,9 @@
 //! `kind: opa-http`: a policy server speaking OPA's REST Data API.
 //!
 //! Each operation is `POST {url}/v1/data/{query path}` with `{"input": ...}`;
-//! the decision is read from `result`. Request bodies are serialised before
-//! timing, and whole requests (headers included) prepared from them. The
-//! measured path is rigor's own HTTP/1.1 client (`http1`: one
+//! the decision is read from `result`. Each request is written whole from
+//! the input's JSON text (kept once, in the plan) into the connection's
+//! buffer. The measured path is rigor's own HTTP/1.1 client (`http1`: one
 //! keep-alive connection per worker, reconnecting after errors, no
 //! connection task); a general-purpose client's pooling, URL handling and
 //! task hand-offs would be measured too. Control calls (health check,
@@ -25,13 +25,12 @@ mod endpoint;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rigor_engine::target::{
     Answer, AsyncWorker, AsyncWorkers, Facts, MemoryScope, ServerProbe, Target, TargetError,
     TrialHooks, WorkerContext, Workers,
 };
 use rigor_scenario::model::OpaHttpSpec;
-use rigor_scenario::plan::{DistributionPlan, Plan, PolicyPlan, TargetPlan};
+use rigor_scenario::plan::{DistributionPlan, Inputs, Plan, PolicyPlan, TargetPlan};
 
 use crate::decision;
 use crate::opa::{ManagedOpa, Opa};
@@ -40,7 +39,7 @@ use crate::Kind;
 use connection::{Connection, ServerTimings};
 pub use endpoint::parse_url;
 pub(crate) use endpoint::query_path;
-use endpoint::{Endpoint, Prepared};
+use endpoint::{Bodies, Endpoint};
 
 /// One request in this many asks for OPA's timers by default: asking for
 /// every one cost 13.5% of OPA's throughput at 16 connections on the
@@ -58,7 +57,8 @@ pub struct Factory;
 #[derive(Debug)]
 pub struct OpaHttp {
     endpoint: Arc<Endpoint>,
-    requests: Arc<Vec<Prepared>>,
+    /// The plan's inputs, each request's body written from one.
+    bodies: Bodies,
     /// How operations pick inputs; `None` is round-robin.
     order: Option<DistributionPlan>,
     /// The decision cache, with each input's canonical JSON.
@@ -75,12 +75,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, TargetError> {
 }
 
 impl OpaHttp {
-    /// Checks the server answers, uploads policy and data if asked, and
-    /// serialises the request bodies.
+    /// Checks the server answers and uploads policy and data if asked.
     pub fn new(
         spec: &OpaHttpSpec,
         policy: &PolicyPlan,
-        inputs: &[serde_json::Value],
+        inputs: Arc<Inputs>,
     ) -> Result<Self, TargetError> {
         let managed = match spec.server {
             Some(_) => Some(ManagedOpa::start(
@@ -115,19 +114,12 @@ impl OpaHttp {
         if spec.upload && managed.is_none() {
             upload(&url, policy, control_timeout)?;
         }
-        let bodies = if inputs.is_empty() {
-            vec![Bytes::from_static(b"{}")]
-        } else {
-            inputs
-                .iter()
-                .map(|i| Bytes::from(serde_json::json!({ "input": i }).to_string()))
-                .collect()
-        };
         let server_metrics = spec.server_metrics.unwrap_or(true);
         let path = format!("{base}/v1/data/{}", query_path(&policy.query));
         let endpoint = Endpoint {
+            head_plain: endpoint::head(&authority, &path),
+            head_metrics: endpoint::head(&authority, &format!("{path}?metrics=true")),
             authority,
-            metrics_path: format!("{path}?metrics=true"),
             path,
             url,
             timeout,
@@ -138,10 +130,9 @@ impl OpaHttp {
                     .max(1),
             ),
         };
-        let requests = bodies.iter().map(|b| Prepared::new(&endpoint, b)).collect();
         Ok(OpaHttp {
             endpoint: Arc::new(endpoint),
-            requests: Arc::new(requests),
+            bodies: Bodies::Inputs(inputs),
             order: None,
             cache: None,
             managed,
@@ -222,7 +213,8 @@ impl Target for OpaHttp {
         let body = serde_json::json!({ "input": input }).to_string();
         let mut connection = Connection {
             endpoint: self.endpoint.clone(),
-            requests: Arc::new(vec![Prepared::new(&self.endpoint, body.as_bytes())]),
+            bodies: Bodies::One(Arc::new(body.into_bytes())),
+            message: Vec::new(),
             offset: 0,
             conn: None,
             order: None,
@@ -291,7 +283,7 @@ impl AsyncWorkers for OpaHttp {
 impl OpaHttp {
     fn async_worker(&self, ctx: &WorkerContext) -> Result<Box<dyn AsyncWorker>, TargetError> {
         let order = self.order.as_ref().map(|o| {
-            rigor_engine::keys::index_stream(o, self.requests.len() as u64, ctx.seed, ctx.index)
+            rigor_engine::keys::index_stream(o, self.bodies.len() as u64, ctx.seed, ctx.index)
         });
         let cache = match &self.cache {
             Some((c, canon)) => Some((c.async_handle()?, canon.clone())),
@@ -299,7 +291,8 @@ impl OpaHttp {
         };
         Ok(Box::new(Connection {
             endpoint: self.endpoint.clone(),
-            requests: self.requests.clone(),
+            bodies: self.bodies.clone(),
+            message: Vec::with_capacity(1024),
             offset: ctx.index as u64,
             conn: None,
             order,
@@ -319,11 +312,10 @@ impl Kind for Factory {
         plan: &Plan,
     ) -> Result<Box<dyn Target>, TargetError> {
         let policy = Self::policy(target, plan)?;
-        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        let mut target = OpaHttp::new(spec, policy, &inputs)?;
+        let mut target = OpaHttp::new(spec, policy, plan.inputs.clone())?;
         target.order = plan.inputs_order;
         if let Some(cache) = &spec.cache {
-            let cached = decision::attach(cache, &inputs, |i| {
+            let cached = decision::attach(cache, &plan.inputs, |i| {
                 Target::decide(&target, i)
                     .map(|a| a.map(|a| a.value))
                     .unwrap_or(Ok(serde_json::Value::Bool(true)))
@@ -344,8 +336,11 @@ impl Kind for Factory {
         if spec.server.is_none() || spec.cache.is_some() {
             return Ok(None);
         }
-        let inputs: Vec<_> = plan.inputs.iter().map(|i| i.value.clone()).collect();
-        Ok(Some(Box::new(OpaHttp::new(spec, policy, &inputs)?)))
+        Ok(Some(Box::new(OpaHttp::new(
+            spec,
+            policy,
+            plan.inputs.clone(),
+        )?)))
     }
 
     /// The URL and the policy offline; whether the server answers is the
