@@ -153,6 +153,13 @@ impl Inputs {
         }
     }
 
+    /// Makes room for about `bytes` of documents' text in `count` documents.
+    pub fn reserve(&mut self, bytes: usize, count: usize) {
+        self.text.reserve(bytes);
+        self.ends.reserve(count);
+        self.origins.reserve(count);
+    }
+
     /// How many inputs.
     pub fn len(&self) -> usize {
         self.ends.len()

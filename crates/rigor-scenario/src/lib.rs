@@ -214,12 +214,40 @@ fn suggestion(message: &str) -> Option<String> {
 
 /// A short stable hash of a text (FNV-1a 64, hex).
 pub fn content_hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    let mut h = ContentHasher::new();
+    h.update(text);
+    h.finish()
+}
+
+/// [`content_hash`] fed in pieces: the hash of their concatenation,
+/// without making it (a plan's inputs are hashed where they lie).
+#[derive(Debug, Clone, Copy)]
+pub struct ContentHasher(u64);
+
+impl ContentHasher {
+    /// FNV-1a's offset basis.
+    pub fn new() -> Self {
+        ContentHasher(0xcbf2_9ce4_8422_2325)
     }
-    format!("{h:016x}")
+
+    /// Adds the next piece.
+    pub fn update(&mut self, text: &str) {
+        for b in text.bytes() {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// The hash so far, as [`content_hash`] writes it.
+    pub fn finish(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The JSON Schema of scenario files, generated from the Rust types.

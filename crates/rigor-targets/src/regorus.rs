@@ -45,6 +45,10 @@ pub struct Regorus {
     /// The policy and inputs as planned, for workers' private copies.
     policy: PolicyPlan,
     inputs: Arc<Inputs>,
+    /// Workers that answered decision checks, reused: a fresh engine per
+    /// check cost more than the evaluation (a million inputs are checked
+    /// before a run). One per thread checking at once.
+    deciders: std::sync::Mutex<Vec<RegorusWorker>>,
 }
 
 impl std::fmt::Debug for Regorus {
@@ -228,6 +232,7 @@ impl Regorus {
             cache: None,
             policy: policy.clone(),
             inputs,
+            deciders: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -293,9 +298,20 @@ impl Regorus {
     /// Evaluates one input outside any measurement (for checks and tests),
     /// with the lines its `print()` calls wrote.
     pub fn decide(&self, input: &serde_json::Value) -> Result<Answer, String> {
-        let mut worker = self.make_worker(0, Arc::new(vec![Value::from(input.clone())]))?;
+        let input = Arc::new(vec![Value::from(input.clone())]);
+        let pooled = self.deciders.lock().ok().and_then(|mut p| p.pop());
+        let mut worker = match pooled {
+            Some(mut w) => {
+                w.inputs = input;
+                w
+            }
+            None => self.make_worker(0, input)?,
+        };
         let value = worker.eval_gathering(0).map_err(|e| e.message);
         let prints = worker.take_prints();
+        if let Ok(mut pool) = self.deciders.lock() {
+            pool.push(worker);
+        }
         let value = serde_json::to_value(&value?).map_err(|e| e.to_string())?;
         Ok(Answer { value, prints })
     }

@@ -648,19 +648,26 @@ fn fingerprint(plan: &Plan, text: &str) -> String {
         .iter()
         .filter_map(|t| t.policy.as_ref().map(|p| (t.id(), policy_json(p))))
         .collect();
-    // The JSON text of `{"document", "inputs", "policy", "target_policies"}`
-    // as serde_json writes the object (keys sorted, no spaces), with the
-    // inputs' texts spliced in rather than parsed back into one Value.
-    let mut all = format!(
-        "{{\"document\":{doc},\"inputs\":{},\"policy\":{}",
-        plan.inputs.array_text(),
-        serde_json::Value::from(policy)
-    );
+    // The hash of the JSON text of `{"document", "inputs", "policy",
+    // "target_policies"}` as serde_json writes the object (keys sorted, no
+    // spaces), with the inputs' texts hashed where they lie rather than
+    // parsed back into one Value or copied into one string.
+    let head = format!("{{\"document\":{doc},\"inputs\":[");
+    let mut tail = format!("],\"policy\":{}", serde_json::Value::from(policy));
     if !own.is_empty() {
-        all.push_str(&format!(",\"target_policies\":{}", serde_json::json!(own)));
+        tail.push_str(&format!(",\"target_policies\":{}", serde_json::json!(own)));
     }
-    all.push('}');
-    crate::content_hash(&all)
+    tail.push('}');
+    let mut h = crate::ContentHasher::new();
+    h.update(&head);
+    for (k, input) in plan.inputs.iter().enumerate() {
+        if k > 0 {
+            h.update(",");
+        }
+        h.update(input.text());
+    }
+    h.update(&tail);
+    h.finish()
 }
 
 impl Plan {
