@@ -93,11 +93,14 @@ pub(crate) fn trial(
                     (&order, &makers, &kinds, &barrier, &go, &start);
                 let stop = stop.clone();
                 scope.spawn(move || {
+                    // Rounds switch targets by the clock: no room for a
+                    // window's preparation, so workers keep everything ready.
                     let ctx = WorkerContext {
                         index,
                         case,
                         trial,
                         seed: trial_seed,
+                        prepares: false,
                     };
                     let setup = set_up(makers, &ctx);
                     barrier.wait();

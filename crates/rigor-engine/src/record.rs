@@ -11,7 +11,7 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 
 use crate::stats::new_histogram;
-use crate::target::Outcome;
+use crate::target::{Outcome, Worker};
 use crate::windows::{WindowPlan, Windows};
 
 thread_local! {
@@ -174,6 +174,9 @@ pub(crate) struct WorkerRecord {
     /// Self-timed operations ([`Outcome::Took`]): the time they reported,
     /// which stands for the measured span (0 for every other target).
     pub reported_ns: u64,
+    /// Closed loop: time spent in [`crate::target::Worker::prepare`]
+    /// during the measured phase, left out of the span's throughput.
+    pub paused_ns: u64,
 }
 
 impl WorkerRecord {
@@ -200,6 +203,7 @@ impl WorkerRecord {
             progress: PROGRESS.with(|p| p.borrow().clone()),
             windows: Windows::none(),
             reported_ns: 0,
+            paused_ns: 0,
         }
     }
 
@@ -310,6 +314,7 @@ impl WorkerRecord {
         // Records merged here ran side by side: their reported time, like
         // their measured span, is the longest one's.
         self.reported_ns = self.reported_ns.max(other.reported_ns);
+        self.paused_ns = self.paused_ns.max(other.paused_ns);
         self.batch = self.batch.max(other.batch);
         self.add_samples(other.samples);
         self.windows.merge(other.windows);
@@ -361,4 +366,53 @@ pub(crate) struct Recording {
     pub kinds: bool,
     /// The windows over time.
     pub windows: WindowPlan,
+}
+
+/// Calls a worker's [`Worker::prepare`] outside timing whenever the next
+/// operations would leave the window it last prepared, and keeps the time
+/// it took. Workers that keep everything ready (`window()` is `u64::MAX`)
+/// are never asked.
+pub(crate) struct Preparer {
+    window: u64,
+    /// The first operation the last preparation does not cover.
+    next: u64,
+    /// Time spent preparing since the last reset.
+    pub(crate) paused: std::time::Duration,
+}
+
+impl Preparer {
+    pub(crate) fn new(worker: &dyn Worker) -> Self {
+        let window = worker.window().max(1);
+        Preparer {
+            window,
+            next: if window == u64::MAX { u64::MAX } else { 0 },
+            paused: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The most operations one timed batch may hold: a batch never spans
+    /// two windows.
+    pub(crate) fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// Prepares if operations `op..op + n` are not all ready (operations
+    /// come in increasing order); true if it did (the caller's clock then
+    /// starts afresh).
+    #[inline]
+    pub(crate) fn ready(&mut self, worker: &mut dyn Worker, op: u64, n: u64) -> bool {
+        if op.saturating_add(n) <= self.next {
+            return false;
+        }
+        self.prepare(worker, op);
+        true
+    }
+
+    #[cold]
+    fn prepare(&mut self, worker: &mut dyn Worker, op: u64) {
+        let t = Instant::now();
+        worker.prepare(op);
+        self.paused += t.elapsed();
+        self.next = op.saturating_add(self.window);
+    }
 }

@@ -90,11 +90,16 @@ pub(crate) fn open_scheduled(
     measuring.fetch_add(1, Ordering::Release);
     let mut op = 0u64;
     let mut i = index;
+    let mut prep = crate::record::Preparer::new(worker);
     while i < total_n {
         if stop.load(Ordering::Relaxed) {
             rec.interrupted = true;
             break;
         }
+        // Before waiting for the start: preparation fills the idle time
+        // (it makes the operation late, and shows, only at rates the
+        // target cannot sustain with it).
+        prep.ready(worker, op, 1);
         let intended = at(i);
         let measured = i >= warm_n;
         let now = Instant::now();

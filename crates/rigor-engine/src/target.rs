@@ -89,6 +89,11 @@ pub struct WorkerContext {
     /// A seed for this worker in this trial, derived from the scenario's
     /// seed: the same for every target, so targets see the same keys.
     pub seed: u64,
+    /// The loop driving this worker calls [`Worker::prepare`] outside
+    /// timing every [`Worker::window`] operations, so the worker may keep
+    /// only a window of prepared state (parsed inputs). When false (paired
+    /// rounds, decision checks), it must keep everything ready.
+    pub prepares: bool,
 }
 
 /// What a trial is about to run, for [`TrialHooks::prepare`].
@@ -366,6 +371,18 @@ impl From<serde_json::Value> for Answer {
 pub trait Worker {
     /// One operation; `op` counts this worker's operations from 0.
     fn call(&mut self, op: u64) -> Result<Outcome, OpError>;
+
+    /// How many operations one [`Worker::prepare`] readies; `u64::MAX`
+    /// when the worker keeps everything ready (most do).
+    fn window(&self) -> u64 {
+        u64::MAX
+    }
+
+    /// Outside timing, before operation `op` (only when the worker's
+    /// context says `prepares`): ready what operations `op..op + window()`
+    /// need, e.g. parse their inputs. The time it takes is left out of
+    /// latency and of the closed loop's throughput, and reported.
+    fn prepare(&mut self, _op: u64) {}
 }
 
 /// Performs operations as futures, for I/O-bound targets. The engine runs

@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::inputs::{Inputs, Numbering, SourceId};
-use crate::plan::UNDEFINED;
+use crate::inputs::{Inputs, Numbering, SourceId, UNDEFINED};
 use crate::rng::mix64;
 use crate::units::Percent;
 

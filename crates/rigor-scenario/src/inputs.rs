@@ -33,6 +33,10 @@ pub enum Numbering {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceId(u32);
 
+/// How an undefined decision is written in decisions and results: the
+/// string regorus and OPA's REST API stand-in both use.
+pub const UNDEFINED: &str = "<undefined>";
+
 /// No expected decision.
 const NO_EXPECT: u32 = u32::MAX;
 
@@ -47,8 +51,8 @@ pub struct Inputs {
     origins: Vec<(u32, u32)>,
     sources: Vec<Source>,
     /// Each document's expected decision, an index into `expect_values`;
-    /// empty while no document has one.
-    expects: Vec<u32>,
+    /// none while no document has one.
+    expects: Option<Vec<u32>>,
     /// The distinct expected decisions.
     expect_values: Vec<serde_json::Value>,
     /// `expect_values` by their JSON text, to store each once.
@@ -145,11 +149,11 @@ impl Inputs {
                 }
             }
         };
-        if id != NO_EXPECT && self.expects.is_empty() {
-            self.expects = vec![NO_EXPECT; self.ends.len() - 1];
+        if id != NO_EXPECT && self.expects.is_none() {
+            self.expects = Some(vec![NO_EXPECT; self.ends.len() - 1]);
         }
-        if !self.expects.is_empty() {
-            self.expects.push(id);
+        if let Some(expects) = &mut self.expects {
+            expects.push(id);
         }
     }
 
@@ -210,7 +214,7 @@ impl Inputs {
 
     /// Input `i`'s expected decision.
     pub fn expect(&self, i: usize) -> Option<&serde_json::Value> {
-        match self.expects.get(i) {
+        match self.expects.as_ref().and_then(|e| e.get(i)) {
             Some(&id) if id != NO_EXPECT => self.expect_values.get(id as usize),
             _ => None,
         }
@@ -254,7 +258,9 @@ impl Inputs {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.origins.shrink_to_fit();
-        self.expects.shrink_to_fit();
+        if let Some(e) = &mut self.expects {
+            e.shrink_to_fit();
+        }
         self.expect_ids = HashMap::new();
     }
 }
@@ -270,7 +276,7 @@ mod tests {
         let file = inputs.source("inputs/a.jsonl", Numbering::Line);
         let inline = inputs.source("inputs[1] (inline)", Numbering::None);
         let generated = inputs.source("inputs[2] (generate)", Numbering::Count);
-        inputs.push(file, 3, &json!({"b": 1, "a": [true]}), None);
+        inputs.push(file, 3, &json!({"b": 1, "a": [true]}), Some(&json!(true)));
         inputs.push(inline, 0, &json!("x"), Some(&json!(false)));
         inputs.push(generated, 7, &json!({}), Some(&json!(false)));
         assert_eq!(inputs.len(), 3);
@@ -280,9 +286,18 @@ mod tests {
         assert_eq!(inputs.origin(0), "inputs/a.jsonl:3");
         assert_eq!(inputs.origin(1), "inputs[1] (inline)");
         assert_eq!(inputs.origin(2), "inputs[2] (generate) #7");
-        assert_eq!(inputs.expect(0), None);
+        // The first document's expectation too (the index starts with it).
+        assert_eq!(inputs.expect(0), Some(&json!(true)));
         assert_eq!(inputs.expect(1), Some(&json!(false)));
-        assert_eq!(inputs.expect_values.len(), 1, "each decision stored once");
+        assert_eq!(inputs.expect_values.len(), 2, "each decision stored once");
+        let mut later = Inputs::new();
+        let s = later.source("l", Numbering::Line);
+        later.push(s, 1, &json!(1), None);
+        later.push(s, 2, &json!(2), Some(&json!(true)));
+        assert_eq!(
+            (later.expect(0), later.expect(1)),
+            (None, Some(&json!(true)))
+        );
         let values: Vec<serde_json::Value> = inputs.iter().map(|i| i.value()).collect();
         assert_eq!(inputs.array_text(), serde_json::to_string(&values).unwrap());
         let kept = inputs.retain(&[0, 2]);

@@ -166,7 +166,9 @@ pub fn print_cost(
         compile(&mut engine, &p.query, false).map_err(|e| e.to_string())?;
         Ok(RegorusWorker {
             evaluator: Evaluator::Interpreter(engine, p.query.clone()),
+            count: inputs.len(),
             inputs: Arc::new(inputs.clone()),
+            window: None,
             offset: 0,
             order: None,
             cache: None,
@@ -177,7 +179,8 @@ pub fn print_cost(
     let block = |w: &mut RegorusWorker| -> Result<Duration, String> {
         let t = Instant::now();
         for i in 0..w.inputs.len() {
-            w.eval(i).map_err(|e| e.message)?;
+            let input = w.inputs.get(i).cloned();
+            w.eval(input).map_err(|e| e.message)?;
         }
         Ok(t.elapsed())
     };
@@ -243,7 +246,7 @@ impl Regorus {
     /// counts live on bounces between cores (measured: 2 VM workers on 2
     /// cores ran at 0.9x of one). Each worker owning its copy measures
     /// what each core can do.
-    fn private_worker(&self, index: usize) -> Result<RegorusWorker, TargetError> {
+    fn private_worker(&self, index: usize, prepares: bool) -> Result<RegorusWorker, TargetError> {
         let data = Value::from(self.policy.data.clone());
         let mut engine = load(&self.policy, &data)?;
         let program = compile(&mut engine, &self.query, self.program.is_some())?;
@@ -258,19 +261,30 @@ impl Regorus {
                 Evaluator::Vm(vm)
             }
         };
-        // Straight from the plan's JSON texts into regorus values.
-        let inputs = self
-            .inputs
-            .iter()
-            .map(|i| {
-                Value::from_json_str(i.text()).map_err(|e| {
-                    TargetError::Failed(format!("input {} as a regorus value: {e}", i.origin()))
+        let windowed = prepares && self.inputs.len() > WINDOW_INPUTS;
+        // Straight from the plan's JSON texts into regorus values: all of
+        // them, or a window at a time.
+        let inputs = if windowed {
+            Vec::new()
+        } else {
+            self.inputs
+                .iter()
+                .map(|i| {
+                    Value::from_json_str(i.text()).map_err(|e| {
+                        TargetError::Failed(format!("input {} as a regorus value: {e}", i.origin()))
+                    })
                 })
-            })
-            .collect::<Result<Vec<Value>, TargetError>>()?;
+                .collect::<Result<Vec<Value>, TargetError>>()?
+        };
         Ok(RegorusWorker {
             evaluator,
             inputs: Arc::new(inputs),
+            count: self.inputs.len(),
+            window: windowed.then(|| Window {
+                texts: self.inputs.clone(),
+                values: Vec::with_capacity(WINDOW as usize),
+                first: 0,
+            }),
             offset: index as u64,
             order: None,
             cache: None,
@@ -307,7 +321,8 @@ impl Regorus {
             }
             None => self.make_worker(0, input)?,
         };
-        let value = worker.eval_gathering(0).map_err(|e| e.message);
+        let input = worker.inputs.first().cloned();
+        let value = worker.eval_gathering(input).map_err(|e| e.message);
         let prints = worker.take_prints();
         if let Ok(mut pool) = self.deciders.lock() {
             pool.push(worker);
@@ -332,7 +347,9 @@ impl Regorus {
         // Workers start at different inputs so they do not move in lockstep.
         Ok(RegorusWorker {
             evaluator,
+            count: inputs.len(),
             inputs,
+            window: None,
             offset: index as u64,
             order: None,
             cache: None,
@@ -348,9 +365,39 @@ enum Evaluator {
     Vm(RegoVM),
 }
 
+/// Above this many inputs, a worker whose driver prepares keeps a window of
+/// parsed inputs instead of all of them: a private copy per worker of a
+/// million inputs took about 500 MB each.
+const WINDOW_INPUTS: usize = 65_536;
+/// Operations (inputs) per window: parsing one takes ~16 ms outside
+/// timing, and it holds a few MB.
+const WINDOW: u64 = 16_384;
+
+/// A window of parsed inputs: those of operations `first..first + len`.
+struct Window {
+    texts: Arc<Inputs>,
+    values: Vec<Value>,
+    first: u64,
+}
+
+/// Input index of operation `op`: from `order` when inputs are drawn,
+/// else round-robin from the worker's offset.
+#[inline]
+fn pick(order: &Option<Vec<u32>>, offset: u64, count: usize, op: u64) -> usize {
+    match order {
+        Some(order) => order[(op % order.len() as u64) as usize] as usize,
+        None => ((op + offset) % count.max(1) as u64) as usize,
+    }
+}
+
 struct RegorusWorker {
     evaluator: Evaluator,
+    /// Every input parsed; empty when the worker keeps a window instead.
     inputs: Arc<Vec<Value>>,
+    /// How many inputs there are.
+    count: usize,
+    /// The window of parsed inputs, for large input sets.
+    window: Option<Window>,
     offset: u64,
     /// Input indices drawn before timing, when inputs are not round-robin.
     order: Option<Vec<u32>>,
@@ -361,17 +408,49 @@ impl RegorusWorker {
     /// The input index of operation `op`.
     #[inline]
     fn pick(&self, op: u64) -> usize {
-        match &self.order {
-            Some(order) => order[(op % order.len() as u64) as usize] as usize,
-            None => ((op + self.offset) % self.inputs.len().max(1) as u64) as usize,
+        pick(&self.order, self.offset, self.count, op)
+    }
+
+    /// The input of operation `op` (input `index`): from the window when
+    /// the worker keeps one, else from every input parsed.
+    #[inline]
+    fn input(&mut self, op: u64, index: usize) -> Option<Value> {
+        let Some(w) = &self.window else {
+            return self.inputs.get(index).cloned();
+        };
+        if op < w.first || op >= w.first + w.values.len() as u64 {
+            // The driver prepares every window before its operations; this
+            // is the fallback that keeps a stray operation correct.
+            self.fill(op);
+        }
+        let w = self.window.as_ref()?;
+        w.values.get((op - w.first) as usize).cloned()
+    }
+
+    /// Parses the inputs of operations `op..op + WINDOW` into the window.
+    fn fill(&mut self, op: u64) {
+        let (order, offset, count) = (&self.order, self.offset, self.count);
+        let Some(w) = &mut self.window else {
+            return;
+        };
+        w.first = op;
+        w.values.clear();
+        for k in 0..WINDOW {
+            let text = w.texts.text(pick(order, offset, count, op + k));
+            // The plan's texts are serde_json's: regorus reads them; the
+            // serde path is the fallback for anything it would not.
+            let value = Value::from_json_str(text).unwrap_or_else(|_| {
+                Value::from(serde_json::from_str::<serde_json::Value>(text).unwrap_or_default())
+            });
+            w.values.push(value);
         }
     }
 
     /// One evaluation, its print() lines discarded (a moved-out empty Vec
     /// costs nothing when the policy prints nothing).
     #[inline]
-    fn eval(&mut self, index: usize) -> Result<Value, OpError> {
-        let result = self.eval_gathering(index);
+    fn eval(&mut self, input: Option<Value>) -> Result<Value, OpError> {
+        let result = self.eval_gathering(input);
         if let Evaluator::Interpreter(engine, _) = &mut self.evaluator {
             drop(engine.take_prints());
         }
@@ -388,8 +467,7 @@ impl RegorusWorker {
 
     /// One evaluation, leaving its print() lines gathered.
     #[inline]
-    fn eval_gathering(&mut self, index: usize) -> Result<Value, OpError> {
-        let input = self.inputs.get(index).cloned();
+    fn eval_gathering(&mut self, input: Option<Value>) -> Result<Value, OpError> {
         match &mut self.evaluator {
             Evaluator::Interpreter(engine, query) => {
                 if let Some(input) = input {
@@ -416,24 +494,41 @@ impl Worker for RegorusWorker {
     #[inline]
     fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         let index = self.pick(op);
-        let Some((handle, canon)) = &mut self.cache else {
-            return self
-                .eval(index)
-                .map(|v| drop(std::hint::black_box(v)))
-                .map(|_| Outcome::Done);
+        let key = match &self.cache {
+            None => {
+                let input = self.input(op, index);
+                return self
+                    .eval(input)
+                    .map(|v| drop(std::hint::black_box(v)))
+                    .map(|_| Outcome::Done);
+            }
+            Some((_, canon)) => decision::key(&canon[index.min(canon.len() - 1)]),
         };
-        let key = decision::key(&canon[index.min(canon.len() - 1)]);
-        if let Some(d) = handle.get(key)? {
-            std::hint::black_box(d);
-            return Ok(Outcome::Lookup { hit: true });
+        if let Some((handle, _)) = &mut self.cache {
+            if let Some(d) = handle.get(key)? {
+                std::hint::black_box(d);
+                return Ok(Outcome::Lookup { hit: true });
+            }
         }
-        let value = self.eval(index)?;
+        let input = self.input(op, index);
+        let value = self.eval(input)?;
         let bytes = serde_json::to_vec(&value)
             .map_err(|e| OpError::new("decode", format!("decision does not serialise: {e}")))?;
         if let Some((handle, _)) = &mut self.cache {
             handle.put(key, Bytes::from(bytes))?;
         }
         Ok(Outcome::Lookup { hit: false })
+    }
+
+    fn window(&self) -> u64 {
+        match self.window {
+            Some(_) => WINDOW,
+            None => u64::MAX,
+        }
+    }
+
+    fn prepare(&mut self, op: u64) {
+        self.fill(op);
     }
 }
 
@@ -460,7 +555,7 @@ impl Target for Regorus {
 
 impl BlockingWorkers for Regorus {
     fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
-        let mut worker = self.private_worker(ctx.index)?;
+        let mut worker = self.private_worker(ctx.index, ctx.prepares)?;
         worker.order = self.order.as_ref().map(|o| {
             rigor_engine::keys::index_stream(
                 o,

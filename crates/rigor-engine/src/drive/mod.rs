@@ -134,6 +134,7 @@ pub(crate) fn trial(
         case,
         trial,
         seed: trial_seed,
+        prepares: true,
     };
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -370,6 +371,7 @@ mod tests {
             &mut rec,
             0,
             start,
+            &mut crate::record::Preparer::new(&Empty),
         );
         assert_eq!(rec.operations, 10_000);
         assert_eq!(rec.histogram.len(), 10_000);

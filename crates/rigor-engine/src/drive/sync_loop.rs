@@ -3,6 +3,7 @@
 //! worker's share of the schedule.
 
 use super::*;
+use crate::record::Preparer;
 
 pub(super) fn sync_thread(
     target: &dyn BlockingWorkers,
@@ -53,24 +54,28 @@ pub(super) fn batch_size(
     op: &mut u64,
     stop: &AtomicBool,
     warm: (u64, Duration),
+    prep: &mut Preparer,
 ) -> u64 {
     if timing == Timing::PerOp {
         return 1;
     }
     let start = Instant::now();
+    let paused_before = prep.paused;
     let (mut n, mut spent) = warm;
     while (n < PROBE_OPS || spent < PROBE_MIN) && spent < PROBE_MAX && !stop.load(Ordering::Relaxed)
     {
+        prep.ready(worker, *op, 1);
         let _ = worker.call(*op);
         *op += 1;
         n += 1;
-        spent = warm.1 + start.elapsed();
+        // Preparation is not the operation's time.
+        spent = (warm.1 + start.elapsed()).saturating_sub(prep.paused - paused_before);
     }
     let mean = spent.as_nanos() as f64 / n.max(1) as f64;
     if timing == Timing::Auto && mean >= BATCH_BELOW_NS {
         return 1;
     }
-    ((BATCH_TARGET_NS / mean.max(1.0)).ceil() as u64).clamp(2, 1_000_000)
+    ((BATCH_TARGET_NS / mean.max(1.0)).ceil() as u64).clamp(2, 1_000_000.min(prep.window().max(2)))
 }
 
 /// One worker's warm-up and measured phase, closed loop. This is the hot loop.
@@ -83,13 +88,16 @@ pub(super) fn closed_sync(
 ) -> WorkerRecord {
     let Recording { kinds, windows } = recording;
     let mut op = 0u64;
+    let mut prep = Preparer::new(worker);
     let warm_start = Instant::now();
     while warm_start.elapsed() < workload.warmup && !stop.load(Ordering::Relaxed) {
+        prep.ready(worker, op, 1);
         let _ = worker.call(op);
         op += 1;
     }
-    let warm = (op, warm_start.elapsed());
-    let batch = batch_size(worker, workload.timing, &mut op, stop, warm);
+    let warm = (op, warm_start.elapsed().saturating_sub(prep.paused));
+    let batch = batch_size(worker, workload.timing, &mut op, stop, warm, &mut prep);
+    prep.paused = Duration::ZERO;
     let mut rec = WorkerRecord::new(false, kinds);
     rec.batch = batch;
     rec.windows = Windows::new(windows);
@@ -101,10 +109,11 @@ pub(super) fn closed_sync(
     let start = Instant::now();
     rec.windows.begin(start);
     let end = if batch > 1 {
-        closed_batches(worker, workload.stop, stop, &mut rec, op, start)
+        closed_batches(worker, workload.stop, stop, &mut rec, op, start, &mut prep)
     } else {
-        closed_each(worker, workload.stop, stop, &mut rec, op, start)
+        closed_each(worker, workload.stop, stop, &mut rec, op, start, &mut prep)
     };
+    rec.paused_ns = prep.paused.as_nanos() as u64;
     let allocs_after = alloc::thread_allocs();
     let bytes_after = bytes_counter.get();
     rec.start = start;
@@ -131,9 +140,13 @@ pub(super) fn closed_each(
     rec: &mut WorkerRecord,
     mut op: u64,
     start: Instant,
+    prep: &mut Preparer,
 ) -> Instant {
     let mut t0 = start;
     loop {
+        if prep.ready(worker, op, 1) {
+            t0 = Instant::now();
+        }
         let result = worker.call(op);
         let t1 = Instant::now();
         let failed = result.is_err();
@@ -175,8 +188,17 @@ pub fn loop_cost_ns() -> f64 {
     let mut costs: Vec<f64> = (0..7)
         .map(|_| {
             let mut rec = WorkerRecord::new(false, false);
+            let mut prep = Preparer::new(&Empty);
             let start = Instant::now();
-            let end = closed_each(&mut Empty, Stop::Iterations(OPS), &stop, &mut rec, 0, start);
+            let end = closed_each(
+                &mut Empty,
+                Stop::Iterations(OPS),
+                &stop,
+                &mut rec,
+                0,
+                start,
+                &mut prep,
+            );
             end.duration_since(start).as_nanos() as f64 / OPS as f64
         })
         .collect();
@@ -195,12 +217,14 @@ pub(super) fn closed_batches(
     rec: &mut WorkerRecord,
     mut op: u64,
     start: Instant,
+    prep: &mut Preparer,
 ) -> Instant {
     loop {
         let n = match rule {
             Stop::Iterations(total) => rec.batch.min(total - rec.operations),
             Stop::Duration(_) => rec.batch,
         };
+        prep.ready(worker, op, n);
         let errors_before = rec.errors;
         let t0 = Instant::now();
         for _ in 0..n {

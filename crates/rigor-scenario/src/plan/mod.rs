@@ -718,9 +718,7 @@ impl Plan {
     }
 }
 
-/// How an undefined decision is written in decisions and results: the
-/// string regorus and OPA's REST API stand-in both use.
-pub const UNDEFINED: &str = "<undefined>";
+pub use crate::inputs::UNDEFINED;
 
 #[cfg(test)]
 mod tests {
