@@ -35,6 +35,22 @@ impl Builder<'_> {
         Ok(full)
     }
 
+    /// Opens a regular file for reading a line at a time.
+    pub(super) fn open(
+        &self,
+        span: &Spanned<String>,
+        path: &Path,
+    ) -> Result<std::io::BufReader<std::fs::File>, Diagnostic> {
+        if path.exists() && !path.is_file() && !path.is_dir() {
+            return Err(self
+                .error(span, format!("{} is not a regular file", path.display()))
+                .with_help("name a file (devices and pipes are not read)"));
+        }
+        std::fs::File::open(path)
+            .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
+            .map_err(|e| self.error(span, format!("cannot read {}: {e}", path.display())))
+    }
+
     pub(super) fn read(&self, span: &Spanned<String>, path: &Path) -> Result<String, Diagnostic> {
         // A device or pipe (`/dev/zero`, a FIFO) would never end or block forever.
         if path.exists() && !path.is_file() && !path.is_dir() {
@@ -260,20 +276,32 @@ impl Builder<'_> {
             .extension()
             .is_some_and(|e| e == "jsonl" || e == "ndjson")
         {
-            let text = self.read(&span, &full)?;
+            // Streamed a line at a time: a file of millions of inputs is
+            // never in memory twice (as its text and as the arena).
+            let mut reader = self.open(&span, &full)?;
+            let size = std::fs::metadata(&full).map_or(0, |m| m.len() as usize);
             let before = out.len();
             // The arena's size is about the file's: reserved once, rather
-            // than doubled and copied as it grows (a peak of 3x the file).
-            out.reserve(text.len(), text.len() / 64);
+            // than doubled and copied as it grows.
+            out.reserve(size, size / 64);
             let source = out.source(path.clone(), Numbering::Line);
-            for (i, line) in text.lines().enumerate() {
+            let mut buffer = String::new();
+            for i in 0u64.. {
+                buffer.clear();
+                let n = std::io::BufRead::read_line(&mut reader, &mut buffer).map_err(|e| {
+                    self.error(&span, format!("cannot read {}: {e}", full.display()))
+                })?;
+                if n == 0 {
+                    break;
+                }
+                let line = buffer.trim_end_matches(['\n', '\r']);
                 if line.trim().is_empty() {
                     continue;
                 }
                 let value: serde_json::Value =
                     serde_json::from_str(line).map_err(|e| Diagnostic {
                         file: full.clone(),
-                        line: Some(i as u64 + 1),
+                        line: Some(i + 1),
                         column: Some(e.column() as u64),
                         message: format!("invalid JSON on this line: {e}"),
                         help: Some("a .jsonl file holds one JSON document per line".into()),
