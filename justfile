@@ -127,6 +127,19 @@ selfbench *ARGS: build deps
     cargo bench -q -p rigor-targets --bench regorus_peer --no-run
     python3 scenarios/tools/selfbench.py {{ARGS}}
 
+# Inputs at production size: LINES inputs (1M by default; 10000000 for 10M) in a .jsonl, timed and sized for `rigor validate` and `rigor run` (one regorus VM target, 2 workers, 5s).
+big-inputs LINES="1000000": build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    dir=target/big-inputs; mkdir -p "$dir"
+    file="$dir/inputs-{{LINES}}.jsonl"
+    [ -s "$file" ] || python3 -c 'import random,sys; r=random.Random(1); u=[f"u{i:06d}" for i in range(50000)]; w=sys.stdout.write; [w("{\"user\":\"%s\",\"action\":\"%s\",\"type\":\"%s\",\"tenant\":\"t%02d\"}\n" % (r.choice(u), r.choice(["read","update","adopt","delete"]), r.choice(["dog","cat","finance"]), r.randrange(100))) for _ in range({{LINES}})]' > "$file"
+    cp scenarios/policies/rbac.rego scenarios/data/rbac.json "$dir/"
+    printf 'name: big-inputs\npolicy: {files: [rbac.rego], data: [rbac.json], query: data.rbac.allow}\ninputs: [%s]\nworkload: {concurrency: 2, warmup: 1s, duration: 5s, trials: 1}\ntargets: [{id: vm, kind: regorus, engine: vm}]\n' "$(basename "$file")" > "$dir/big.yaml"
+    echo "$(du -h "$file" | cut -f1) in $file"
+    /usr/bin/time -f "validate: %e s, %M KB resident at most" {{rigor}} validate "$dir/big.yaml"
+    /usr/bin/time -f "run: %e s, %M KB resident at most" {{rigor}} run "$dir/big.yaml" --out "$dir/out" --color never 2>&1 | grep -E "ops/s|windows|resident"
+
 # rigor's HTTP client against wrk: same `rigor serve`, same 64 connections, back to back.
 http-vs-wrk SECONDS="5": build
     #!/usr/bin/env bash
