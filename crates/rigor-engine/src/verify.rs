@@ -101,89 +101,52 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
         all_undefined: false,
     };
     let set = plan.policy.as_ref().is_some_and(|p| p.query_is_set);
+    // Inputs are checked in contiguous chunks, one per core (a million
+    // inputs took seconds on one), then merged in input order, so the
+    // result is the one a single pass gives.
+    let threads = if count < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    let per = count.div_ceil(threads);
+    let chunks: Vec<Chunk> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                let range = (k * per)..((k + 1) * per).min(count);
+                let deciders = &deciders;
+                scope.spawn(move || check(plan, deciders, set, no_input, range))
+            })
+            .collect();
+        // A check that panicked panics here: no chunk is silently empty.
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     let mut expects_undefined = false;
-    for index in 0..count {
-        let (input, expect) = if no_input {
-            (serde_json::Value::Null, None)
-        } else {
-            let i = plan.inputs.get(index);
-            (i.value(), i.expect())
-        };
-        let input = &input;
-        let expect_text = expect.map(decision_text);
-        expects_undefined |= expect_text.as_deref() == Some("undefined");
-        let mut answers = BTreeMap::new();
-        let mut texts: Vec<String> = Vec::new();
-        // Compared in full (texts are cut for display), sets as sets.
-        let mut keys: Vec<(String, String)> = Vec::new();
-        let (mut prints, mut print_lines) = (Vec::new(), 0);
-        let mut failed = false;
-        for t in &deciders {
-            let Some(answer) = t.target.decide(input) else {
-                continue;
-            };
-            let id = t.plan.id().to_string();
-            if index == 0 {
-                v.targets.push(id.clone());
-            }
-            let text = match answer {
-                Ok(a) => {
-                    if print_lines == 0 && !a.prints.is_empty() {
-                        print_lines = a.prints.len();
-                        prints = a.prints.into_iter().take(PRINTS_KEPT).map(cut).collect();
-                    }
-                    keys.push((key(&a.value, set, false), key(&a.value, set, true)));
-                    decision_text(&a.value)
-                }
-                Err(e) => {
-                    failed = true;
-                    let text = format!("error: {e}");
-                    keys.push((text.clone(), text.clone()));
-                    cut(text)
-                }
-            };
-            *v.summaries
-                .entry(id.clone())
-                .or_default()
-                .entry(text.clone())
-                .or_insert(0) += 1;
-            texts.push(text.clone());
-            answers.insert(id, text);
+    for (k, chunk) in chunks.into_iter().enumerate() {
+        if k == 0 {
+            v.targets = chunk.targets;
         }
-        let agree = keys.windows(2).all(|w| w[0].0 == w[1].0);
-        let expect_keys = expect.map(|e| (key(e, set, false), key(e, set, true)));
-        let expected = expect_keys
-            .as_ref()
-            .is_none_or(|e| keys.iter().all(|k| k.0 == e.0));
-        // Differing only in the order of some array's elements.
-        let order_only = (!agree || !expected)
-            && keys
-                .iter()
-                .chain(&expect_keys)
-                .all(|k| keys.first().is_some_and(|f| f.1 == k.1));
-        v.expectations += usize::from(expect_text.is_some());
-        v.unexpected += usize::from(!expected);
-        v.disagreements += usize::from(!agree);
-        v.failed += usize::from(failed);
-        let problem = !agree || !expected || failed;
-        if index < ANSWERS_KEPT || (problem && v.answers.len() < 2 * ANSWERS_KEPT) {
-            v.answers.push(InputAnswers {
-                origin: if no_input {
-                    "(no input)".into()
-                } else {
-                    plan.inputs.origin(index)
-                },
-                input: cut(input.to_string()),
-                expect: expect_text,
-                answers,
-                agree,
-                expected,
-                print_lines,
-                prints,
-                order_only,
-            });
-        } else {
-            v.answers_complete = false;
+        for (id, summary) in chunk.summaries {
+            let into = v.summaries.entry(id).or_default();
+            for (text, n) in summary {
+                *into.entry(text).or_insert(0) += n;
+            }
+        }
+        v.expectations += chunk.expectations;
+        v.unexpected += chunk.unexpected;
+        v.disagreements += chunk.disagreements;
+        v.failed += chunk.failed;
+        expects_undefined |= chunk.expects_undefined;
+        v.answers_complete &= !chunk.dropped;
+        for (index, problem, answers) in chunk.kept {
+            if index < ANSWERS_KEPT || (problem && v.answers.len() < 2 * ANSWERS_KEPT) {
+                v.answers.push(answers);
+            } else {
+                v.answers_complete = false;
+            }
         }
     }
     if let Some(first) = v.targets.first() {
@@ -213,6 +176,129 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
         }
     }
     v
+}
+
+/// Below this many inputs the check runs on one thread.
+const PARALLEL_FROM: usize = 4096;
+
+/// What one chunk of inputs answered.
+#[derive(Default)]
+struct Chunk {
+    /// Targets that answered, in order (from the chunk's first input).
+    targets: Vec<String>,
+    summaries: BTreeMap<String, BTreeMap<String, usize>>,
+    expectations: usize,
+    unexpected: usize,
+    disagreements: usize,
+    failed: usize,
+    expects_undefined: bool,
+    /// Inputs that may be kept in full: (index, a problem, the answers).
+    kept: Vec<(usize, bool, InputAnswers)>,
+    /// Some input was left out of `kept`.
+    dropped: bool,
+}
+
+/// Evaluates inputs `range` on every decider.
+fn check(
+    plan: &Plan,
+    deciders: &[&Prepared],
+    set: bool,
+    no_input: bool,
+    range: std::ops::Range<usize>,
+) -> Chunk {
+    let mut c = Chunk::default();
+    let mut problems = 0;
+    let first = range.start;
+    for index in range {
+        let (input, expect) = if no_input {
+            (serde_json::Value::Null, None)
+        } else {
+            let i = plan.inputs.get(index);
+            (i.value(), i.expect())
+        };
+        let input = &input;
+        let expect_text = expect.map(decision_text);
+        c.expects_undefined |= expect_text.as_deref() == Some("undefined");
+        let mut answers = BTreeMap::new();
+        // Compared in full (texts are cut for display), sets as sets.
+        let mut keys: Vec<(String, String)> = Vec::new();
+        let (mut prints, mut print_lines) = (Vec::new(), 0);
+        let mut failed = false;
+        for t in deciders {
+            let Some(answer) = t.target.decide(input) else {
+                continue;
+            };
+            let id = t.plan.id().to_string();
+            if index == first {
+                c.targets.push(id.clone());
+            }
+            let text = match answer {
+                Ok(a) => {
+                    if print_lines == 0 && !a.prints.is_empty() {
+                        print_lines = a.prints.len();
+                        prints = a.prints.into_iter().take(PRINTS_KEPT).map(cut).collect();
+                    }
+                    keys.push((key(&a.value, set, false), key(&a.value, set, true)));
+                    decision_text(&a.value)
+                }
+                Err(e) => {
+                    failed = true;
+                    let text = format!("error: {e}");
+                    keys.push((text.clone(), text.clone()));
+                    cut(text)
+                }
+            };
+            *c.summaries
+                .entry(id.clone())
+                .or_default()
+                .entry(text.clone())
+                .or_insert(0) += 1;
+            answers.insert(id, text);
+        }
+        let agree = keys.windows(2).all(|w| w[0].0 == w[1].0);
+        let expect_keys = expect.map(|e| (key(e, set, false), key(e, set, true)));
+        let expected = expect_keys
+            .as_ref()
+            .is_none_or(|e| keys.iter().all(|k| k.0 == e.0));
+        // Differing only in the order of some array's elements.
+        let order_only = (!agree || !expected)
+            && keys
+                .iter()
+                .chain(&expect_keys)
+                .all(|k| keys.first().is_some_and(|f| f.1 == k.1));
+        c.expectations += usize::from(expect_text.is_some());
+        c.unexpected += usize::from(!expected);
+        c.disagreements += usize::from(!agree);
+        c.failed += usize::from(failed);
+        let problem = !agree || !expected || failed;
+        // A chunk keeps what the merge might: the first inputs and up to
+        // as many problems as the run keeps at most.
+        if index < ANSWERS_KEPT || (problem && problems < 2 * ANSWERS_KEPT) {
+            problems += usize::from(problem);
+            c.kept.push((
+                index,
+                problem,
+                InputAnswers {
+                    origin: if no_input {
+                        "(no input)".into()
+                    } else {
+                        plan.inputs.origin(index)
+                    },
+                    input: cut(input.to_string()),
+                    expect: expect_text,
+                    answers,
+                    agree,
+                    expected,
+                    print_lines,
+                    prints,
+                    order_only,
+                },
+            ));
+        } else {
+            c.dropped = true;
+        }
+    }
+    c
 }
 
 /// Why a gated run stops before timing, naming the first problem inputs:

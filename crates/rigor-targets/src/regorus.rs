@@ -33,10 +33,8 @@ pub struct Factory;
 
 /// A loaded policy ready to evaluate.
 pub struct Regorus {
-    engine: Engine,
     query: String,
     program: Option<Arc<Program>>,
-    data: Value,
     setup: Setup,
     /// How operations pick inputs; `None` is round-robin.
     order: Option<DistributionPlan>,
@@ -47,8 +45,25 @@ pub struct Regorus {
     inputs: Arc<Inputs>,
     /// Workers that answered decision checks, reused: a fresh engine per
     /// check cost more than the evaluation (a million inputs are checked
-    /// before a run). One per thread checking at once.
-    deciders: std::sync::Mutex<Vec<RegorusWorker>>,
+    /// before a run, on every core). One slot per thread by its id, each on
+    /// its own cache line: threads checking at once do not contend.
+    deciders: Vec<DeciderSlot>,
+}
+
+/// A cache line's worth of room for one thread's decider.
+#[repr(align(128))]
+#[derive(Default)]
+struct DeciderSlot(std::sync::Mutex<Option<RegorusWorker>>);
+
+/// Slots for deciders: more than the threads that check at once.
+const DECIDER_SLOTS: usize = 16;
+
+/// This thread's decider slot.
+fn slot() -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::thread::current().id().hash(&mut h);
+    (h.finish() % DECIDER_SLOTS as u64) as usize
 }
 
 impl std::fmt::Debug for Regorus {
@@ -221,21 +236,18 @@ impl Regorus {
             setup
                 .compile_ns
                 .push(t2.duration_since(t1).as_nanos() as u64);
-            last = Some((engine, program, data));
+            last = Some(program);
         }
-        let (engine, program, data) =
-            last.ok_or_else(|| TargetError::Failed("no compile run".into()))?;
+        let program = last.ok_or_else(|| TargetError::Failed("no compile run".into()))?;
         Ok(Regorus {
-            engine,
             query: policy.query.clone(),
             program,
-            data,
             setup,
             order: None,
             cache: None,
             policy: policy.clone(),
             inputs,
-            deciders: std::sync::Mutex::new(Vec::new()),
+            deciders: (0..DECIDER_SLOTS).map(|_| DeciderSlot::default()).collect(),
         })
     }
 
@@ -246,7 +258,7 @@ impl Regorus {
     /// counts live on bounces between cores (measured: 2 VM workers on 2
     /// cores ran at 0.9x of one). Each worker owning its copy measures
     /// what each core can do.
-    fn private_worker(&self, index: usize, prepares: bool) -> Result<RegorusWorker, TargetError> {
+    fn private_worker(&self, index: usize, inputs: Keep) -> Result<RegorusWorker, TargetError> {
         let data = Value::from(self.policy.data.clone());
         let mut engine = load(&self.policy, &data)?;
         let program = compile(&mut engine, &self.query, self.program.is_some())?;
@@ -261,10 +273,10 @@ impl Regorus {
                 Evaluator::Vm(vm)
             }
         };
-        let windowed = prepares && self.inputs.len() > WINDOW_INPUTS;
+        let windowed = inputs == Keep::WindowIfLarge && self.inputs.len() > WINDOW_INPUTS;
         // Straight from the plan's JSON texts into regorus values: all of
         // them, or a window at a time.
-        let inputs = if windowed {
+        let inputs = if windowed || inputs == Keep::None {
             Vec::new()
         } else {
             self.inputs
@@ -313,47 +325,31 @@ impl Regorus {
     /// with the lines its `print()` calls wrote.
     pub fn decide(&self, input: &serde_json::Value) -> Result<Answer, String> {
         let input = Arc::new(vec![Value::from(input.clone())]);
-        let pooled = self.deciders.lock().ok().and_then(|mut p| p.pop());
+        let slot = &self.deciders[slot()].0;
+        let pooled = slot.lock().ok().and_then(|mut p| p.take());
         let mut worker = match pooled {
             Some(mut w) => {
                 w.inputs = input;
                 w
             }
-            None => self.make_worker(0, input)?,
+            // Its own engine and data, as a run's workers have: deciders
+            // on several threads share no reference counts.
+            None => {
+                let mut w = self
+                    .private_worker(0, Keep::None)
+                    .map_err(|e| e.to_string())?;
+                w.inputs = input;
+                w
+            }
         };
         let input = worker.inputs.first().cloned();
         let value = worker.eval_gathering(input).map_err(|e| e.message);
         let prints = worker.take_prints();
-        if let Ok(mut pool) = self.deciders.lock() {
-            pool.push(worker);
+        if let Ok(mut pool) = slot.lock() {
+            *pool = Some(worker);
         }
         let value = serde_json::to_value(&value?).map_err(|e| e.to_string())?;
         Ok(Answer { value, prints })
-    }
-
-    fn make_worker(&self, index: usize, inputs: Arc<Vec<Value>>) -> Result<RegorusWorker, String> {
-        let evaluator = match &self.program {
-            None => Evaluator::Interpreter(self.engine.clone(), self.query.clone()),
-            Some(program) => {
-                let mut vm = RegoVM::new();
-                vm.load_program(program.clone());
-                vm.set_data(self.data.clone())
-                    .map_err(|e| format!("VM data: {e}"))?;
-                // The default cap (25000 instructions) would fail large policies.
-                vm.set_max_instructions(usize::MAX);
-                Evaluator::Vm(vm)
-            }
-        };
-        // Workers start at different inputs so they do not move in lockstep.
-        Ok(RegorusWorker {
-            evaluator,
-            count: inputs.len(),
-            inputs,
-            window: None,
-            offset: index as u64,
-            order: None,
-            cache: None,
-        })
     }
 }
 
@@ -372,6 +368,17 @@ const WINDOW_INPUTS: usize = 65_536;
 /// Operations (inputs) per window: parsing one takes ~16 ms outside
 /// timing, and it holds a few MB.
 const WINDOW: u64 = 16_384;
+
+/// Which inputs a worker parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Every one.
+    All,
+    /// A window at a time when there are many (its driver prepares).
+    WindowIfLarge,
+    /// None (a decider, given each input as it comes).
+    None,
+}
 
 /// A window of parsed inputs: those of operations `first..first + len`.
 struct Window {
@@ -555,7 +562,12 @@ impl Target for Regorus {
 
 impl BlockingWorkers for Regorus {
     fn worker(&self, ctx: &WorkerContext) -> Result<Box<dyn Worker>, TargetError> {
-        let mut worker = self.private_worker(ctx.index, ctx.prepares)?;
+        let keep = if ctx.prepares {
+            Keep::WindowIfLarge
+        } else {
+            Keep::All
+        };
+        let mut worker = self.private_worker(ctx.index, keep)?;
         worker.order = self.order.as_ref().map(|o| {
             rigor_engine::keys::index_stream(
                 o,
