@@ -31,7 +31,7 @@ pub(super) fn traffic_view(t: &TrafficInfo) -> TrafficView {
     let mut rows = vec![(
         "events".to_string(),
         format!(
-            "{} decision event(s) in {} file(s); {} replayed, of path `{}`",
+            "{} decision event(s) in {} file(s); {} replayed, of path {}",
             count(t.events),
             t.files,
             count(t.replayed),
@@ -51,7 +51,7 @@ pub(super) fn traffic_view(t: &TrafficInfo) -> TrafficView {
                         .iter()
                         .take(5)
                         .map(|(p, n)| {
-                            format!("`{}` {}", if p.is_empty() { "/" } else { p }, count(**n))
+                            format!("{} {}", if p.is_empty() { "/" } else { p }, count(**n))
                         })
                         .collect();
                     format!(": {}", list.join(", "))
