@@ -101,6 +101,7 @@ pub(crate) fn trial(
                         trial,
                         seed: trial_seed,
                         prepares: false,
+                        replay: false,
                     };
                     let setup = set_up(makers, &ctx);
                     barrier.wait();

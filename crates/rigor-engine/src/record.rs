@@ -132,6 +132,9 @@ pub(crate) struct Ticket {
     pub measured: bool,
     /// Tickets not started by then are dropped: the target fell too far behind.
     pub deadline: Instant,
+    /// A replayed arrival (`rate: recorded`): the schedule's operation
+    /// number, which is its input's; the worker runs that operation.
+    pub replay: Option<u64>,
 }
 
 /// What one worker (or one runtime thread) measured.

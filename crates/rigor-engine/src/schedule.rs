@@ -1,4 +1,5 @@
-//! Open-loop schedules (rate mode): operation i is due at start + i/rate.
+//! Open-loop schedules (rate mode): operation i is due at start + i/rate,
+//! or, replaying a decision log (`rate: recorded`), at its logged offset.
 //!
 //! Blocking workers keep their own share of the schedule ([`open_scheduled`]):
 //! the thread that waits for an operation's start runs it, so no hand-off
@@ -37,7 +38,7 @@ pub(crate) use crate::record::Ticket;
 
 /// A blocking worker's share of a rate-mode schedule: of the schedule's
 /// operations 0, 1, 2, ... (one every 1/rate), worker w of n runs w, w+n, ...
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Scheduled {
     /// Operations per second, all workers together.
     pub rate: f64,
@@ -47,6 +48,61 @@ pub(crate) struct Scheduled {
     pub warmup: Duration,
     /// Measured stretch.
     pub duration: Duration,
+    /// `rate: recorded`: operation i starts at `arrivals[i]` ns (from the
+    /// schedule's start), the log looping after its last arrival; the
+    /// operation replays input i.
+    pub arrivals: Option<Arc<[u64]>>,
+}
+
+impl Scheduled {
+    /// When operation `i` is due, in ns from the start.
+    #[inline]
+    pub(crate) fn due_ns(&self, i: u64) -> u64 {
+        match &self.arrivals {
+            None => (i as f64 * 1e9 / self.rate) as u64,
+            Some(a) => {
+                let n = a.len() as u64;
+                (i / n) * self.cycle_ns(a) + a[(i % n) as usize]
+            }
+        }
+    }
+
+    /// A replayed log's length when it loops: its span plus one mean gap.
+    fn cycle_ns(&self, a: &[u64]) -> u64 {
+        let span = a.last().copied().unwrap_or(0);
+        span + (span / (a.len() as u64).saturating_sub(1).max(1)).max(1)
+    }
+
+    /// Operations due before `ns` from the start.
+    pub(crate) fn due_before(&self, ns: u64) -> u64 {
+        match &self.arrivals {
+            None => (ns as f64 / 1e9 * self.rate).round() as u64,
+            Some(a) => {
+                let n = a.len() as u64;
+                let cycle = self.cycle_ns(a);
+                let whole = ns / cycle;
+                whole * n + a.partition_point(|&t| t < ns - whole * cycle) as u64
+            }
+        }
+    }
+
+    /// (warm-up operations, all operations) of the schedule.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let warm = self.warmup.as_nanos() as u64;
+        let total = warm + self.duration.as_nanos() as u64;
+        (self.due_before(warm), self.due_before(total))
+    }
+
+    /// The operation a worker runs for schedule entry `i`: its own count
+    /// `op`, or with replayed arrivals `i` itself (input i).
+    #[inline]
+    fn op(&self, i: u64, op: u64) -> u64 {
+        if self.arrivals.is_some() {
+            i
+        } else {
+            op
+        }
+    }
 }
 
 /// Runs a blocking worker on its own share of the schedule: it waits for
@@ -69,11 +125,9 @@ pub(crate) fn open_scheduled(
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
     }
-    let period = 1e9 / plan.rate;
-    let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
-    let total_n = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
+    let (warm_n, total_n) = plan.counts();
     let deadline = start + plan.warmup + plan.duration + DRAIN_GRACE;
-    let at = |i: u64| start + Duration::from_nanos((i as f64 * period) as u64);
+    let at = |i: u64| start + Duration::from_nanos(plan.due_ns(i));
     let mut rec = WorkerRecord::new(true, recording.kinds);
     let mut windows = crate::windows::Windows::new(recording.windows);
     windows.begin(start + plan.warmup);
@@ -99,7 +153,7 @@ pub(crate) fn open_scheduled(
         // Before waiting for the start: preparation fills the idle time
         // (it makes the operation late, and shows, only at rates the
         // target cannot sustain with it).
-        prep.ready(worker, op, 1);
+        prep.ready(worker, plan.op(i, op), 1);
         let intended = at(i);
         let measured = i >= warm_n;
         let now = Instant::now();
@@ -115,6 +169,7 @@ pub(crate) fn open_scheduled(
                     intended: at(j),
                     measured: j >= warm_n,
                     deadline,
+                    replay: None,
                 };
                 rec.dropped_late(ticket, now);
             }
@@ -123,7 +178,7 @@ pub(crate) fn open_scheduled(
         let actual = Instant::now();
         let b0 = bytes_counter.get();
         let a0 = alloc::thread_allocs();
-        let result = worker.call(op);
+        let result = worker.call(plan.op(i, op));
         let end = Instant::now();
         op += 1;
         i += plan.workers.max(1);
@@ -137,6 +192,7 @@ pub(crate) fn open_scheduled(
             intended,
             measured,
             deadline,
+            replay: None,
         };
         record_open(&mut rec, &mut windows, ticket, actual, end, result);
     }
@@ -192,15 +248,18 @@ pub(crate) async fn pace(
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
     }
-    let period = 1e9 / plan.rate;
-    let warm_n = (plan.warmup.as_secs_f64() * plan.rate).round() as u64;
-    let total_n = warm_n + (plan.duration.as_secs_f64() * plan.rate).round() as u64;
+    let (warm_n, total_n) = plan.counts();
     let deadline = start + plan.warmup + plan.duration + DRAIN_GRACE;
     let mut lag = new_histogram();
     let step = plan.workers.max(1);
-    let mut waiter = AsyncWaiter::new(Duration::from_nanos((step as f64 * period) as u64));
+    // Replayed arrivals are not evenly spaced: the timer is armed for each.
+    let interval = match plan.arrivals {
+        Some(_) => Duration::ZERO,
+        None => Duration::from_nanos((step as f64 * 1e9 / plan.rate) as u64),
+    };
+    let mut waiter = AsyncWaiter::new(interval);
     for i in (index..total_n).step_by(step as usize) {
-        let intended = start + Duration::from_nanos((i as f64 * period) as u64);
+        let intended = start + Duration::from_nanos(plan.due_ns(i));
         waiter.wait_until(intended).await;
         if stop.load(Ordering::Relaxed) {
             break;
@@ -213,6 +272,7 @@ pub(crate) async fn pace(
             intended,
             measured,
             deadline,
+            replay: plan.arrivals.is_some().then_some(i),
         };
         if tx.try_send(ticket).is_err() {
             break;
@@ -258,7 +318,8 @@ impl AsyncWaiter {
         #[cfg(target_os = "linux")]
         if let Some(timer) = &self.timer {
             let armed = match self.offset {
-                Some(o) if o == offset => Ok(()),
+                // A periodic timer keeps its ticks; a one-shot is armed each time.
+                Some(o) if o == offset && !self.interval.is_zero() => Ok(()),
                 _ => timer.arm(t - offset, self.interval),
             };
             if armed.is_ok() {

@@ -94,6 +94,10 @@ pub struct WorkerContext {
     /// only a window of prepared state (parsed inputs). When false (paired
     /// rounds, decision checks), it must keep everything ready.
     pub prepares: bool,
+    /// Replaying recorded arrivals (`rate: recorded`): operation `op` is the
+    /// schedule's, and must use input `op` (modulo their count), not start
+    /// at an offset of the worker's own.
+    pub replay: bool,
 }
 
 /// What a trial is about to run, for [`TrialHooks::prepare`].

@@ -8,7 +8,8 @@
 //! reads both (a file, a `.gz` file, or a folder of them), keeps the events
 //! of one query, and summarises what it read ([`TrafficInfo`]) for the
 //! report: a replay whose skipped events are not counted would measure
-//! traffic nobody saw.
+//! traffic nobody saw. The file passes 700 lines with its tests (the code
+//! is about 500): reading, filtering and summarising are one pass.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -422,6 +423,7 @@ fn event(
     summary.distinct.insert(hash(&text));
     summary.sizes.push(text.len() as u64);
     *summary.decisions.entry(result.to_string()).or_insert(0) += 1;
+    let time = stamp.as_ref().and_then(|(ns, _)| i64::try_from(*ns).ok());
     if let Some((ns, t)) = stamp {
         summary.times.push(ns);
         if summary.first.as_ref().is_none_or(|(f, _)| ns < *f) {
@@ -438,7 +440,7 @@ fn event(
     {
         summary.eval_ns.push(ns);
     }
-    out.push_text(source, line, &text, f.recorded.then_some(&result));
+    out.push_timed(source, line, &text, f.recorded.then_some(&result), time);
 }
 
 /// Whether an event's `erased` or `masked` lists name the input.

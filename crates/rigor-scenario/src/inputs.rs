@@ -57,7 +57,13 @@ pub struct Inputs {
     expect_values: Vec<serde_json::Value>,
     /// `expect_values` by their JSON text, to store each once.
     expect_ids: HashMap<String, u32>,
+    /// Each document's logged time (ns since the epoch; `NO_TIME` for
+    /// none); none while no document has one.
+    times: Option<Vec<i64>>,
 }
+
+/// No logged time.
+const NO_TIME: i64 = i64::MIN;
 
 /// One input, borrowed from [`Inputs`].
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +137,25 @@ impl Inputs {
         text: &str,
         expect: Option<&serde_json::Value>,
     ) {
+        self.push_timed(source, n, text, expect, None);
+    }
+
+    /// [`Inputs::push_text`] with the time the document was logged (ns
+    /// since the epoch), for replaying arrivals.
+    pub fn push_timed(
+        &mut self,
+        source: SourceId,
+        n: u32,
+        text: &str,
+        expect: Option<&serde_json::Value>,
+        time: Option<i64>,
+    ) {
+        if time.is_some() && self.times.is_none() {
+            self.times = Some(vec![NO_TIME; self.ends.len()]);
+        }
+        if let Some(times) = &mut self.times {
+            times.push(time.unwrap_or(NO_TIME));
+        }
         self.text.push_str(text);
         self.ends.push(self.text.len() as u64);
         self.origins.push((source.0, n));
@@ -212,6 +237,14 @@ impl Inputs {
         }
     }
 
+    /// When input `i` was logged (ns since the epoch), if it was.
+    pub fn time(&self, i: usize) -> Option<i64> {
+        match self.times.as_ref().and_then(|t| t.get(i)) {
+            Some(&t) if t != NO_TIME => Some(t),
+            _ => None,
+        }
+    }
+
     /// Input `i`'s expected decision.
     pub fn expect(&self, i: usize) -> Option<&serde_json::Value> {
         match self.expects.as_ref().and_then(|e| e.get(i)) {
@@ -248,7 +281,13 @@ impl Inputs {
         };
         for &i in keep {
             let (source, n) = self.origins[i];
-            out.push_text(SourceId(source), n, self.text(i), self.expect(i));
+            out.push_timed(
+                SourceId(source),
+                n,
+                self.text(i),
+                self.expect(i),
+                self.time(i),
+            );
         }
         out
     }

@@ -79,6 +79,16 @@ impl Plan {
             )
             .into());
         }
+        if self.workload.recorded.is_some() {
+            return Err(Diagnostic::new(
+                &self.path,
+                format!(
+                    "--shard {shard}: `rate: recorded` replays one log's arrivals in one process"
+                ),
+            )
+            .with_help("run it unsharded, or give the shards a fixed `rate` (each takes its share)")
+            .into());
+        }
         self.workload.seed = shard.seed(self.workload.seed);
         self.workload.shard = Some(shard);
         Ok(())

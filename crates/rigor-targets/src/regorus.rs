@@ -567,7 +567,9 @@ impl BlockingWorkers for Regorus {
         } else {
             Keep::All
         };
-        let mut worker = self.private_worker(ctx.index, keep)?;
+        // Replaying arrivals, operation i is input i: no per-worker offset.
+        let offset = if ctx.replay { 0 } else { ctx.index };
+        let mut worker = self.private_worker(offset, keep)?;
         worker.order = self.order.as_ref().map(|o| {
             rigor_engine::keys::index_stream(
                 o,

@@ -197,3 +197,56 @@ fn a_decision_log_the_real_opa_wrote_replays_with_its_decisions_checked() {
         assert_eq!(doc["type"], "dog", "{m}");
     }
 }
+
+/// `rate: recorded` starts each logged request at its logged offset (here
+/// twice as fast): two bursts a quarter second apart come back as bursts,
+/// with nothing between them, and exactly the requests due within the
+/// measured time run (the log loops after its last request).
+#[test]
+fn recorded_arrivals_come_back_as_they_were_logged() {
+    let r = Rigor::new();
+    r.file("p.rego", POLICY).file("data.json", DATA);
+    // 200 requests in 0-100ms, 200 more in 500-600ms (as logged).
+    let mut log = String::new();
+    for k in 0..400u64 {
+        let ms = if k < 200 { k / 2 } else { 500 + (k - 200) / 2 };
+        let user = USERS[(k % 5) as usize];
+        log.push_str(&format!(
+            "{{\"decision_id\":\"{k}\",\"input\":{{\"user\":\"{user}\",\"action\":\"read\",\"type\":\"dog\"}},\"path\":\"rbac/allow\",\"timestamp\":\"2026-12-04T10:00:00.{ms:03}Z\"}}\n"
+        ));
+    }
+    r.file("decisions.log", &log);
+    r.file(
+        "s.yaml",
+        "name: arrivals\n\
+         policy: {files: [p.rego], data: [data.json], query: data.rbac.allow}\n\
+         inputs: [{decision_log: decisions.log}]\n\
+         workload: {concurrency: 1, warmup: 0s, duration: 500ms, rate: recorded, speed: 2x, window: 50ms}\n\
+         targets: [{id: regorus, kind: regorus}]\n",
+    );
+    r.run(&["run", "s.yaml", "--out", "o"]).expect(0);
+    let res = results(&r.path("o/results.json"));
+    assert_eq!(res.scenario.workload.recorded, Some(2.0));
+    // At 2x: bursts at 0-50ms and 250-300ms, the log's span 300ms; it
+    // loops after one mean gap, its first burst again at ~301-351ms; the
+    // next would start past 500ms. 600 requests were due.
+    let trial = &res.cases[0].targets[0].trials[0];
+    assert_eq!(trial.operations, 600, "{:?}", trial.error_messages);
+    // The case's rate is the log's mean, sped up: 399 gaps over the
+    // 599ms logged, 299.5ms replayed.
+    let rate = res.cases[0].rate.expect("a rate-mode case");
+    assert!((rate - 399.0 / 0.2995).abs() < 0.5, "{rate}");
+    let windows = &trial.windows.as_ref().expect("windows over time").windows;
+    let ops_between = |from_ms: u64, to_ms: u64| -> u64 {
+        windows
+            .iter()
+            .filter(|w| w.t_ns >= from_ms * 1_000_000 && w.t_ns < to_ms * 1_000_000)
+            .map(|w| w.operations)
+            .sum()
+    };
+    // Bursts as logged, and the quiet between them kept quiet.
+    assert!(ops_between(0, 100) >= 190, "{windows:?}");
+    assert_eq!(ops_between(100, 250), 0, "{windows:?}");
+    assert!(ops_between(250, 400) >= 390, "{windows:?}");
+    assert_eq!(ops_between(400, 500), 0, "{windows:?}");
+}

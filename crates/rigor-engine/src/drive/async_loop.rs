@@ -218,7 +218,7 @@ pub(super) async fn open_async(
         if ticket.measured && first.is_none() {
             worker.measuring();
         }
-        let result = worker.call(op).await;
+        let result = worker.call(ticket.replay.unwrap_or(op)).await;
         let end = Instant::now();
         op += 1;
         if !ticket.measured {

@@ -135,6 +135,7 @@ pub(crate) fn trial(
         trial,
         seed: trial_seed,
         prepares: true,
+        replay: workload.arrivals.is_some(),
     };
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -182,6 +183,7 @@ pub(crate) fn trial(
         },
         warmup: workload.warmup,
         duration: stop_duration(workload.stop),
+        arrivals: workload.arrivals.clone(),
     });
     let shared = Shared {
         barrier: Barrier::new(threads + 1),
@@ -206,10 +208,12 @@ pub(crate) fn trial(
     let progress: Vec<Arc<Progress>> = (0..threads).map(|_| Arc::default()).collect();
     let records = std::thread::scope(|scope| {
         let shared = &shared;
+        let own_schedule = &own_schedule;
         let handles: Vec<_> = (0..threads)
             .map(|thread| {
                 let stop = stop.clone();
                 let progress = progress[thread].clone();
+                let own_schedule = own_schedule.clone();
                 std::thread::Builder::new()
                     .name(format!("rigor-worker-{thread}"))
                     .spawn_scoped(scope, move || {

@@ -16,8 +16,10 @@ use crate::units::{Capacity, Dur, Percent, Size, SizeRange};
 
 mod targets;
 mod thresholds;
+mod workload;
 pub use targets::*;
 pub use thresholds::*;
+pub use workload::*;
 
 /// A benchmark scenario: what to measure, how hard, and what counts as good.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -490,158 +492,6 @@ impl<'de> Deserialize<'de> for DistributionSpec {
             }
         }
         deserializer.deserialize_any(V)
-    }
-}
-
-/// How operations are timed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Timing {
-    /// Per operation, unless a warm-up probe finds operations faster than
-    /// 1us; those are timed in batches of at least 10us.
-    #[default]
-    Auto,
-    /// Every operation between two clock reads (the clock's own cost is inside).
-    PerOp,
-    /// Batches of operations of at least 10us; latency is the batch mean.
-    Batch,
-}
-
-/// The load shape.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Workload {
-    /// Worker threads (closed loop). A list sweeps: one case per value. Default 1.
-    #[serde(default)]
-    pub concurrency: Option<OneOrMany<u32>>,
-    /// Time each worker runs before measuring; excluded from every statistic. Default `0s`.
-    #[serde(default)]
-    pub warmup: Option<Dur>,
-    /// Measured time per (case, target, trial). Exactly one of `duration` and `iterations`.
-    #[serde(default)]
-    pub duration: Option<Dur>,
-    /// Measured operations per worker per (case, target, trial).
-    #[serde(default)]
-    pub iterations: Option<u64>,
-    /// How often each (case, target) is repeated; targets are interleaved within a trial. Default 1.
-    #[serde(default)]
-    pub trials: Option<u32>,
-    /// Open loop: operations start on a fixed schedule at this rate (`1000/s`); a list sweeps.
-    /// `concurrency` is then the most operations in flight at once. Without it, closed loop.
-    #[serde(default)]
-    pub rate: Option<OneOrMany<Rate>>,
-    /// Seed of every random choice (keys, inputs, values); recorded in the results. Default 1.
-    #[serde(default)]
-    pub seed: Option<u64>,
-    /// `auto` (default), `per-op` or `batch`: see "Timing" in README.md.
-    #[serde(default)]
-    pub timing: Option<Timing>,
-    /// Async targets (opa-http, redis): runtime threads the workers share.
-    /// Default: one per core, at most `concurrency`. With the server on the
-    /// same machine, fewer threads leave it a core (see README).
-    #[serde(default)]
-    pub threads: Option<u32>,
-    /// A soak's length: `--mode soak` measures each (case, target) this long
-    /// (default `10m`) while sampling operations done and memory every
-    /// `sample`, and grades `memory.growth`. A workload with `soak` and
-    /// neither `duration` nor `iterations` is a soak in every mode (quick
-    /// mode caps it at 1s).
-    #[serde(default)]
-    pub soak: Option<Dur>,
-    /// Soaks: how often operations done, live heap and resident memory are
-    /// sampled. Default `1s` (`100ms` in quick mode).
-    #[serde(default)]
-    pub sample: Option<Dur>,
-    /// Paired comparisons (`compare: { paired: true }`): the length of a
-    /// round, in which one target runs before the next takes over. Default `10ms`.
-    #[serde(default)]
-    pub round: Option<Dur>,
-    /// Every run: the width of the windows over time (throughput, p99 and
-    /// errors per window, charted in the HTML report). Default `1s` (`100ms`
-    /// in quick mode); doubled as needed so a trial has at most 512.
-    #[serde(default)]
-    pub window: Option<Dur>,
-}
-
-/// Operations per second, written with a unit (`5000/s`, `5k/s`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate(pub f64);
-
-impl<'de> Deserialize<'de> for Rate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        match crate::units::parse_rate(&text) {
-            Ok(r) if r > 0.0 && text.contains("/s") => Ok(Rate(r)),
-            Ok(_) if !text.contains("/s") => Err(de::Error::custom(format!(
-                "`{text}` has no unit; write operations per second, e.g. `5000/s`"
-            ))),
-            Ok(_) => Err(de::Error::custom(format!(
-                "rate `{text}` must be above 0/s"
-            ))),
-            Err(e) => Err(de::Error::custom(e)),
-        }
-    }
-}
-
-impl JsonSchema for Rate {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Rate".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "Operations per second, e.g. `5000/s` or `5k/s`.",
-            "pattern": r"^\s*[0-9][0-9_]*(\.[0-9]+)?\s*(k|M)?/s\s*$"
-        })
-    }
-}
-
-/// A single value or a list of values (a sweep).
-#[derive(Debug, Clone, PartialEq, JsonSchema)]
-#[serde(untagged)]
-pub enum OneOrMany<T> {
-    /// One value.
-    One(T),
-    /// A sweep over several values.
-    Many(Vec<T>),
-}
-
-impl<T: Clone> OneOrMany<T> {
-    /// The values as a list.
-    pub fn to_vec(&self) -> Vec<T> {
-        match self {
-            OneOrMany::One(v) => vec![v.clone()],
-            OneOrMany::Many(v) => v.clone(),
-        }
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = OneOrMany<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a value or a list of values")
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(v) = seq.next_element()? {
-                    out.push(v);
-                }
-                Ok(OneOrMany::Many(out))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                T::deserialize(de::value::U64Deserializer::new(v)).map(OneOrMany::One)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                T::deserialize(de::value::I64Deserializer::new(v)).map(OneOrMany::One)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                T::deserialize(de::value::StrDeserializer::new(v)).map(OneOrMany::One)
-            }
-        }
-        deserializer.deserialize_any(V(std::marker::PhantomData))
     }
 }
 

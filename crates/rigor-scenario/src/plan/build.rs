@@ -219,6 +219,27 @@ impl Builder<'_> {
                 .with_help("add a `kind: moka` or `kind: redis` target, or remove `cache:` (a policy target's decision cache is configured on the target)")
                 .into());
         }
+        if let Some(speed) = workload.recorded {
+            let arrivals = self.arrivals(&s.workload, &inputs, speed)?;
+            let span = arrivals.last().copied().unwrap_or(0);
+            // The case's rate: the log's mean, sped up (operations over
+            // the span between the first and the last start).
+            workload.rate = vec![if span > 0 {
+                (arrivals.len() - 1) as f64 * 1e9 / span as f64
+            } else {
+                1.0
+            }];
+            workload.arrivals = Some(arrivals.into());
+            if s.inputs_distribution.is_some() {
+                return Err(self
+                    .error(
+                        &s.workload,
+                        "`rate: recorded` replays inputs in their logged order",
+                    )
+                    .with_help("remove `inputs_distribution`")
+                    .into());
+            }
+        }
         let inputs_order = match &s.inputs_distribution {
             Some(d) => {
                 if inputs.is_empty() {
@@ -442,11 +463,18 @@ impl Builder<'_> {
                     .with_help("add e.g. `duration: 5s` or `iterations: 100000`"))
             }
         };
-        let rate: Vec<f64> = v
-            .rate
-            .as_ref()
-            .map(|r| r.to_vec().iter().map(|r| r.0).collect())
-            .unwrap_or_default();
+        let recorded = matches!(v.rate, Some(crate::model::RateSpec::Recorded(_)));
+        let mut rate: Vec<f64> = v.rate.as_ref().map(|r| r.rates()).unwrap_or_default();
+        if recorded {
+            // The log's own rate, set once the inputs are read.
+            rate = vec![RATE_FROM_LOG];
+        } else if v.speed.is_some() {
+            return Err(self
+                .error(w, "`speed` applies to `rate: recorded`")
+                .with_help(
+                "remove `speed`, or set `rate: recorded` to replay a decision log's arrival times",
+            ));
+        }
         if v.rate.is_some() && rate.is_empty() {
             return Err(self
                 .error(w, "`rate` is an empty list")
@@ -538,6 +566,8 @@ impl Builder<'_> {
             stop,
             trials,
             rate,
+            recorded: recorded.then(|| v.speed.map_or(1.0, |s| s.0)),
+            arrivals: None,
             seed: v.seed.unwrap_or_else(default_seed),
             timing,
             capacity: Vec::new(),

@@ -22,6 +22,7 @@ use crate::{Diagnostic, ScenarioError};
 
 mod build;
 mod files;
+mod replay;
 
 use build::Builder;
 #[allow(unused_imports)]
@@ -116,9 +117,17 @@ pub struct WorkloadPlan {
     pub stop: Stop,
     /// Repetitions of each (case, target).
     pub trials: u32,
-    /// Open-loop rates to sweep, operations per second; empty for closed loop.
+    /// Open-loop rates to sweep, operations per second; empty for closed
+    /// loop. With `rate: recorded`, the replayed log's mean rate.
     #[serde(default)]
     pub rate: Vec<f64>,
+    /// `rate: recorded`: the speed-up of the logged arrivals (1 as logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<f64>,
+    /// `rate: recorded`: each input's start in ns from the first (already
+    /// divided by the speed). Read from the inputs, not kept in results.
+    #[serde(skip)]
+    pub arrivals: Option<std::sync::Arc<[u64]>>,
     /// Seed of every random choice (keys, inputs, values).
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -144,6 +153,10 @@ pub struct WorkloadPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::part::Shard>,
 }
+
+/// `rate: recorded` before the inputs are read: a placeholder rate the
+/// log's own replaces.
+pub(super) const RATE_FROM_LOG: f64 = 1.0;
 
 fn default_window() -> Duration {
     DEFAULT_WINDOW

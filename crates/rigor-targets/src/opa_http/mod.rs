@@ -293,7 +293,8 @@ impl OpaHttp {
             endpoint: self.endpoint.clone(),
             bodies: self.bodies.clone(),
             message: Vec::with_capacity(1024),
-            offset: ctx.index as u64,
+            // Replaying arrivals, operation i is input i: no offset.
+            offset: if ctx.replay { 0 } else { ctx.index as u64 },
             conn: None,
             order,
             cache,
