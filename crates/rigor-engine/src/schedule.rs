@@ -481,3 +481,34 @@ impl Waiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_arrivals_loop_after_the_log() {
+        let plan = Scheduled {
+            rate: 1.0,
+            workers: 1,
+            warmup: Duration::from_nanos(20),
+            duration: Duration::from_nanos(80),
+            arrivals: Some(vec![0, 10, 30].into()),
+        };
+        // The log's span is 30ns; it loops one mean gap (15ns) later.
+        let due: Vec<u64> = (0..7).map(|i| plan.due_ns(i)).collect();
+        assert_eq!(due, [0, 10, 30, 45, 55, 75, 90]);
+        assert_eq!(plan.due_before(45), 3);
+        assert_eq!(plan.due_before(46), 4);
+        // Two in the 20ns warm-up, seven before 100ns.
+        assert_eq!(plan.counts(), (2, 7));
+        assert_eq!(plan.op(5, 2), 5, "a replay runs the schedule's operation");
+        let fixed = Scheduled {
+            arrivals: None,
+            rate: 1e9 / 10.0,
+            ..plan
+        };
+        assert_eq!((fixed.due_ns(3), fixed.counts()), (30, (2, 10)));
+        assert_eq!(fixed.op(5, 2), 2);
+    }
+}
