@@ -189,8 +189,14 @@ fn strip_position(message: &str) -> String {
 }
 
 /// For "unknown field `x`, expected one of a, b" (and unknown variants),
-/// suggests the closest expected name.
+/// suggests the closest expected name; for a boolean where a string was
+/// expected, says which words YAML reads as booleans.
 fn suggestion(message: &str) -> Option<String> {
+    if message.starts_with("invalid type: boolean") && message.ends_with("expected a string") {
+        return Some(
+            "YAML reads y, n, yes, no, on, off, true and false as booleans: quote the value (e.g. `id: \"n\"`)".into(),
+        );
+    }
     let rest = message
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"))?;
