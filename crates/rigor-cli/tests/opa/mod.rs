@@ -427,11 +427,7 @@ fn opa_named_by_host_name_keeps_its_server_counters() {
             .spawn()
             .unwrap(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "OPA did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_port(port, "OPA");
     r.file(
         "s.yaml",
         &rbac_scenario(

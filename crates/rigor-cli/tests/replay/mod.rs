@@ -68,11 +68,7 @@ fn record(r: &Rigor, n: usize, log: &str) -> Vec<Sent> {
             .spawn()
             .unwrap(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "OPA did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_port(port, "OPA");
     let mut rng = rigor_scenario::rng::SplitMix64::new(42);
     let mut pick = |n: usize| (rng.next_u64() % n as u64) as usize;
     let sent: Vec<Sent> = (0..n)
