@@ -1,4 +1,4 @@
-# rigor in a container: the load generator for sharded runs (README,
+# rigor in a container: the load generator for sharded runs (docs/many-machines.md,
 # "Running on many machines"; deploy/kubernetes/ runs N of these as an
 # Indexed Job). Build from the repository root:
 #   docker build -t rigor:latest .
@@ -10,8 +10,13 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
 COPY schemas schemas
+# The debug info (line tables for symbolized profiles) goes to a side
+# file, as `just dist` does: the image ships the small binary. To profile
+# inside the container, mount rigor.debug beside it (/usr/local/bin/).
 RUN cargo build --release --locked -p rigor-cli \
- && cp target/release/rigor /usr/local/bin/rigor
+ && objcopy --only-keep-debug target/release/rigor /usr/local/bin/rigor.debug \
+ && objcopy --strip-debug --add-gnu-debuglink=/usr/local/bin/rigor.debug \
+      target/release/rigor /usr/local/bin/rigor
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -19,6 +19,30 @@ bench SCENARIO *ARGS: build
 validate: build
     {{rigor}} validate scenarios/*.yaml
 
+# Build the user guide (docs/, an mdBook) into target/guide/html. Needs mdbook: `cargo install --locked mdbook` (about a minute).
+docs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v mdbook >/dev/null || { echo "docs: mdbook is needed: cargo install --locked mdbook" >&2; exit 2; }
+    mdbook build docs
+    # The pages link to ../scenarios/, ../schemas/, ../crates/ and
+    # ../deploy/ as they do on GitHub: the same folders beside the book.
+    for d in scenarios schemas crates deploy; do ln -sfn "../../$d" "target/guide/$d"; done
+    echo "docs: open target/guide/html/index.html"
+
+# The binary to ship: target/dist/rigor (debug info moved out, about 25 MB) and target/dist/rigor.debug, which keeps profiles symbolized when it sits beside the binary.
+dist:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # As `cargo install --locked --path crates/rigor-cli` builds it.
+    cargo build --release --locked -p rigor-cli
+    mkdir -p target/dist
+    objcopy --only-keep-debug target/release/rigor target/dist/rigor.debug
+    # --add-gnu-debuglink records the side file's name and checksum: the
+    # symbolizer (backtrace, under pprof) finds it beside the binary.
+    objcopy --strip-debug --add-gnu-debuglink=target/dist/rigor.debug target/release/rigor target/dist/rigor
+    ls -l target/release/rigor target/dist/rigor target/dist/rigor.debug
+
 # Regenerate schemas/scenario.schema.json from the Rust types.
 schema: build
     {{rigor}} schema > schemas/scenario.schema.json

@@ -27,6 +27,18 @@ fn main() {
         commit
     };
     println!("cargo:rustc-env=RIGOR_GIT_COMMIT={commit}");
+    // `rigor --version`: "0.1.0 (commit 4bc8f53a1b2c, 2026-12-04)", or the
+    // bare version where there is no git checkout (a crate tarball).
+    let pkg = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
+    let line = if commit.is_empty() {
+        pkg
+    } else {
+        match output("git", &["log", "-1", "--format=%cs"]) {
+            Some(date) if !date.is_empty() => format!("{pkg} (commit {commit}, {date})"),
+            _ => format!("{pkg} (commit {commit})"),
+        }
+    };
+    println!("cargo:rustc-env=RIGOR_VERSION_LINE={line}");
     // The dependency set, as a hash: baselines from another one are capped at WARN.
     let lock = std::fs::read("../../Cargo.lock").unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -1,6 +1,6 @@
 //! `rigor metrics`: the metric catalogue as a table.
 
-/// The metric catalogue as an aligned table (the README's table, from the
+/// The metric catalogue as an aligned table (the guide's table in docs/scenarios.md, from the
 /// same source), with how trials combine and what each metric is used for.
 pub(crate) fn metrics_table() -> String {
     use rigor_scenario::metrics::{Across, Direction, Gate, Unit, METRICS};

@@ -8,9 +8,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::init;
 
+/// `rigor --version`: the version, and the commit and its date when rigor
+/// was built from a git checkout (build.rs), so a report, a bug and a
+/// binary can be matched.
+pub(crate) const VERSION: &str = env!("RIGOR_VERSION_LINE");
+
 /// Declarative benchmarks for policy engines and caches.
 #[derive(Debug, Parser)]
-#[command(name = "rigor", version, about, long_about = None)]
+#[command(name = "rigor", version = VERSION, about = "Declarative benchmarks for policy engines and caches", long_about = None)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -202,16 +207,22 @@ pub(crate) enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Write a results file in another tool's format: `gobench` is Go's
-    /// benchmark text (per round of a paired run, else per trial; one
-    /// `target:` configuration per target, the baseline first), for
-    /// `benchstat -col target FILE`.
+    /// Write a results file in another tool's format: `gobench` (Go's
+    /// benchmark text, for `benchstat -col target FILE`; per round of a
+    /// paired run, else per trial), `bmf` (Bencher Metric Format, for
+    /// `bencher run --adapter json`), `github-action-benchmark` (its
+    /// customSmallerIsBetter JSON; `--better bigger` for customBiggerIsBetter).
     Export {
         /// A results.json written by `rigor run`.
         results: PathBuf,
         /// The format.
-        #[arg(long, value_enum, default_value = "gobench")]
-        format: ExportFormat,
+        #[arg(long, default_value = "gobench", value_parser = export_formats())]
+        format: String,
+        /// For github-action-benchmark, which metrics: `smaller` (latency,
+        /// memory, errors, compile time: customSmallerIsBetter) or `bigger`
+        /// (throughput, hit ratio: customBiggerIsBetter).
+        #[arg(long, value_enum)]
+        better: Option<BetterArg>,
         /// Write here instead of stdout.
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
@@ -228,6 +239,21 @@ pub(crate) enum Command {
         /// Write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set).
         #[arg(long, value_name = "PATH")]
         markdown: Option<PathBuf>,
+    },
+    /// Print a shell completion script, e.g. `rigor completions bash >
+    /// ~/.local/share/bash-completion/completions/rigor` (zsh: a `_rigor`
+    /// file on `$fpath`; fish: `~/.config/fish/completions/rigor.fish`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print rigor's man page (roff), e.g. `rigor man | man -l -`; with
+    /// `--out DIR`, write one page per command (rigor.1, rigor-run.1, ...).
+    Man {
+        /// Write every command's page into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Re-render the console and HTML reports from a results file alone.
     Report {
@@ -257,11 +283,32 @@ pub(crate) enum FormatArg {
     Junit,
 }
 
-/// `rigor export --format`.
+/// `rigor export --format`: the names of the registered exporters.
+fn export_formats() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        rigor_report::export::EXPORTERS
+            .iter()
+            .map(|e| clap::builder::PossibleValue::new(e.name()).help(e.about())),
+    )
+}
+
+/// `rigor export --better`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum ExportFormat {
-    /// Go's benchmark text format (benchstat).
-    Gobench,
+pub(crate) enum BetterArg {
+    /// Metrics where smaller is better.
+    Smaller,
+    /// Metrics where bigger is better.
+    Bigger,
+}
+
+/// `rigor completions SHELL`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

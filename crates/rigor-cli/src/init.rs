@@ -83,7 +83,7 @@ fn scenario(starter: Starter, name: &str, stem: &str) -> String {
         "# yaml-language-server: $schema=scenario.schema.json\n\
          # Written by `rigor init`. Run it: rigor run {stem}.yaml\n\
          # Try a change without editing: rigor run {stem}.yaml --set workload.duration=2s\n\
-         # Every field: README.md; every metric: `rigor metrics`.\n\
+         # Every field: docs/scenarios.md; every metric: `rigor metrics`.\n\
          name: {name}\n"
     );
     match starter {

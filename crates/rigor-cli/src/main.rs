@@ -31,6 +31,7 @@ mod init;
 mod inputs;
 mod merge_cmd;
 mod run_cmd;
+mod shell;
 mod store;
 mod validate;
 
@@ -132,19 +133,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }),
         Command::Export {
             results,
-            format: cli::ExportFormat::Gobench,
+            format,
+            better,
             out,
-        } => {
-            let text = rigor_report::gobench::gobench(&read_results(&results)?);
-            match out {
-                Some(path) => std::fs::write(&path, text)
-                    .map_err(|e| Failure::Run(format!("cannot write {}: {e}", path.display()))),
-                None => {
-                    say(&text);
-                    Ok(())
-                }
-            }
-        }
+        } => shell::export(&results, &format, better, out.as_deref()),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man { out } => shell::man(out),
         Command::Compare {
             old,
             new,
@@ -272,7 +266,7 @@ impl From<ModeArg> for Mode {
 }
 
 /// Reads a results file, or says why it is not one.
-fn read_results(path: &Path) -> Result<Results, Failure> {
+pub(crate) fn read_results(path: &Path) -> Result<Results, Failure> {
     Ok(store::read_results(path)?)
 }
 
@@ -292,7 +286,7 @@ fn render(
 
 /// Writes to stdout. A closed stdout (`rigor run ... | head`) must not end
 /// a run that is still measuring or writing its results: the text is dropped.
-fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());

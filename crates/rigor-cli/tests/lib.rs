@@ -114,7 +114,9 @@ fn results_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+mod docs;
 mod exits;
+mod exports;
 mod newuser;
 mod opa;
 mod replay;
@@ -2580,11 +2582,12 @@ fn hostile_names_render_escaped_and_no_script_runs() {
 }
 
 #[test]
-fn readme_metric_table_is_the_catalogue() {
+fn guide_metric_table_is_the_catalogue() {
     use rigor_scenario::metrics::{Across, Gate, METRICS};
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-            .unwrap();
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenarios.md"),
+    )
+    .unwrap();
     let rows: Vec<Vec<&str>> = readme
         .lines()
         .skip_while(|l| !l.starts_with("| metric | unit | better | trials | used for |"))
@@ -2595,10 +2598,14 @@ fn readme_metric_table_is_the_catalogue() {
     assert_eq!(
         rows.len(),
         METRICS.len(),
-        "README's metric table is missing rows"
+        "docs/scenarios.md's metric table is missing rows"
     );
     for (row, m) in rows.iter().zip(METRICS) {
-        assert_eq!(row[0], format!("`{}`", m.name), "README's metric order");
+        assert_eq!(
+            row[0],
+            format!("`{}`", m.name),
+            "docs/scenarios.md's metric order"
+        );
         let across = match m.across {
             Across::Pooled => "pooled",
             Across::Median => "median",

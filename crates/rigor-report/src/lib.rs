@@ -22,8 +22,8 @@ pub mod case;
 pub mod chart;
 pub mod ci;
 pub mod escape;
+pub mod export;
 pub mod format;
-pub mod gobench;
 pub mod view;
 
 /// The default templates, embedded.

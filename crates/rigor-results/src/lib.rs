@@ -153,6 +153,17 @@ pub struct MetricStats {
     pub cv: Option<f64>,
 }
 
+impl MetricStats {
+    /// The interval, when it says something: from two trials or more, with
+    /// a stated coverage. One trial's "interval" is its value twice, which
+    /// reads as certainty; reports and exports show none instead.
+    pub fn spread(&self) -> Option<&Interval> {
+        self.interval
+            .as_ref()
+            .filter(|i| self.trials > 1 && i.confidence > 0.0)
+    }
+}
+
 /// A metric of one target as a ratio to the baseline's, across trials.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ratio {
@@ -376,7 +387,7 @@ pub struct TargetResult {
     pub kind: String,
     /// Trials in the order they ran.
     pub trials: Vec<TrialResult>,
-    /// Summary over trials by metric name (see README's metric table); a
+    /// Summary over trials by metric name (see the metric table in docs/scenarios.md); a
     /// metric the target cannot produce is absent.
     pub metrics: BTreeMap<String, f64>,
     /// All trials' latencies merged (base64 of a deflated HdrHistogram V2).

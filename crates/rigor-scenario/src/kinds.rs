@@ -2,7 +2,7 @@
 //! targets alike: one [`KindSpec`] implemented by each `*Spec`, and the
 //! one match ([`TargetSpec::as_kind`]) that maps a variant to it.
 //!
-//! Adding a kind: its spec struct and `TargetSpec` variant in `model.rs`,
+//! Adding a kind: its spec struct and `TargetSpec` variant in `model/targets.rs`,
 //! its `KindSpec` impl here, its arm in [`TargetSpec::as_kind`] and
 //! [`TargetSpec::as_kind_mut`], and its own file in `rigor-targets` with one
 //! arm in that crate's build match. The compiler finds every arm that is

@@ -323,11 +323,11 @@ fn the_kubernetes_manifests_parse_and_their_command_lines_run() {
         .to_string();
     assert_eq!(shards, spec["completions"].as_u64().unwrap().to_string());
     let args = strings(&container["args"]);
-    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo.join("docs/many-machines.md")).unwrap();
     let line = format!("rigor {}", args.join(" "));
     assert!(
         readme.contains(&line),
-        "README does not show the Job's command line `{line}`"
+        "docs/many-machines.md does not show the Job's command line `{line}`"
     );
 
     // The ConfigMap's items lay the checked-in scenario out as it expects.
@@ -349,10 +349,9 @@ fn the_kubernetes_manifests_parse_and_their_command_lines_run() {
     ];
     for item in items.as_array().unwrap() {
         let key = item["key"].as_str().unwrap();
-        let (_, from) = sources
-            .iter()
-            .find(|(k, _)| *k == key)
-            .unwrap_or_else(|| panic!("README's kubectl create configmap has no key {key}"));
+        let (_, from) = sources.iter().find(|(k, _)| *k == key).unwrap_or_else(|| {
+            panic!("docs/many-machines.md's kubectl create configmap has no key {key}")
+        });
         assert!(
             readme.contains(&format!("--from-file={key}={from}")),
             "{key}"

@@ -472,7 +472,7 @@ pub fn bar_chart(case: &CaseResult, metric: &str, title: &str, width: f64) -> Op
     let interval = |t: &rigor_results::TargetResult| {
         t.stats
             .get(metric)
-            .and_then(|s| s.interval.as_ref())
+            .and_then(|s| s.spread())
             .map(|i| (i.low, i.high))
     };
     let max = values

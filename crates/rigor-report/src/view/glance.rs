@@ -45,7 +45,7 @@ pub(super) fn glance(results: &Results) -> Vec<GlanceCase> {
             let ops_metric = if rate { "rate.achieved" } else { "throughput" };
             let with_interval = |t: &rigor_results::TargetResult, m: &str| {
                 let v = format_metric(m, t.metrics.get(m).copied());
-                match t.stats.get(m).and_then(|s| s.interval.as_ref()) {
+                match t.stats.get(m).and_then(|s| s.spread()) {
                     Some(i) => format!(
                         "{v} [{}, {}]",
                         format_metric(m, Some(i.low)),

@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// Grading levels by metric name (see the metric table in README.md).
+/// Grading levels by metric name (see the metric table in docs/scenarios.md).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Thresholds(pub BTreeMap<String, Threshold>);
 

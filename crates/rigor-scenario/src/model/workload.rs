@@ -48,12 +48,12 @@ pub struct Workload {
     /// Seed of every random choice (keys, inputs, values); recorded in the results. Default 1.
     #[serde(default)]
     pub seed: Option<u64>,
-    /// `auto` (default), `per-op` or `batch`: see "Timing" in README.md.
+    /// `auto` (default), `per-op` or `batch`: see "Timing" in docs/measuring.md.
     #[serde(default)]
     pub timing: Option<Timing>,
     /// Async targets (opa-http, redis): runtime threads the workers share.
     /// Default: one per core, at most `concurrency`. With the server on the
-    /// same machine, fewer threads leave it a core (see README).
+    /// same machine, fewer threads leave it a core (see docs/scenarios.md, "Workload").
     #[serde(default)]
     pub threads: Option<u32>,
     /// A soak's length: `--mode soak` measures each (case, target) this long

@@ -70,7 +70,9 @@ impl Builder<'_> {
                             crate::metrics::metric_names().iter().copied(),
                         ) {
                             Some(best) => d.with_help(format!("did you mean `{best}`?")),
-                            None => d.with_help("see the metric table in README.md"),
+                            None => d.with_help(
+                                "see `rigor metrics`, or the metric table in docs/scenarios.md",
+                            ),
                         }
                         .into());
                     }

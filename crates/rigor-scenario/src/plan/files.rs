@@ -243,7 +243,7 @@ impl Builder<'_> {
             InputSource::Generate { generate, .. } => {
                 let generator = generate.check().map_err(|e| {
                     self.error(input, format!("inputs[{index}].generate: {e}"))
-                        .with_help("see README, \"Generated inputs\"")
+                        .with_help("see docs/inputs.md, \"Generated inputs\"")
                 })?;
                 // Each entry its own stream: two entries with the same fields differ.
                 let seed = generate.seed.unwrap_or_else(|| {

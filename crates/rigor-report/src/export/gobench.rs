@@ -6,6 +6,26 @@
 
 use rigor_results::Results;
 
+use super::{Exporter, Options};
+
+/// `--format gobench`.
+#[derive(Debug)]
+pub struct GoBench;
+
+impl Exporter for GoBench {
+    fn name(&self) -> &'static str {
+        "gobench"
+    }
+
+    fn about(&self) -> &'static str {
+        "Go's benchmark text, for `benchstat -col target FILE`"
+    }
+
+    fn export(&self, results: &Results, _: &Options) -> String {
+        gobench(results)
+    }
+}
+
 /// A benchmark name's part: no spaces (Go's format splits on them).
 fn part(s: &str) -> String {
     s.chars()
