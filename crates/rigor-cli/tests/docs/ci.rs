@@ -98,8 +98,20 @@ fn step(work: &Path, script: &str, env: &[(&str, String)]) -> (i32, String) {
     )
 }
 
+/// A recipe file, parsed; the guide (docs/ci.md) shows it as it is, less
+/// its opening comment.
 fn recipe(file: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(repo().join("docs/ci").join(file)).unwrap();
+    let body: String = text
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let guide = std::fs::read_to_string(repo().join("docs/ci.md")).unwrap();
+    assert!(
+        guide.contains(&format!("```yaml partial\n{body}```")),
+        "docs/ci.md does not show docs/ci/{file} as it is:\n{body}"
+    );
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("docs/ci/{file}: {e}"))
 }
 
