@@ -85,6 +85,13 @@ pub(crate) enum Command {
         /// trial (errors and notes still print).
         #[arg(long)]
         quiet: bool,
+        /// After the timed trials, profile each policy target's policy on
+        /// the inputs the trials found slowest and a sample of the rest
+        /// (OPA's profiler for a managed OPA; regorus' rules evaluated
+        /// alone, and its coverage): the report's hottest lines, rule costs
+        /// and heat map. Outside timing. `--mode profile` implies it.
+        #[arg(long)]
+        explain: bool,
         /// Run shard I (from 0) of N: each case's concurrency and rate are
         /// split across the N shards, each with its own seed; merge the N
         /// results with `rigor merge`. Targets must use `url:` servers or

@@ -71,9 +71,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             only,
             against,
             quiet,
+            explain,
             shard,
             start_at,
         } => run_scenario(RunArgs {
+            explain,
             out,
             overrides: &overrides,
             only: &only,

@@ -134,6 +134,8 @@ pub(crate) struct RunArgs<'a> {
     pub(crate) against: Option<&'a str>,
     /// `--quiet`: no progress lines.
     pub(crate) quiet: bool,
+    /// `--explain`: profile the policies after the trials.
+    pub(crate) explain: bool,
     /// `--shard I/N`.
     pub(crate) shard: Option<rigor_scenario::shard::Shard>,
     /// `--start-at TIME` (RFC 3339).
@@ -161,6 +163,7 @@ impl<'a> RunArgs<'a> {
             only: &[],
             against: None,
             quiet: false,
+            explain: false,
             shard: None,
             start_at: None,
         }
@@ -182,6 +185,7 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
         only,
         against,
         quiet,
+        explain,
         shard,
         start_at,
     } = args;
@@ -349,6 +353,16 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             shard,
         },
     );
+    if (explain || plan.explain || mode == Mode::Profile)
+        && write_error.is_none()
+        && results.errors.is_empty()
+    {
+        rigor_engine::explain::explain(&mut results, &targets, &plan, &mut |line| {
+            if !quiet {
+                tell!("{}", terminal_safe(line));
+            }
+        });
+    }
     if let (Some(info), Some(cost)) = (&mut results.scenario.prints, print_cost) {
         info.kept_cost = Some(cost);
     }

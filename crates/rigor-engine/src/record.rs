@@ -180,6 +180,56 @@ pub(crate) struct WorkerRecord {
     /// Closed loop: time spent in [`crate::target::Worker::prepare`]
     /// during the measured phase, left out of the span's throughput.
     pub paused_ns: u64,
+    /// Operations and time per input, for targets whose operations each
+    /// evaluate one input ([`crate::target::Facts::inputs`]).
+    pub inputs: Option<InputTally>,
+}
+
+/// Per input: successful operations and their nanoseconds. Two adds per
+/// operation, into memory allocated and touched before the measured phase.
+#[derive(Debug, Clone)]
+pub(crate) struct InputTally {
+    /// `[operations, nanoseconds]` by input index.
+    pub slots: Vec<[u64; 2]>,
+}
+
+/// Per-input costs are kept up to this many inputs (16 MiB per worker);
+/// beyond it the run says so instead.
+pub(crate) const TALLY_MAX_INPUTS: usize = 1 << 20;
+
+impl InputTally {
+    /// Slots for `n` inputs, every page written once so that no measured
+    /// operation pays a page fault for them.
+    pub(crate) fn new(n: usize) -> Option<Self> {
+        if n == 0 || n > TALLY_MAX_INPUTS {
+            return None;
+        }
+        let mut slots = vec![[0u64; 2]; n];
+        // A zeroed allocation may be lazily mapped; volatile writes are not
+        // optimised away.
+        for s in slots.iter_mut().step_by(256) {
+            // SAFETY: `s` is a valid, aligned, exclusive reference.
+            unsafe { std::ptr::write_volatile(s, [0, 0]) };
+        }
+        Some(InputTally { slots })
+    }
+
+    /// One successful operation on input `index`, `ns` long.
+    #[inline]
+    pub(crate) fn add(&mut self, index: usize, ns: u64) {
+        if let Some(s) = self.slots.get_mut(index) {
+            s[0] += 1;
+            s[1] += ns;
+        }
+    }
+
+    /// Adds another tally (another worker, another trial).
+    pub(crate) fn merge(&mut self, other: &InputTally) {
+        for (a, b) in self.slots.iter_mut().zip(&other.slots) {
+            a[0] += b[0];
+            a[1] += b[1];
+        }
+    }
 }
 
 impl WorkerRecord {
@@ -207,6 +257,16 @@ impl WorkerRecord {
             windows: Windows::none(),
             reported_ns: 0,
             paused_ns: 0,
+            inputs: None,
+        }
+    }
+
+    /// Attributes a successful operation of `ns` to input `index`, when
+    /// this record keeps per-input costs.
+    #[inline]
+    pub(crate) fn tally(&mut self, index: Option<usize>, ns: u64, ok: bool) {
+        if let (true, Some(t), Some(i)) = (ok, &mut self.inputs, index) {
+            t.add(i, ns);
         }
     }
 
@@ -321,6 +381,11 @@ impl WorkerRecord {
         self.batch = self.batch.max(other.batch);
         self.add_samples(other.samples);
         self.windows.merge(other.windows);
+        match (&mut self.inputs, other.inputs) {
+            (Some(a), Some(b)) => a.merge(&b),
+            (None, Some(b)) => self.inputs = Some(b),
+            _ => {}
+        }
     }
 }
 
@@ -367,6 +432,9 @@ pub(crate) struct TrialData {
 pub(crate) struct Recording {
     /// The target reports outcome kinds (per-kind histograms).
     pub kinds: bool,
+    /// Its operations each evaluate one of this many inputs: per-input
+    /// costs are kept ([`InputTally`]).
+    pub inputs: Option<usize>,
     /// The windows over time.
     pub windows: WindowPlan,
 }

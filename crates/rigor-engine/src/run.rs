@@ -93,6 +93,7 @@ fn target_info(t: &Prepared) -> TargetInfo {
             .map(|(name, version)| format!("{name} {version}")),
         method: facts.method,
         thresholds: t.plan.thresholds.clone(),
+        profile: None,
     }
 }
 
@@ -185,6 +186,7 @@ pub fn stopped(
                 peer: None,
                 method: None,
                 thresholds: t.thresholds.clone(),
+                profile: None,
             })
             .collect(),
     };
@@ -261,11 +263,15 @@ pub fn run(
                     ratios: Vec::new(),
                     stats: BTreeMap::new(),
                     noisy: false,
+                    input_costs: None,
                 })
                 .collect(),
             rounds: Vec::new(),
         });
         let case = results.cases.len() - 1;
+        // Each target's per-input tally, over the case's trials so far.
+        let mut tallies: Vec<Option<crate::record::InputTally>> =
+            (0..targets.len()).map(|_| None).collect();
         if let Some(whole) = case_plan.whole.filter(|_| case_plan.concurrency == 0) {
             done += workload.trials as usize * targets.len();
             unit += u64::from(workload.trials) * targets.len() as u64;
@@ -331,6 +337,7 @@ pub fn run(
                 };
                 let events_before = prepared.target.events();
                 let target = prepared.target.as_ref();
+                let mut trial_tally: Option<crate::record::InputTally> = None;
                 let outcome = target
                     .hooks()
                     .map_or(Ok(None), |h| h.prepare(&trial_context))
@@ -369,7 +376,15 @@ pub fn run(
                                     },
                                 );
                                 crate::alloc_profile::set_tag(0);
-                                data.map(|data| {
+                                data.map(|mut data| {
+                                    trial_tally = data
+                                        .records
+                                        .iter_mut()
+                                        .filter_map(|r| r.inputs.take())
+                                        .reduce(|mut a, b| {
+                                            a.merge(&b);
+                                            a
+                                        });
                                     let after = target.hooks().and_then(|h| h.cache_state());
                                     let sample = workload.soak.map(|s| s.sample);
                                     collect(data, trial, position as u32, before, after, sample)
@@ -403,6 +418,19 @@ pub fn run(
                     });
                 match outcome {
                     Ok(mut trial_result) => {
+                        if let Some(t) = trial_tally.take() {
+                            let acc =
+                                tallies[index].get_or_insert_with(|| crate::record::InputTally {
+                                    slots: vec![[0, 0]; t.slots.len()],
+                                });
+                            acc.merge(&t);
+                            results.cases[case].targets[index].input_costs =
+                                Some(crate::cost::input_costs(
+                                    acc,
+                                    &plan.inputs,
+                                    ctx.verification.as_ref(),
+                                ));
+                        }
                         trial_result.events = prepared
                             .target
                             .events()

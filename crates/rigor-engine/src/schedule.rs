@@ -129,6 +129,7 @@ pub(crate) fn open_scheduled(
     let deadline = start + plan.warmup + plan.duration + DRAIN_GRACE;
     let at = |i: u64| start + Duration::from_nanos(plan.due_ns(i));
     let mut rec = WorkerRecord::new(true, recording.kinds);
+    rec.inputs = recording.inputs.and_then(crate::record::InputTally::new);
     let mut windows = crate::windows::Windows::new(recording.windows);
     windows.begin(start + plan.warmup);
     let mut lag = new_histogram();
@@ -178,7 +179,8 @@ pub(crate) fn open_scheduled(
         let actual = Instant::now();
         let b0 = bytes_counter.get();
         let a0 = alloc::thread_allocs();
-        let result = worker.call(plan.op(i, op));
+        let this = plan.op(i, op);
+        let result = worker.call(this);
         let end = Instant::now();
         op += 1;
         i += plan.workers.max(1);
@@ -194,7 +196,10 @@ pub(crate) fn open_scheduled(
             deadline,
             replay: None,
         };
-        record_open(&mut rec, &mut windows, ticket, actual, end, result);
+        let (ns, ok) = record_open(&mut rec, &mut windows, ticket, actual, end, result);
+        if rec.inputs.is_some() {
+            rec.tally(worker.input_of(this), ns, ok);
+        }
     }
     windows.end(rec.end);
     rec.windows = windows;
@@ -214,7 +219,7 @@ pub(crate) fn record_open(
     actual: Instant,
     end: Instant,
     result: Result<Outcome, crate::target::OpError>,
-) {
+) -> (u64, bool) {
     if result.is_ok() {
         if let Some(s) = &mut rec.service {
             s.saturating_record(end.duration_since(actual).as_nanos() as u64);
@@ -225,6 +230,7 @@ pub(crate) fn record_open(
     let ns = end.duration_since(ticket.intended).as_nanos() as u64;
     let ns = rec.record(result, ns);
     windows.record(end, ns, ok);
+    (ns, ok)
 }
 
 /// Paces one async runtime thread's share of the schedule: releases each

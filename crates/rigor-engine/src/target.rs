@@ -163,6 +163,11 @@ pub struct Facts {
     /// is recorded alone (never in timed batches, whose clock readings
     /// would replace the reports).
     pub self_timed: bool,
+    /// Its operations each evaluate one of this many inputs, which its
+    /// workers name ([`Worker::input_of`]): the engine keeps each input's
+    /// operations and time, for the report's slowest inputs and cost by
+    /// decision. `None` for targets without inputs (caches, calibration).
+    pub inputs: Option<usize>,
 }
 
 impl Facts {
@@ -176,6 +181,7 @@ impl Facts {
             peer: None,
             method: None,
             self_timed: false,
+            inputs: None,
         }
     }
 }
@@ -309,6 +315,13 @@ pub trait Target: Send + Sync {
     /// machine with anything measured.
     fn before_timing(&self) {}
 
+    /// Its engine's profile of the policy, when it has one (`--explain`):
+    /// regorus, a managed OPA. A capability, like [`Target::server`]:
+    /// targets without one have nothing to profile.
+    fn explainer(&self) -> Option<&dyn Explain> {
+        None
+    }
+
     /// The server this target measures through, when it reads figures of
     /// its own from it (counters, memory) outside timing.
     fn server(&self) -> Option<&dyn ServerProbe> {
@@ -371,10 +384,28 @@ impl From<serde_json::Value> for Answer {
     }
 }
 
+/// Says where a policy target's evaluation time goes, outside the timed
+/// trials ([`Target::explainer`]): its engine's profile of the policy.
+pub trait Explain: Sync {
+    /// Profiles the policy on the plan's inputs `indices`, taking about
+    /// `budget` where the engine's profiler lets rigor choose.
+    fn explain(
+        &self,
+        indices: &[usize],
+        budget: std::time::Duration,
+    ) -> Result<rigor_results::cost::PolicyProfile, String>;
+}
+
 /// Performs operations on one thread.
 pub trait Worker {
     /// One operation; `op` counts this worker's operations from 0.
     fn call(&mut self, op: u64) -> Result<Outcome, OpError>;
+
+    /// The input operation `op` evaluates (its index among the plan's
+    /// inputs), or `None` when operations use no input. Asked after the
+    /// operation's clock reading, only of targets whose facts declare
+    /// [`Facts::inputs`]. No default: every worker says what it does.
+    fn input_of(&self, op: u64) -> Option<usize>;
 
     /// How many operations one [`Worker::prepare`] readies; `u64::MAX`
     /// when the worker keeps everything ready (most do).
@@ -398,6 +429,9 @@ pub trait AsyncWorker {
         &mut self,
         op: u64,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, OpError>> + '_>>;
+
+    /// As [`Worker::input_of`].
+    fn input_of(&self, op: u64) -> Option<usize>;
 
     /// Called once on the worker's runtime before warm-up and timing:
     /// connect here so that no measured operation pays for it.

@@ -99,6 +99,8 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
         answers_complete: true,
         notes: Vec::new(),
         all_undefined: false,
+        by_input: Vec::new(),
+        by_input_texts: Vec::new(),
     };
     let set = plan.policy.as_ref().is_some_and(|p| p.query_is_set);
     // Inputs are checked in contiguous chunks, one per core (a million
@@ -125,7 +127,23 @@ pub fn verify(plan: &Plan, targets: &[Prepared]) -> Verification {
             .collect()
     });
     let mut expects_undefined = false;
+    let mut ids: BTreeMap<String, u32> = BTreeMap::new();
+    v.by_input.reserve(count);
     for (k, chunk) in chunks.into_iter().enumerate() {
+        // Each chunk numbered its decisions itself: renumber into one table.
+        let remap: Vec<u32> = chunk
+            .first_texts
+            .iter()
+            .map(|t| {
+                let next = ids.len() as u32;
+                *ids.entry(t.clone()).or_insert_with(|| {
+                    v.by_input_texts.push(t.clone());
+                    next
+                })
+            })
+            .collect();
+        v.by_input
+            .extend(chunk.first_answers.iter().map(|&d| remap[d as usize]));
         if k == 0 {
             v.targets = chunk.targets;
         }
@@ -196,6 +214,10 @@ struct Chunk {
     kept: Vec<(usize, bool, InputAnswers)>,
     /// Some input was left out of `kept`.
     dropped: bool,
+    /// Each input's first answer, as an index into `first_texts`.
+    first_answers: Vec<u32>,
+    /// The chunk's decision texts.
+    first_texts: Vec<String>,
 }
 
 /// Evaluates inputs `range` on every decider.
@@ -207,6 +229,7 @@ fn check(
     range: std::ops::Range<usize>,
 ) -> Chunk {
     let mut c = Chunk::default();
+    let mut texts: BTreeMap<String, u32> = BTreeMap::new();
     let mut problems = 0;
     let first = range.start;
     for index in range {
@@ -255,6 +278,14 @@ fn check(
                 .or_insert(0) += 1;
             answers.insert(id, text);
         }
+        let first_text = c.targets.first().and_then(|t| answers.get(t)).cloned();
+        let first_text = first_text.unwrap_or_else(|| "unanswered".into());
+        let next = texts.len() as u32;
+        let id = *texts.entry(first_text.clone()).or_insert_with(|| {
+            c.first_texts.push(first_text);
+            next
+        });
+        c.first_answers.push(id);
         let agree = keys.windows(2).all(|w| w[0].0 == w[1].0);
         let expect_keys = expect.map(|e| (key(e, set, false), key(e, set, true)));
         let expected = expect_keys

@@ -43,6 +43,10 @@ impl BlockingWorkers for Allocating {
 }
 
 impl Worker for Allocating {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(&mut self, _: u64) -> Result<Outcome, OpError> {
         for _ in 0..self.count {
             let v: Vec<u8> = Vec::with_capacity(self.size);
@@ -77,6 +81,10 @@ impl BlockingWorkers for Flaky {
 }
 
 impl Worker for Flaky {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         if Some(op) == self.panic_at {
             panic!("flaky target exploded at op {op}");
@@ -390,6 +398,10 @@ fn rate_mode_counts_queueing_behind_a_stall() {
         }
     }
     impl Worker for Stalling {
+        fn input_of(&self, _: u64) -> Option<usize> {
+            None
+        }
+
         fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
             // One 100ms stall in 500 operations; otherwise instant.
             if op == 250 {
@@ -454,6 +466,10 @@ impl AsyncWorkers for AsyncStalling {
 }
 
 impl rigor_engine::target::AsyncWorker for AsyncStalling {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(
         &mut self,
         op: u64,
@@ -563,6 +579,10 @@ impl BlockingWorkers for Kinds {
 }
 
 impl Worker for Kinds {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         if self.always_hit {
             return Ok(Outcome::Get { hit: true });

@@ -124,6 +124,8 @@ pub struct CaseView {
     /// run, and for soaks each target's live heap as growth since its first
     /// sample.
     pub time_charts: Vec<chart::TimeChart>,
+    /// Where the time goes, input by input, per target that recorded it.
+    pub input_costs: Vec<crate::view::cost::InputCostView>,
 }
 
 /// One metric of one target as a ratio to the baseline.
@@ -233,6 +235,7 @@ pub(crate) fn case_view(case: &CaseResult, color: bool) -> CaseView {
     let case_notes = case_notes(case);
     let stats = stats_rows(case);
     CaseView {
+        input_costs: crate::view::cost::input_costs(case),
         paired: !case.rounds.is_empty(),
         stats,
         cache_header,

@@ -243,6 +243,12 @@ fn built_in(f: impl FnOnce(&crate::Renderer) -> Result<String, crate::ReportErro
 /// shape. Values are formatted, not escaped: the template's auto-escape does that.
 #[derive(Debug, Serialize)]
 pub struct MarkdownView {
+    /// What to look at: items built from measured numbers.
+    pub advice: Vec<String>,
+    /// The profiled policies' hottest lines (the top 5 of each).
+    pub profiles: Vec<crate::view::cost::ProfileView>,
+    /// The slowest inputs per case and target (the top 3 of each).
+    pub input_costs: Vec<(String, crate::view::cost::InputCostView)>,
     /// `--mode profile`: allocation hotspots per target.
     pub alloc_profile: Option<crate::alloc::AllocView>,
     /// Scenario name.
@@ -501,6 +507,17 @@ impl MarkdownView {
         notes.extend(results.errors.iter().map(|e| format!("run error: {e}")));
         let s = &results.scenario;
         MarkdownView {
+            advice: crate::view::advice_of(results),
+            profiles: crate::view::cost::profiles(&results.targets),
+            input_costs: results
+                .cases
+                .iter()
+                .flat_map(|c| {
+                    crate::view::cost::input_costs(c)
+                        .into_iter()
+                        .map(move |v| (c.name.clone(), v))
+                })
+                .collect(),
             alloc_profile: results
                 .alloc_profile
                 .as_ref()

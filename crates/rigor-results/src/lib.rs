@@ -4,6 +4,7 @@
 //! measuring code: no runtime, no allocator, no targets, so a report can be
 //! rendered from a results file by depending on this crate alone.
 
+pub mod cost;
 pub mod histogram;
 mod parts;
 mod regression;
@@ -344,6 +345,10 @@ pub struct TargetInfo {
     /// its own on top), in canonical units: a merge re-grades with them.
     #[serde(default)]
     pub thresholds: BTreeMap<String, rigor_scenario::model::Threshold>,
+    /// What the policy's lines and rules cost on this target's engine,
+    /// measured after the trials (`--explain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<cost::PolicyProfile>,
 }
 
 /// One swept case (e.g. one concurrency value).
@@ -398,6 +403,10 @@ pub struct TargetResult {
     pub error: Option<String>,
     /// Metrics as ratios to the baseline target (empty for the baseline itself).
     pub ratios: Vec<Ratio>,
+    /// What each input cost in the measured trials (policy targets timed
+    /// per operation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_costs: Option<cost::InputCosts>,
     /// Statistics across trials of the per-trial metrics.
     #[serde(default)]
     pub stats: BTreeMap<String, MetricStats>,

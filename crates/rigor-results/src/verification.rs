@@ -51,6 +51,14 @@ pub struct Verification {
     /// policy worth timing (a problem like a missed expectation).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_undefined: bool,
+    /// Each input's decision (the first target's answer), as an index into
+    /// `by_input_texts`: in memory only, for the cost of each decision
+    /// (a million inputs would otherwise be a million lines of results).
+    #[serde(skip)]
+    pub by_input: Vec<u32>,
+    /// The decision texts `by_input` indexes.
+    #[serde(skip)]
+    pub by_input_texts: Vec<String>,
 }
 
 /// Every policy target's answer for one input.

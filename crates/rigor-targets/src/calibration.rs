@@ -52,6 +52,10 @@ impl BlockingWorkers for Noop {
 }
 
 impl Worker for Noop {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     #[inline(never)]
     fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         std::hint::black_box(op);
@@ -90,6 +94,10 @@ impl BlockingWorkers for Spin {
 }
 
 impl Worker for Spin {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(&mut self, _: u64) -> Result<Outcome, OpError> {
         // Spin on the clock rather than sleeping: sleeps overshoot by the
         // scheduler's slack (50us+), which would make the truth unknown.
@@ -168,6 +176,10 @@ struct TimedWorker {
 }
 
 impl Worker for TimedWorker {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(&mut self, _: u64) -> Result<Outcome, OpError> {
         let z = if self.jitter > 0.0 {
             normal(&mut self.rng)
@@ -263,6 +275,10 @@ struct Chain {
 }
 
 impl Worker for Chain {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         if !op.is_multiple_of(self.every) {
             return Ok(Outcome::Done);

@@ -20,6 +20,7 @@ pub mod opa;
 pub mod opa_bench;
 pub mod opa_http;
 pub mod process;
+pub mod profile;
 pub mod prometheus;
 pub mod redis;
 pub mod redis_server;

@@ -183,6 +183,10 @@ impl MokaWorker {
 }
 
 impl Worker for MokaWorker {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     #[inline]
     fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         let entry = self.stream[(op % self.stream.len() as u64) as usize];

@@ -415,6 +415,10 @@ impl BlockingWorker {
 }
 
 impl Worker for BlockingWorker {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(&mut self, op: u64) -> Result<Outcome, OpError> {
         if self.connection.is_none() {
             self.reconnect()?;
@@ -587,6 +591,10 @@ async fn crate_op(
 }
 
 impl AsyncWorker for RedisWorker {
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
+    }
+
     fn call(
         &mut self,
         op: u64,

@@ -527,6 +527,10 @@ impl Worker for RegorusWorker {
         Ok(Outcome::Lookup { hit: false })
     }
 
+    fn input_of(&self, op: u64) -> Option<usize> {
+        Some(self.pick(op))
+    }
+
     fn window(&self) -> u64 {
         match self.window {
             Some(_) => WINDOW,
@@ -539,16 +543,30 @@ impl Worker for RegorusWorker {
     }
 }
 
+impl rigor_engine::target::Explain for Regorus {
+    fn explain(
+        &self,
+        indices: &[usize],
+        budget: std::time::Duration,
+    ) -> Result<rigor_engine::results::cost::PolicyProfile, String> {
+        crate::profile::regorus_profile(&self.policy, &self.inputs, indices, budget)
+    }
+}
+
 impl Target for Regorus {
     fn facts(&self) -> Facts {
         Facts {
             setup: self.setup.clone(),
             outcomes: self.cache.is_some(),
+            inputs: (!self.inputs.is_empty()).then(|| self.inputs.len()),
             ..Facts::new(MemoryScope::Process)
         }
     }
     fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
         Some(Regorus::decide(self, input))
+    }
+    fn explainer(&self) -> Option<&dyn rigor_engine::target::Explain> {
+        Some(self)
     }
     fn workers(&self) -> Workers<'_> {
         Workers::Blocking(self)

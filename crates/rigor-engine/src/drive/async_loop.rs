@@ -7,7 +7,7 @@ use super::*;
 /// One OS thread with a single-threaded runtime running `tasks` async workers.
 pub(super) fn async_thread(
     target: &dyn AsyncWorkers,
-    kinds: bool,
+    (kinds, inputs): (bool, Option<usize>),
     tasks: &[WorkerContext],
     workload: &WorkloadPlan,
     own: Option<(Scheduled, u64)>,
@@ -42,85 +42,89 @@ pub(super) fn async_thread(
     let workload = workload.clone();
     let stop = stop.clone();
     let schedule_start = shared.schedule_start.get().copied();
-    let mut rec =
-        local.block_on(&rt, async move {
-            let mut rec = WorkerRecord::new(own.is_some(), kinds);
-            let (b0, a0);
-            match own {
-                None => {
-                    // Warm up every connection, then measure them together.
-                    // The workers run as futures of this one task, not as tasks of
-                    // their own: a reply wakes the worker without a hop through the
-                    // LocalSet's queue. (On one Redis connection the difference was
-                    // within this VM's noise; it is one less layer either way.)
-                    let warm_until = Instant::now() + workload.warmup;
-                    let workers = run_all(
-                        workers
-                            .into_iter()
-                            .map(|w| warm(w, warm_until, stop.clone())),
-                    )
-                    .await;
-                    // The thread's workers record into one record: one latency
-                    // histogram in cache instead of one per connection (64 of
-                    // them made recording 7% of the client's CPU per request).
-                    // Allocated before the memory window opens.
-                    let mut thread_rec = WorkerRecord::new(false, kinds);
-                    thread_rec.windows = Windows::new(shared.windows);
-                    let shared_rec = std::cell::RefCell::new(thread_rec);
-                    shared.measuring.fetch_add(1, Ordering::Release);
-                    (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
-                    let start = Instant::now();
-                    shared_rec.borrow_mut().windows.begin(start);
-                    run_all(
-                        workers.into_iter().map(|w| {
-                            closed_async(w, &shared_rec, workload.stop, start, stop.clone())
-                        }),
-                    )
-                    .await;
-                    let mut thread_rec = shared_rec.into_inner();
-                    let end = thread_rec.end;
-                    thread_rec.windows.end(end);
-                    rec.merge(thread_rec);
-                    rec.start = start;
-                }
-                Some((plan, index)) => {
-                    let records: Vec<_> = workers
-                        .iter()
-                        .map(|_| WorkerRecord::new(true, kinds))
-                        .collect();
-                    // One series of windows for the thread's connections,
-                    // counted from the schedule's measured start.
-                    let windows = std::cell::RefCell::new(Windows::new(shared.windows));
-                    // This thread's tickets, from its pacer to its workers.
-                    let (tx, rx) = async_channel::unbounded::<Ticket>();
-                    let start = schedule_start.unwrap_or_else(Instant::now);
-                    windows.borrow_mut().begin(start + plan.warmup);
-                    shared.measuring.fetch_add(1, Ordering::Release);
-                    (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
-                    let (lag, records) =
-                        futures_util::future::join(
-                            pace(plan, start, index, tx, stop.clone()),
-                            run_all(workers.into_iter().zip(records).map(|(w, r)| {
-                                open_async(w, r, &windows, rx.clone(), stop.clone())
-                            })),
-                        )
-                        .await;
-                    for r in records {
-                        rec.merge(r);
-                    }
-                    let mut windows = windows.into_inner();
-                    windows.end(rec.end);
-                    rec.windows.merge(windows);
-                    rec.lag = Some(lag);
-                }
+    let mut rec = local.block_on(&rt, async move {
+        let mut rec = WorkerRecord::new(own.is_some(), kinds);
+        let (b0, a0);
+        match own {
+            None => {
+                // Warm up every connection, then measure them together.
+                // The workers run as futures of this one task, not as tasks of
+                // their own: a reply wakes the worker without a hop through the
+                // LocalSet's queue. (On one Redis connection the difference was
+                // within this VM's noise; it is one less layer either way.)
+                let warm_until = Instant::now() + workload.warmup;
+                let workers = run_all(
+                    workers
+                        .into_iter()
+                        .map(|w| warm(w, warm_until, stop.clone())),
+                )
+                .await;
+                // The thread's workers record into one record: one latency
+                // histogram in cache instead of one per connection (64 of
+                // them made recording 7% of the client's CPU per request).
+                // Allocated before the memory window opens.
+                let mut thread_rec = WorkerRecord::new(false, kinds);
+                thread_rec.windows = Windows::new(shared.windows);
+                thread_rec.inputs = inputs.and_then(crate::record::InputTally::new);
+                let shared_rec = std::cell::RefCell::new(thread_rec);
+                shared.measuring.fetch_add(1, Ordering::Release);
+                (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
+                let start = Instant::now();
+                shared_rec.borrow_mut().windows.begin(start);
+                run_all(
+                    workers
+                        .into_iter()
+                        .map(|w| closed_async(w, &shared_rec, workload.stop, start, stop.clone())),
+                )
+                .await;
+                let mut thread_rec = shared_rec.into_inner();
+                let end = thread_rec.end;
+                thread_rec.windows.end(end);
+                rec.merge(thread_rec);
+                rec.start = start;
             }
-            // Async tasks interleave on this thread, so memory is counted for the
-            // whole thread over the phase (in rate mode including warm-up
-            // operations, which are then also in the operation count).
-            rec.bytes = bytes_counter.get().zip(b0).map(|(b1, b0)| b1 - b0);
-            rec.allocs = counting.then(|| alloc::thread_allocs() - a0);
-            Ok::<_, String>(rec)
-        })?;
+            Some((plan, index)) => {
+                let records: Vec<_> = workers
+                    .iter()
+                    .map(|_| WorkerRecord::new(true, kinds))
+                    .collect();
+                // One per-input tally for the thread's connections (one
+                // each would be connections x inputs slots).
+                let tally =
+                    std::cell::RefCell::new(inputs.and_then(crate::record::InputTally::new));
+                // One series of windows for the thread's connections,
+                // counted from the schedule's measured start.
+                let windows = std::cell::RefCell::new(Windows::new(shared.windows));
+                // This thread's tickets, from its pacer to its workers.
+                let (tx, rx) = async_channel::unbounded::<Ticket>();
+                let start = schedule_start.unwrap_or_else(Instant::now);
+                windows.borrow_mut().begin(start + plan.warmup);
+                shared.measuring.fetch_add(1, Ordering::Release);
+                (b0, a0) = (bytes_counter.get(), alloc::thread_allocs());
+                let (lag, records) = futures_util::future::join(
+                    pace(plan, start, index, tx, stop.clone()),
+                    run_all(workers.into_iter().zip(records).map(|(w, r)| {
+                        open_async(w, r, (&windows, &tally), rx.clone(), stop.clone())
+                    })),
+                )
+                .await;
+                for r in records {
+                    rec.merge(r);
+                }
+                rec.inputs = tally.into_inner();
+                let mut windows = windows.into_inner();
+                windows.end(rec.end);
+                rec.windows.merge(windows);
+                rec.lag = Some(lag);
+            }
+        }
+        // Async tasks interleave on this thread, so memory is counted for the
+        // whole thread over the phase (in rate mode including warm-up
+        // operations, which are then also in the operation count).
+        rec.bytes = bytes_counter.get().zip(b0).map(|(b1, b0)| b1 - b0);
+        rec.allocs = counting.then(|| alloc::thread_allocs() - a0);
+        Ok::<_, String>(rec)
+    })?;
     if rec.accounted_ops == 0 {
         rec.accounted_ops = rec.operations;
     }
@@ -177,6 +181,9 @@ pub(super) async fn closed_async(
             let ns = r.record(result, ns);
             r.windows.record(t1, ns, ok);
             r.end = r.end.max(t1);
+            if r.inputs.is_some() {
+                r.tally(worker.input_of(op), ns, ok);
+            }
         }
         t0 = t1;
         op += 1;
@@ -199,7 +206,10 @@ pub(super) async fn closed_async(
 pub(super) async fn open_async(
     mut worker: Box<dyn AsyncWorker>,
     mut rec: WorkerRecord,
-    windows: &std::cell::RefCell<Windows>,
+    (windows, tally): (
+        &std::cell::RefCell<Windows>,
+        &std::cell::RefCell<Option<crate::record::InputTally>>,
+    ),
     rx: async_channel::Receiver<Ticket>,
     stop: Arc<AtomicBool>,
 ) -> WorkerRecord {
@@ -218,7 +228,8 @@ pub(super) async fn open_async(
         if ticket.measured && first.is_none() {
             worker.measuring();
         }
-        let result = worker.call(ticket.replay.unwrap_or(op)).await;
+        let this = ticket.replay.unwrap_or(op);
+        let result = worker.call(this).await;
         let end = Instant::now();
         op += 1;
         if !ticket.measured {
@@ -226,7 +237,7 @@ pub(super) async fn open_async(
             continue;
         }
         first.get_or_insert(ticket.intended);
-        record_open(
+        let (ns, ok) = record_open(
             &mut rec,
             &mut windows.borrow_mut(),
             ticket,
@@ -234,6 +245,11 @@ pub(super) async fn open_async(
             end,
             result,
         );
+        if let (true, Some(t)) = (ok, tally.borrow_mut().as_mut()) {
+            if let Some(i) = worker.input_of(this) {
+                t.add(i, ns);
+            }
+        }
     }
     rec.start = first.unwrap_or(rec.start);
     rec.accounted_ops = rec.operations + warm_ops;

@@ -153,6 +153,7 @@ pub(crate) fn trial(
     let is_async = matches!(workers, Driven::Async(_));
     let facts = target.facts();
     let kinds = facts.outcomes;
+    let inputs = facts.inputs;
     let per_op;
     let workload = if facts.self_timed {
         per_op = WorkloadPlan {
@@ -228,11 +229,19 @@ pub(crate) fn trial(
                                 let contexts: Vec<WorkerContext> =
                                     tasks.iter().map(|&i| context(i)).collect();
                                 let own = own_schedule.map(|plan| (plan, thread as u64));
-                                async_thread(target, kinds, &contexts, workload, own, &stop, shared)
+                                async_thread(
+                                    target,
+                                    (kinds, inputs),
+                                    &contexts,
+                                    workload,
+                                    own,
+                                    &stop,
+                                    shared,
+                                )
                             }
                             Driven::Blocking(target) => sync_thread(
                                 target,
-                                kinds,
+                                (kinds, inputs),
                                 context(thread),
                                 workload,
                                 own_schedule,

@@ -7,7 +7,7 @@ use crate::record::Preparer;
 
 pub(super) fn sync_thread(
     target: &dyn BlockingWorkers,
-    kinds: bool,
+    (kinds, inputs): (bool, Option<usize>),
     ctx: WorkerContext,
     workload: &WorkloadPlan,
     own: Option<Scheduled>,
@@ -29,6 +29,7 @@ pub(super) fn sync_thread(
             &shared.measuring,
             Recording {
                 kinds,
+                inputs,
                 windows: shared.windows,
             },
         ));
@@ -40,6 +41,7 @@ pub(super) fn sync_thread(
         &shared.measuring,
         Recording {
             kinds,
+            inputs,
             windows: shared.windows,
         },
     ))
@@ -86,7 +88,11 @@ pub(super) fn closed_sync(
     measuring: &AtomicUsize,
     recording: Recording,
 ) -> WorkerRecord {
-    let Recording { kinds, windows } = recording;
+    let Recording {
+        kinds,
+        inputs,
+        windows,
+    } = recording;
     let mut op = 0u64;
     let mut prep = Preparer::new(worker);
     let warm_start = Instant::now();
@@ -99,6 +105,10 @@ pub(super) fn closed_sync(
     let batch = batch_size(worker, workload.timing, &mut op, stop, warm, &mut prep);
     prep.paused = Duration::ZERO;
     let mut rec = WorkerRecord::new(false, kinds);
+    // Batches time no operation alone: no input's cost is known.
+    if batch == 1 {
+        rec.inputs = inputs.and_then(crate::record::InputTally::new);
+    }
     rec.batch = batch;
     rec.windows = Windows::new(windows);
     let bytes_counter = ThreadBytes::current();
@@ -153,6 +163,9 @@ pub(super) fn closed_each(
         let ns = t1.duration_since(t0).as_nanos() as u64;
         let ns = rec.record(result, ns);
         rec.windows.record(t1, ns, !failed);
+        if rec.inputs.is_some() {
+            rec.tally(worker.input_of(op), ns, !failed);
+        }
         t0 = if failed { Instant::now() } else { t1 };
         op += 1;
         let done = match rule {
@@ -175,6 +188,10 @@ pub(super) struct Empty;
 impl Worker for Empty {
     fn call(&mut self, _: u64) -> Result<Outcome, crate::target::OpError> {
         Ok(Outcome::Done)
+    }
+
+    fn input_of(&self, _: u64) -> Option<usize> {
+        None
     }
 }
 

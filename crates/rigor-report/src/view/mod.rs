@@ -10,6 +10,8 @@ use crate::chart;
 use crate::escape::Styled;
 use crate::format::{distribution_label, format_metric, format_p, kind_label};
 
+mod advice;
+pub mod cost;
 mod decisions;
 mod glance;
 mod notes;
@@ -91,6 +93,11 @@ pub struct ReportView {
     pub keys: Option<String>,
     /// Decision logs replayed as inputs, summarised.
     pub traffic: Vec<TrafficView>,
+    /// What the policy's lines and rules cost, per target that was profiled
+    /// (`--explain`), with the heat map of its source.
+    pub profiles: Vec<cost::ProfileView>,
+    /// What to look at, each item built from measured numbers and citing them.
+    pub advice: Vec<String>,
     /// The comparison against a saved baseline.
     pub regression: Option<RegressionView>,
     /// Paired comparisons within this run (`compare: { paired: true }`).
@@ -218,6 +225,8 @@ impl ReportView {
             decisions: results.verification.as_ref().map(decisions_view),
             keys: keys_line(results),
             traffic: results.scenario.traffic.iter().map(traffic_view).collect(),
+            profiles: cost::profiles(&results.targets),
+            advice: advice::advice(results),
             regression: results
                 .regression
                 .as_ref()
@@ -452,6 +461,11 @@ fn overrides_line(s: &rigor_results::ScenarioInfo) -> Option<String> {
 
 /// What the run changed from the file, as command-line arguments
 /// (`--set a=b --only x,y`); `None` for the file as written.
+/// The "what to look at" items of a run.
+pub(crate) fn advice_of(results: &Results) -> Vec<String> {
+    advice::advice(results)
+}
+
 pub(crate) fn changes(s: &rigor_results::ScenarioInfo) -> Option<String> {
     let mut parts: Vec<String> = s.overrides.iter().map(|o| format!("--set {o}")).collect();
     if !s.only.is_empty() {

@@ -59,6 +59,13 @@ pub struct Scenario {
     /// anyway.
     #[serde(default)]
     pub verify: Option<Verify>,
+    /// After the timed trials, profile each policy target's policy on the
+    /// slowest inputs and a sample of the rest (OPA's profiler for a
+    /// managed OPA; regorus' rules evaluated alone): the report's hottest
+    /// lines, rule costs and heat map, outside timing. As `rigor run
+    /// --explain`; default `false`.
+    #[serde(default)]
+    pub explain: Option<bool>,
     /// The cache workload that `moka` and `redis` targets run: keyspace, key
     /// distribution, value sizes, read/write mix and capacities to sweep.
     #[serde(default)]

@@ -290,6 +290,7 @@ impl Builder<'_> {
             mode,
             compare,
             verify,
+            explain: s.explain.unwrap_or(false),
             cache,
             inputs_order,
             regression,

@@ -432,6 +432,9 @@ pub struct Plan {
     /// What disagreeing targets, missed expectations and evaluation errors
     /// do: stop the run before timing, mark it, or nothing.
     pub verify: VerifyMode,
+    /// Profile the policies after the trials (`explain: true`; `rigor run
+    /// --explain` sets it too).
+    pub explain: bool,
     /// The cache workload, when the scenario has `cache:`.
     pub cache: Option<CachePlan>,
     /// How operations pick inputs; `None` is round-robin.

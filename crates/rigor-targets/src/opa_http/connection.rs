@@ -232,6 +232,10 @@ impl Connection {
 }
 
 impl AsyncWorker for Connection {
+    fn input_of(&self, op: u64) -> Option<usize> {
+        Some(self.pick(op))
+    }
+
     fn call(&mut self, op: u64) -> Pin<Box<dyn Future<Output = Result<Outcome, OpError>> + '_>> {
         Box::pin(self.op(op))
     }

@@ -25,9 +25,10 @@ mod endpoint;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rigor_engine::results::cost::PolicyProfile;
 use rigor_engine::target::{
-    Answer, AsyncWorker, AsyncWorkers, Facts, MemoryScope, ServerProbe, Target, TargetError,
-    TrialHooks, WorkerContext, Workers,
+    Answer, AsyncWorker, AsyncWorkers, Explain, Facts, MemoryScope, ServerProbe, Target,
+    TargetError, TrialHooks, WorkerContext, Workers,
 };
 use rigor_scenario::model::OpaHttpSpec;
 use rigor_scenario::plan::{DistributionPlan, Inputs, Plan, PolicyPlan, TargetPlan};
@@ -65,6 +66,8 @@ pub struct OpaHttp {
     cache: Option<decision::Cached>,
     /// The OPA rigor started, stopped when the target is dropped.
     managed: Option<ManagedOpa>,
+    /// The policy a managed OPA serves, for its profile (`--explain`).
+    policy: Option<PolicyPlan>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, TargetError> {
@@ -72,6 +75,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, TargetError> {
         .enable_all()
         .build()
         .map_err(|e| TargetError::Failed(format!("cannot start a tokio runtime: {e}")))
+}
+
+impl Explain for OpaHttp {
+    fn explain(&self, indices: &[usize], _: Duration) -> Result<PolicyProfile, String> {
+        let (Some(m), Some(policy), Bodies::Inputs(inputs)) =
+            (&self.managed, &self.policy, &self.bodies)
+        else {
+            return Err("not a managed OPA: its policy is not known to rigor".into());
+        };
+        crate::profile::opa_profile(&m.opa, policy, inputs, indices)
+    }
 }
 
 impl OpaHttp {
@@ -135,6 +149,7 @@ impl OpaHttp {
             bodies: Bodies::Inputs(inputs),
             order: None,
             cache: None,
+            policy: managed.as_ref().map(|_| policy.clone()),
             managed,
         })
     }
@@ -193,6 +208,10 @@ impl Target for OpaHttp {
     fn facts(&self) -> Facts {
         Facts {
             outcomes: self.cache.is_some(),
+            inputs: match &self.bodies {
+                Bodies::Inputs(inputs) if !inputs.is_empty() => Some(inputs.len()),
+                _ => None,
+            },
             peer: self
                 .managed
                 .as_ref()
@@ -203,6 +222,11 @@ impl Target for OpaHttp {
 
     fn server(&self) -> Option<&dyn ServerProbe> {
         Some(self)
+    }
+
+    fn explainer(&self) -> Option<&dyn Explain> {
+        // Only an OPA rigor started: its binary and policy are known.
+        self.managed.as_ref().map(|_| self as &dyn Explain)
     }
 
     fn decide(&self, input: &serde_json::Value) -> Option<Result<Answer, String>> {
