@@ -253,7 +253,7 @@ fn hottest_line(results: &Results, out: &mut Vec<String>) {
             continue;
         }
         out.push(format!(
-            "One expression takes {}% of {}'s evaluation time on {} ({} profiled input(s)): {}:{} "{}" ({} evaluation(s), {} redo(s)). Narrow what it iterates over, or index it (a lookup by key instead of a scan).",
+            "One expression takes {}% of {}'s evaluation time on {} ({} profiled input(s)): {}:{} \"{}\" ({} evaluation(s), {} redo(s)). Narrow what it iterates over, or index it (a lookup by key instead of a scan).",
             significant(top.share * 100.0),
             p.engine,
             t.id,
