@@ -116,6 +116,7 @@ fn results_json(path: &Path) -> serde_json::Value {
 
 mod docs;
 mod exits;
+mod explain;
 mod exports;
 mod newuser;
 mod opa;

@@ -35,7 +35,7 @@ pub fn choose(results: &Results, id: &str, count: usize, seed: u64) -> Vec<usize
     let mut chosen: Vec<usize> = costs
         .map(|c| c.slowest.iter().take(SLOWEST).map(|s| s.index).collect())
         .unwrap_or_default();
-    let mut rng = crate::keys::derive(seed, &[0x6578_706c_6169_6e]);
+    let mut rng = crate::keys::derive(seed, &[0x0065_7870_6c61_696e]);
     let others = count.saturating_sub(chosen.len());
     let want = chosen.len() + SAMPLED.min(others);
     let mut tries = 0;
