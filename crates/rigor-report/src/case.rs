@@ -125,7 +125,7 @@ pub struct CaseView {
     /// sample.
     pub time_charts: Vec<chart::TimeChart>,
     /// Where the time goes, input by input, per target that recorded it.
-    pub input_costs: Vec<crate::view::cost::InputCostView>,
+    pub input_costs: Vec<crate::cost::InputCostView>,
 }
 
 /// One metric of one target as a ratio to the baseline.
@@ -235,7 +235,7 @@ pub(crate) fn case_view(case: &CaseResult, color: bool) -> CaseView {
     let case_notes = case_notes(case);
     let stats = stats_rows(case);
     CaseView {
-        input_costs: crate::view::cost::input_costs(case),
+        input_costs: crate::cost::input_costs(case),
         paired: !case.rounds.is_empty(),
         stats,
         cache_header,

@@ -246,9 +246,9 @@ pub struct MarkdownView {
     /// What to look at: items built from measured numbers.
     pub advice: Vec<String>,
     /// The profiled policies' hottest lines (the top 5 of each).
-    pub profiles: Vec<crate::view::cost::ProfileView>,
+    pub profiles: Vec<crate::cost::ProfileView>,
     /// The slowest inputs per case and target (the top 3 of each).
-    pub input_costs: Vec<(String, crate::view::cost::InputCostView)>,
+    pub input_costs: Vec<(String, crate::cost::InputCostView)>,
     /// `--mode profile`: allocation hotspots per target.
     pub alloc_profile: Option<crate::alloc::AllocView>,
     /// Scenario name.
@@ -508,12 +508,12 @@ impl MarkdownView {
         let s = &results.scenario;
         MarkdownView {
             advice: crate::view::advice_of(results),
-            profiles: crate::view::cost::profiles(&results.targets),
+            profiles: crate::cost::profiles(&results.targets),
             input_costs: results
                 .cases
                 .iter()
                 .flat_map(|c| {
-                    crate::view::cost::input_costs(c)
+                    crate::cost::input_costs(c)
                         .into_iter()
                         .map(move |v| (c.name.clone(), v))
                 })

@@ -21,6 +21,7 @@ pub mod alloc;
 pub mod case;
 pub mod chart;
 pub mod ci;
+pub mod cost;
 pub mod escape;
 pub mod export;
 pub mod format;

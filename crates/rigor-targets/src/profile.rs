@@ -164,7 +164,7 @@ pub fn opa_profile(
     Ok(PolicyProfile {
         engine: "opa".into(),
         method: format!(
-            "OPA {}'s expression profiler (`opa eval --profile --count {OPA_REPEATS}`), run after the timed trials on {} input(s): the slowest inputs of the trials and a seeded sample of the rest. An expression's time is the sum over those inputs of its median over the {OPA_REPEATS} repeats, and includes the expressions it calls (OPA's `total_time_ns`); shares are of all expressions' time, so nested expressions make them add up to more than 100%.",
+            "OPA {}'s expression profiler (`opa eval --profile --count {OPA_REPEATS}`), run after the timed trials on {} input(s): the slowest inputs of the trials and a seeded sample of the rest. An expression's time is the sum over those inputs of its median over the {OPA_REPEATS} repeats of OPA's `total_time_ns` for it (the time OPA's evaluator spent on it, redos included); a share is of the sum over all expressions. The query's own entry (no file) is left out.",
             opa.version,
             profiled.len()
         ),
@@ -304,15 +304,18 @@ pub fn regorus_profile(
         .collect();
     let mut notes = Vec::new();
     if let Some(files) = covered {
+        let count: usize = files.iter().map(|(_, l)| l.len()).sum();
         let lines: Vec<String> = files
             .iter()
-            .flat_map(|(f, l)| l.iter().map(move |r| format!("{f}:{r}")))
+            .map(|(f, l)| {
+                let rows: Vec<String> = l.iter().map(u32::to_string).collect();
+                format!("{f} lines {}", rows.join(", "))
+            })
             .collect();
         notes.push(format!(
-            "The slowest profiled input ({}) executes {} line(s) of the policy (regorus' coverage, marked in the heat map): {}.",
+            "The slowest profiled input ({}) executes {count} line(s) of the policy (regorus' coverage, marked in the heat map): {}.",
             indices.first().map_or_else(|| "-".to_string(), |&i| inputs_origin(inputs, i)),
-            lines.len(),
-            lines.join(", ")
+            lines.join("; ")
         ));
     }
     Ok(PolicyProfile {

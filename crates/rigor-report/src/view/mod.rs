@@ -11,7 +11,6 @@ use crate::escape::Styled;
 use crate::format::{distribution_label, format_metric, format_p, kind_label};
 
 mod advice;
-pub mod cost;
 mod decisions;
 mod glance;
 mod notes;
@@ -95,7 +94,7 @@ pub struct ReportView {
     pub traffic: Vec<TrafficView>,
     /// What the policy's lines and rules cost, per target that was profiled
     /// (`--explain`), with the heat map of its source.
-    pub profiles: Vec<cost::ProfileView>,
+    pub profiles: Vec<crate::cost::ProfileView>,
     /// What to look at, each item built from measured numbers and citing them.
     pub advice: Vec<String>,
     /// The comparison against a saved baseline.
@@ -225,7 +224,7 @@ impl ReportView {
             decisions: results.verification.as_ref().map(decisions_view),
             keys: keys_line(results),
             traffic: results.scenario.traffic.iter().map(traffic_view).collect(),
-            profiles: cost::profiles(&results.targets),
+            profiles: crate::cost::profiles(&results.targets),
             advice: advice::advice(results),
             regression: results
                 .regression

@@ -246,9 +246,12 @@ fn profile_view(id: &str, p: &PolicyProfile) -> ProfileView {
         engine: p.engine.clone(),
         method: p.method.clone(),
         inputs: p.inputs.len(),
+        // regorus' figures are rules, shown in `rules`; the table of
+        // expressions is OPA's.
         hottest: p
             .lines
             .iter()
+            .filter(|_| p.rules.is_empty())
             .map(|l| {
                 vec![
                     format!("{}:{}", l.file, l.row),
