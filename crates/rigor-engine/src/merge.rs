@@ -167,6 +167,9 @@ pub fn merge(mut shards: Vec<(String, Results)>) -> Result<Results, MergeError> 
                 })?);
             }
             target.trials = trials;
+            // One shard's per-input costs are not the whole run's: the
+            // shards' reports keep their own.
+            target.input_costs = None;
         }
     }
     let max_skew_ns = skews.iter().map(|s| s.skew_ns).max().unwrap_or(0);
@@ -189,6 +192,27 @@ pub fn merge(mut shards: Vec<(String, Results)>) -> Result<Results, MergeError> 
         );
     }
     out.alloc_profile = None;
+    if shards.iter().any(|(_, r)| {
+        r.cases
+            .iter()
+            .any(|c| c.targets.iter().any(|t| t.input_costs.is_some()))
+    }) {
+        notes.push(
+            "what each input cost stays in each shard's results: a merge does not add them".into(),
+        );
+    }
+    if shards
+        .iter()
+        .any(|(_, r)| r.targets.iter().any(|t| t.profile.is_some()))
+    {
+        notes.push(
+            "the policy profiles (--explain) stay in each shard's results: a merge does not copy them"
+                .into(),
+        );
+    }
+    for t in &mut out.targets {
+        t.profile = None;
+    }
     out.artifacts = Vec::new();
     out.regression = None;
     out.history = Vec::new();

@@ -116,6 +116,15 @@ fn shards_against_rigor_serve_and_redis_merge_exactly() {
     );
     let merged = results(&r.path("merged/results.json"));
     assert_eq!(merged.status, RunStatus::Complete);
+    // Each shard's per-input costs are its own; the merge does not pass one
+    // shard's off as the whole run's.
+    let with_costs = |res: &Results| {
+        res.cases
+            .iter()
+            .any(|c| c.targets.iter().any(|t| t.input_costs.is_some()))
+    };
+    assert!(parts.iter().any(with_costs));
+    assert!(!with_costs(&merged));
     let m = merged.merged.clone().unwrap();
     assert_eq!(
         (m.count, m.merged.clone(), m.missing.len()),
