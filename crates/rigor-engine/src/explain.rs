@@ -75,9 +75,12 @@ pub fn explain(
             continue;
         };
         let id = t.plan.id();
+        // OPA in process and over HTTP profile with the same `opa eval`.
+        let kind = t.plan.spec.kind();
+        let family = if kind.starts_with("opa") { "opa" } else { kind };
         let key = format!(
             "{}|{}",
-            t.plan.spec.kind(),
+            family,
             t.plan
                 .policy
                 .as_ref()

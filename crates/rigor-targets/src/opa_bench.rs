@@ -58,6 +58,8 @@ pub struct OpaBench {
     inputs: Vec<(String, PathBuf)>,
     /// Inputs in the scenario.
     total_inputs: usize,
+    /// All of them, for the policy's profile (`--explain`).
+    all_inputs: std::sync::Arc<rigor_scenario::plan::Inputs>,
     /// The server answering `decide`, started on first use and stopped
     /// before the first trial (it must not share the machine with the timing).
     decider: Mutex<Option<ManagedOpa>>,
@@ -324,6 +326,16 @@ pub fn trial_metrics(per_input: &[Vec<BenchRun>], copies: u32) -> Measured {
     m
 }
 
+impl rigor_engine::target::Explain for OpaBench {
+    fn explain(
+        &self,
+        indices: &[usize],
+        _: std::time::Duration,
+    ) -> Result<rigor_engine::results::cost::PolicyProfile, String> {
+        crate::profile::opa_profile(&self.opa, &self.policy, &self.all_inputs, indices)
+    }
+}
+
 impl Target for OpaBench {
     /// `opa bench` times itself: rigor runs no workers.
     fn workers(&self) -> Workers<'_> {
@@ -339,6 +351,10 @@ impl Target for OpaBench {
 
     /// Its bytes/op and allocs/op are Go's heap in `opa bench`'s own
     /// process: `tool`, never set against rigor's allocator.
+    fn explainer(&self) -> Option<&dyn rigor_engine::target::Explain> {
+        Some(self)
+    }
+
     fn facts(&self) -> Facts {
         Facts {
             peer: Some(("opa".into(), self.opa.version.clone())),
@@ -459,6 +475,7 @@ impl Kind for Factory {
             policy: policy.clone(),
             inputs,
             total_inputs: plan.inputs.len(),
+            all_inputs: plan.inputs.clone(),
             decider: Mutex::new(None),
         }))
     }
