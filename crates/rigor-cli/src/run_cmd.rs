@@ -353,16 +353,6 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             shard,
         },
     );
-    if (explain || plan.explain || mode == Mode::Profile)
-        && write_error.is_none()
-        && results.errors.is_empty()
-    {
-        rigor_engine::explain::explain(&mut results, &targets, &plan, &mut |line| {
-            if !quiet {
-                tell!("{}", terminal_safe(line));
-            }
-        });
-    }
     if let (Some(info), Some(cost)) = (&mut results.scenario.prints, print_cost) {
         info.kept_cost = Some(cost);
     }
@@ -383,6 +373,16 @@ pub(crate) fn run_scenario(args: RunArgs<'_>) -> Result<(), Failure> {
             Err(e) => tell!("rigor: no allocation flame graph: {e}"),
         }
         results.alloc_profile = Some(allocations);
+    }
+    // After the CPU and allocation profiles are closed, so that neither
+    // counts the policy profiling; only after a complete run.
+    let complete = results.status == rigor_engine::results::RunStatus::Complete;
+    if (explain || plan.explain || mode == Mode::Profile) && complete && results.errors.is_empty() {
+        rigor_engine::explain::explain(&mut results, &targets, &plan, &mut |line| {
+            if !quiet {
+                tell!("{}", terminal_safe(line));
+            }
+        });
     }
     finish(
         results,

@@ -126,3 +126,34 @@ fn the_slow_input_and_the_costly_line_are_named() {
         4
     );
 }
+
+/// `--mode profile` explains too, after its CPU profile is closed: the
+/// flame graph of the trials holds no frame of the policy profiling.
+#[test]
+fn profile_mode_explains_outside_its_flame_graph() {
+    let r = Rigor::new();
+    r.file("t.rego", POLICY).file("inputs.jsonl", &inputs());
+    r.file(
+        "s.yaml",
+        "name: explain\npolicy: {files: [t.rego], query: data.t.allow}\ninputs: [inputs.jsonl]\n\
+         workload: {concurrency: 1, warmup: 100ms, duration: 500ms, trials: 1}\n\
+         targets: [{id: vm, kind: regorus, engine: vm}]\n",
+    );
+    r.run(&["run", "s.yaml", "--mode", "profile", "--out", "o"])
+        .expect(0);
+    let res = results(&r.path("o/results.json"));
+    let profile = res.targets[0]
+        .profile
+        .as_ref()
+        .expect("profile mode explains");
+    assert_eq!(profile.rules[0].rule, "data.t.allow");
+    let svg = std::fs::read_to_string(r.path("o/flamegraph.svg")).unwrap();
+    assert!(
+        svg.contains("rigor-worker-0"),
+        "the trials are in the flame graph"
+    );
+    assert!(
+        !svg.contains("regorus_profile") && !svg.contains("explain"),
+        "the policy profiling is in the trials' flame graph"
+    );
+}
