@@ -106,7 +106,7 @@ pub(crate) fn trial(
                     let setup = set_up(makers, &ctx);
                     barrier.wait();
                     go.wait();
-                    let (rt, mut workers) = setup?;
+                    let (rt, mut workers, _pads) = setup?;
                     let t0 = *start.get().ok_or("no start")?;
                     Ok::<_, String>(rt.block_on(rounds_thread(
                         &mut workers,
@@ -195,17 +195,70 @@ enum PairWorker {
 }
 
 /// The thread's runtime and one worker per target, async ones connected.
+/// Instances of each target per thread, rounds rotating through them.
+/// Two instances of one target differ by a constant of their own (where
+/// their program and data sit in memory, the order they were built in):
+/// on the 2-core VM, identical regorus VM instances in one run differed by
+/// up to 1.9% with intervals of 0.1%, the first built the fastest. Several
+/// instances per target, built in a shuffled interleaved order on shifted
+/// heap addresses, make that constant a random effect the rounds average.
+pub const INSTANCES: usize = 4;
+
+/// The workers of one thread: `INSTANCES` per target, `[target][instance]`.
+/// Built in a seeded shuffled order across targets (not target by
+/// target), each after a pad of a seeded size that shifts where its
+/// allocations land; the pads live as long as the workers.
+#[allow(clippy::type_complexity)]
 fn set_up(
     makers: &[Workers<'_>],
     ctx: &WorkerContext,
-) -> Result<(tokio::runtime::Runtime, Vec<PairWorker>), String> {
+) -> Result<(tokio::runtime::Runtime, Vec<Vec<PairWorker>>, Vec<Vec<u8>>), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
-    let mut workers = Vec::with_capacity(makers.len());
-    for m in makers {
-        workers.push(match m {
+    let mut order: Vec<(usize, usize)> = (0..INSTANCES)
+        .flat_map(|i| (0..makers.len()).map(move |t| (t, i)))
+        .collect();
+    let mut rng = crate::keys::derive(ctx.seed, &[ctx.index as u64, 0x696e_7374]);
+    let mut next = || {
+        rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for k in (1..order.len()).rev() {
+        let j = (next() % (k as u64 + 1)) as usize;
+        order.swap(k, j);
+    }
+    let mut built: Vec<Vec<Option<PairWorker>>> = makers
+        .iter()
+        .map(|_| (0..INSTANCES).map(|_| None).collect())
+        .collect();
+    let mut pads = Vec::with_capacity(order.len());
+    for (t, i) in order {
+        // Up to 64 KiB, touched, in 64-byte steps: later allocations land
+        // at other addresses and cache sets.
+        let pad = vec![1u8; (next() % 1024) as usize * 64];
+        pads.push(pad);
+        built[t][i] = Some(make(&makers[t], ctx, &rt)?);
+    }
+    let workers = built
+        .into_iter()
+        .map(|row| row.into_iter().flatten().collect())
+        .collect();
+    Ok((rt, workers, pads))
+}
+
+/// One worker of a target, ready (connected).
+fn make(
+    m: &Workers<'_>,
+    ctx: &WorkerContext,
+    rt: &tokio::runtime::Runtime,
+) -> Result<PairWorker, String> {
+    Ok({
+        match m {
             Workers::Blocking(b) => PairWorker::Blocking(b.worker(ctx).map_err(|e| e.to_string())?),
             Workers::Async(a) => {
                 let mut w = a
@@ -218,14 +271,13 @@ fn set_up(
                 PairWorker::Async(w)
             }
             Workers::SelfTimed(_) => return Err("a self-timed target takes no rounds".into()),
-        });
-    }
-    Ok((rt, workers))
+        }
+    })
 }
 
 /// One thread's rounds: returns its measured rounds and a record per target.
 async fn rounds_thread(
-    workers: &mut [PairWorker],
+    workers: &mut [Vec<PairWorker>],
     order: &[usize],
     kinds: &[bool],
     (t0, round, warm): (Instant, Duration, usize),
@@ -247,6 +299,7 @@ async fn rounds_thread(
     let bytes = ThreadBytes::current();
     let counting = alloc::counting_installed();
     let mut op = 0u64;
+    let mut turns = vec![0usize; workers.len()];
     let mut interrupted = false;
     while Instant::now() < t0 {
         std::hint::spin_loop();
@@ -261,7 +314,7 @@ async fn rounds_thread(
         let measured = k >= warm;
         if k == warm {
             // Server timings gathered in warm-up are dropped.
-            for w in workers.iter_mut() {
+            for w in workers.iter_mut().flatten() {
                 if let PairWorker::Async(a) = w {
                     a.measuring();
                 }
@@ -269,7 +322,10 @@ async fn rounds_thread(
         }
         // `--mode profile` attributes allocations to the target whose round it is.
         crate::alloc_profile::set_tag(t as u32 + 1);
-        let worker = &mut workers[t];
+        // The target's instances in turn, round by round.
+        let instances = workers[t].len().max(1);
+        let worker = &mut workers[t][turns[t] % instances];
+        turns[t] += 1;
         let (b0, a0) = (bytes.get(), alloc::thread_allocs());
         let mut before = Instant::now();
         let (mut ops, mut errors, mut busy) = (0u64, 0u64, 0u64);
@@ -313,9 +369,11 @@ async fn rounds_thread(
         }
     }
     let end = Instant::now();
-    for (r, w) in recs.iter_mut().zip(workers.iter_mut()) {
-        if let PairWorker::Async(a) = w {
-            r.add_samples(a.samples());
+    for (r, ws) in recs.iter_mut().zip(workers.iter_mut()) {
+        for w in ws {
+            if let PairWorker::Async(a) = w {
+                r.add_samples(a.samples());
+            }
         }
     }
     for r in &mut recs {
