@@ -35,17 +35,13 @@ pub fn choose(results: &Results, id: &str, count: usize, seed: u64) -> Vec<usize
     let mut chosen: Vec<usize> = costs
         .map(|c| c.slowest.iter().take(SLOWEST).map(|s| s.index).collect())
         .unwrap_or_default();
-    let mut rng = crate::keys::derive(seed, &[0x0065_7870_6c61_696e]);
+    // A sample that is the same on every run of the scenario.
+    let mut rng = crate::keys::Rng::new(crate::keys::derive(seed, &[0x0065_7870_6c61_696e]));
     let others = count.saturating_sub(chosen.len());
     let want = chosen.len() + SAMPLED.min(others);
     let mut tries = 0;
     while chosen.len() < want && tries < 1000 {
-        // splitmix64: a sample that is the same on every run of the scenario.
-        rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        let i = ((z ^ (z >> 31)) % count as u64) as usize;
+        let i = (rng.next_u64() % count as u64) as usize;
         if !chosen.contains(&i) {
             chosen.push(i);
         }

@@ -220,16 +220,12 @@ fn set_up(
     let mut order: Vec<(usize, usize)> = (0..INSTANCES)
         .flat_map(|i| (0..makers.len()).map(move |t| (t, i)))
         .collect();
-    let mut rng = crate::keys::derive(ctx.seed, &[ctx.index as u64, 0x696e_7374]);
-    let mut next = || {
-        rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut rng = crate::keys::Rng::new(crate::keys::derive(
+        ctx.seed,
+        &[ctx.index as u64, 0x696e_7374],
+    ));
     for k in (1..order.len()).rev() {
-        let j = (next() % (k as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (k as u64 + 1)) as usize;
         order.swap(k, j);
     }
     let mut built: Vec<Vec<Option<PairWorker>>> = makers
@@ -240,7 +236,7 @@ fn set_up(
     for (t, i) in order {
         // Up to 64 KiB, touched, in 64-byte steps: later allocations land
         // at other addresses and cache sets.
-        let pad = vec![1u8; (next() % 1024) as usize * 64];
+        let pad = vec![1u8; (rng.next_u64() % 1024) as usize * 64];
         pads.push(pad);
         built[t][i] = Some(make(&makers[t], ctx, &rt)?);
     }

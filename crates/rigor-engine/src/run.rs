@@ -419,11 +419,14 @@ pub fn run(
                 match outcome {
                     Ok(mut trial_result) => {
                         if let Some(t) = trial_tally.take() {
-                            let acc =
-                                tallies[index].get_or_insert_with(|| crate::record::InputTally {
-                                    slots: vec![[0, 0]; t.slots.len()],
-                                });
-                            acc.merge(&t);
+                            // The first trial's tally is the sum so far.
+                            let acc = match &mut tallies[index] {
+                                Some(acc) => {
+                                    acc.merge(&t);
+                                    acc
+                                }
+                                slot => slot.insert(t),
+                            };
                             results.cases[case].targets[index].input_costs =
                                 Some(crate::cost::input_costs(
                                     acc,

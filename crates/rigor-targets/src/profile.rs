@@ -136,18 +136,13 @@ pub fn opa_profile(
         }
         profiled.push(i);
     }
-    let sources = sources(&modules);
+    let sources = sources(policy);
     let total: f64 = exprs.values().map(|v| v.0).sum();
     let mut lines: Vec<LineCost> = exprs
         .into_iter()
         .map(|((file, row, col), (ns, evals, redos))| {
             let shown = display(&file, &modules);
-            let source = sources
-                .iter()
-                .find(|s| s.file == shown)
-                .and_then(|s| s.text.lines().nth(row.saturating_sub(1) as usize))
-                .unwrap_or("")
-                .to_string();
+            let source = source_line(&sources, &shown, row);
             LineCost {
                 file: shown,
                 row,
@@ -184,15 +179,27 @@ fn inputs_origin(inputs: &Inputs, i: usize) -> String {
     }
 }
 
-/// The policy files' texts, by the names reports show.
-fn sources(modules: &[(PathBuf, String)]) -> Vec<PolicySource> {
-    modules
+/// The policy files' texts (as every engine compiles them: what OPA was
+/// handed too), by the names reports show.
+fn sources(policy: &PolicyPlan) -> Vec<PolicySource> {
+    policy
+        .modules
         .iter()
-        .map(|(path, shown)| PolicySource {
-            file: shown.clone(),
-            text: std::fs::read_to_string(path).unwrap_or_default(),
+        .map(|m| PolicySource {
+            file: m.path.clone(),
+            text: m.text.clone(),
         })
         .collect()
+}
+
+/// Line `row` (from 1) of `file`'s text, or empty.
+fn source_line(sources: &[PolicySource], file: &str, row: u32) -> String {
+    sources
+        .iter()
+        .find(|s| s.file == file)
+        .and_then(|s| s.text.lines().nth(row.saturating_sub(1) as usize))
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Times each rule of the query's package evaluated alone on regorus
@@ -239,10 +246,9 @@ pub fn regorus_profile(
                 let r = engine.eval_rule(rule.clone());
                 spent += t0.elapsed().as_nanos();
                 n += 1;
-                if let Err(e) = r {
+                if r.is_err() {
                     // A rule that cannot be evaluated alone (a function, a
                     // rule needing unknowns) is not a cost.
-                    let _ = e;
                     n = 0;
                     break 'passes;
                 }
@@ -272,14 +278,7 @@ pub fn regorus_profile(
             .flat_map(|(_, l)| l.iter().copied())
             .collect();
     }
-    let sources: Vec<PolicySource> = policy
-        .modules
-        .iter()
-        .map(|m| PolicySource {
-            file: m.path.clone(),
-            text: m.text.clone(),
-        })
-        .collect();
+    let sources = sources(policy);
     // The heat map: each rule's time on the lines of its definition's
     // head, as a share of the rules' total (rules include what they
     // depend on, so a rule's line carries its dependencies' time too).
@@ -294,12 +293,7 @@ pub fn regorus_profile(
             share: if total > 0.0 { c.mean_ns / total } else { 0.0 },
             evals: 0,
             redos: 0,
-            source: sources
-                .iter()
-                .find(|s| s.file == c.file)
-                .and_then(|s| s.text.lines().nth(c.row.saturating_sub(1) as usize))
-                .unwrap_or("")
-                .to_string(),
+            source: source_line(&sources, &c.file, c.row),
         })
         .collect();
     let mut notes = Vec::new();
